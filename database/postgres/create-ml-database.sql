@@ -1,0 +1,1 @@
+CREATE DATABASE feeding_hearts_ml;

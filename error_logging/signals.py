@@ -1,0 +1,1 @@
+"""Signal receivers of error_logging (filled in by the ingestion work)."""

@@ -1,0 +1,3 @@
+"""Ingestion URLs: native JSON, Sentry-compatible and OTLP endpoints."""
+
+urlpatterns: list = []

@@ -1,0 +1,1 @@
+"""ML prediction: models, engines, services, API and tasks of Feeding Hearts ML."""

@@ -1,0 +1,3 @@
+"""URLs of the ML API under /api/ml/."""
+
+urlpatterns: list = []

@@ -1,0 +1,45 @@
+"""The guide's four reporting views on the ML database (PostgreSQL only).
+
+Kept in one place: the views migration and the DBA schema file both use these statements.
+"""
+
+VIEWS: dict[str, str] = {
+    "v_active_models_summary": """
+        CREATE OR REPLACE VIEW ai_models.v_active_models_summary AS
+        SELECT m.service,
+               m.model_type,
+               COUNT(*) AS active_models,
+               MAX(m.last_trained_at) AS last_trained_at,
+               AVG(m.accuracy) AS avg_accuracy,
+               AVG(m.f1_score) AS avg_f1_score
+        FROM ai_models.ml_models m
+        WHERE m.status = 'active'
+        GROUP BY m.service, m.model_type
+    """,
+    "v_recent_critical_anomalies": """
+        CREATE OR REPLACE VIEW ai_models.v_recent_critical_anomalies AS
+        SELECT a.anomaly_id, a.service, a.metric_name, a.anomaly_score, a.anomaly_type,
+               a.detected_at, a.root_cause_hypothesis, a.recommended_action, a.acknowledged
+        FROM ai_models.anomaly_detections a
+        WHERE a.severity_level = 'critical'
+          AND a.is_anomaly
+          AND a.detected_at >= NOW() - INTERVAL '7 days'
+    """,
+    "v_high_risk_predictions": """
+        CREATE OR REPLACE VIEW ai_models.v_high_risk_predictions AS
+        SELECT p.prediction_id, p.service, p.predicted_error_type, p.predicted_severity,
+               p.probability, p.time_horizon_minutes, p.predicted_timestamp,
+               p.alert_triggered, p.actual_error_occurred, p.created_at
+        FROM ai_models.error_predictions p
+        WHERE p.probability >= 0.75
+          AND p.predicted_timestamp >= NOW()
+    """,
+    "v_model_accuracy_trend": """
+        CREATE OR REPLACE VIEW ai_models.v_model_accuracy_trend AS
+        SELECT m.model_id, m.model_name, m.service, m.model_type, t.tracking_date,
+               t.accuracy_today, t.predictions_made, t.predictions_correct, t.errors_prevented
+        FROM ai_models.model_performance_tracking t
+        JOIN ai_models.ml_models m ON m.model_id = t.model_id
+        WHERE t.tracking_date >= CURRENT_DATE - INTERVAL '30 days'
+    """,
+}
