@@ -15,7 +15,8 @@ TEST_ENV := DATABASE_URL=$(PG_URL)/feeding_hearts \
 	ML_DATABASE_URL=$(PG_URL)/feeding_hearts_ml \
 	CELERY_BROKER_URL=redis://127.0.0.1:6379/$(TEST_REDIS_BROKER_DB) \
 	REDIS_URL=redis://127.0.0.1:6379/$(TEST_REDIS_CACHE_DB) \
-	FH_LOG_DIR=$(CURDIR)/var/test-logs
+	FH_LOG_DIR=$(CURDIR)/var/test-logs \
+	FH_TEST_DB_SUFFIX=$(FH_TEST_DB_SUFFIX)
 
 PG_ENV := DATABASE_URL=$(PG_URL)/feeding_hearts \
 	ML_DATABASE_URL=$(PG_URL)/feeding_hearts_ml \

@@ -185,6 +185,8 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 7200}
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_DEFAULT_QUEUE = "analysis"
+# Alert delivery tasks live beside the analysis tasks; both modules are registered here.
+CELERY_IMPORTS = ["ml_prediction.tasks", "ml_prediction.alert_tasks"]
 CELERY_TASK_ROUTES = {
     "ml_prediction.tasks.train_error_prediction_models": {"queue": "training"},
     "ml_prediction.tasks.train_service_models": {"queue": "training"},
