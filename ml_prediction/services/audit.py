@@ -1,0 +1,29 @@
+"""The audit trail: who did what to which object, and when."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ml_prediction.models import AuditEvent
+
+
+def audit_record(
+    *,
+    actor: str,
+    action: str,
+    object_type: str,
+    object_id: Any = "",
+    service: str = "",
+    outcome: str = "ok",
+    details: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """Store one audit event; callers pass the acting user's name ("system" for automation)."""
+    return AuditEvent.objects.create(
+        actor=actor or "anonymous",
+        action=action,
+        object_type=object_type,
+        object_id=str(object_id or ""),
+        service=service,
+        outcome=outcome,
+        details=details or {},
+    )
