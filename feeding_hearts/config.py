@@ -163,7 +163,9 @@ def build_ml_prediction_config(environ: Mapping[str, str] | None = None) -> dict
         "MAX_TRAINING_TIME": env_int("ML_MAX_TRAINING_TIME", 3600, e, minimum=1),
         "ARTIFACT_DIR": env_str("ML_ARTIFACT_DIR", "", e),
         # Cleanup
-        "CLEANUP_OLD_PREDICTIONS_DAYS": env_int("ML_CLEANUP_OLD_PREDICTIONS_DAYS", 90, e, minimum=1),
+        "CLEANUP_OLD_PREDICTIONS_DAYS": env_int(
+            "ML_CLEANUP_OLD_PREDICTIONS_DAYS", 90, e, minimum=1
+        ),
         # Anomaly detection behaviour
         "ANOMALY_MIN_VOLUME": env_int("ML_ANOMALY_MIN_VOLUME", 10, e, minimum=0),
         "COLD_START_DAYS": env_float("ML_COLD_START_DAYS", 7.0, e, minimum=0.0),
@@ -172,8 +174,12 @@ def build_ml_prediction_config(environ: Mapping[str, str] | None = None) -> dict
         "ANALYSIS_DEBOUNCE_SECONDS": env_int("ML_ANALYSIS_DEBOUNCE_SECONDS", 60, e, minimum=0),
         # Ingestion limits
         "INGEST_MAX_BATCH": env_int("ML_INGEST_MAX_BATCH", 1000, e, minimum=1),
-        "INGEST_MAX_BODY_BYTES": env_int("ML_INGEST_MAX_BODY_BYTES", 20 * 1024 * 1024, e, minimum=1024),
-        "INGEST_RATE_LIMIT_PER_MINUTE": env_int("ML_INGEST_RATE_LIMIT_PER_MINUTE", 120000, e, minimum=1),
+        "INGEST_MAX_BODY_BYTES": env_int(
+            "ML_INGEST_MAX_BODY_BYTES", 20 * 1024 * 1024, e, minimum=1024
+        ),
+        "INGEST_RATE_LIMIT_PER_MINUTE": env_int(
+            "ML_INGEST_RATE_LIMIT_PER_MINUTE", 120000, e, minimum=1
+        ),
         "INGEST_KEEP_LOCAL_VARS": env_bool("ML_INGEST_KEEP_LOCAL_VARS", False, e),
         # Alerts
         "ALERT_EMAIL": env_str("ML_ALERT_EMAIL", "ops-team@feedinghearts.local", e),
@@ -183,7 +189,9 @@ def build_ml_prediction_config(environ: Mapping[str, str] | None = None) -> dict
         "SLACK_CHANNEL_OVERRIDES": env_json("ML_SLACK_CHANNEL_OVERRIDES", {}, e),
         "ALERT_COOLDOWN_MINUTES": env_int("ML_ALERT_COOLDOWN_MINUTES", 120, e, minimum=0),
         "ANOMALY_ALERT_MIN_BUCKETS": env_int("ML_ANOMALY_ALERT_MIN_BUCKETS", 2, e, minimum=1),
-        "ANOMALY_ALERT_WINDOW_MINUTES": env_int("ML_ANOMALY_ALERT_WINDOW_MINUTES", 60, e, minimum=1),
+        "ANOMALY_ALERT_WINDOW_MINUTES": env_int(
+            "ML_ANOMALY_ALERT_WINDOW_MINUTES", 60, e, minimum=1
+        ),
         "ANOMALY_ALERT_SUPPRESS_MINUTES": env_int(
             "ML_ANOMALY_ALERT_SUPPRESS_MINUTES", 120, e, minimum=0
         ),
@@ -202,7 +210,9 @@ def build_ml_prediction_config(environ: Mapping[str, str] | None = None) -> dict
     if not isinstance(config["ACTION_WEBHOOKS"], dict):
         raise ImproperlyConfigured("ML_ACTION_WEBHOOKS must be a JSON object of action_type → URL.")
     if not isinstance(config["SLACK_CHANNEL_OVERRIDES"], dict):
-        raise ImproperlyConfigured("ML_SLACK_CHANNEL_OVERRIDES must be a JSON object of service → channel.")
+        raise ImproperlyConfigured(
+            "ML_SLACK_CHANNEL_OVERRIDES must be a JSON object of service → channel."
+        )
     if not isinstance(config["CAPACITY_LIMITS"], dict):
         raise ImproperlyConfigured("ML_CAPACITY_LIMITS must be a JSON object of metric → limit.")
     if not (

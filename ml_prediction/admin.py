@@ -112,7 +112,13 @@ class AIInsightAdmin(admin.ModelAdmin):
 
 @admin.register(m.ModelPerformanceTracking)
 class ModelPerformanceTrackingAdmin(admin.ModelAdmin):
-    list_display = ("model", "tracking_date", "accuracy_today", "predictions_made", "errors_prevented")
+    list_display = (
+        "model",
+        "tracking_date",
+        "accuracy_today",
+        "predictions_made",
+        "errors_prevented",
+    )
     list_filter = ("tracking_date",)
 
 

@@ -177,7 +177,12 @@ class ErrorPrediction(models.Model):
         ordering = ["-created_at"]
         constraints = [
             models.UniqueConstraint(
-                fields=["service", "prediction_bucket", "predicted_error_type", "time_horizon_minutes"],
+                fields=[
+                    "service",
+                    "prediction_bucket",
+                    "predicted_error_type",
+                    "time_horizon_minutes",
+                ],
                 name="uniq_prediction_bucket",
             )
         ]

@@ -20,7 +20,9 @@ class MLPredictionRouter:
     def allow_relation(self, obj1: Any, obj2: Any, **hints: Any) -> bool:
         return (obj1._meta.app_label == ML_APP_LABEL) == (obj2._meta.app_label == ML_APP_LABEL)
 
-    def allow_migrate(self, db: str, app_label: str, model_name: str | None = None, **hints: Any) -> bool:
+    def allow_migrate(
+        self, db: str, app_label: str, model_name: str | None = None, **hints: Any
+    ) -> bool:
         if app_label == ML_APP_LABEL:
             return db == ML_DB
         return db != ML_DB

@@ -54,7 +54,10 @@ def render_schema_sql() -> str:
             parts.append("")
     parts.append("-- reporting views")
     for sql in VIEWS.values():
-        lines = [line[8:] if line.startswith("        ") else line for line in sql.strip("\n").splitlines()]
+        lines = [
+            line[8:] if line.startswith("        ") else line
+            for line in sql.strip("\n").splitlines()
+        ]
         parts.append("\n".join(lines).rstrip() + ";")
         parts.append("")
     parts.append("COMMIT;")

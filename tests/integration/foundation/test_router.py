@@ -8,9 +8,7 @@ from django.contrib.auth import get_user_model
 from django.db import router
 
 ML_MODELS = [m for m in apps.get_app_config("ml_prediction").get_models()]
-DEFAULT_MODELS = [m for m in apps.get_app_config("error_logging").get_models()] + [
-    get_user_model()
-]
+DEFAULT_MODELS = [m for m in apps.get_app_config("error_logging").get_models()] + [get_user_model()]
 
 
 @pytest.mark.parametrize("model", ML_MODELS, ids=lambda m: m.__name__)

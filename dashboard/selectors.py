@@ -1,0 +1,307 @@
+"""Reads for the ops dashboard: chart series per service and the lists beside them.
+
+Every figure is in *errors per minute*, whatever bucket size the rollups, the forecasts and the
+anomaly windows were made at, so the observed line, the forecast band and the anomaly marks share
+one axis. The lists mirror what the API's selectors return.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Count, Q, Sum
+from django.db.models.functions import TruncHour
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from error_logging.models import ErrorRollup
+from feeding_hearts.catalog import SERVICES
+from ml_prediction.models import (
+    AIInsight,
+    AnomalyDetection,
+    ErrorPrediction,
+    MLModel,
+    PreventiveAction,
+    TimeSeriesForecast,
+)
+
+ERROR_METRIC = "error_count"
+LEVEL_ORDER = {"critical": 0, "high": 1, "medium": 2, "low": 3}
+
+
+@dataclass(frozen=True)
+class ChartPoint:
+    at: datetime
+    value: float
+
+
+@dataclass(frozen=True)
+class BandPoint:
+    at: datetime
+    value: float
+    lower: float
+    upper: float
+
+
+@dataclass(frozen=True)
+class AnomalyMark:
+    at: datetime
+    value: float
+    severity_level: str
+    anomaly_type: str
+    score: float
+
+
+@dataclass(frozen=True)
+class ServiceChart:
+    """What one service's chart shows; ``has_data`` is False only when nothing is stored."""
+
+    service: str
+    start: datetime
+    end: datetime
+    observed: list[ChartPoint] = field(default_factory=list)
+    forecast: list[BandPoint] = field(default_factory=list)
+    forecast_algorithm: str = ""
+    anomalies: list[AnomalyMark] = field(default_factory=list)
+    errors_last_24h: int = 0
+
+    @property
+    def has_data(self) -> bool:
+        return bool(self.observed or self.forecast or self.anomalies)
+
+
+def _minutes_between(first: datetime, second: datetime) -> float:
+    return max((second - first).total_seconds() / 60.0, 1.0)
+
+
+def _observed_series(*, service: str, start: datetime, end: datetime) -> list[ChartPoint]:
+    """Hourly error rate from the per-minute rollups (one grouped query, no raw error scan)."""
+    rows = (
+        ErrorRollup.objects.filter(service=service, bucket__gte=start, bucket__lt=end)
+        .annotate(hour=TruncHour("bucket"))
+        .values("hour")
+        .annotate(total=Sum("total_count"))
+        .order_by("hour")
+    )
+    by_hour = {row["hour"]: row["total"] or 0 for row in rows}
+    if not by_hour:
+        return []
+    # Hours without a rollup row had no errors: draw them as zero, not as a gap.
+    first = start.replace(minute=0, second=0, microsecond=0)
+    points = []
+    hour = first
+    while hour < end:
+        total = by_hour.get(hour, 0)
+        span = _minutes_between(hour, min(hour + timedelta(hours=1), end))
+        points.append(ChartPoint(at=hour, value=total / span))
+        hour += timedelta(hours=1)
+    return points
+
+
+def _as_datetime(value: Any) -> datetime | None:
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, str):
+        parsed = parse_datetime(value)
+        if parsed is not None and timezone.is_naive(parsed):
+            parsed = timezone.make_aware(parsed, timezone.UTC)
+        return parsed
+    return None
+
+
+def _forecast_band(forecast: TimeSeriesForecast | None) -> list[BandPoint]:
+    """The stored forecast values as a per-minute rate (the step is read from the timestamps)."""
+    if forecast is None:
+        return []
+    raw = []
+    for item in forecast.forecast_values or []:
+        at = _as_datetime(item.get("timestamp") if isinstance(item, dict) else None)
+        if at is None:
+            continue
+        value = float(item.get("value") or 0.0)
+        raw.append(
+            (
+                at,
+                value,
+                float(item.get("lower", value) if item.get("lower") is not None else value),
+                float(item.get("upper", value) if item.get("upper") is not None else value),
+            )
+        )
+    raw.sort(key=lambda r: r[0])
+    if not raw:
+        return []
+    if len(raw) > 1:
+        step = _minutes_between(raw[0][0], raw[1][0])
+    else:
+        step = _minutes_between(forecast.forecast_start, forecast.forecast_end)
+    return [
+        BandPoint(at=at, value=max(v, 0.0) / step, lower=max(lo, 0.0) / step, upper=hi / step)
+        for at, v, lo, hi in raw
+    ]
+
+
+def _anomaly_marks(*, service: str, start: datetime, end: datetime) -> list[AnomalyMark]:
+    rows = AnomalyDetection.objects.filter(
+        service=service,
+        metric_name=ERROR_METRIC,
+        is_anomaly=True,
+        window_start__gte=start,
+        window_start__lt=end,
+    ).order_by("window_start")[:500]
+    marks = []
+    for row in rows:
+        span = _minutes_between(row.window_start, row.window_end)
+        marks.append(
+            AnomalyMark(
+                at=row.window_start,
+                value=(row.observed_value or 0.0) / span,
+                severity_level=row.severity_level,
+                anomaly_type=row.anomaly_type,
+                score=row.anomaly_score,
+            )
+        )
+    return marks
+
+
+def service_charts(*, days: int = 3, now: datetime | None = None) -> list[ServiceChart]:
+    """One chart per service: the last ``days`` of error rate, the latest forecast, anomalies.
+
+    The window ends at the newest stored rollup (not the wall clock) so replayed or seeded
+    history still shows; the forecast continues from there.
+    """
+    now = now or timezone.now()
+    charts = []
+    for service in SERVICES:
+        newest = (
+            ErrorRollup.objects.filter(service=service, bucket__lte=now)
+            .order_by("-bucket")
+            .values_list("bucket", flat=True)
+            .first()
+        )
+        end = (newest + timedelta(minutes=1)) if newest else now
+        start = end - timedelta(days=days)
+        forecast = (
+            TimeSeriesForecast.objects.filter(service=service, metric_name=ERROR_METRIC)
+            .order_by("-created_at")
+            .first()
+        )
+        last_day = ErrorRollup.objects.filter(
+            service=service, bucket__gte=end - timedelta(hours=24), bucket__lt=end
+        ).aggregate(total=Sum("total_count"))["total"]
+        charts.append(
+            ServiceChart(
+                service=service,
+                start=start,
+                end=end,
+                observed=_observed_series(service=service, start=start, end=end),
+                forecast=_forecast_band(forecast),
+                forecast_algorithm=forecast.model_algorithm if forecast else "",
+                anomalies=_anomaly_marks(service=service, start=start, end=end),
+                errors_last_24h=int(last_day or 0),
+            )
+        )
+    return charts
+
+
+def high_risk_predictions(*, limit: int = 20) -> list[ErrorPrediction]:
+    """Open predictions at or above the high-probability threshold, most likely first.
+
+    "Open" means nobody has said yet whether it happened; a prediction with feedback or marked
+    as occurred leaves the table (its verdict is visible through the API).
+    """
+    threshold = settings.ML_PREDICTION_CONFIG["HIGH_PROBABILITY_THRESHOLD"]
+    return list(
+        ErrorPrediction.objects.filter(probability__gte=threshold, actual_error_occurred__isnull=True)
+        .annotate(feedback_count=Count("feedback"))
+        .filter(feedback_count=0)
+        .prefetch_related("actions")
+        .order_by("-probability", "-created_at")[:limit]
+    )
+
+
+def open_anomalies(*, limit: int = 20) -> list[AnomalyDetection]:
+    """Unacknowledged anomalies, critical first, newest first within a level."""
+    rows = list(
+        AnomalyDetection.objects.filter(is_anomaly=True, acknowledged=False).order_by(
+            "-detected_at"
+        )[:200]
+    )
+    rows.sort(key=lambda a: (LEVEL_ORDER.get(a.severity_level, 9), -a.window_start.timestamp()))
+    return rows[:limit]
+
+
+def pending_actions(*, limit: int = 20) -> list[PreventiveAction]:
+    rows = list(
+        PreventiveAction.objects.filter(
+            status__in=[PreventiveAction.Status.RECOMMENDED, PreventiveAction.Status.SCHEDULED]
+        ).order_by("-created_at")[:200]
+    )
+    rows.sort(key=lambda a: (LEVEL_ORDER.get(a.priority, 9), -a.created_at.timestamp()))
+    return rows[:limit]
+
+
+def active_insights(*, limit: int = 20) -> list[AIInsight]:
+    order = {"critical": 0, "warning": 1, "info": 2}
+    rows = list(AIInsight.objects.filter(status=AIInsight.Status.ACTIVE).order_by("-created_at")[:200])
+    rows.sort(key=lambda i: (order.get(i.severity, 9), -i.created_at.timestamp()))
+    return rows[:limit]
+
+
+def _local_summary() -> dict[str, Any]:
+    """The guide's summary shape, used only when the API's selector is not installed."""
+    now = timezone.now()
+    day_ago = now - timedelta(hours=24)
+    config = settings.ML_PREDICTION_CONFIG
+    predictions = ErrorPrediction.objects.aggregate(
+        total=Count("prediction_id"),
+        high=Count(
+            "prediction_id", filter=Q(probability__gte=config["HIGH_PROBABILITY_THRESHOLD"])
+        ),
+        alerts=Count("prediction_id", filter=Q(alert_triggered=True)),
+        accurate=Count("prediction_id", filter=Q(actual_error_occurred=True)),
+        last_day=Count("prediction_id", filter=Q(created_at__gte=day_ago)),
+    )
+    anomalies = AnomalyDetection.objects.filter(is_anomaly=True).aggregate(
+        total=Count("anomaly_id"),
+        critical=Count("anomaly_id", filter=Q(severity_level="critical")),
+        unack=Count("anomaly_id", filter=Q(acknowledged=False)),
+        last_day=Count("anomaly_id", filter=Q(detected_at__gte=day_ago)),
+    )
+    active_models = MLModel.objects.filter(status=MLModel.Status.ACTIVE).count()
+    executed = PreventiveAction.objects.filter(
+        status=PreventiveAction.Status.EXECUTED, executed_at__gte=day_ago
+    ).count()
+    penalty = 5 * anomalies["critical"] + 2 * anomalies["unack"] + predictions["high"]
+    return {
+        "timestamp": now.isoformat(),
+        "health_score": max(0, min(100, 100 - penalty)),
+        "predictions": {
+            "total": predictions["total"],
+            "high_probability": predictions["high"],
+            "alerts_triggered": predictions["alerts"],
+            "accurate": predictions["accurate"],
+        },
+        "anomalies": {
+            "total": anomalies["total"],
+            "critical": anomalies["critical"],
+            "unacknowledged": anomalies["unack"],
+        },
+        "models": {"active": active_models, "by_service": []},
+        "recent_activity": {
+            "predictions_24h": predictions["last_day"],
+            "anomalies_24h": anomalies["last_day"],
+            "actions_executed_24h": executed,
+        },
+    }
+
+
+def dashboard_summary() -> dict[str, Any]:
+    """The API's ``dashboard_summary()`` so the page and /api/ml/dashboard/summary/ agree."""
+    try:
+        from ml_prediction.services.selectors import dashboard_summary as api_summary
+    except ImportError:
+        return _local_summary()
+    return api_summary()
