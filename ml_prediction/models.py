@@ -231,6 +231,11 @@ class TimeSeriesForecast(models.Model):
         ]
         indexes = [models.Index(fields=["service", "-created_at"])]
 
+    def __str__(self) -> str:
+        return (
+            f"{self.service} {self.metric_name} forecast from {self.forecast_start:%Y-%m-%d %H:%M}"
+        )
+
 
 class ModelTrainingHistory(models.Model):
     """One training run of one model type for one service."""
@@ -271,6 +276,9 @@ class ModelTrainingHistory(models.Model):
         db_table = "model_training_history"
         ordering = ["-started_at"]
         verbose_name_plural = "model training history"
+
+    def __str__(self) -> str:
+        return f"{self.service} {self.model_type} training {self.status}"
 
 
 class PreventiveAction(models.Model):
@@ -384,6 +392,9 @@ class ModelPerformanceTracking(models.Model):
             models.UniqueConstraint(fields=["model", "tracking_date"], name="uniq_model_day")
         ]
 
+    def __str__(self) -> str:
+        return f"{self.model_id} {self.tracking_date}"
+
 
 class PredictionFeedback(models.Model):
     """A person's verdict on a prediction (true or false positive)."""
@@ -404,6 +415,9 @@ class PredictionFeedback(models.Model):
     class Meta:
         db_table = "prediction_feedback"
         ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.verdict} by {self.created_by}"
 
 
 class AlertNotification(models.Model):
@@ -442,6 +456,9 @@ class AlertNotification(models.Model):
         db_table = "alert_notifications"
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["dedup_key", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.channel} {self.service} {self.status}"
 
 
 class AuditEvent(models.Model):
