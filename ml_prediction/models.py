@@ -271,6 +271,7 @@ class ModelTrainingHistory(models.Model):
     failure_reason = models.TextField(blank=True, default="")
     task_id = models.CharField(max_length=100, blank=True, default="")
     worker_pid = models.IntegerField(null=True, blank=True)
+    worker_hostname = models.CharField(max_length=255, blank=True, default="")
 
     class Meta:
         db_table = "model_training_history"

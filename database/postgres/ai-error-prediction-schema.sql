@@ -183,6 +183,13 @@ CREATE INDEX "time_series_forecasts_is_at_risk_14f87395" ON "time_series_forecas
 CREATE INDEX "time_series_forecasts_created_at_3afd36f9" ON "time_series_forecasts" ("created_at");
 CREATE INDEX "time_series_forecasts_model_id_3f464aa1" ON "time_series_forecasts" ("model_id");
 
+-- migration ml_prediction.0004_training_worker_hostname
+--
+-- Add field worker_hostname to modeltraininghistory
+--
+ALTER TABLE "model_training_history" ADD COLUMN "worker_hostname" varchar(255) DEFAULT '' NOT NULL;
+ALTER TABLE "model_training_history" ALTER COLUMN "worker_hostname" DROP DEFAULT;
+
 -- reporting views
 CREATE OR REPLACE VIEW ai_models.v_active_models_summary AS
 SELECT m.service,

@@ -1,0 +1,200 @@
+"""The ops dashboard: one page, a live-refreshed panel partial, and POST buttons.
+
+Views are thin: reads come from ``dashboard.selectors`` (which defers to the API's selectors for
+the summary), state changes call the same services the API calls, with the session user as actor.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse, HttpResponseForbidden, JsonResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+
+from dashboard import selectors
+from dashboard.charts import render_service_chart
+from ml_prediction.permissions_setup import OPS_PERMISSION
+from ml_prediction.services.errors import InvalidTransition, NotFound
+
+logger = logging.getLogger("ml_prediction.dashboard")
+VERDICTS = {"true_positive": "true positive", "false_positive": "false positive"}
+
+
+def _refresh_seconds() -> int:
+    return int(getattr(settings, "DASHBOARD_REFRESH_SECONDS", 15))
+
+
+def _factor_text(factor: Any) -> str:
+    if isinstance(factor, dict):
+        if factor.get("description"):
+            return str(factor["description"])
+        name = factor.get("feature") or factor.get("name") or "factor"
+        contribution = factor.get("contribution")
+        if isinstance(contribution, int | float):
+            return f"{name} ({contribution:+.2f})"
+        return str(name)
+    return str(factor)
+
+
+def _action_text(action: Any) -> str:
+    if isinstance(action, dict):
+        return str(action.get("title") or action.get("action_type") or action.get("action") or "")
+    return str(action)
+
+
+def _prediction_rows(predictions: list) -> list[dict[str, Any]]:
+    rows = []
+    for p in predictions:
+        titles = [_action_text(a) for a in (p.recommended_actions or [])]
+        titles += [a.title for a in p.actions.all() if a.title not in titles]
+        rows.append(
+            {
+                "obj": p,
+                "factors": [_factor_text(f) for f in (p.contributing_factors or [])[:3]],
+                "actions": [t for t in titles if t][:3],
+            }
+        )
+    return rows
+
+
+def _panel_context(request: HttpRequest) -> dict[str, Any]:
+    charts = selectors.service_charts(days=3)
+    return {
+        "summary": selectors.dashboard_summary(),
+        "charts": [{"chart": c, "svg": render_service_chart(c)} for c in charts],
+        "predictions": _prediction_rows(selectors.high_risk_predictions()),
+        "anomalies": selectors.open_anomalies(),
+        "actions": selectors.pending_actions(),
+        "insights": selectors.active_insights(),
+        "can_act": request.user.has_perm(OPS_PERMISSION),
+        "updated_at": timezone.now(),
+    }
+
+
+@login_required
+@require_GET
+def dashboard_index(request: HttpRequest) -> HttpResponse:
+    context = _panel_context(request)
+    context["refresh_seconds"] = _refresh_seconds()
+    return render(request, "dashboard/index.html", context)
+
+
+@login_required
+@require_GET
+def dashboard_panels(request: HttpRequest) -> HttpResponse:
+    """The panels alone: the page's script swaps them in without reloading."""
+    return render(request, "dashboard/_panels.html", _panel_context(request))
+
+
+def _wants_json(request: HttpRequest) -> bool:
+    return request.headers.get("X-Requested-With") == "fetch"
+
+
+def _finish(request: HttpRequest, *, ok: bool, message: str, status: int = 200) -> HttpResponse:
+    """JSON for the page's script; a redirect with a flash message for a plain form post."""
+    if _wants_json(request):
+        return JsonResponse({"ok": ok, "message": message}, status=status)
+    if ok:
+        messages.success(request, message)
+    else:
+        messages.error(request, message)
+    return redirect("dashboard:index")
+
+
+def _run(request: HttpRequest, action: Any, success: str) -> HttpResponse:
+    if not request.user.has_perm(OPS_PERMISSION):
+        if _wants_json(request):
+            return JsonResponse({"ok": False, "message": "Only ops users may do this."}, status=403)
+        return HttpResponseForbidden("Only ops users may do this.")
+    try:
+        action()
+    except NotFound as exc:
+        return _finish(request, ok=False, message=str(exc) or "Not found.", status=404)
+    except InvalidTransition as exc:
+        return _finish(request, ok=False, message=str(exc), status=409)
+    except (ValidationError, ValueError) as exc:
+        text = "; ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
+        return _finish(request, ok=False, message=text, status=400)
+    return _finish(request, ok=True, message=success)
+
+
+def _actor(request: HttpRequest) -> str:
+    return request.user.get_username()
+
+
+@login_required
+@require_POST
+def anomaly_acknowledge_view(request: HttpRequest, anomaly_id: uuid.UUID) -> HttpResponse:
+    from ml_prediction.services.feedback import anomaly_acknowledge
+
+    return _run(
+        request,
+        lambda: anomaly_acknowledge(anomaly_id=anomaly_id, actor=_actor(request)),
+        "Anomaly acknowledged.",
+    )
+
+
+@login_required
+@require_POST
+def prediction_feedback_view(request: HttpRequest, prediction_id: uuid.UUID) -> HttpResponse:
+    from ml_prediction.services.feedback import prediction_feedback_record
+
+    verdict = request.POST.get("verdict", "")
+    if verdict not in VERDICTS:
+        return _finish(
+            request,
+            ok=False,
+            message="verdict must be true_positive or false_positive.",
+            status=400,
+        )
+    return _run(
+        request,
+        lambda: prediction_feedback_record(
+            prediction_id=prediction_id,
+            verdict=verdict,
+            comment=request.POST.get("comment", "")[:2000],
+            actor=_actor(request),
+        ),
+        f"Prediction marked as {VERDICTS[verdict]}.",
+    )
+
+
+@login_required
+@require_POST
+def prediction_occurred_view(request: HttpRequest, prediction_id: uuid.UUID) -> HttpResponse:
+    from ml_prediction.services.feedback import prediction_mark_occurred
+
+    return _run(
+        request,
+        lambda: prediction_mark_occurred(
+            prediction_id=prediction_id,
+            error_id=None,
+            timestamp=timezone.now(),
+            actor=_actor(request),
+        ),
+        "Prediction marked as occurred.",
+    )
+
+
+@login_required
+@require_POST
+def action_execute_view(request: HttpRequest, action_id: uuid.UUID) -> HttpResponse:
+    from ml_prediction.services.actions import action_execute
+
+    return _run(
+        request,
+        lambda: action_execute(
+            action_id=action_id,
+            executed_by=_actor(request),
+            result={"source": "dashboard"},
+        ),
+        "Action executed.",
+    )

@@ -1,0 +1,214 @@
+"""Per-service bucket frames (engines/types.py convention) built from rollups and metric samples.
+
+Cost grows with the number of minutes in the window, never with the number of stored errors:
+we read ``ErrorRollup`` (one row per service per minute) and aggregate ``MetricSample`` in SQL.
+Frames are cached for ``FEATURE_CACHE_TTL`` seconds, keyed by service, window and bucket size.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pandas as pd
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connections, router
+from django.utils import timezone
+
+from error_logging.models import ErrorRollup, MetricSample
+
+logger = logging.getLogger(__name__)
+
+COUNT_COLUMNS: tuple[str, ...] = (
+    "total_count",
+    "debug_count",
+    "info_count",
+    "warning_count",
+    "error_count",
+    "critical_count",
+    "timeout_count",
+    "connection_count",
+    "auth_count",
+    "database_count",
+    "api_count",
+    "validation_count",
+    "memory_count",
+    "other_count",
+    "rt_count",
+    "user_error_count",
+)
+FRAME_COLUMNS: tuple[str, ...] = (
+    *COUNT_COLUMNS[:15],
+    "rt_mean",
+    "rt_p95",
+    "rt_p99",
+    "rt_max",
+    "user_error_count",
+)
+
+
+def floor_to_bucket(moment: datetime, bucket_minutes: int) -> datetime:
+    """The start of the bucket containing ``moment`` (UTC, aligned to the epoch)."""
+    seconds = bucket_minutes * 60
+    epoch = int(moment.timestamp())
+    return datetime.fromtimestamp(epoch - epoch % seconds, tz=UTC)
+
+
+def _percentile(histogram: list[float], q: float) -> float:
+    """Percentile of a merged response-time histogram, via the ingestion engineer's helper."""
+    from error_logging.rollups import rollup_percentile
+
+    return float(rollup_percentile(histogram, q))
+
+
+def _merge_histograms(histograms: list[list[float]]) -> list[float]:
+    usable = [h for h in histograms if h]
+    if not usable:
+        return []
+    width = max(len(h) for h in usable)
+    merged = np.zeros(width, dtype=float)
+    for h in usable:
+        merged[: len(h)] += np.asarray(h, dtype=float)
+    return merged.tolist()
+
+
+def _rollup_frame(
+    *, service: str, start: datetime, end: datetime, index: pd.DatetimeIndex, bucket_minutes: int
+) -> pd.DataFrame:
+    rows = list(
+        ErrorRollup.objects.filter(service=service, bucket__gte=start, bucket__lt=end)
+        .order_by()
+        .values_list("bucket", *COUNT_COLUMNS, "rt_sum", "rt_max", "rt_histogram")
+    )
+    frame = pd.DataFrame(0.0, index=index, columns=list(FRAME_COLUMNS))
+    if not rows:
+        return frame
+    raw = pd.DataFrame(rows, columns=["bucket", *COUNT_COLUMNS, "rt_sum", "rt_max", "rt_histogram"])
+    raw["bucket"] = pd.to_datetime(raw["bucket"], utc=True).dt.floor(f"{bucket_minutes}min")
+    grouped = raw.groupby("bucket", sort=True)
+    sums = grouped[[*COUNT_COLUMNS, "rt_sum"]].sum()
+    maxima = grouped["rt_max"].max()
+    for column in COUNT_COLUMNS:
+        frame.loc[sums.index, column] = sums[column].astype(float)
+    rt_count = sums["rt_count"].replace(0, np.nan)
+    frame.loc[sums.index, "rt_mean"] = (sums["rt_sum"] / rt_count).fillna(0.0)
+    frame.loc[maxima.index, "rt_max"] = maxima.astype(float)
+    if bucket_minutes == 1:
+        histograms = dict(zip(raw["bucket"], raw["rt_histogram"], strict=True))
+    else:
+        histograms = {
+            bucket: _merge_histograms(list(group)) for bucket, group in grouped["rt_histogram"]
+        }
+    for bucket, histogram in histograms.items():
+        if histogram and any(histogram):
+            frame.loc[bucket, "rt_p95"] = _percentile(histogram, 95)
+            frame.loc[bucket, "rt_p99"] = _percentile(histogram, 99)
+    return frame
+
+
+def _metric_frame(
+    *, service: str, start: datetime, end: datetime, bucket_minutes: int
+) -> pd.DataFrame:
+    """Mean of each metric per bucket, aggregated by the database where it can."""
+    alias = router.db_for_read(MetricSample)
+    connection = connections[alias]
+    seconds = bucket_minutes * 60
+    if connection.vendor == "postgresql":
+        sql = (
+            "SELECT metric_name, to_timestamp(floor(extract(epoch FROM timestamp) / %s) * %s), "
+            "avg(value) FROM metric_samples WHERE service = %s AND timestamp >= %s "
+            "AND timestamp < %s GROUP BY 1, 2"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [seconds, seconds, service, start, end])
+            rows = cursor.fetchall()
+        raw = pd.DataFrame(rows, columns=["metric_name", "bucket", "value"])
+    else:
+        rows = list(
+            MetricSample.objects.filter(service=service, timestamp__gte=start, timestamp__lt=end)
+            .order_by()
+            .values_list("metric_name", "timestamp", "value")
+        )
+        raw = pd.DataFrame(rows, columns=["metric_name", "bucket", "value"])
+        if not raw.empty:
+            raw["bucket"] = pd.to_datetime(raw["bucket"], utc=True).dt.floor(f"{bucket_minutes}min")
+            raw = raw.groupby(["metric_name", "bucket"], as_index=False)["value"].mean()
+    if raw.empty:
+        return pd.DataFrame()
+    raw["bucket"] = pd.to_datetime(raw["bucket"], utc=True)
+    raw["value"] = raw["value"].astype(float)
+    wide = raw.pivot_table(index="bucket", columns="metric_name", values="value", aggfunc="mean")
+    wide.columns = [f"metric_{name}" for name in wide.columns]
+    return wide
+
+
+def bucket_frame_for_service(
+    *, service: str, start: datetime, end: datetime, bucket_minutes: int | None = None
+) -> pd.DataFrame:
+    """The bucket frame of ``service`` for [start, end), one row per bucket, cached briefly.
+
+    ``start`` and ``end`` are floored to bucket boundaries; missing buckets are zero rows and
+    metric columns are NaN where nothing was sampled (the feature builder forward-fills them).
+    """
+    minutes = bucket_minutes or settings.ML_PREDICTION_CONFIG["BUCKET_MINUTES"]
+    start = floor_to_bucket(start, minutes)
+    end = floor_to_bucket(end, minutes)
+    ttl = settings.ML_PREDICTION_CONFIG["FEATURE_CACHE_TTL"]
+    key = f"fh-features:{service}:{int(start.timestamp())}:{int(end.timestamp())}:{minutes}"
+    if ttl > 0:
+        try:
+            hit = cache.get(key)
+        except Exception:
+            logger.warning("feature cache unavailable; computing", exc_info=True)
+            hit = None
+        if hit is not None:
+            return hit.copy()
+    index = pd.date_range(start, end, freq=f"{minutes}min", inclusive="left", tz="UTC")
+    frame = _rollup_frame(
+        service=service, start=start, end=end, index=index, bucket_minutes=minutes
+    )
+    metrics = _metric_frame(service=service, start=start, end=end, bucket_minutes=minutes)
+    if not metrics.empty:
+        frame = frame.join(metrics.reindex(index), how="left")
+    frame.index.name = "bucket"
+    if ttl > 0:
+        try:
+            cache.set(key, frame, timeout=ttl)
+        except Exception:
+            logger.warning("feature cache unavailable; not stored", exc_info=True)
+    return frame
+
+
+def error_type_counts_for_service(
+    *, service: str, start: datetime, end: datetime
+) -> dict[str, int]:
+    """error_type → count over [start, end), summed from the rollups' per-minute counters."""
+    counter: Counter[str] = Counter()
+    for types in (
+        ErrorRollup.objects.filter(service=service, bucket__gte=start, bucket__lt=end)
+        .order_by()
+        .values_list("error_types", flat=True)
+    ):
+        for name, count in (types or {}).items():
+            counter[name] += int(count)
+    return dict(counter)
+
+
+def error_total_for_service(*, service: str, start: datetime, end: datetime) -> int:
+    """How many errors the rollups counted for ``service`` in [start, end)."""
+    from django.db.models import Sum
+
+    total = ErrorRollup.objects.filter(service=service, bucket__gte=start, bucket__lt=end).aggregate(
+        n=Sum("total_count")
+    )["n"]
+    return int(total or 0)
+
+
+def lookback_window(*, hours: float, as_of: datetime | None = None) -> tuple[datetime, datetime]:
+    """(start, end) of the last ``hours`` ending at the current bucket boundary."""
+    minutes = settings.ML_PREDICTION_CONFIG["BUCKET_MINUTES"]
+    end = floor_to_bucket(as_of or timezone.now(), minutes)
+    return end - timedelta(hours=hours), end
