@@ -90,7 +90,7 @@ class ProfileResult:
 def scaled_sigmoid(position: float | np.ndarray) -> np.ndarray:
     """NAB's reward curve: ≈ +1 at a window's left edge (-1.0), 0 at its right edge, → -1 after."""
     position = np.asarray(position, dtype=float)
-    value = 2.0 / (1.0 + np.exp(5.0 * position)) - 1.0
+    value = 2.0 / (1.0 + np.exp(5.0 * np.minimum(position, 3.0))) - 1.0
     return np.where(position >= 3.0, -1.0, value)
 
 
@@ -119,12 +119,14 @@ def load_corpus(nab_dir: Path, *, files: Sequence[str] | None = None) -> list[Na
         frame = pd.read_csv(nab_dir / "data" / key)
         timestamps = pd.DatetimeIndex(pd.to_datetime(frame["timestamp"]))
         windows = []
+        stamps = timestamps.to_numpy()
         for start, end in windows_by_file.get(key, []):
-            left = timestamps.get_indexer([pd.Timestamp(start)])[0]
-            right = timestamps.get_indexer([pd.Timestamp(end)])[0]
-            if left < 0 or right < 0:
+            # NAB takes the first row with the edge's timestamp (a few files repeat timestamps).
+            left = np.flatnonzero(stamps == np.datetime64(pd.Timestamp(start)))
+            right = np.flatnonzero(stamps == np.datetime64(pd.Timestamp(end)))
+            if len(left) == 0 or len(right) == 0:
                 raise ValueError(f"{key}: window [{start}, {end}] does not match its timestamps")
-            windows.append((int(left), int(right)))
+            windows.append((int(left[0]), int(right[0])))
         corpus.append(
             NabFile(
                 key=key,

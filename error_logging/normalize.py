@@ -1,0 +1,181 @@
+"""Turning what SDKs send into ErrorLog values: severity, category, fingerprint, timestamps.
+
+Plain Python with precompiled regular expressions: this runs once per ingested error on the hot
+path, so it avoids Django and per-row allocations where it can.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+
+SEVERITY_ALIASES: dict[str, str] = {
+    "debug": "debug",
+    "trace": "debug",
+    "info": "info",
+    "log": "info",
+    "notice": "info",
+    "information": "info",
+    "warning": "warning",
+    "warn": "warning",
+    "error": "error",
+    "err": "error",
+    "exception": "error",
+    "critical": "critical",
+    "fatal": "critical",
+    "crit": "critical",
+    "emergency": "critical",
+    "alert": "critical",
+    "high": "error",
+    "medium": "warning",
+    "low": "info",
+}
+
+# First match wins: a DatabaseTimeoutError is a timeout, a "connection refused" to the database
+# is a connection problem only when nothing more specific matched.
+_CATEGORY_RULES: list[tuple[str, re.Pattern[str]]] = [
+    ("timeout", re.compile(r"timeout|timed out|time out|deadline exceeded|took too long")),
+    ("memory", re.compile(r"memory|\boom\b|out of heap|heap space|memoryerror|oomkill")),
+    (
+        "database",
+        re.compile(
+            r"database|\bdb\b|dberror|sql|psycopg|postgres|mysql|sqlite|mongo|deadlock|"
+            r"integrityerror|operationalerror|query|\bpool\b|connection pool|transaction"
+        ),
+    ),
+    (
+        "connection",
+        re.compile(
+            r"connection|connect|refused|unreachable|network|socket|econn|\bdns\b|"
+            r"broken pipe|reset by peer|host not found|ssl"
+        ),
+    ),
+    (
+        "auth",
+        re.compile(
+            r"auth|permission|forbidden|unauthori[sz]ed|\b401\b|\b403\b|token|credential|"
+            r"login|access denied|csrf|jwt"
+        ),
+    ),
+    (
+        "validation",
+        re.compile(
+            r"validat|invalid|valueerror|typeerror|keyerror|parse|malformed|required|"
+            r"schema|format|\b422\b|\b400\b|unprocessable"
+        ),
+    ),
+    (
+        "api",
+        re.compile(
+            r"\bapi\b|apierror|http|\b5\d\d\b|bad gateway|service unavailable|upstream|"
+            r"response|endpoint|rate limit|\b429\b"
+        ),
+    ),
+]
+
+
+@lru_cache(maxsize=8192)
+def _category_of(text: str) -> str:
+    for name, pattern in _CATEGORY_RULES:
+        if pattern.search(text):
+            return name
+    return "other"
+
+
+def derive_category(error_type: str, message: str) -> str:
+    """One of the catalogue's categories from the error type and the first part of the message."""
+    return _category_of(f"{error_type} {message[:200]}".lower())
+
+
+# Variable parts of messages: UUIDs, hex ids, quoted strings, e-mails, IPs, numbers.
+_VARIABLE = re.compile(
+    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+    r"|0x[0-9a-fA-F]+|\b[0-9a-fA-F]{12,}\b"
+    r"|'[^']*'|\"[^\"]*\""
+    r"|[\w.+-]+@[\w-]+\.[\w.]+"
+    r"|\d+(?:\.\d+)*"
+)
+
+
+def message_template(message: str) -> str:
+    """The message with its variable parts replaced, so repeats of one error group together."""
+    return _VARIABLE.sub("<*>", message[:300])
+
+
+def top_in_app_frame(frames: list) -> str:
+    """module/file + function of the innermost in-app frame (frames ordered outermost first)."""
+    if not frames:
+        return ""
+    chosen = None
+    for frame in reversed(frames):
+        if isinstance(frame, dict) and frame.get("in_app"):
+            chosen = frame
+            break
+    if chosen is None:
+        chosen = frames[-1]
+    if not isinstance(chosen, dict):
+        return str(chosen)[:200]
+    where = chosen.get("module") or chosen.get("filename") or chosen.get("abs_path") or ""
+    return f"{where}:{chosen.get('function') or ''}"
+
+
+@lru_cache(maxsize=8192)
+def _fingerprint(error_type: str, template: str, frame: str) -> str:
+    return hashlib.sha1(f"{error_type}\x1f{template}\x1f{frame}".encode()).hexdigest()[:32]
+
+
+def fingerprint(error_type: str, message: str, frames: list) -> str:
+    """Groups repeats of one error: type + normalised message template + top in-app frame."""
+    return _fingerprint(error_type, message_template(message), top_in_app_frame(frames))
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class TimestampError(ValueError):
+    pass
+
+
+def parse_timestamp(value: object, *, now: datetime) -> datetime:
+    """An aware UTC datetime from ISO 8601 text or epoch seconds (int, float or numeric text).
+
+    Epoch values larger than 1e11 are taken as milliseconds (JavaScript's Date.now()). Times more
+    than a day ahead of ``now`` are refused: they would poison every rollup window.
+    """
+    if isinstance(value, bool):
+        raise TimestampError("must be an ISO 8601 string or epoch seconds")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str):
+        text = value.strip()
+        try:
+            seconds = float(text)
+        except ValueError:
+            try:
+                parsed = datetime.fromisoformat(text)
+            except ValueError:
+                raise TimestampError(f"{value[:40]!r} is not an ISO 8601 timestamp") from None
+            if parsed.tzinfo is None:
+                parsed = parsed.replace(tzinfo=UTC)
+            else:
+                parsed = parsed.astimezone(UTC)
+            return _check_range(parsed, now)
+    else:
+        raise TimestampError("must be an ISO 8601 string or epoch seconds")
+    if seconds != seconds or seconds in (float("inf"), float("-inf")):
+        raise TimestampError("is not a finite number")
+    if seconds > 1e11:
+        seconds /= 1000.0
+    if seconds < 0:
+        raise TimestampError("is before 1970")
+    return _check_range(_EPOCH + timedelta(seconds=seconds), now)
+
+
+def _check_range(moment: datetime, now: datetime) -> datetime:
+    if moment < _EPOCH:
+        raise TimestampError("is before 1970")
+    if moment > now + timedelta(days=1):
+        raise TimestampError("is more than a day in the future")
+    return moment

@@ -1,0 +1,69 @@
+// Live view: refresh the panels every few seconds without reloading the page, and send the
+// ops buttons' POSTs in the background so the page stays where it is. Works without this
+// script too (plain forms, full page).
+(function () {
+  "use strict";
+  var panels = document.getElementById("panels");
+  if (!panels) return;
+  var url = panels.dataset.url;
+  var seconds = Math.max(1, parseInt(panels.dataset.refreshSeconds || "15", 10));
+  var live = document.getElementById("live");
+  var updatedAt = document.getElementById("updated-at");
+  var flash = document.getElementById("flash");
+  var busy = false;
+
+  function csrfToken(form) {
+    var input = form.querySelector("input[name=csrfmiddlewaretoken]");
+    return input ? input.value : "";
+  }
+
+  function showFlash(message, ok) {
+    var p = document.createElement("p");
+    p.className = "flash " + (ok ? "success" : "error");
+    p.setAttribute("role", "status");
+    p.textContent = message;
+    flash.replaceChildren(p);
+  }
+
+  function refresh() {
+    if (busy) return Promise.resolve();
+    busy = true;
+    return fetch(url, { credentials: "same-origin", headers: { "X-Requested-With": "fetch" } })
+      .then(function (response) {
+        if (response.redirected || response.status === 401 || response.status === 403) {
+          window.location.reload();  // the session ended: show the login page
+          return;
+        }
+        if (!response.ok) throw new Error("HTTP " + response.status);
+        return response.text().then(function (html) {
+          panels.innerHTML = html;
+          var now = new Date();
+          updatedAt.textContent = now.toISOString().substring(11, 19);
+          live.classList.remove("stale");
+          panels.dispatchEvent(new CustomEvent("panels:refreshed"));
+        });
+      })
+      .catch(function () { live.classList.add("stale"); })
+      .finally(function () { busy = false; });
+  }
+
+  panels.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (!(form instanceof HTMLFormElement)) return;
+    event.preventDefault();
+    Array.prototype.forEach.call(form.querySelectorAll("button"), function (b) { b.disabled = true; });
+    fetch(form.action, {
+      method: "POST",
+      body: new FormData(form),
+      credentials: "same-origin",
+      headers: { "X-Requested-With": "fetch", "X-CSRFToken": csrfToken(form) },
+    })
+      .then(function (response) {
+        return response.json().then(function (data) { showFlash(data.message, data.ok); });
+      })
+      .catch(function () { showFlash("The request failed; try again.", false); })
+      .finally(refresh);
+  });
+
+  window.setInterval(refresh, seconds * 1000);
+})();
