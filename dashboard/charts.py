@@ -79,7 +79,7 @@ def render_service_chart(chart: ServiceChart) -> str:
             f'<line class="grid" x1="{PAD_LEFT}" y1="{_fmt(gy)}" x2="{WIDTH - PAD_RIGHT}" '
             f'y2="{_fmt(gy)}"/>'
         )
-        label = f"{value:.0f}" if y_max >= 10 else f"{value:.2g}"
+        label = f"{value:.1f}".rstrip("0").rstrip(".") if value < 100 else f"{value:.0f}"
         parts.append(
             f'<text class="axis" x="{PAD_LEFT - 6}" y="{_fmt(gy + 4)}" text-anchor="end">'
             f"{label}</text>"
@@ -99,10 +99,10 @@ def render_service_chart(chart: ServiceChart) -> str:
         day += timedelta(days=1)
     if chart.forecast:
         upper = " ".join(f"{_fmt(x(p.at))},{_fmt(y(p.upper))}" for p in chart.forecast)
-        lower = " ".join(
-            f"{_fmt(x(p.at))},{_fmt(y(p.lower))}" for p in reversed(chart.forecast)
+        lower = " ".join(f"{_fmt(x(p.at))},{_fmt(y(p.lower))}" for p in reversed(chart.forecast))
+        parts.append(
+            f'<polygon class="band" points="{upper} {lower}"><title>forecast interval</title></polygon>'
         )
-        parts.append(f'<polygon class="band" points="{upper} {lower}"><title>forecast interval</title></polygon>')
         line = " ".join(f"{_fmt(x(p.at))},{_fmt(y(p.value))}" for p in chart.forecast)
         parts.append(f'<polyline class="forecast" points="{line}"/>')
         now_x = x(chart.forecast[0].at)

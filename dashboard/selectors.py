@@ -11,22 +11,21 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.conf import settings
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, Sum
 from django.db.models.functions import TruncHour
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from error_logging.models import ErrorRollup
+from error_logging.models import ErrorLog, ErrorRollup
 from feeding_hearts.catalog import SERVICES
 from ml_prediction.models import (
     AIInsight,
     AnomalyDetection,
     ErrorPrediction,
-    MLModel,
     PreventiveAction,
     TimeSeriesForecast,
 )
+from ml_prediction.services import selectors as api
 
 ERROR_METRIC = "error_count"
 LEVEL_ORDER = {"critical": 0, "high": 1, "medium": 2, "low": 3}
@@ -207,14 +206,14 @@ def service_charts(*, days: int = 3, now: datetime | None = None) -> list[Servic
 
 
 def high_risk_predictions(*, limit: int = 20) -> list[ErrorPrediction]:
-    """Open predictions at or above the high-probability threshold, most likely first.
+    """The API's high-risk predictions that are still open, most likely first.
 
     "Open" means nobody has said yet whether it happened; a prediction with feedback or marked
-    as occurred leaves the table (its verdict is visible through the API).
+    as occurred leaves the table (its verdict stays visible through the API).
     """
-    threshold = settings.ML_PREDICTION_CONFIG["HIGH_PROBABILITY_THRESHOLD"]
     return list(
-        ErrorPrediction.objects.filter(probability__gte=threshold, actual_error_occurred__isnull=True)
+        api.prediction_high_risk()
+        .filter(actual_error_occurred__isnull=True)
         .annotate(feedback_count=Count("feedback"))
         .filter(feedback_count=0)
         .prefetch_related("actions")
@@ -223,85 +222,42 @@ def high_risk_predictions(*, limit: int = 20) -> list[ErrorPrediction]:
 
 
 def open_anomalies(*, limit: int = 20) -> list[AnomalyDetection]:
-    """Unacknowledged anomalies, critical first, newest first within a level."""
-    rows = list(
-        AnomalyDetection.objects.filter(is_anomaly=True, acknowledged=False).order_by(
-            "-detected_at"
-        )[:200]
-    )
+    """The API's unacknowledged anomalies, critical first, newest first within a level."""
+    rows = list(api.anomaly_unacknowledged()[:200])
     rows.sort(key=lambda a: (LEVEL_ORDER.get(a.severity_level, 9), -a.window_start.timestamp()))
     return rows[:limit]
 
 
 def pending_actions(*, limit: int = 20) -> list[PreventiveAction]:
-    rows = list(
-        PreventiveAction.objects.filter(
-            status__in=[PreventiveAction.Status.RECOMMENDED, PreventiveAction.Status.SCHEDULED]
-        ).order_by("-created_at")[:200]
-    )
+    """The API's pending actions, highest priority first."""
+    rows = list(api.action_pending()[:200])
     rows.sort(key=lambda a: (LEVEL_ORDER.get(a.priority, 9), -a.created_at.timestamp()))
     return rows[:limit]
 
 
 def active_insights(*, limit: int = 20) -> list[AIInsight]:
     order = {"critical": 0, "warning": 1, "info": 2}
-    rows = list(AIInsight.objects.filter(status=AIInsight.Status.ACTIVE).order_by("-created_at")[:200])
+    rows = list(api.insight_active()[:200])
     rows.sort(key=lambda i: (order.get(i.severity, 9), -i.created_at.timestamp()))
     return rows[:limit]
 
 
-def _local_summary() -> dict[str, Any]:
-    """The guide's summary shape, used only when the API's selector is not installed."""
-    now = timezone.now()
-    day_ago = now - timedelta(hours=24)
-    config = settings.ML_PREDICTION_CONFIG
-    predictions = ErrorPrediction.objects.aggregate(
-        total=Count("prediction_id"),
-        high=Count(
-            "prediction_id", filter=Q(probability__gte=config["HIGH_PROBABILITY_THRESHOLD"])
-        ),
-        alerts=Count("prediction_id", filter=Q(alert_triggered=True)),
-        accurate=Count("prediction_id", filter=Q(actual_error_occurred=True)),
-        last_day=Count("prediction_id", filter=Q(created_at__gte=day_ago)),
-    )
-    anomalies = AnomalyDetection.objects.filter(is_anomaly=True).aggregate(
-        total=Count("anomaly_id"),
-        critical=Count("anomaly_id", filter=Q(severity_level="critical")),
-        unack=Count("anomaly_id", filter=Q(acknowledged=False)),
-        last_day=Count("anomaly_id", filter=Q(detected_at__gte=day_ago)),
-    )
-    active_models = MLModel.objects.filter(status=MLModel.Status.ACTIVE).count()
-    executed = PreventiveAction.objects.filter(
-        status=PreventiveAction.Status.EXECUTED, executed_at__gte=day_ago
-    ).count()
-    penalty = 5 * anomalies["critical"] + 2 * anomalies["unack"] + predictions["high"]
-    return {
-        "timestamp": now.isoformat(),
-        "health_score": max(0, min(100, 100 - penalty)),
-        "predictions": {
-            "total": predictions["total"],
-            "high_probability": predictions["high"],
-            "alerts_triggered": predictions["alerts"],
-            "accurate": predictions["accurate"],
-        },
-        "anomalies": {
-            "total": anomalies["total"],
-            "critical": anomalies["critical"],
-            "unacknowledged": anomalies["unack"],
-        },
-        "models": {"active": active_models, "by_service": []},
-        "recent_activity": {
-            "predictions_24h": predictions["last_day"],
-            "anomalies_24h": anomalies["last_day"],
-            "actions_executed_24h": executed,
-        },
-    }
-
-
 def dashboard_summary() -> dict[str, Any]:
-    """The API's ``dashboard_summary()`` so the page and /api/ml/dashboard/summary/ agree."""
-    try:
-        from ml_prediction.services.selectors import dashboard_summary as api_summary
-    except ImportError:
-        return _local_summary()
-    return api_summary()
+    """The API's summary, so the page and /api/ml/dashboard/summary/ always agree."""
+    return api.dashboard_summary()
+
+
+def matching_error(*, prediction: ErrorPrediction) -> tuple[Any, datetime] | None:
+    """The first stored error that fulfils a prediction (same service and type, after it was
+    made), so "mark occurred" links the real error when there is one."""
+    found = (
+        ErrorLog.objects.filter(
+            service=prediction.service,
+            error_type=prediction.predicted_error_type,
+            occurred_at__gte=prediction.prediction_bucket,
+        )
+        .order_by("occurred_at")
+        .values_list("error_id", "occurred_at")
+        .first()
+    )
+    return (found[0], found[1]) if found else None

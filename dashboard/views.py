@@ -170,14 +170,18 @@ def prediction_feedback_view(request: HttpRequest, prediction_id: uuid.UUID) -> 
 @login_required
 @require_POST
 def prediction_occurred_view(request: HttpRequest, prediction_id: uuid.UUID) -> HttpResponse:
+    from ml_prediction.models import ErrorPrediction
     from ml_prediction.services.feedback import prediction_mark_occurred
 
+    prediction = ErrorPrediction.objects.filter(pk=prediction_id).first()
+    found = selectors.matching_error(prediction=prediction) if prediction else None
+    error_id, occurred_at = found if found else (None, timezone.now())
     return _run(
         request,
         lambda: prediction_mark_occurred(
             prediction_id=prediction_id,
-            error_id=None,
-            timestamp=timezone.now(),
+            error_id=error_id,
+            timestamp=occurred_at,
             actor=_actor(request),
         ),
         "Prediction marked as occurred.",

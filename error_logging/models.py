@@ -58,7 +58,9 @@ class ErrorLog(models.Model):
     status_code = models.PositiveSmallIntegerField(null=True, blank=True)
     response_time_ms = models.FloatField(null=True, blank=True)
     user_id = models.CharField(max_length=200, blank=True, default="")
-    fingerprint = models.CharField(max_length=64, db_index=True)
+    # no index of its own: (service, fingerprint, occurred_at) serves the lookups, and every
+    # index costs ingestion throughput
+    fingerprint = models.CharField(max_length=64)
     stacktrace = models.JSONField(default=list, blank=True)
     tags = models.JSONField(default=dict, blank=True)
     context = models.JSONField(default=dict, blank=True)
@@ -76,6 +78,18 @@ class ErrorLog(models.Model):
     def __str__(self) -> str:
         return f"{self.service} {self.error_type}: {self.message[:60]}"
 
+    def save(self, *args, **kwargs) -> None:
+        """ORM saves get the same derived fields as ingestion (category, fingerprint)."""
+        from error_logging.normalize import derive_category, fingerprint
+
+        if not self.category or (self.category == "other" and self._state.adding):
+            self.category = derive_category(self.error_type, self.message or "")
+        if not self.fingerprint:
+            self.fingerprint = fingerprint(
+                self.error_type, self.message or "", self.stacktrace or []
+            )
+        super().save(*args, **kwargs)
+
 
 class MetricSample(models.Model):
     """A system metric of a service at a time (response time, pool usage, cpu, memory, …)."""
@@ -92,6 +106,9 @@ class MetricSample(models.Model):
         db_table = "metric_samples"
         ordering = ["-timestamp"]
         indexes = [models.Index(fields=["service", "metric_name", "timestamp"])]
+
+    def __str__(self) -> str:
+        return f"{self.service} {self.metric_name}={self.value} at {self.timestamp:%Y-%m-%d %H:%M}"
 
 
 class ErrorRollup(models.Model):
@@ -136,3 +153,6 @@ class ErrorRollup(models.Model):
             models.UniqueConstraint(fields=["service", "bucket"], name="uniq_rollup_bucket")
         ]
         indexes = [models.Index(fields=["bucket"])]
+
+    def __str__(self) -> str:
+        return f"{self.service} {self.bucket:%Y-%m-%d %H:%M}: {self.total_count} errors"

@@ -20,8 +20,9 @@ from feeding_hearts.catalog import CATEGORIES, SEVERITIES
 RT_RATIO = 1.05
 RT_MAX_EDGE_MS = 600_000.0
 _LOG_RATIO = math.log(RT_RATIO)
-RT_EDGES: tuple[float, ...] = (0.0,) + tuple(
-    RT_RATIO**k for k in range(math.ceil(math.log(RT_MAX_EDGE_MS) / _LOG_RATIO) + 1)
+RT_EDGES: tuple[float, ...] = (
+    0.0,
+    *(RT_RATIO**k for k in range(math.ceil(math.log(RT_MAX_EDGE_MS) / _LOG_RATIO) + 1)),
 )
 RT_BUCKETS = len(RT_EDGES)  # bucket i covers [RT_EDGES[i], RT_EDGES[i+1]); the last is open
 
@@ -207,5 +208,42 @@ def rollup_upsert(*, deltas: dict[tuple[str, datetime], RollupDelta]) -> int:
             row.error_types = types
             row.updated_at = now
             changed.append(row)
-        ErrorRollup.objects.bulk_update(changed, UPDATE_FIELDS)
+        _update_rows(changed)
     return len(changed)
+
+
+def _update_rows(rows: list) -> None:
+    """Write the merged rows with one parameterised UPDATE per row (``executemany``).
+
+    ``bulk_update`` builds a CASE/WHEN expression per field per row in Python (~6 ms per row
+    here), which made sparse traffic (a batch spanning hundreds of minutes) ingest at ~250
+    errors/s; plain ``executemany`` costs well under a millisecond per row on both databases.
+    """
+    import json
+
+    from django.db import connections
+
+    from error_logging.models import ErrorRollup
+
+    if not rows:
+        return
+    connection = connections["default"]
+    quote = connection.ops.quote_name
+    meta = ErrorRollup._meta
+    columns = [meta.get_field(name).column for name in UPDATE_FIELDS]
+    json_fields = {"rt_histogram", "error_types"}
+    sql = "UPDATE {} SET {} WHERE {} = %s".format(
+        quote(meta.db_table),
+        ", ".join(f"{quote(column)} = %s" for column in columns),
+        quote(meta.pk.column),
+    )
+    params = [
+        [
+            json.dumps(getattr(row, name)) if name in json_fields else getattr(row, name)
+            for name in UPDATE_FIELDS
+        ]
+        + [row.pk]
+        for row in rows
+    ]
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, params)

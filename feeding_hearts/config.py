@@ -162,6 +162,9 @@ def build_ml_prediction_config(environ: Mapping[str, str] | None = None) -> dict
         "MIN_TRAINING_SAMPLES": env_int("ML_TRAINING_SAMPLES_MIN", 1000, e, minimum=1),
         "MAX_TRAINING_TIME": env_int("ML_MAX_TRAINING_TIME", 3600, e, minimum=1),
         "ARTIFACT_DIR": env_str("ML_ARTIFACT_DIR", "", e),
+        # Per-engine config overrides, {"ForecastConfig": {"lstm_epochs": 5}, …} (tests, benchmarks)
+        "ENGINE_OVERRIDES": env_json("ML_ENGINE_OVERRIDES", {}, e),
+        "TRAINING_LOOKBACK_DAYS": env_float("ML_TRAINING_LOOKBACK_DAYS", 30.0, e, minimum=0.1),
         # Cleanup
         "CLEANUP_OLD_PREDICTIONS_DAYS": env_int(
             "ML_CLEANUP_OLD_PREDICTIONS_DAYS", 90, e, minimum=1

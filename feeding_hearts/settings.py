@@ -191,6 +191,7 @@ CELERY_IMPORTS = ["ml_prediction.tasks", "ml_prediction.alert_tasks"]
 CELERY_TASK_ROUTES = {
     "ml_prediction.tasks.train_error_prediction_models": {"queue": "training"},
     "ml_prediction.tasks.train_service_models": {"queue": "training"},
+    "ml_prediction.alert_tasks.*": {"queue": "alerts"},
 }
 
 # --- ML configuration (the guide's names) -------------------------------------------------------
@@ -220,6 +221,21 @@ CELERY_BEAT_SCHEDULE = {
     "cleanup-old-predictions": {
         "task": "ml_prediction.tasks.cleanup_old_predictions",
         "schedule": crontab(hour=3, minute=30),
+    },
+    # Catches services whose debounced analysis request was lost (Redis down, worker restart).
+    "sweep-unanalysed-services": {
+        "task": "ml_prediction.tasks.sweep_unanalysed_services",
+        "schedule": crontab(minute="*/5"),
+    },
+    # Daily accuracy per model from feedback and outcomes (the feedback loop).
+    "refresh-performance-tracking": {
+        "task": "ml_prediction.tasks.refresh_performance_tracking",
+        "schedule": crontab(hour=0, minute=15),
+    },
+    # Alert notifications that never reached a worker (broker down) are queued again.
+    "requeue-stalled-alerts": {
+        "task": "ml_prediction.alert_tasks.requeue_stalled_alerts",
+        "schedule": crontab(minute="*/10"),
     },
 }
 

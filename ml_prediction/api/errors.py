@@ -1,11 +1,26 @@
-"""One error shape for every API error: {"error": {"code", "message", "details"}}."""
+"""One error shape for every API error: {"error": {"code", "message", "details"}}.
+
+Service exceptions are mapped here so views stay thin: ``NotFound`` → 404,
+``InvalidTransition`` → 409.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
+
+from ml_prediction.services.errors import InvalidTransition, NotFound
+
+
+class Conflict(exceptions.APIException):
+    """A state change that makes no sense in the object's current state."""
+
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "The object is not in a state that allows this change."
+    default_code = "conflict"
 
 
 def _first_message(detail: Any) -> str:
@@ -19,7 +34,16 @@ def _first_message(detail: Any) -> str:
     return str(detail)
 
 
+def _translate(exc: Exception) -> Exception:
+    if isinstance(exc, NotFound):
+        return exceptions.NotFound(str(exc) or None)
+    if isinstance(exc, InvalidTransition):
+        return Conflict(str(exc) or None)
+    return exc
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    exc = _translate(exc)
     response = drf_exception_handler(exc, context)
     if response is None:
         return None

@@ -376,7 +376,7 @@ def _daily_weekly_cycle(minutes: int, start: datetime, frontend: bool) -> np.nda
     t = np.arange(minutes)
     ts = pd.Timestamp(start) + pd.to_timedelta(t, unit="min")
     hour = ts.hour.to_numpy() + ts.minute.to_numpy() / 60.0
-    dow = ts.dayofweek.to_numpy()
+    dow = ts.day_of_week.to_numpy()
     peak_hour = 20.0 if frontend else 14.0
     daily = 0.25 + 0.75 * (0.5 + 0.5 * np.cos(2 * np.pi * (hour - peak_hour) / 24.0)) ** 1.5
     weekend = dow >= 5
@@ -396,13 +396,12 @@ def simulate(config: SimulationConfig) -> Simulation:
     incidents: list[Incident] = []
     near_misses: list[NearMiss] = []
     traces: dict[str, _ServiceTrace] = {}
-    for s_i, name in enumerate(config.services):
+    for name in config.services:
         rng = np.random.default_rng([config.seed, SERVICES.index(name)])
         trace, svc_incidents, svc_near = _simulate_service(name, config, start, minutes, rng)
         traces[name] = trace
         incidents.extend(svc_incidents)
         near_misses.extend(svc_near)
-        del s_i
     incidents.sort(key=lambda i: (i.start, i.service))
     return Simulation(config=config, start=start, incidents=incidents, near_misses=near_misses, _traces=traces)
 
@@ -429,8 +428,8 @@ def _simulate_service(
     cycle = _daily_weekly_cycle(minutes, start, frontend)
     traffic = cycle * np.exp(rng.normal(0.0, 0.08, minutes))
     # Smooth slow drift so days are not identical.
-    drift = np.interp(np.arange(minutes), np.arange(0, minutes + 1440, 1440),
-                      np.exp(rng.normal(0, 0.1, minutes // 1440 + 2))[: len(np.arange(0, minutes + 1440, 1440))])
+    knots = np.arange(0, minutes + 1441, 1440)
+    drift = np.interp(np.arange(minutes), knots, np.exp(rng.normal(0.0, 0.1, len(knots))))
     traffic *= drift
     mean_traffic = traffic.mean()
     base_rate = config.errors_per_minute * traffic / mean_traffic
@@ -453,14 +452,13 @@ def _simulate_service(
     weights = _CAUSE_WEIGHTS_BACKEND if not frontend else _CAUSE_WEIGHTS_FRONTEND
     n_incidents = rng.poisson(config.incidents_per_week * minutes / (7 * 1440))
     # Keep incidents apart (>= 6 h) and away from the very start so history precedes them.
-    candidates = np.sort(rng.integers(180, max(minutes - 90, 181), size=n_incidents * 3))
+    candidates = rng.integers(180, max(minutes - 90, 181), size=n_incidents * 3)
     onsets: list[int] = []
     for c in candidates:
         if len(onsets) >= n_incidents:
             break
         if all(abs(int(c) - o) >= 360 for o in onsets):
             onsets.append(int(c))
-    rng.shuffle(onsets)
     incidents: list[Incident] = []
     for onset in sorted(onsets):
         cause = str(rng.choice(causes, p=weights / weights.sum()))
@@ -574,9 +572,11 @@ def _simulate_service(
         # Pool pushes are absolute targets while an outage saturates it.
         saturated = pool_push >= 100.0
         metrics["db_pool_in_use"][saturated] = 100.0
+    second = rng.uniform(0, 60, n)
+    second = second[np.lexsort((second, minute))]  # time order within each minute too
     trace = _ServiceTrace(
         minute=minute.astype(np.int64),
-        second=rng.uniform(0, 60, n),
+        second=second,
         type_index=type_index.astype(np.int16),
         severity_index=severity_index,
         response_time=response_time,
@@ -604,8 +604,8 @@ def _apply_precursor(
     category: str,
 ) -> None:
     """Rising symptoms before an outage: timeouts up, p95 up, and the cause's own metric."""
-    extra_rate[:, CATEGORIES.index("timeout")] += 3.0 * errors_per_minute * ramp
-    extra_rate[:, CATEGORIES.index(category)] += 1.5 * errors_per_minute * ramp
+    extra_rate[:, CATEGORIES.index("timeout")] += 1.2 * errors_per_minute * ramp
+    extra_rate[:, CATEGORIES.index(category)] += 0.6 * errors_per_minute * ramp
     rt_mult *= 1.0 + 1.8 * ramp
     if cause == "db_pool_exhaustion":
         pool_push += 40.0 * ramp

@@ -87,6 +87,7 @@ class ForecastResult:
     capacity_limit: float | None = None
     capacity_warning: str = ""  # empty when the forecast stays under the limit
     backtest: dict[str, Any] = field(default_factory=dict)  # {"mase":…, "smape":…, "coverage":…}
+    status: str = "ok"  # ok | fallback (too short/failed: simple rule) | constant
 
 
 @dataclass(frozen=True)

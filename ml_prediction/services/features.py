@@ -104,8 +104,18 @@ def _rollup_frame(
         }
     for bucket, histogram in histograms.items():
         if histogram and any(histogram):
-            frame.loc[bucket, "rt_p95"] = _percentile(histogram, 95)
-            frame.loc[bucket, "rt_p99"] = _percentile(histogram, 99)
+            frame.loc[bucket, "rt_p95"] = _percentile(histogram, 0.95)
+            frame.loc[bucket, "rt_p99"] = _percentile(histogram, 0.99)
+    return frame
+
+
+def _finish_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """Counts as integers; response-time statistics NaN where no error carried one (as the
+    simulator's frames, which the engines are tested on)."""
+    for column in COUNT_COLUMNS:
+        frame[column] = frame[column].astype(np.int64)
+    no_rt = frame["rt_count"] == 0
+    frame.loc[no_rt, ["rt_mean", "rt_p95", "rt_p99", "rt_max"]] = np.nan
     return frame
 
 
@@ -170,6 +180,7 @@ def bucket_frame_for_service(
     frame = _rollup_frame(
         service=service, start=start, end=end, index=index, bucket_minutes=minutes
     )
+    frame = _finish_frame(frame)
     metrics = _metric_frame(service=service, start=start, end=end, bucket_minutes=minutes)
     if not metrics.empty:
         frame = frame.join(metrics.reindex(index), how="left")
@@ -201,9 +212,9 @@ def error_total_for_service(*, service: str, start: datetime, end: datetime) -> 
     """How many errors the rollups counted for ``service`` in [start, end)."""
     from django.db.models import Sum
 
-    total = ErrorRollup.objects.filter(service=service, bucket__gte=start, bucket__lt=end).aggregate(
-        n=Sum("total_count")
-    )["n"]
+    total = ErrorRollup.objects.filter(
+        service=service, bucket__gte=start, bucket__lt=end
+    ).aggregate(n=Sum("total_count"))["n"]
     return int(total or 0)
 
 

@@ -1,0 +1,266 @@
+"""What every ingestion door shares: body reading (size caps, compression, chunked bodies),
+ingest-key authentication, the per-key rate limit and JSON responses.
+
+Plain Django on purpose: this is the hot path (see docs/benchmarks/ingest.md).
+"""
+
+from __future__ import annotations
+
+import gzip
+import logging
+import threading
+import time
+import zlib
+from dataclasses import dataclass
+
+import orjson
+from django.conf import settings
+from django.core.cache import cache
+from django.http import HttpRequest, HttpResponse
+
+logger = logging.getLogger(__name__)
+
+
+class IngestHTTPError(Exception):
+    """Ends a request with a JSON error; nothing has been stored."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        code: str = "invalid",
+        extra: dict | None = None,
+        headers: dict | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.code = code
+        self.extra = extra or {}
+        self.headers = headers or {}
+
+    def response(self) -> HttpResponse:
+        body = {"detail": self.message, "code": self.code, **self.extra}
+        response = json_response(body, status=self.status)
+        for name, value in self.headers.items():
+            response[name] = value
+        return response
+
+
+def json_response(data: object, *, status: int = 200) -> HttpResponse:
+    return HttpResponse(orjson.dumps(data), status=status, content_type="application/json")
+
+
+def config_value(name: str, default: int) -> int:
+    return int(settings.ML_PREDICTION_CONFIG.get(name, default))
+
+
+# --- body -----------------------------------------------------------------------------------------
+def _read_capped(stream, limit: int) -> bytes:
+    data = stream.read(limit + 1)
+    if len(data) > limit:
+        raise IngestHTTPError(413, f"request body exceeds {limit} bytes", code="too_large")
+    return data
+
+
+def read_body(request: HttpRequest) -> bytes:
+    """The decoded request body, capped before and after decompression.
+
+    A chunked request has no Content-Length; Django then hands views an empty body. Gunicorn
+    de-chunks ``wsgi.input`` and says so with ``wsgi.input_terminated``, so we read it directly;
+    a server that cannot (the development server) gets 411 instead of a silent empty 200.
+    """
+    limit = config_value("INGEST_MAX_BODY_BYTES", 20 * 1024 * 1024)
+    meta = request.META
+    length = meta.get("CONTENT_LENGTH") or ""
+    if length:
+        try:
+            if int(length) > limit:
+                raise IngestHTTPError(413, f"request body exceeds {limit} bytes", code="too_large")
+        except ValueError:
+            raise IngestHTTPError(400, "Content-Length is not a number") from None
+        raw = request.body
+    elif "chunked" in meta.get("HTTP_TRANSFER_ENCODING", "").lower():
+        if not meta.get("wsgi.input_terminated"):
+            raise IngestHTTPError(
+                411,
+                "chunked bodies are not supported by this server; send Content-Length",
+                code="length_required",
+            )
+        raw = _read_capped(meta["wsgi.input"], limit)
+    else:
+        raw = b""
+    encoding = meta.get("HTTP_CONTENT_ENCODING", "").strip().lower()
+    if encoding in ("", "identity"):
+        return raw
+    return decompress(raw, encoding, limit)
+
+
+def decompress(raw: bytes, encoding: str, limit: int) -> bytes:
+    try:
+        if encoding in ("gzip", "x-gzip"):
+            decoder = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        elif encoding == "deflate":
+            # RFC 9110 says zlib-wrapped; some clients send raw deflate: accept both
+            wbits = zlib.MAX_WBITS if raw[:1] == b"\x78" else -zlib.MAX_WBITS
+            decoder = zlib.decompressobj(wbits)
+        elif encoding == "br":
+            import brotli
+
+            decoder = brotli.Decompressor()
+            out = decoder.process(raw, output_buffer_limit=limit + 1)
+            if len(out) > limit:
+                raise IngestHTTPError(
+                    413, f"decompressed body exceeds {limit} bytes", code="too_large"
+                )
+            if not decoder.is_finished():
+                raise IngestHTTPError(400, "truncated br body")
+            return out
+        else:
+            raise IngestHTTPError(
+                415,
+                f"unsupported Content-Encoding {encoding!r}; use gzip, deflate or br",
+                code="unsupported_encoding",
+            )
+        out = decoder.decompress(raw, limit + 1)
+        if len(out) > limit:
+            raise IngestHTTPError(413, f"decompressed body exceeds {limit} bytes", code="too_large")
+        if not decoder.eof:
+            raise IngestHTTPError(400, f"truncated {encoding} body")
+        return out
+    except (zlib.error, gzip.BadGzipFile, OSError) as exc:
+        raise IngestHTTPError(400, f"body is not valid {encoding}: {exc}") from None
+    except IngestHTTPError:
+        raise
+    except Exception as exc:  # brotli.error and friends
+        raise IngestHTTPError(400, f"body is not valid {encoding}: {exc}") from None
+
+
+def parse_json(data: bytes, *, what: str = "body") -> object:
+    if not data:
+        raise IngestHTTPError(400, f"{what} is empty")
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise IngestHTTPError(400, f"{what} is not valid JSON: {exc}") from None
+
+
+# --- keys -----------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class KeyInfo:
+    id: int
+    service: str
+    project_id: int
+    public_key: str
+    rate_limit_per_minute: int | None
+
+
+_KEY_TTL_SECONDS = 30.0
+_key_cache: dict[str, tuple[float, KeyInfo | None]] = {}
+_key_lock = threading.Lock()
+_last_used: dict[int, float] = {}
+
+
+def clear_key_cache() -> None:
+    with _key_lock:
+        _key_cache.clear()
+
+
+def lookup_key(public_key: str) -> KeyInfo | None:
+    """The active key with this public key; cached per process for 30 s (one query per key)."""
+    from error_logging.models import IngestKey
+
+    if not public_key or len(public_key) > 64:
+        return None
+    now = time.monotonic()
+    with _key_lock:
+        hit = _key_cache.get(public_key)
+    if hit and hit[0] > now:
+        return hit[1]
+    row = (
+        IngestKey.objects.filter(public_key=public_key, is_active=True)
+        .values_list("id", "service", "project_id", "public_key", "rate_limit_per_minute")
+        .first()
+    )
+    info = KeyInfo(*row) if row else None
+    with _key_lock:
+        if len(_key_cache) > 10_000:
+            _key_cache.clear()
+        _key_cache[public_key] = (now + _KEY_TTL_SECONDS, info)
+    return info
+
+
+def touch_key(info: KeyInfo) -> None:
+    """Record last use at most once a minute per key and process (not one write per request)."""
+    from django.utils import timezone
+
+    from error_logging.models import IngestKey
+
+    now = time.monotonic()
+    if now - _last_used.get(info.id, -1e9) < 60:
+        return
+    _last_used[info.id] = now
+    try:
+        IngestKey.objects.filter(pk=info.id).update(last_used_at=timezone.now())
+    except Exception:
+        logger.warning("could not record use of ingest key %s", info.id, exc_info=True)
+
+
+def key_from_headers(request: HttpRequest) -> str:
+    meta = request.META
+    key = meta.get("HTTP_X_INGEST_KEY", "").strip()
+    if key:
+        return key
+    auth = meta.get("HTTP_AUTHORIZATION", "")
+    if auth[:7].lower() == "bearer ":
+        return auth[7:].strip()
+    return ""
+
+
+def authenticate(public_key: str) -> KeyInfo:
+    if not public_key:
+        raise IngestHTTPError(
+            401,
+            "missing ingest key: send X-Ingest-Key or Authorization: Bearer <key>",
+            code="not_authenticated",
+        )
+    info = lookup_key(public_key)
+    if info is None:
+        raise IngestHTTPError(401, "unknown or inactive ingest key", code="not_authenticated")
+    touch_key(info)
+    return info
+
+
+# --- rate limit -----------------------------------------------------------------------------------
+_redis_down_until = 0.0
+
+
+def check_rate_limit(info: KeyInfo, count: int) -> None:
+    """Fixed one-minute window per key in Redis, counting items; allows when Redis is down."""
+    global _redis_down_until
+    limit = info.rate_limit_per_minute or config_value("INGEST_RATE_LIMIT_PER_MINUTE", 120000)
+    now = time.time()
+    if now < _redis_down_until:
+        return
+    window = int(now // 60)
+    key = f"error_logging:ingest-rate:{info.id}:{window}"
+    try:
+        cache.add(key, 0, timeout=70)
+        used = cache.incr(key, count)
+    except Exception:
+        _redis_down_until = now + 10
+        logger.warning("rate limiter unavailable; allowing ingestion", exc_info=True)
+        return
+    if used > limit:
+        retry_after = max(1, 60 - int(now % 60))
+        raise IngestHTTPError(
+            429,
+            f"rate limit of {limit} items per minute exceeded for this key",
+            code="rate_limited",
+            extra={"retry_after": retry_after},
+            headers={
+                "Retry-After": str(retry_after),
+                "X-Sentry-Rate-Limits": f"{retry_after}::key",
+            },
+        )

@@ -1,0 +1,46 @@
+"""``manage.py create_ingest_key SERVICE``: a new ingest key and the DSN / header to use."""
+
+from __future__ import annotations
+
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+from django.db.models import Max
+
+from error_logging.models import IngestKey
+from feeding_hearts.catalog import SERVICES
+
+
+class Command(BaseCommand):
+    help = "Create an ingest key for a service and print its Sentry DSN and X-Ingest-Key header."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("service", choices=SERVICES)
+        parser.add_argument("--name", default="", help="A label for the key (e.g. 'web prod').")
+        parser.add_argument("--project-id", type=int, help="DSN project id (default: next free).")
+        parser.add_argument("--host", default="127.0.0.1:8000", help="Host[:port] for the DSN.")
+        parser.add_argument("--scheme", default="http", choices=["http", "https"])
+        parser.add_argument("--rate-limit", type=int, help="Items per minute for this key.")
+
+    def handle(self, *args, **options) -> None:
+        with transaction.atomic():
+            project_id = options["project_id"]
+            if project_id is None:
+                project_id = (IngestKey.objects.aggregate(m=Max("project_id"))["m"] or 0) + 1
+            elif IngestKey.objects.filter(project_id=project_id).exists():
+                raise CommandError(f"project id {project_id} is already used by another key")
+            key = IngestKey.objects.create(
+                service=options["service"],
+                name=options["name"],
+                project_id=project_id,
+                rate_limit_per_minute=options["rate_limit"],
+            )
+        dsn = f"{options['scheme']}://{key.public_key}@{options['host']}/{key.project_id}"
+        self.stdout.write(f"service:      {key.service}")
+        self.stdout.write(f"public key:   {key.public_key}")
+        self.stdout.write(f"project id:   {key.project_id}")
+        self.stdout.write(f"DSN:          {dsn}")
+        self.stdout.write(f"header:       X-Ingest-Key: {key.public_key}")
+        self.stdout.write(
+            f"native:       POST {options['scheme']}://{options['host']}/api/errors/  "
+            f"(header X-Ingest-Key or Authorization: Bearer <key>)"
+        )

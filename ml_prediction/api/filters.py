@@ -1,0 +1,158 @@
+"""Query-parameter filters of the list endpoints.
+
+Every parameter with a closed set of values is validated: an unknown value is a 400 naming the
+parameter (django-filter reports an invalid form), never a silently empty or unfiltered list.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import django_filters
+from django.db.models import QuerySet
+
+from feeding_hearts.catalog import LEVELS, SERVICE_CHOICES
+from ml_prediction.models import (
+    AIInsight,
+    AnomalyDetection,
+    AuditEvent,
+    ErrorPrediction,
+    MLModel,
+    PreventiveAction,
+    TimeSeriesForecast,
+)
+
+LEVEL_CHOICES = [(level, level) for level in LEVELS]
+BOOLEAN_CHOICES = [("true", "true"), ("false", "false")]
+
+
+class StrictBooleanFilter(django_filters.ChoiceFilter):
+    """``true``/``false`` only; anything else is a 400 (django-filter's own ignores junk)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("choices", BOOLEAN_CHOICES)
+        super().__init__(*args, **kwargs)
+
+    def filter(self, qs: QuerySet, value: Any) -> QuerySet:
+        if value in ("", None):
+            return qs
+        return qs.filter(**{f"{self.field_name}__{self.lookup_expr}": value == "true"})
+
+
+class MLModelFilter(django_filters.FilterSet):
+    service = django_filters.ChoiceFilter(choices=SERVICE_CHOICES)
+    model_type = django_filters.ChoiceFilter(choices=MLModel.ModelType.choices)
+    status = django_filters.ChoiceFilter(choices=MLModel.Status.choices)
+
+    class Meta:
+        model = MLModel
+        fields = ["service", "model_type", "status"]
+
+
+class PredictionFilter(django_filters.FilterSet):
+    """``hours`` is applied by the selector (it has a default); here it is only validated."""
+
+    service = django_filters.ChoiceFilter(choices=SERVICE_CHOICES)
+    hours = django_filters.NumberFilter(
+        method="_validated_elsewhere",
+        min_value=1,
+        max_value=24 * 366,
+        help_text="Predictions made in the last N hours (default 24).",
+    )
+    high_probability_only = StrictBooleanFilter(
+        method="_high_probability_only",
+        help_text="true: only probability >= HIGH_PROBABILITY_THRESHOLD.",
+    )
+    predicted_severity = django_filters.ChoiceFilter(choices=LEVEL_CHOICES)
+
+    class Meta:
+        model = ErrorPrediction
+        fields = ["service", "hours", "high_probability_only", "predicted_severity"]
+
+    def _validated_elsewhere(self, queryset: QuerySet, name: str, value: Any) -> QuerySet:
+        return queryset
+
+    def _high_probability_only(self, queryset: QuerySet, name: str, value: Any) -> QuerySet:
+        if value != "true":
+            return queryset
+        from django.conf import settings
+
+        threshold = settings.ML_PREDICTION_CONFIG["HIGH_PROBABILITY_THRESHOLD"]
+        return queryset.filter(probability__gte=threshold)
+
+
+class HighRiskFilter(django_filters.FilterSet):
+    service = django_filters.ChoiceFilter(choices=SERVICE_CHOICES)
+
+    class Meta:
+        model = ErrorPrediction
+        fields = ["service"]
+
+
+class AnomalyFilter(django_filters.FilterSet):
+    service = django_filters.ChoiceFilter(choices=SERVICE_CHOICES)
+    severity_level = django_filters.ChoiceFilter(choices=LEVEL_CHOICES)
+    is_anomaly = StrictBooleanFilter()
+    acknowledged = StrictBooleanFilter()
+    anomaly_type = django_filters.ChoiceFilter(choices=AnomalyDetection.AnomalyType.choices)
+
+    class Meta:
+        model = AnomalyDetection
+        fields = ["service", "severity_level", "is_anomaly", "acknowledged", "anomaly_type"]
+
+
+class ServiceOnlyAnomalyFilter(django_filters.FilterSet):
+    service = django_filters.ChoiceFilter(choices=SERVICE_CHOICES)
+
+    class Meta:
+        model = AnomalyDetection
+        fields = ["service"]
+
+
+class ForecastFilter(django_filters.FilterSet):
+    service = django_filters.ChoiceFilter(choices=SERVICE_CHOICES)
+    metric_name = django_filters.CharFilter()
+    is_at_risk = StrictBooleanFilter()
+
+    class Meta:
+        model = TimeSeriesForecast
+        fields = ["service", "metric_name", "is_at_risk"]
+
+
+class ActionFilter(django_filters.FilterSet):
+    service = django_filters.ChoiceFilter(choices=SERVICE_CHOICES)
+    status = django_filters.ChoiceFilter(choices=PreventiveAction.Status.choices)
+    priority = django_filters.ChoiceFilter(choices=LEVEL_CHOICES)
+    action_type = django_filters.CharFilter()
+
+    class Meta:
+        model = PreventiveAction
+        fields = ["service", "status", "priority", "action_type"]
+
+
+class InsightFilter(django_filters.FilterSet):
+    service = django_filters.ChoiceFilter(choices=SERVICE_CHOICES)
+    insight_type = django_filters.CharFilter()
+    severity = django_filters.ChoiceFilter(choices=AIInsight.Severity.choices)
+    status = django_filters.ChoiceFilter(choices=AIInsight.Status.choices)
+    active_only = StrictBooleanFilter(
+        method="_active_only", help_text="true: only insights with status active."
+    )
+
+    class Meta:
+        model = AIInsight
+        fields = ["service", "insight_type", "severity", "status", "active_only"]
+
+    def _active_only(self, queryset: QuerySet, name: str, value: Any) -> QuerySet:
+        return queryset.filter(status=AIInsight.Status.ACTIVE) if value == "true" else queryset
+
+
+class AuditFilter(django_filters.FilterSet):
+    actor = django_filters.CharFilter()
+    action = django_filters.CharFilter()
+    object_type = django_filters.CharFilter()
+    object_id = django_filters.CharFilter()
+
+    class Meta:
+        model = AuditEvent
+        fields = ["actor", "action", "object_type", "object_id"]

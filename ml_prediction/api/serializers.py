@@ -1,0 +1,347 @@
+"""Serializers: the guide's JSON shapes at the edge (UUID strings, ISO 8601 times, numbers).
+
+Output serializers are plain ``Serializer`` classes with explicit fields: cheaper per row than
+``ModelSerializer`` (no field introspection per instance) and the shape is visible in one place.
+"""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from feeding_hearts.catalog import SERVICES
+from ml_prediction.models import PredictionFeedback
+
+ANALYSIS_TYPES = ("full", "quick", "deep")
+
+
+# --- models ----------------------------------------------------------------------------------
+class MLModelSerializer(serializers.Serializer):
+    model_id = serializers.UUIDField()
+    model_name = serializers.CharField()
+    service = serializers.CharField()
+    model_type = serializers.CharField()
+    model_algorithm = serializers.CharField()
+    framework = serializers.CharField()
+    version = serializers.IntegerField()
+    status = serializers.CharField()
+    accuracy = serializers.FloatField(allow_null=True)
+    precision = serializers.FloatField(allow_null=True)
+    recall = serializers.FloatField(allow_null=True)
+    f1_score = serializers.FloatField(allow_null=True)
+    last_trained_at = serializers.DateTimeField(allow_null=True)
+    features_count = serializers.IntegerField()
+    training_samples_count = serializers.IntegerField()
+    performance_summary = serializers.DictField(read_only=True)
+    created_at = serializers.DateTimeField()
+
+
+class MLModelDetailSerializer(MLModelSerializer):
+    config = serializers.DictField()
+    metrics = serializers.DictField()
+    feature_names = serializers.ListField(child=serializers.CharField())
+    feature_importances = serializers.DictField(child=serializers.FloatField())
+    artifact_sha256 = serializers.CharField()
+    created_by = serializers.CharField()
+    updated_at = serializers.DateTimeField()
+
+
+class TrendPointSerializer(serializers.Serializer):
+    date = serializers.DateField()
+    accuracy = serializers.FloatField(allow_null=True)
+    precision = serializers.FloatField(allow_null=True)
+    recall = serializers.FloatField(allow_null=True)
+    predictions_made = serializers.IntegerField()
+    predictions_correct = serializers.IntegerField()
+    false_positives = serializers.IntegerField()
+    errors_prevented = serializers.IntegerField()
+
+
+class CurrentMetricsSerializer(serializers.Serializer):
+    accuracy = serializers.FloatField(allow_null=True)
+    precision = serializers.FloatField(allow_null=True)
+    recall = serializers.FloatField(allow_null=True)
+    f1_score = serializers.FloatField(allow_null=True)
+
+
+class ModelPerformanceSerializer(serializers.Serializer):
+    model_id = serializers.UUIDField()
+    model_name = serializers.CharField()
+    current_metrics = CurrentMetricsSerializer()
+    recent_trend = TrendPointSerializer(many=True)
+
+
+class FeatureSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    importance = serializers.FloatField(allow_null=True)
+
+
+class ModelFeaturesSerializer(serializers.Serializer):
+    model_id = serializers.UUIDField()
+    model_name = serializers.CharField()
+    features_count = serializers.IntegerField()
+    features = FeatureSerializer(many=True)
+
+
+# --- predictions -----------------------------------------------------------------------------
+class PredictionSerializer(serializers.Serializer):
+    prediction_id = serializers.UUIDField()
+    model_id = serializers.UUIDField(allow_null=True)
+    service = serializers.CharField()
+    predicted_error_type = serializers.CharField()
+    predicted_category = serializers.CharField()
+    predicted_severity = serializers.CharField()
+    probability = serializers.FloatField()
+    confidence_level = serializers.CharField()
+    time_horizon_minutes = serializers.IntegerField()
+    predicted_timestamp = serializers.DateTimeField()
+    affected_users_count = serializers.IntegerField(allow_null=True)
+    contributing_factors = serializers.JSONField()
+    root_cause_hypothesis = serializers.CharField()
+    recommended_actions = serializers.JSONField()
+    alert_triggered = serializers.BooleanField()
+    alert_sent_at = serializers.DateTimeField(allow_null=True)
+    actual_error_occurred = serializers.BooleanField(allow_null=True)
+    actual_error_id = serializers.UUIDField(allow_null=True)
+    actual_occurred_at = serializers.DateTimeField(allow_null=True)
+    created_at = serializers.DateTimeField()
+
+
+class MarkOccurredInputSerializer(serializers.Serializer):
+    error_id = serializers.UUIDField(help_text="The ErrorLog error_id of the error that happened.")
+    timestamp = serializers.DateTimeField(help_text="When it happened (ISO 8601).")
+
+
+class FeedbackInputSerializer(serializers.Serializer):
+    verdict = serializers.ChoiceField(choices=PredictionFeedback.Verdict.values)
+    comment = serializers.CharField(required=False, allow_blank=True, max_length=4000, default="")
+
+
+class FeedbackSerializer(serializers.Serializer):
+    feedback_id = serializers.UUIDField()
+    prediction_id = serializers.UUIDField()
+    verdict = serializers.CharField()
+    comment = serializers.CharField()
+    created_by = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+class AlertNotificationSerializer(serializers.Serializer):
+    alert_id = serializers.UUIDField()
+    kind = serializers.CharField()
+    channel = serializers.CharField()
+    status = serializers.CharField()
+    reason = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+class TriggerAlertResultSerializer(serializers.Serializer):
+    prediction_id = serializers.UUIDField()
+    alert_triggered = serializers.BooleanField()
+    alert_sent_at = serializers.DateTimeField(allow_null=True)
+    notifications = AlertNotificationSerializer(many=True)
+
+
+# --- anomalies -------------------------------------------------------------------------------
+class AnomalySerializer(serializers.Serializer):
+    anomaly_id = serializers.UUIDField()
+    model_id = serializers.UUIDField(allow_null=True)
+    service = serializers.CharField()
+    metric_name = serializers.CharField()
+    window_start = serializers.DateTimeField()
+    window_end = serializers.DateTimeField()
+    observed_value = serializers.FloatField(allow_null=True)
+    expected_value = serializers.FloatField(allow_null=True)
+    anomaly_score = serializers.FloatField()
+    is_anomaly = serializers.BooleanField()
+    severity_level = serializers.CharField()
+    anomaly_type = serializers.CharField()
+    detection_state = serializers.CharField()
+    detected_at = serializers.DateTimeField()
+    contributing_features = serializers.JSONField()
+    root_cause_hypothesis = serializers.CharField()
+    root_cause_confidence = serializers.FloatField(allow_null=True)
+    recommended_action = serializers.CharField()
+    alert_triggered = serializers.BooleanField()
+    acknowledged = serializers.BooleanField()
+    acknowledged_by = serializers.CharField()
+    acknowledged_at = serializers.DateTimeField(allow_null=True)
+
+
+# --- forecasts -------------------------------------------------------------------------------
+class ForecastSerializer(serializers.Serializer):
+    forecast_id = serializers.UUIDField()
+    model_id = serializers.UUIDField(allow_null=True)
+    service = serializers.CharField()
+    metric_name = serializers.CharField()
+    model_algorithm = serializers.CharField()
+    forecast_start = serializers.DateTimeField()
+    forecast_end = serializers.DateTimeField()
+    horizon_hours = serializers.IntegerField()
+    interval_width = serializers.FloatField()
+    forecast_values = serializers.JSONField(help_text="[{timestamp, value, lower, upper}, …]")
+    trend_direction = serializers.CharField()
+    predicted_peak_value = serializers.FloatField(allow_null=True)
+    predicted_peak_at = serializers.DateTimeField(allow_null=True)
+    capacity_limit = serializers.FloatField(allow_null=True)
+    capacity_warning = serializers.CharField()
+    is_at_risk = serializers.BooleanField()
+    backtest_metrics = serializers.JSONField()
+    created_at = serializers.DateTimeField()
+
+
+class ServiceForecastsSerializer(serializers.Serializer):
+    service = serializers.CharField()
+    count = serializers.IntegerField()
+    results = ForecastSerializer(many=True)
+
+
+# --- actions ---------------------------------------------------------------------------------
+class ActionSerializer(serializers.Serializer):
+    action_id = serializers.UUIDField()
+    prediction_id = serializers.UUIDField(allow_null=True)
+    anomaly_id = serializers.UUIDField(allow_null=True)
+    service = serializers.CharField()
+    action_type = serializers.CharField()
+    title = serializers.CharField()
+    description = serializers.CharField()
+    root_cause = serializers.CharField()
+    priority = serializers.CharField()
+    status = serializers.CharField()
+    can_be_automated = serializers.BooleanField()
+    estimated_impact = serializers.CharField()
+    executed_by = serializers.CharField()
+    executed_at = serializers.DateTimeField(allow_null=True)
+    execution_result = serializers.JSONField(allow_null=True)
+    created_at = serializers.DateTimeField()
+
+
+class ExecuteInputSerializer(serializers.Serializer):
+    result = serializers.DictField(
+        required=False,
+        allow_empty=True,
+        help_text='What happened, e.g. {"success": true, "duration": 120, "impact_observed": "…"}. '
+        "Leave it out to let automation (ML_AUTOMATION_ENABLED + a webhook) carry the action out.",
+    )
+
+
+class PriorityGroupSerializer(serializers.Serializer):
+    priority = serializers.CharField()
+    count = serializers.IntegerField()
+    results = ActionSerializer(many=True)
+
+
+class ActionsByPrioritySerializer(serializers.Serializer):
+    priorities = PriorityGroupSerializer(many=True)
+
+
+# --- insights --------------------------------------------------------------------------------
+class InsightSerializer(serializers.Serializer):
+    insight_id = serializers.UUIDField()
+    service = serializers.CharField()
+    insight_type = serializers.CharField()
+    title = serializers.CharField()
+    description = serializers.CharField()
+    severity = serializers.CharField()
+    status = serializers.CharField()
+    supporting_data = serializers.JSONField()
+    recommendations = serializers.JSONField()
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+    resolved_at = serializers.DateTimeField(allow_null=True)
+
+
+class InsightServiceSummarySerializer(serializers.Serializer):
+    service = serializers.CharField()
+    total = serializers.IntegerField()
+    critical = serializers.IntegerField()
+    warning = serializers.IntegerField()
+    unresolved = serializers.IntegerField()
+
+
+class InsightSummarySerializer(serializers.Serializer):
+    summary = InsightServiceSummarySerializer(many=True)
+
+
+# --- audit -----------------------------------------------------------------------------------
+class AuditEventSerializer(serializers.Serializer):
+    audit_id = serializers.UUIDField()
+    actor = serializers.CharField()
+    action = serializers.CharField()
+    object_type = serializers.CharField()
+    object_id = serializers.CharField()
+    service = serializers.CharField()
+    outcome = serializers.CharField()
+    details = serializers.JSONField()
+    created_at = serializers.DateTimeField()
+
+
+# --- analysis --------------------------------------------------------------------------------
+class TriggerAnalysisInputSerializer(serializers.Serializer):
+    service = serializers.ChoiceField(choices=SERVICES)
+    analysis_type = serializers.ChoiceField(choices=ANALYSIS_TYPES, default="full")
+
+
+class TriggerAllInputSerializer(serializers.Serializer):
+    analysis_type = serializers.ChoiceField(choices=ANALYSIS_TYPES, default="full")
+
+
+class AnalysisTaskSerializer(serializers.Serializer):
+    service = serializers.CharField()
+    task_id = serializers.CharField()
+
+
+class AnalysisQueuedSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["queued"])
+    analysis_type = serializers.CharField()
+    service = serializers.CharField(required=False)
+    task_id = serializers.CharField(required=False)
+    tasks = AnalysisTaskSerializer(many=True, required=False)
+
+
+class AnalysisCompletedSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["completed"])
+    analysis_type = serializers.CharField()
+    service = serializers.CharField(required=False)
+    result = serializers.JSONField()
+
+
+# --- dashboard -------------------------------------------------------------------------------
+class _DashPredictions(serializers.Serializer):
+    total = serializers.IntegerField()
+    high_probability = serializers.IntegerField()
+    alerts_triggered = serializers.IntegerField()
+    accurate = serializers.IntegerField()
+
+
+class _DashAnomalies(serializers.Serializer):
+    total = serializers.IntegerField()
+    critical = serializers.IntegerField()
+    unacknowledged = serializers.IntegerField()
+
+
+class _DashServiceModels(serializers.Serializer):
+    service = serializers.CharField()
+    active = serializers.IntegerField()
+    avg_accuracy = serializers.FloatField(allow_null=True)
+    last_trained_at = serializers.DateTimeField(allow_null=True)
+
+
+class _DashModels(serializers.Serializer):
+    active = serializers.IntegerField()
+    by_service = _DashServiceModels(many=True)
+
+
+class _DashActivity(serializers.Serializer):
+    predictions_24h = serializers.IntegerField()
+    anomalies_24h = serializers.IntegerField()
+    actions_executed_24h = serializers.IntegerField()
+
+
+class DashboardSummarySerializer(serializers.Serializer):
+    timestamp = serializers.DateTimeField()
+    health_score = serializers.IntegerField()
+    window_days = serializers.IntegerField(help_text="Window of the predictions/anomalies totals.")
+    predictions = _DashPredictions()
+    anomalies = _DashAnomalies()
+    models = _DashModels()
+    recent_activity = _DashActivity()

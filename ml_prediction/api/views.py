@@ -1,0 +1,629 @@
+"""The ML API's views: thin wrappers that validate input, call selectors/services, serialize.
+
+Reads: any authenticated user. State changes (trigger_alert, mark_occurred, feedback,
+acknowledge, execute, trigger-analysis) and the audit trail: the ``ops`` permission.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+    inline_serializer,
+)
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import APIException, ValidationError
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from feeding_hearts.catalog import SERVICES
+from ml_prediction.api import filters
+from ml_prediction.api import serializers as s
+from ml_prediction.api.permissions import IsOpsUser
+from ml_prediction.services import feedback, selectors
+from ml_prediction.services.audit import audit_record
+from ml_prediction.services.cache import cached_read
+
+logger = logging.getLogger(__name__)
+
+OPS = [IsAuthenticated, IsOpsUser]
+ERRORS = {
+    400: OpenApiResponse(description="Invalid input; the message names the parameter."),
+    401: OpenApiResponse(description="No or invalid JWT."),
+    403: OpenApiResponse(description="The user lacks the ops permission."),
+    404: OpenApiResponse(description="No such object (or the id is not a UUID)."),
+    409: OpenApiResponse(description="The object's state does not allow this change."),
+}
+READ_ERRORS = {k: ERRORS[k] for k in (400, 401)}
+DETAIL_ERRORS = {k: ERRORS[k] for k in (401, 404)}
+WRITE_ERRORS = ERRORS
+
+
+class ServiceUnavailable(APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "The task queue is unavailable; try again shortly."
+    default_code = "unavailable"
+
+
+def _actor(request: Request) -> str:
+    return request.user.get_username()
+
+
+class _ReadViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """List + retrieve, with the object looked up by a selector (invalid UUID → 404)."""
+
+    lookup_value_regex = "[^/]+"
+    getter: Any = None
+
+    def get_object(self) -> Any:
+        return type(self).getter(**{self.lookup_url_kwarg: self.kwargs[self.lookup_url_kwarg]})
+
+    def _page(self, queryset: Any, serializer_class: Any = None) -> Response:
+        serializer_class = serializer_class or self.get_serializer_class()
+        page = self.paginate_queryset(self.filter_queryset(queryset))
+        return self.get_paginated_response(serializer_class(page, many=True).data)
+
+    def _cached_page(self, request: Request, key: str, queryset: Any) -> Response:
+        def compute() -> dict[str, Any]:
+            page = self.paginate_queryset(self.filter_queryset(queryset))
+            data = self.get_serializer_class()(page, many=True).data
+            return dict(self.paginator.get_paginated_data(data))
+
+        return Response(cached_read(f"{key}:{request.build_absolute_uri()}", compute))
+
+
+# --- models ----------------------------------------------------------------------------------
+@extend_schema_view(
+    list=extend_schema(summary="List models", responses={200: s.MLModelSerializer, **READ_ERRORS}),
+    retrieve=extend_schema(
+        summary="Model details", responses={200: s.MLModelDetailSerializer, **DETAIL_ERRORS}
+    ),
+)
+class MLModelViewSet(_ReadViewSet):
+    serializer_class = s.MLModelSerializer
+    filterset_class = filters.MLModelFilter
+    lookup_url_kwarg = "model_id"
+    getter = staticmethod(selectors.model_get)
+
+    def get_queryset(self) -> Any:
+        return selectors.model_list()
+
+    def get_serializer_class(self) -> Any:
+        return s.MLModelDetailSerializer if self.action == "retrieve" else s.MLModelSerializer
+
+    @extend_schema(
+        summary="Model performance: current metrics and the daily trend (30 days)",
+        responses={200: s.ModelPerformanceSerializer, **DETAIL_ERRORS},
+    )
+    @action(detail=True, methods=["get"], filterset_class=None, pagination_class=None)
+    def performance(self, request: Request, model_id: str) -> Response:
+        data = selectors.model_performance(model_id=model_id)
+        return Response(s.ModelPerformanceSerializer(data).data)
+
+    @extend_schema(
+        summary="Model features with importances",
+        responses={200: s.ModelFeaturesSerializer, **DETAIL_ERRORS},
+    )
+    @action(detail=True, methods=["get"], filterset_class=None, pagination_class=None)
+    def features(self, request: Request, model_id: str) -> Response:
+        return Response(s.ModelFeaturesSerializer(selectors.model_features(model_id=model_id)).data)
+
+
+# --- predictions -----------------------------------------------------------------------------
+def _hours(request: Request) -> float:
+    raw = request.query_params.get("hours")
+    if raw in (None, ""):
+        return selectors.DEFAULT_PREDICTION_HOURS
+    try:
+        hours = float(raw)
+    except ValueError:
+        raise ValidationError({"hours": [f"must be a number of hours, got {raw!r}."]}) from None
+    if not 1 <= hours <= 24 * 366:
+        raise ValidationError({"hours": [f"must be between 1 and {24 * 366}, got {raw!r}."]})
+    return hours
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="List predictions made in the last `hours` hours",
+        responses={200: s.PredictionSerializer, **READ_ERRORS},
+    ),
+    retrieve=extend_schema(
+        summary="One prediction", responses={200: s.PredictionSerializer, **DETAIL_ERRORS}
+    ),
+)
+class PredictionViewSet(_ReadViewSet):
+    serializer_class = s.PredictionSerializer
+    filterset_class = filters.PredictionFilter
+    lookup_url_kwarg = "prediction_id"
+    getter = staticmethod(selectors.prediction_get)
+
+    def get_queryset(self) -> Any:
+        if self.action == "high_risk":
+            return selectors.prediction_high_risk()
+        if self.action == "list":
+            return selectors.prediction_list(hours=_hours(self.request))
+        return selectors.prediction_list()
+
+    @extend_schema(
+        summary="High-risk predictions (probability >= HIGH_PROBABILITY_THRESHOLD, not yet due)",
+        responses={200: s.PredictionSerializer(many=True), **READ_ERRORS},
+    )
+    @action(detail=False, methods=["get"], filterset_class=filters.HighRiskFilter)
+    def high_risk(self, request: Request) -> Response:
+        return self._cached_page(request, "high-risk", self.get_queryset())
+
+    @extend_schema(
+        summary="Send the alert for a prediction now",
+        request=None,
+        responses={200: s.TriggerAlertResultSerializer, **WRITE_ERRORS},
+    )
+    @action(detail=True, methods=["post"], permission_classes=OPS, filterset_class=None)
+    def trigger_alert(self, request: Request, prediction_id: str) -> Response:
+        from ml_prediction.services.alerts import alert_prediction_now
+
+        prediction = self.get_object()
+        notifications = alert_prediction_now(
+            prediction_id=prediction.prediction_id, triggered_by=_actor(request)
+        )
+        prediction.refresh_from_db(fields=["alert_triggered", "alert_sent_at"])
+        data = {
+            "prediction_id": prediction.prediction_id,
+            "alert_triggered": prediction.alert_triggered,
+            "alert_sent_at": prediction.alert_sent_at,
+            "notifications": notifications,
+        }
+        return Response(s.TriggerAlertResultSerializer(data).data)
+
+    @extend_schema(
+        summary="Record that the predicted error happened",
+        request=s.MarkOccurredInputSerializer,
+        responses={200: s.PredictionSerializer, **WRITE_ERRORS},
+    )
+    @action(detail=True, methods=["post"], permission_classes=OPS, filterset_class=None)
+    def mark_occurred(self, request: Request, prediction_id: str) -> Response:
+        prediction = self.get_object()
+        body = s.MarkOccurredInputSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        try:
+            updated = feedback.prediction_mark_occurred(
+                prediction_id=prediction.prediction_id,
+                error_id=body.validated_data["error_id"],
+                timestamp=body.validated_data["timestamp"],
+                actor=_actor(request),
+            )
+        except feedback.FeedbackValidationError as exc:
+            raise ValidationError({exc.field: [exc.message]}) from None
+        return Response(s.PredictionSerializer(updated).data)
+
+    @extend_schema(
+        summary="Give a verdict on a prediction (true or false positive)",
+        request=s.FeedbackInputSerializer,
+        responses={201: s.FeedbackSerializer, **WRITE_ERRORS},
+    )
+    @action(detail=True, methods=["post"], permission_classes=OPS, filterset_class=None)
+    def feedback(self, request: Request, prediction_id: str) -> Response:
+        prediction = self.get_object()
+        body = s.FeedbackInputSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        record = feedback.prediction_feedback_record(
+            prediction_id=prediction.prediction_id,
+            verdict=body.validated_data["verdict"],
+            comment=body.validated_data["comment"],
+            actor=_actor(request),
+        )
+        return Response(s.FeedbackSerializer(record).data, status=status.HTTP_201_CREATED)
+
+
+# --- anomalies -------------------------------------------------------------------------------
+@extend_schema_view(
+    list=extend_schema(
+        summary="List anomalies", responses={200: s.AnomalySerializer, **READ_ERRORS}
+    ),
+    retrieve=extend_schema(
+        summary="One anomaly", responses={200: s.AnomalySerializer, **DETAIL_ERRORS}
+    ),
+)
+class AnomalyViewSet(_ReadViewSet):
+    serializer_class = s.AnomalySerializer
+    filterset_class = filters.AnomalyFilter
+    lookup_url_kwarg = "anomaly_id"
+    getter = staticmethod(selectors.anomaly_get)
+
+    def get_queryset(self) -> Any:
+        if self.action == "unacknowledged":
+            return selectors.anomaly_unacknowledged()
+        if self.action == "critical":
+            return selectors.anomaly_critical()
+        return selectors.anomaly_list()
+
+    @extend_schema(
+        summary="Anomalies nobody has acknowledged yet",
+        responses={200: s.AnomalySerializer(many=True), **READ_ERRORS},
+    )
+    @action(detail=False, methods=["get"], filterset_class=filters.ServiceOnlyAnomalyFilter)
+    def unacknowledged(self, request: Request) -> Response:
+        return self._page(self.get_queryset())
+
+    @extend_schema(
+        summary="Critical anomalies",
+        responses={200: s.AnomalySerializer(many=True), **READ_ERRORS},
+    )
+    @action(detail=False, methods=["get"], filterset_class=filters.ServiceOnlyAnomalyFilter)
+    def critical(self, request: Request) -> Response:
+        return self._page(self.get_queryset())
+
+    @extend_schema(
+        summary="Acknowledge an anomaly (409 if already acknowledged)",
+        request=None,
+        responses={200: s.AnomalySerializer, **WRITE_ERRORS},
+    )
+    @action(detail=True, methods=["post"], permission_classes=OPS, filterset_class=None)
+    def acknowledge(self, request: Request, anomaly_id: str) -> Response:
+        anomaly = self.get_object()
+        updated = feedback.anomaly_acknowledge(anomaly_id=anomaly.anomaly_id, actor=_actor(request))
+        return Response(s.AnomalySerializer(updated).data)
+
+
+# --- forecasts -------------------------------------------------------------------------------
+@extend_schema_view(
+    list=extend_schema(
+        summary="List forecasts", responses={200: s.ForecastSerializer, **READ_ERRORS}
+    ),
+    retrieve=extend_schema(
+        summary="One forecast", responses={200: s.ForecastSerializer, **DETAIL_ERRORS}
+    ),
+)
+class ForecastViewSet(_ReadViewSet):
+    serializer_class = s.ForecastSerializer
+    filterset_class = filters.ForecastFilter
+    lookup_url_kwarg = "forecast_id"
+
+    def get_object(self) -> Any:
+        from ml_prediction.models import TimeSeriesForecast
+
+        return selectors._get(
+            TimeSeriesForecast.objects.all(), pk=self.kwargs["forecast_id"], what="forecast"
+        )
+
+    def get_queryset(self) -> Any:
+        if self.action == "at_risk":
+            return selectors.forecast_at_risk()
+        return selectors.forecast_list()
+
+    @extend_schema(
+        summary="The newest forecast of each metric of one service",
+        parameters=[
+            OpenApiParameter(
+                "service", OpenApiTypes.STR, OpenApiParameter.PATH, enum=list(SERVICES)
+            )
+        ],
+        responses={200: s.ServiceForecastsSerializer, **DETAIL_ERRORS},
+    )
+    @action(
+        detail=False,
+        methods=["get"],
+        url_path=r"by-service/(?P<service>[^/.]+)",
+        url_name="by-service",
+        filterset_class=None,
+        pagination_class=None,
+    )
+    def by_service(self, request: Request, service: str) -> Response:
+        forecasts = selectors.forecast_latest_for_service(service=service)
+        data = {"service": service, "count": len(forecasts), "results": forecasts}
+        return Response(s.ServiceForecastsSerializer(data).data)
+
+    @extend_schema(
+        summary="Forecasts crossing their capacity limit, horizon not yet over",
+        responses={200: s.ForecastSerializer(many=True), **READ_ERRORS},
+    )
+    @action(detail=False, methods=["get"])
+    def at_risk(self, request: Request) -> Response:
+        return self._page(self.get_queryset())
+
+
+# --- actions ---------------------------------------------------------------------------------
+@extend_schema_view(
+    list=extend_schema(
+        summary="List preventive actions", responses={200: s.ActionSerializer, **READ_ERRORS}
+    ),
+    retrieve=extend_schema(
+        summary="One preventive action", responses={200: s.ActionSerializer, **DETAIL_ERRORS}
+    ),
+)
+class ActionViewSet(_ReadViewSet):
+    serializer_class = s.ActionSerializer
+    filterset_class = filters.ActionFilter
+    lookup_url_kwarg = "action_id"
+    getter = staticmethod(selectors.action_get)
+
+    def get_queryset(self) -> Any:
+        if self.action == "pending":
+            return selectors.action_pending()
+        return selectors.action_list()
+
+    @extend_schema(
+        summary="Actions not yet executed or skipped (recommended, scheduled)",
+        responses={200: s.ActionSerializer(many=True), **READ_ERRORS},
+    )
+    @action(detail=False, methods=["get"])
+    def pending(self, request: Request) -> Response:
+        return self._page(self.get_queryset())
+
+    @extend_schema(
+        summary="Execute a preventive action and record its result (409 if already executed)",
+        request=s.ExecuteInputSerializer,
+        responses={200: s.ActionSerializer, **WRITE_ERRORS},
+    )
+    @action(detail=True, methods=["post"], permission_classes=OPS, filterset_class=None)
+    def execute(self, request: Request, action_id: str) -> Response:
+        from ml_prediction.services.actions import action_execute
+
+        found = self.get_object()
+        body = s.ExecuteInputSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        executed = action_execute(
+            action_id=found.action_id,
+            executed_by=_actor(request),
+            result=body.validated_data.get("result"),
+        )
+        return Response(s.ActionSerializer(executed).data)
+
+    @extend_schema(
+        summary="Pending actions grouped by priority, critical first (50 per group)",
+        responses={200: s.ActionsByPrioritySerializer, **READ_ERRORS},
+    )
+    @action(detail=False, methods=["get"], filterset_class=None, pagination_class=None)
+    def by_priority(self, request: Request) -> Response:
+        data = {"priorities": selectors.action_by_priority()}
+        return Response(s.ActionsByPrioritySerializer(data).data)
+
+
+# --- insights --------------------------------------------------------------------------------
+@extend_schema_view(
+    list=extend_schema(
+        summary="List AI insights", responses={200: s.InsightSerializer, **READ_ERRORS}
+    ),
+    retrieve=extend_schema(
+        summary="One insight", responses={200: s.InsightSerializer, **DETAIL_ERRORS}
+    ),
+)
+class InsightViewSet(_ReadViewSet):
+    serializer_class = s.InsightSerializer
+    filterset_class = filters.InsightFilter
+    lookup_url_kwarg = "insight_id"
+
+    def get_object(self) -> Any:
+        from ml_prediction.models import AIInsight
+
+        return selectors._get(AIInsight.objects.all(), pk=self.kwargs["insight_id"], what="insight")
+
+    def get_queryset(self) -> Any:
+        if self.action == "active":
+            return selectors.insight_active()
+        return selectors.insight_list()
+
+    @extend_schema(
+        summary="Active insights",
+        responses={200: s.InsightSerializer(many=True), **READ_ERRORS},
+    )
+    @action(detail=False, methods=["get"])
+    def active(self, request: Request) -> Response:
+        return self._page(self.get_queryset())
+
+    @extend_schema(
+        summary="Insight counts per service",
+        responses={200: s.InsightSummarySerializer, **READ_ERRORS},
+    )
+    @action(detail=False, methods=["get"], filterset_class=None, pagination_class=None)
+    def by_service(self, request: Request) -> Response:
+        return Response(s.InsightSummarySerializer(selectors.insight_summary_by_service()).data)
+
+
+# --- audit trail -----------------------------------------------------------------------------
+@extend_schema_view(
+    list=extend_schema(
+        summary="The audit trail (ops only)",
+        responses={200: s.AuditEventSerializer, **{k: ERRORS[k] for k in (400, 401, 403)}},
+    )
+)
+class AuditViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    serializer_class = s.AuditEventSerializer
+    filterset_class = filters.AuditFilter
+    permission_classes = OPS
+
+    def get_queryset(self) -> Any:
+        return selectors.audit_list()
+
+
+# --- analysis triggers -----------------------------------------------------------------------
+ANALYSIS_TASK = "ml_prediction.tasks.run_analysis_for_service"
+
+
+def _celery_app() -> Any:
+    from feeding_hearts.celery import app
+
+    return app
+
+
+def _eager() -> bool:
+    return bool(_celery_app().conf.task_always_eager)
+
+
+def _jsonable(value: Any) -> Any:
+    """The orchestrator's result as plain JSON (UUIDs, datetimes, numpy scalars → str/float)."""
+
+    def default(obj: Any) -> Any:
+        if hasattr(obj, "item"):
+            return obj.item()
+        if hasattr(obj, "isoformat"):
+            return obj.isoformat()
+        return str(obj)
+
+    return json.loads(json.dumps(value, default=default))
+
+
+def _enqueue(service: str, analysis_type: str) -> str:
+    try:
+        result = _celery_app().send_task(
+            ANALYSIS_TASK, kwargs={"service": service, "analysis_type": analysis_type}
+        )
+    except Exception as exc:
+        logger.warning("could not enqueue analysis of %s: %s", service, exc)
+        raise ServiceUnavailable() from exc
+    return result.id
+
+
+QUEUED = OpenApiResponse(s.AnalysisQueuedSerializer, description="Queued for a worker.")
+COMPLETED = OpenApiResponse(
+    s.AnalysisCompletedSerializer, description="Ran in-process (no broker: eager mode)."
+)
+
+
+class TriggerAnalysisView(APIView):
+    permission_classes = OPS
+
+    @extend_schema(
+        summary="Run an analysis of one service (full, quick or deep)",
+        request=s.TriggerAnalysisInputSerializer,
+        responses={202: QUEUED, 200: COMPLETED, **{k: ERRORS[k] for k in (400, 401, 403)}},
+    )
+    def post(self, request: Request) -> Response:
+        body = s.TriggerAnalysisInputSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        service = body.validated_data["service"]
+        analysis_type = body.validated_data["analysis_type"]
+        details: dict[str, Any] = {"analysis_type": analysis_type}
+        if _eager():
+            from ml_prediction.services import PredictionOrchestrator
+
+            result = PredictionOrchestrator().run_full_analysis(
+                service, analysis_type=analysis_type
+            )
+            response = Response(
+                {
+                    "status": "completed",
+                    "service": service,
+                    "analysis_type": analysis_type,
+                    "result": _jsonable(result),
+                }
+            )
+        else:
+            task_id = _enqueue(service, analysis_type)
+            details["task_id"] = task_id
+            response = Response(
+                {
+                    "status": "queued",
+                    "service": service,
+                    "analysis_type": analysis_type,
+                    "task_id": task_id,
+                },
+                status=status.HTTP_202_ACCEPTED,
+            )
+        audit_record(
+            actor=_actor(request),
+            action="analysis.trigger",
+            object_type="service",
+            object_id=service,
+            service=service,
+            details=details,
+        )
+        return response
+
+
+class TriggerAllServicesAnalysisView(APIView):
+    permission_classes = OPS
+
+    @extend_schema(
+        summary="Run an analysis of every service",
+        request=s.TriggerAllInputSerializer,
+        responses={202: QUEUED, 200: COMPLETED, **{k: ERRORS[k] for k in (400, 401, 403)}},
+    )
+    def post(self, request: Request) -> Response:
+        body = s.TriggerAllInputSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        analysis_type = body.validated_data["analysis_type"]
+        if _eager():
+            from ml_prediction.services import PredictionOrchestrator
+
+            result = PredictionOrchestrator().run_all_services(analysis_type=analysis_type)
+            response = Response(
+                {"status": "completed", "analysis_type": analysis_type, "result": _jsonable(result)}
+            )
+            details: dict[str, Any] = {"analysis_type": analysis_type}
+        else:
+            tasks = [{"service": svc, "task_id": _enqueue(svc, analysis_type)} for svc in SERVICES]
+            response = Response(
+                {"status": "queued", "analysis_type": analysis_type, "tasks": tasks},
+                status=status.HTTP_202_ACCEPTED,
+            )
+            details = {"analysis_type": analysis_type, "tasks": tasks}
+        audit_record(
+            actor=_actor(request),
+            action="analysis.trigger_all",
+            object_type="service",
+            object_id="all",
+            details=details,
+        )
+        return response
+
+
+# --- dashboard -------------------------------------------------------------------------------
+class DashboardSummaryView(APIView):
+    @extend_schema(
+        summary="The dashboard summary (cached for PREDICTION_CACHE_TTL, invalidated on writes)",
+        responses={200: s.DashboardSummarySerializer, 401: ERRORS[401]},
+    )
+    def get(self, request: Request) -> Response:
+        def compute() -> dict[str, Any]:
+            return dict(s.DashboardSummarySerializer(selectors.dashboard_summary()).data)
+
+        return Response(cached_read("dashboard-summary", compute))
+
+
+# --- the orchestrator's guide views, wired here ------------------------------------------------
+WEBHOOK_BODY = inline_serializer(
+    "PredictForErrorRequest",
+    fields={
+        "error_id": serializers.UUIDField(required=False),
+        "error_type": serializers.CharField(required=False),
+        "service": serializers.ChoiceField(choices=SERVICES),
+        "severity": serializers.CharField(required=False),
+    },
+)
+
+
+def health_view() -> Any:
+    from ml_prediction.health_check import health_check
+
+    return health_check
+
+
+def webhook_view() -> Any:
+    from ml_prediction.webhooks import predict_for_error
+
+    return predict_for_error
+
+
+__all__ = [
+    "ActionViewSet",
+    "AnomalyViewSet",
+    "AuditViewSet",
+    "DashboardSummaryView",
+    "ForecastViewSet",
+    "InsightViewSet",
+    "MLModelViewSet",
+    "PredictionViewSet",
+    "TriggerAllServicesAnalysisView",
+    "TriggerAnalysisView",
+]

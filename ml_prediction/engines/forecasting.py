@@ -1,0 +1,1023 @@
+"""Time-series forecasting: Prophet, an LSTM and two baselines, chosen per series by backtest.
+
+Pure engine (numpy/pandas in, dataclasses out). Prophet and TensorFlow are imported inside the
+functions that need them so that importing this module stays cheap for the web process.
+
+How a forecaster is chosen (``fit_forecaster``):
+1. the series is cleaned and put on a regular grid (``ForecastConfig.step_minutes``, hourly by
+   default, because the product forecasts 24 h ahead and 5-minute noise only slows the models);
+2. a rolling-origin backtest (time-ordered origins, never shuffled) scores every candidate —
+   seasonal naive, Holt-Winters exponential smoothing, Prophet, LSTM — by MASE (scaled by the
+   in-sample seasonal-naive error), sMAPE and the coverage of its interval;
+3. the candidate with the lowest mean MASE is refitted on the whole series.
+Intervals are empirical: the quantiles of the model's own held-out backtest errors (split
+conformal), so the 80% band means what it says whatever model wins. Series too short, constant
+or too gappy get a simple fallback with a status, or a typed ``InsufficientData``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ml_prediction.engines.types import (
+    ForecastPoint,
+    ForecastResult,
+    InsufficientData,
+    TrainingReport,
+)
+
+logger = logging.getLogger(__name__)
+
+ALGORITHMS = ("seasonal_naive", "holt_winters", "prophet", "lstm")
+FALLBACK_ALGORITHMS = ("constant", "naive")
+_FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class ForecastConfig:
+    """Everything the forecaster needs; build it with ``from_ml_config`` from ML_PREDICTION_CONFIG.
+
+    ``step_minutes`` is the grid the series is resampled to (mean per step, or sum when
+    ``aggregation="sum"``); ``horizon_steps`` is counted in those steps.
+    """
+
+    step_minutes: int = 60
+    horizon_steps: int = 24
+    aggregation: str = "mean"  # mean | sum (per resampled step)
+    season_steps: int | None = None  # default: one day of steps
+    interval_width: float = 0.8
+    candidates: tuple[str, ...] = ALGORITHMS
+    backtest_folds: int = 5
+    ensemble: bool = True  # also score the mean of the fitted models as a candidate
+    max_history_steps: int = 24 * 35  # five weeks: older history adds fit time, not accuracy
+    max_missing_fraction: float = 0.5
+    capacity_limit: float | None = None  # explicit limit wins over capacity_limits
+    capacity_limits: Mapping[str, float] = field(default_factory=dict)
+    holidays: tuple[tuple[str, date], ...] = ()  # (name, day) pairs for Prophet
+    prophet_changepoint_prior_scale: float = 0.05
+    lstm_input_steps: int = 72
+    lstm_output_steps: int = 24
+    lstm_units: int = 64
+    lstm_epochs: int = 30
+    lstm_patience: int = 3
+    lstm_batch_size: int = 32
+    lstm_max_windows: int = 600
+    seed: int = 0
+
+    @classmethod
+    def from_ml_config(cls, ml_config: Mapping[str, Any], **overrides: Any) -> ForecastConfig:
+        """The product's defaults: FORECAST_HORIZON hours ahead, CAPACITY_LIMITS per metric."""
+        step_minutes = int(overrides.pop("step_minutes", 60))
+        hours = int(ml_config.get("FORECAST_HORIZON", 24))
+        limits = {
+            str(k): float(v) for k, v in dict(ml_config.get("CAPACITY_LIMITS", {}) or {}).items()
+        }
+        return cls(
+            step_minutes=step_minutes,
+            horizon_steps=max(1, hours * 60 // step_minutes),
+            capacity_limits=limits,
+            **overrides,
+        )
+
+    @property
+    def season(self) -> int:
+        return self.season_steps or max(1, (24 * 60) // self.step_minutes)
+
+    def limit_for(self, metric_name: str) -> float | None:
+        if self.capacity_limit is not None:
+            return float(self.capacity_limit)
+        value = self.capacity_limits.get(metric_name)
+        if value is None and metric_name.startswith("metric_"):
+            value = self.capacity_limits.get(metric_name.removeprefix("metric_"))
+        return None if value is None else float(value)
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["candidates"] = list(self.candidates)
+        data["capacity_limits"] = dict(self.capacity_limits)
+        data["holidays"] = [[name, day.isoformat()] for name, day in self.holidays]
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ForecastConfig:
+        values = dict(data)
+        values["candidates"] = tuple(values.get("candidates", ALGORITHMS))
+        values["holidays"] = tuple(
+            (str(name), date.fromisoformat(day)) for name, day in values.get("holidays", [])
+        )
+        return cls(**values)
+
+
+# --------------------------------------------------------------------------- cleaning
+
+
+def prepare_series(series: pd.Series, *, config: ForecastConfig) -> pd.Series:
+    """A regular, gap-filled float series on the configured grid (UTC), or ``InsufficientData``.
+
+    Irregular timestamps are binned onto the grid, duplicates averaged, non-finite values
+    treated as missing, interior gaps interpolated in time. Too many missing steps is refused
+    rather than invented.
+    """
+    if series is None or len(series) == 0:
+        raise InsufficientData("the series is empty")
+    if not isinstance(series.index, pd.DatetimeIndex):
+        try:
+            index = pd.DatetimeIndex(pd.to_datetime(series.index, utc=True))
+        except (TypeError, ValueError) as exc:
+            raise InsufficientData(f"the series index is not made of timestamps: {exc}") from None
+        series = pd.Series(series.to_numpy(), index=index)
+    values = pd.to_numeric(series, errors="coerce").astype(float)
+    values = values.replace([np.inf, -np.inf], np.nan)
+    index = values.index
+    index = index.tz_localize("UTC") if index.tz is None else index.tz_convert("UTC")
+    values = pd.Series(values.to_numpy(), index=index).sort_index()
+    values = values[~values.index.isna()]
+    if values.notna().sum() == 0:
+        raise InsufficientData("the series has no numeric values (all missing or not numbers)")
+    rule = f"{config.step_minutes}min"
+    resampled = values.resample(rule)
+    grid = resampled.sum(min_count=1) if config.aggregation == "sum" else resampled.mean()
+    if len(grid) > config.max_history_steps:
+        grid = grid.iloc[-config.max_history_steps :]
+    # Leading/trailing missing steps say nothing about the signal: drop them, judge the rest.
+    first, last = grid.first_valid_index(), grid.last_valid_index()
+    grid = grid.loc[first:last]
+    missing = float(grid.isna().mean())
+    if missing > config.max_missing_fraction:
+        raise InsufficientData(
+            f"{missing:.0%} of the {len(grid)} {config.step_minutes}-minute steps have no value "
+            f"(at most {config.max_missing_fraction:.0%} may be missing)"
+        )
+    if missing > 0:
+        grid = grid.interpolate(method="time").ffill().bfill()
+    grid.index.freq = pd.tseries.frequencies.to_offset(rule)
+    grid.name = series.name
+    return grid
+
+
+# --------------------------------------------------------------------------- metrics
+
+
+def mase_scale(train: np.ndarray, season: int) -> float:
+    """Mean absolute in-sample error of the seasonal naive (the MASE denominator); NaN if 0."""
+    m = season if len(train) > season else 1
+    if len(train) <= m:
+        return float("nan")
+    scale = float(np.mean(np.abs(train[m:] - train[:-m])))
+    if scale <= 1e-12:
+        return float("nan")
+    return scale
+
+
+def smape(actual: np.ndarray, forecast: np.ndarray) -> float:
+    """Symmetric MAPE in percent (0..200); 0/0 counts as a perfect step."""
+    denom = np.abs(actual) + np.abs(forecast)
+    ratio = np.where(denom > 0, 2 * np.abs(forecast - actual) / np.where(denom > 0, denom, 1), 0.0)
+    return float(np.mean(ratio) * 100)
+
+
+def mape(actual: np.ndarray, forecast: np.ndarray) -> float:
+    """MAPE in percent over the steps whose actual is not zero (NaN when all are zero)."""
+    mask = np.abs(actual) > 1e-12
+    if not mask.any():
+        return float("nan")
+    return float(np.mean(np.abs(forecast[mask] - actual[mask]) / np.abs(actual[mask])) * 100)
+
+
+def coverage(actual: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> float:
+    return float(np.mean((actual >= lower) & (actual <= upper)))
+
+
+def _residual_bounds(residuals: np.ndarray, width: float) -> tuple[float, float]:
+    """Quantiles of actual − forecast such that ``width`` of future errors fall between them."""
+    residuals = residuals[np.isfinite(residuals)]
+    if len(residuals) == 0:
+        return 0.0, 0.0
+    alpha = (1 - width) / 2
+    return float(np.quantile(residuals, alpha)), float(np.quantile(residuals, 1 - alpha))
+
+
+# --------------------------------------------------------------------------- candidate models
+
+
+class _Model:
+    """One fitted candidate: forecasts ``h`` steps after the end of the series it was fitted on."""
+
+    name = ""
+
+    def forecast(self, h: int) -> np.ndarray:
+        raise NotImplementedError
+
+    def save(self, directory: Path) -> dict[str, Any]:
+        raise NotImplementedError
+
+
+class _Constant(_Model):
+    name = "constant"
+
+    def __init__(self, value: float) -> None:
+        self.value = float(value)
+
+    @classmethod
+    def fit(cls, y: np.ndarray, index: pd.DatetimeIndex, config: ForecastConfig) -> _Constant:
+        return cls(float(y[-1]))
+
+    def forecast(self, h: int) -> np.ndarray:
+        return np.full(h, self.value)
+
+    def save(self, directory: Path) -> dict[str, Any]:
+        return {"value": self.value}
+
+    @classmethod
+    def load(cls, directory: Path, state: Mapping[str, Any], config: ForecastConfig) -> _Constant:
+        return cls(state["value"])
+
+
+class _Naive(_Constant):
+    """Last value carried forward: the fallback for series shorter than two seasons."""
+
+    name = "naive"
+
+
+class _SeasonalNaive(_Model):
+    name = "seasonal_naive"
+
+    def __init__(self, last_season: np.ndarray) -> None:
+        self.last_season = np.asarray(last_season, dtype=float)
+
+    @classmethod
+    def fit(cls, y: np.ndarray, index: pd.DatetimeIndex, config: ForecastConfig) -> _SeasonalNaive:
+        return cls(y[-config.season :])
+
+    def forecast(self, h: int) -> np.ndarray:
+        reps = math.ceil(h / len(self.last_season))
+        return np.tile(self.last_season, reps)[:h]
+
+    def save(self, directory: Path) -> dict[str, Any]:
+        return {"last_season": self.last_season.tolist()}
+
+    @classmethod
+    def load(
+        cls, directory: Path, state: Mapping[str, Any], config: ForecastConfig
+    ) -> _SeasonalNaive:
+        return cls(np.array(state["last_season"], dtype=float))
+
+
+class _HoltWinters(_Model):
+    """Additive damped-trend Holt-Winters (statsmodels); the fitted end state is all it keeps."""
+
+    name = "holt_winters"
+
+    def __init__(self, level: float, trend: float, phi: float, seasonal: np.ndarray) -> None:
+        self.level, self.trend, self.phi = float(level), float(trend), float(phi)
+        self.seasonal = np.asarray(seasonal, dtype=float)  # the last `season` seasonal terms
+
+    @classmethod
+    def fit(cls, y: np.ndarray, index: pd.DatetimeIndex, config: ForecastConfig) -> _HoltWinters:
+        from statsmodels.tsa.holtwinters import ExponentialSmoothing
+
+        m = config.season
+        if len(y) < 2 * m + 2:
+            raise InsufficientData(f"Holt-Winters needs two seasons ({2 * m} steps)")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            result = ExponentialSmoothing(
+                y,
+                trend="add",
+                damped_trend=True,
+                seasonal="add",
+                seasonal_periods=m,
+                initialization_method="estimated",
+            ).fit(optimized=True)
+        phi = float(result.params.get("damping_trend", 1.0))
+        return cls(result.level[-1], result.trend[-1], phi, np.asarray(result.season)[-m:])
+
+    def forecast(self, h: int) -> np.ndarray:
+        steps = np.arange(1, h + 1)
+        damp = np.cumsum(self.phi**steps)
+        m = len(self.seasonal)
+        season = self.seasonal[(steps - 1) % m]
+        return self.level + damp * self.trend + season
+
+    def save(self, directory: Path) -> dict[str, Any]:
+        return {
+            "level": self.level,
+            "trend": self.trend,
+            "phi": self.phi,
+            "seasonal": self.seasonal.tolist(),
+        }
+
+    @classmethod
+    def load(
+        cls, directory: Path, state: Mapping[str, Any], config: ForecastConfig
+    ) -> _HoltWinters:
+        return cls(state["level"], state["trend"], state["phi"], np.array(state["seasonal"]))
+
+
+class _Ensemble(_Model):
+    """The mean of several fitted models: often steadier than any one of them on real series."""
+
+    name = "ensemble"
+
+    def __init__(self, members: dict[str, _Model]) -> None:
+        self.members = members
+
+    def forecast(self, h: int) -> np.ndarray:
+        return np.mean([member.forecast(h) for member in self.members.values()], axis=0)
+
+    def save(self, directory: Path) -> dict[str, Any]:
+        states = {}
+        for name, member in self.members.items():
+            sub = directory / f"member_{name}"
+            sub.mkdir(parents=True, exist_ok=True)
+            states[name] = member.save(sub)
+        return {"members": states}
+
+    @classmethod
+    def load(cls, directory: Path, state: Mapping[str, Any], config: ForecastConfig) -> _Ensemble:
+        return cls(
+            {
+                name: _MODEL_CLASSES[name].load(directory / f"member_{name}", sub, config)  # type: ignore[attr-defined]
+                for name, sub in state["members"].items()
+            }
+        )
+
+
+def _quiet_prophet_logs() -> None:
+    for name in ("cmdstanpy", "prophet", "prophet.plot"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+        logging.getLogger(name).propagate = False
+
+
+class _Prophet(_Model):
+    """Prophet with daily and weekly seasonality, change points and optional holidays."""
+
+    name = "prophet"
+
+    def __init__(self, model: Any, last: pd.Timestamp, step: pd.Timedelta) -> None:
+        self.model, self.last, self.step = model, last, step
+
+    @classmethod
+    def fit(cls, y: np.ndarray, index: pd.DatetimeIndex, config: ForecastConfig) -> _Prophet:
+        _quiet_prophet_logs()
+        from prophet import Prophet
+
+        _quiet_prophet_logs()  # cmdstanpy installs its own handler on import
+
+        span_days = (index[-1] - index[0]) / pd.Timedelta(days=1)
+        holidays = None
+        if config.holidays:
+            holidays = pd.DataFrame(
+                {
+                    "holiday": [name for name, _ in config.holidays],
+                    "ds": pd.to_datetime([day for _, day in config.holidays]),
+                }
+            )
+        model = Prophet(
+            growth="linear",
+            daily_seasonality=config.step_minutes < 24 * 60,
+            weekly_seasonality=span_days >= 14,
+            yearly_seasonality=False,
+            changepoint_prior_scale=config.prophet_changepoint_prior_scale,
+            interval_width=config.interval_width,
+            uncertainty_samples=0,  # intervals come from held-out errors (see module docstring)
+            holidays=holidays,
+        )
+        frame = pd.DataFrame({"ds": index.tz_convert("UTC").tz_localize(None), "y": y})
+        model.fit(frame)
+        step = pd.Timedelta(minutes=config.step_minutes)
+        return cls(model, index[-1], step)
+
+    def forecast(self, h: int) -> np.ndarray:
+        future = pd.DataFrame(
+            {
+                "ds": pd.date_range(self.last + self.step, periods=h, freq=self.step)
+                .tz_convert("UTC")
+                .tz_localize(None)
+            }
+        )
+        return self.model.predict(future)["yhat"].to_numpy(dtype=float)
+
+    def save(self, directory: Path) -> dict[str, Any]:
+        from prophet.serialize import model_to_json
+
+        (directory / "prophet.json").write_text(model_to_json(self.model))
+        return {"last": self.last.isoformat(), "step_minutes": self.step / pd.Timedelta(minutes=1)}
+
+    @classmethod
+    def load(cls, directory: Path, state: Mapping[str, Any], config: ForecastConfig) -> _Prophet:
+        _quiet_prophet_logs()
+        from prophet.serialize import model_from_json
+
+        model = model_from_json((directory / "prophet.json").read_text())
+        return cls(
+            model, pd.Timestamp(state["last"]), pd.Timedelta(minutes=float(state["step_minutes"]))
+        )
+
+
+def _keras():
+    """TensorFlow's Keras, imported on first use only (the web process never pays for it)."""
+    import os
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import tensorflow as tf
+
+    try:  # a shared 2-core machine: do not let one fit grab every core twice over
+        tf.config.threading.set_intra_op_parallelism_threads(2)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    except RuntimeError:  # already initialised in this process
+        pass
+    return tf.keras
+
+
+class _LSTM(_Model):
+    """Two stacked LSTM layers (64 units) reading 72 steps and emitting the next 24 at once.
+
+    It learns the correction to the seasonal naive forecast on standardised values, which keeps
+    a small network from having to rediscover the daily cycle. Longer horizons feed its own
+    output back in. Early stopping watches the time-ordered last 15% of the training windows.
+    """
+
+    name = "lstm"
+
+    def __init__(
+        self, model: Any, mean: float, std: float, tail: np.ndarray, config: ForecastConfig
+    ) -> None:
+        self.model, self.mean, self.std = model, float(mean), float(std)
+        self.tail = np.asarray(tail, dtype=float)  # last lstm_input_steps raw values
+        self.inp, self.out = config.lstm_input_steps, config.lstm_output_steps
+        self.season = config.season
+        self.epochs = 0
+
+    def _base(self, window: np.ndarray) -> np.ndarray:
+        """Seasonal naive from an input window (standardised units), the LSTM's starting point."""
+        if self.season <= len(window):
+            last = window[-self.season :]
+            return np.tile(last, math.ceil(self.out / self.season))[: self.out]
+        return np.full(self.out, window[-1])
+
+    @staticmethod
+    def min_length(config: ForecastConfig) -> int:
+        return config.lstm_input_steps + config.lstm_output_steps + 48
+
+    @classmethod
+    def fit(
+        cls,
+        y: np.ndarray,
+        index: pd.DatetimeIndex,
+        config: ForecastConfig,
+        warm: _LSTM | None = None,
+    ) -> _LSTM:
+        """Train on every window of ``y``; ``warm`` continues from an earlier fit's weights.
+
+        The refit after the backtest is warm-started from the backtest's network (same scaling),
+        which needs a few epochs instead of a fresh training run.
+        """
+        inp, out = config.lstm_input_steps, config.lstm_output_steps
+        if len(y) < cls.min_length(config):
+            raise InsufficientData(f"the LSTM needs at least {cls.min_length(config)} steps")
+        keras = _keras()
+        if warm is not None:
+            mean, std = warm.mean, warm.std
+        else:
+            mean, std = float(np.mean(y)), float(np.std(y)) or 1.0
+        z = (y - mean) / std
+        helper = cls(None, mean, std, y[-inp:], config)
+        starts = np.arange(0, len(z) - inp - out + 1)[-config.lstm_max_windows :]
+        x = np.stack([z[s : s + inp] for s in starts])
+        bases = np.stack([helper._base(w) for w in x])
+        target = np.stack([z[s + inp : s + inp + out] for s in starts]) - bases
+        n_val = max(1, len(x) * 15 // 100)
+        trainer = _lstm_trainer(keras, config, initial=None if warm is None else warm.model)
+        keras.utils.set_random_seed(config.seed)
+        stop = keras.callbacks.EarlyStopping(
+            monitor="val_loss", patience=config.lstm_patience, restore_best_weights=True
+        )
+        history = trainer.fit(
+            x[:-n_val, :, None],
+            target[:-n_val],
+            validation_data=(x[-n_val:, :, None], target[-n_val:]),
+            epochs=config.lstm_epochs,
+            batch_size=config.lstm_batch_size,
+            callbacks=[stop],
+            verbose=0,
+        )
+        helper.epochs = len(history.history.get("loss", []))
+        # The trainer is reused by the next fit in this process; keep a copy of the weights.
+        helper.model = _lstm_network(keras, config)
+        helper.model.set_weights(trainer.get_weights())
+        return helper
+
+    def forecast_from(self, history: np.ndarray, h: int) -> np.ndarray:
+        """Forecast ``h`` steps after ``history`` (raw values) without refitting."""
+        window = (np.asarray(history[-self.inp :], dtype=float) - self.mean) / self.std
+        produced: list[np.ndarray] = []
+        total = 0
+        while total < h:
+            base = self._base(window)
+            delta = np.asarray(self.model(window[None, :, None], training=False))[0]
+            chunk = base + delta
+            produced.append(chunk)
+            total += len(chunk)
+            window = np.concatenate([window, chunk])[-self.inp :]
+        return np.concatenate(produced)[:h] * self.std + self.mean
+
+    def forecast(self, h: int) -> np.ndarray:
+        return self.forecast_from(self.tail, h)
+
+    def save(self, directory: Path) -> dict[str, Any]:
+        self.model.save(directory / "lstm.keras")
+        return {"mean": self.mean, "std": self.std, "tail": self.tail.tolist()}
+
+    @classmethod
+    def load(cls, directory: Path, state: Mapping[str, Any], config: ForecastConfig) -> _LSTM:
+        keras = _keras()
+        model = keras.models.load_model(directory / "lstm.keras", compile=False)
+        return cls(model, state["mean"], state["std"], np.array(state["tail"]), config)
+
+
+def _lstm_network(keras: Any, config: ForecastConfig) -> Any:
+    return keras.Sequential(
+        [
+            keras.Input(shape=(config.lstm_input_steps, 1)),
+            keras.layers.LSTM(config.lstm_units, return_sequences=True),
+            keras.layers.LSTM(config.lstm_units),
+            keras.layers.Dense(config.lstm_output_steps),
+        ]
+    )
+
+
+_TRAINERS: dict[tuple[int, int, int, int], tuple[Any, list[np.ndarray]]] = {}
+
+
+def _lstm_trainer(keras: Any, config: ForecastConfig, *, initial: Any | None) -> Any:
+    """A compiled network reused across fits in one process, reset before each fit.
+
+    Building and tracing a fresh Keras model costs seconds on this hardware, more than the
+    training itself; resetting weights and optimiser state of a cached one costs milliseconds.
+    """
+    key = (config.lstm_input_steps, config.lstm_output_steps, config.lstm_units, config.seed)
+    if key not in _TRAINERS:
+        keras.utils.set_random_seed(config.seed)
+        model = _lstm_network(keras, config)
+        model.compile(optimizer=keras.optimizers.Adam(learning_rate=1e-3), loss="mse")
+        _TRAINERS[key] = (model, [w.copy() for w in model.get_weights()])
+    model, fresh = _TRAINERS[key]
+    model.set_weights(fresh if initial is None else initial.get_weights())
+    for variable in model.optimizer.variables:
+        if not variable.path.endswith("learning_rate"):
+            variable.assign(np.zeros(variable.shape, dtype=variable.dtype))
+    return model
+
+
+_MODEL_CLASSES: dict[str, type[_Model]] = {
+    "constant": _Constant,
+    "naive": _Naive,
+    "seasonal_naive": _SeasonalNaive,
+    "holt_winters": _HoltWinters,
+    "prophet": _Prophet,
+    "lstm": _LSTM,
+    "ensemble": _Ensemble,
+}
+
+
+# --------------------------------------------------------------------------- backtest
+
+
+@dataclass
+class _Backtest:
+    """Per-candidate held-out errors over the rolling origins."""
+
+    folds: int
+    origins: list[int]
+    mase: dict[str, list[float]] = field(default_factory=dict)
+    smape: dict[str, list[float]] = field(default_factory=dict)
+    residuals: dict[str, list[np.ndarray]] = field(default_factory=dict)
+    coverage: dict[str, list[float]] = field(default_factory=dict)
+    failures: dict[str, str] = field(default_factory=dict)
+    lstm: _LSTM | None = None  # the backtest's network, warm start for the final refit
+    members: list[str] = field(default_factory=list)  # what the "ensemble" candidate averages
+
+    def mean(self, table: dict[str, list[float]], name: str) -> float:
+        values = [v for v in table.get(name, []) if np.isfinite(v)]
+        return float(np.mean(values)) if values else float("nan")
+
+    def summary(self, name: str) -> dict[str, float]:
+        return {
+            "mase": self.mean(self.mase, name),
+            "smape": self.mean(self.smape, name),
+            "coverage": self.mean(self.coverage, name),
+        }
+
+
+def _plan_origins(n: int, config: ForecastConfig) -> list[int]:
+    """Time-ordered forecast origins, one horizon apart, ending at the last full horizon."""
+    h = config.horizon_steps
+    min_train = max(2 * config.season + 2, 3 * h)
+    for folds in range(config.backtest_folds, 0, -1):
+        first = n - folds * h
+        if first >= min_train:
+            return [first + k * h for k in range(folds)]
+    return []
+
+
+def _run_backtest(
+    y: np.ndarray, index: pd.DatetimeIndex, config: ForecastConfig, origins: list[int]
+) -> _Backtest:
+    h = config.horizon_steps
+    result = _Backtest(folds=len(origins), origins=origins)
+    predictions: dict[str, list[np.ndarray]] = {}
+    for name in config.candidates:
+        cls = _MODEL_CLASSES[name]
+        lstm_model: _LSTM | None = None
+        folds: list[np.ndarray] = []
+        try:
+            if name == "lstm":
+                # Fitted once on the data before the first origin, then rolled forward without
+                # refitting: how it is used between nightly trainings, and 3x cheaper.
+                if origins[0] < _LSTM.min_length(config):
+                    raise InsufficientData("too short for the LSTM")
+                lstm_model = _LSTM.fit(y[: origins[0]], index[: origins[0]], config)
+            for origin in origins:
+                train = y[:origin]
+                if lstm_model is not None:
+                    pred = lstm_model.forecast_from(train, h)
+                else:
+                    pred = cls.fit(train, index[:origin], config).forecast(h)  # type: ignore[attr-defined]
+                if not np.all(np.isfinite(pred)):
+                    raise ValueError("non-finite forecast")
+                folds.append(np.maximum(pred, 0.0) if np.all(train >= 0) else pred)
+        except Exception as exc:  # one failing candidate must not sink the others
+            logger.info("forecast candidate %s failed: %s", name, exc)
+            result.failures[name] = f"{type(exc).__name__}: {exc}"
+            continue
+        predictions[name] = folds
+        if lstm_model is not None:
+            result.lstm = lstm_model
+    members = [name for name in predictions if name != "seasonal_naive"]
+    if config.ensemble and len(members) >= 2:
+        predictions["ensemble"] = [
+            np.mean([predictions[name][k] for name in members], axis=0)
+            for k in range(len(origins))
+        ]
+        result.members = members
+    for name, folds in predictions.items():
+        for origin, pred in zip(origins, folds, strict=True):
+            train, test = y[:origin], y[origin : origin + h]
+            pred = pred[: len(test)]
+            previous = result.residuals.get(name, [])
+            if previous:
+                lo, hi = _residual_bounds(np.concatenate(previous), config.interval_width)
+                result.coverage.setdefault(name, []).append(coverage(test, pred + lo, pred + hi))
+            scale = mase_scale(train, config.season)
+            result.mase.setdefault(name, []).append(float(np.mean(np.abs(test - pred)) / scale))
+            result.smape.setdefault(name, []).append(smape(test, pred))
+            result.residuals.setdefault(name, []).append(test - pred)
+    return result
+
+
+def _pick_winner(backtest: _Backtest) -> str | None:
+    """Lowest mean MASE; sMAPE decides when MASE is undefined (no seasonal variation)."""
+    names = list(backtest.residuals)
+    if not names:
+        return None
+
+    def key(name: str) -> tuple[float, float]:
+        mase_value = backtest.mean(backtest.mase, name)
+        mae = float(np.mean(np.abs(np.concatenate(backtest.residuals[name]))))
+        return (mase_value if np.isfinite(mase_value) else mae, mae)
+
+    return min(names, key=key)
+
+
+# --------------------------------------------------------------------------- the forecaster
+
+
+@dataclass
+class Forecaster:
+    """A fitted forecaster for one metric: the backtest winner refitted on the whole series."""
+
+    metric_name: str
+    algorithm: str
+    status: str  # ok | fallback | constant
+    config: ForecastConfig
+    last_timestamp: pd.Timestamp
+    interval: tuple[float, float]  # residual quantiles added to the point forecast
+    non_negative: bool
+    level: float  # mean of the last season, the reference for the trend direction
+    noise: float  # typical step-to-step variation, so a flat-but-noisy forecast is "stable"
+    backtest: dict[str, Any]
+    report: TrainingReport
+    _model: _Model
+
+    def forecast(self, *, horizon_steps: int | None = None) -> ForecastResult:
+        """Forecast ``horizon_steps`` steps (default: the configured horizon) after the series."""
+        h = int(horizon_steps or self.config.horizon_steps)
+        if h < 1:
+            raise ValueError("horizon_steps must be at least 1")
+        values = np.asarray(self._model.forecast(h), dtype=float)
+        algorithm, status = self.algorithm, self.status
+        if not np.all(np.isfinite(values)):
+            # A model that produced NaN must not put NaN in a stored forecast.
+            values = np.full(h, self.level)
+            algorithm, status = "constant", "fallback"
+        lower, upper = values + self.interval[0], values + self.interval[1]
+        if self.non_negative:
+            values, lower, upper = (np.maximum(a, 0.0) for a in (values, lower, upper))
+        step = pd.Timedelta(minutes=self.config.step_minutes)
+        stamps = pd.date_range(self.last_timestamp + step, periods=h, freq=step)
+        points = [
+            ForecastPoint(
+                timestamp=ts.to_pydatetime(), value=float(v), lower=float(lo), upper=float(hi)
+            )
+            for ts, v, lo, hi in zip(stamps, values, lower, upper, strict=True)
+        ]
+        peak = int(np.argmax(values))
+        limit = self.config.limit_for(self.metric_name)
+        return ForecastResult(
+            metric_name=self.metric_name,
+            algorithm=algorithm,
+            points=points,
+            interval_width=self.config.interval_width,
+            trend_direction=_trend_direction(values, self.level, self.noise),
+            peak_value=float(values[peak]),
+            peak_at=stamps[peak].to_pydatetime(),
+            capacity_limit=limit,
+            capacity_warning=_capacity_warning(self.metric_name, stamps, values, upper, limit),
+            backtest=dict(self.backtest),
+            status=status,
+        )
+
+    # ---------------------------------------------------------------- persistence
+
+    def save(self, directory: Path) -> None:
+        """Write ``forecaster.json`` plus the model's native file (Prophet JSON, Keras)."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        state = self._model.save(directory)
+        meta = {
+            "format_version": _FORMAT_VERSION,
+            "metric_name": self.metric_name,
+            "algorithm": self.algorithm,
+            "model_kind": self._model.name,
+            "status": self.status,
+            "config": self.config.to_json(),
+            "last_timestamp": self.last_timestamp.isoformat(),
+            "interval": list(self.interval),
+            "non_negative": self.non_negative,
+            "level": self.level,
+            "noise": self.noise,
+            "backtest": self.backtest,
+            "report": asdict(self.report),
+            "model_state": state,
+        }
+        (directory / "forecaster.json").write_text(json.dumps(meta, indent=1, default=_jsonable))
+
+    @classmethod
+    def load(cls, directory: Path) -> Forecaster:
+        directory = Path(directory)
+        meta = json.loads((directory / "forecaster.json").read_text())
+        if meta.get("format_version") != _FORMAT_VERSION:
+            raise ValueError(f"unsupported forecaster format {meta.get('format_version')!r}")
+        config = ForecastConfig.from_json(meta["config"])
+        model = _MODEL_CLASSES[meta["model_kind"]].load(directory, meta["model_state"], config)  # type: ignore[attr-defined]
+        return cls(
+            metric_name=meta["metric_name"],
+            algorithm=meta["algorithm"],
+            status=meta["status"],
+            config=config,
+            last_timestamp=pd.Timestamp(meta["last_timestamp"]),
+            interval=(float(meta["interval"][0]), float(meta["interval"][1])),
+            non_negative=bool(meta["non_negative"]),
+            level=float(meta["level"]),
+            noise=float(meta["noise"]),
+            backtest=meta["backtest"],
+            report=TrainingReport(**meta["report"]),
+            _model=model,
+        )
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, (datetime, date, pd.Timestamp)):
+        return value.isoformat()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def _trend_direction(values: np.ndarray, level: float, noise: float) -> str:
+    """Forecast mean vs the last observed season: a move beyond 5% and the noise is a trend."""
+    delta = float(np.mean(values)) - level
+    threshold = max(0.05 * abs(level), noise, 1e-9)
+    if delta > threshold:
+        return "increasing"
+    if delta < -threshold:
+        return "decreasing"
+    return "stable"
+
+
+def _capacity_warning(
+    metric_name: str,
+    stamps: pd.DatetimeIndex,
+    values: np.ndarray,
+    upper: np.ndarray,
+    limit: float | None,
+) -> str:
+    """A readable warning when the forecast (or, softer, its upper bound) crosses the limit."""
+    if limit is None:
+        return ""
+    over = np.flatnonzero(values >= limit)
+    if len(over):
+        first = int(over[0])
+        return (
+            f"{metric_name} is forecast to reach {values[first]:.4g} at "
+            f"{stamps[first].isoformat()}, above the capacity limit of {limit:.4g} "
+            f"(peak {float(values.max()):.4g})"
+        )
+    over = np.flatnonzero(upper >= limit)
+    if len(over):
+        first = int(over[0])
+        return (
+            f"{metric_name} may reach the capacity limit of {limit:.4g}: the upper bound of the "
+            f"forecast is {upper[first]:.4g} at {stamps[first].isoformat()}"
+        )
+    return ""
+
+
+def fit_forecaster(series: pd.Series, *, metric_name: str, config: ForecastConfig) -> Forecaster:
+    """Backtest every candidate on ``series``, refit the winner on all of it.
+
+    Raises ``InsufficientData`` when the series cannot support even a naive forecast (empty,
+    no numbers, mostly gaps, or shorter than two horizons). A constant series gets a constant
+    forecast (status ``constant``); one too short for a backtest gets the seasonal naive or the
+    naive forecast (status ``fallback``).
+    """
+    unknown = [name for name in config.candidates if name not in ALGORITHMS]
+    if unknown:
+        raise ValueError(f"unknown forecast candidates: {unknown}; known: {list(ALGORITHMS)}")
+    y_series = prepare_series(series, config=config)
+    y = y_series.to_numpy(dtype=float)
+    index = pd.DatetimeIndex(y_series.index)
+    n, h, m = len(y), config.horizon_steps, config.season
+    if n < 2 * h:
+        raise InsufficientData(
+            f"{metric_name}: {n} steps of {config.step_minutes} minutes after cleaning; "
+            f"at least {2 * h} are needed to forecast {h} steps ahead"
+        )
+    non_negative = bool(np.all(y >= 0))
+    level = float(np.mean(y[-min(m, n) :]))
+    noise = float(np.median(np.abs(np.diff(y[-min(n, 4 * m) :])))) if n > 1 else 0.0
+
+    def build(name: str, status: str, backtest: _Backtest | None, model: _Model) -> Forecaster:
+        summary = backtest.summary(name) if backtest else {}
+        residuals = (
+            np.concatenate(backtest.residuals[name])
+            if backtest and backtest.residuals.get(name)
+            else _in_sample_residuals(y, name, m)
+        )
+        interval = _residual_bounds(residuals, config.interval_width)
+        table: dict[str, Any] = {
+            "mase": summary.get("mase", float("nan")),
+            "smape": summary.get("smape", float("nan")),
+            "coverage": summary.get("coverage", float("nan")),
+            "folds": backtest.folds if backtest else 0,
+            "horizon_steps": h,
+            "step_minutes": config.step_minutes,
+        }
+        if backtest:
+            table["candidates"] = {c: backtest.summary(c) for c in backtest.residuals}
+            if backtest.failures:
+                table["failed"] = dict(backtest.failures)
+        table = _finite_or_none(table)
+        metrics = {
+            k: float(v) for k, v in table.items() if k in ("mase", "smape", "coverage") and v is not None
+        }
+        if backtest:
+            for cand, values in table.get("candidates", {}).items():
+                for metric, value in values.items():
+                    if value is not None:
+                        metrics[f"{cand}_{metric}"] = float(value)
+        report = TrainingReport(
+            algorithm=name,
+            train_samples=n,
+            validation_samples=(backtest.folds * h) if backtest else 0,
+            metrics=metrics,
+            hyperparameters={
+                "step_minutes": config.step_minutes,
+                "horizon_steps": h,
+                "season_steps": m,
+                "interval_width": config.interval_width,
+                "backtest_folds": backtest.folds if backtest else 0,
+                "status": status,
+                **(_lstm_hyperparameters(config) if name == "lstm" else {}),
+            },
+        )
+        return Forecaster(
+            metric_name=metric_name,
+            algorithm=name,
+            status=status,
+            config=config,
+            last_timestamp=index[-1],
+            interval=interval,
+            non_negative=non_negative,
+            level=level,
+            noise=noise,
+            backtest=table,
+            report=report,
+            _model=model,
+        )
+
+    if np.ptp(y) <= 1e-12 * max(1.0, abs(float(y[0]))):
+        return build("constant", "constant", None, _Constant(float(y[-1])))
+    origins = _plan_origins(n, config)
+    if not origins:
+        if n >= 2 * m:
+            return build("seasonal_naive", "fallback", None, _SeasonalNaive(y[-m:]))
+        return build("naive", "fallback", None, _Naive(float(y[-1])))
+    backtest = _run_backtest(y, index, config, origins)
+    winner = _pick_winner(backtest)
+    if winner is None:
+        return build("seasonal_naive", "fallback", None, _SeasonalNaive(y[-m:]))
+    try:
+        model = _refit(winner, y, index, config, backtest)
+        status = "ok"
+    except Exception as exc:  # the refit on all data failed: keep a forecast, say so
+        logger.warning("refitting %s on %s failed (%s); using seasonal naive", winner, metric_name, exc)
+        winner, status = "seasonal_naive", "fallback"
+        model = _SeasonalNaive(y[-m:])
+    return build(winner, status, backtest, model)
+
+
+def _refit(
+    name: str, y: np.ndarray, index: pd.DatetimeIndex, config: ForecastConfig, backtest: _Backtest
+) -> _Model:
+    if name == "ensemble":
+        return _Ensemble({m: _refit(m, y, index, config, backtest) for m in backtest.members})
+    if name == "lstm":
+        return _LSTM.fit(y, index, config, warm=backtest.lstm)
+    return _MODEL_CLASSES[name].fit(y, index, config)  # type: ignore[attr-defined]
+
+
+def _in_sample_residuals(y: np.ndarray, name: str, season: int) -> np.ndarray:
+    """Errors of the fallback rule on the history itself (no backtest was possible)."""
+    lag = season if name == "seasonal_naive" and len(y) > season else 1
+    return y[lag:] - y[:-lag] if len(y) > lag else np.zeros(1)
+
+
+def _lstm_hyperparameters(config: ForecastConfig) -> dict[str, Any]:
+    return {
+        "layers": 2,
+        "units": config.lstm_units,
+        "input_steps": config.lstm_input_steps,
+        "output_steps": config.lstm_output_steps,
+        "max_epochs": config.lstm_epochs,
+        "patience": config.lstm_patience,
+    }
+
+
+def _finite_or_none(value: Any) -> Any:
+    """NaN/inf become None so stored backtest metrics are valid JSON and never silent NaN."""
+    if isinstance(value, dict):
+        return {k: _finite_or_none(v) for k, v in value.items()}
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def forecast_many(
+    series_by_metric: Mapping[str, pd.Series], *, config: ForecastConfig
+) -> dict[str, Forecaster | InsufficientData]:
+    """Fit one forecaster per metric; a metric without usable data maps to its exception."""
+    fitted: dict[str, Forecaster | InsufficientData] = {}
+    for metric_name, series in series_by_metric.items():
+        try:
+            fitted[metric_name] = fit_forecaster(series, metric_name=metric_name, config=config)
+        except InsufficientData as exc:
+            fitted[metric_name] = exc
+    return fitted
+
+
+__all__: Sequence[str] = (
+    "ALGORITHMS",
+    "ForecastConfig",
+    "Forecaster",
+    "InsufficientData",
+    "coverage",
+    "fit_forecaster",
+    "forecast_many",
+    "mape",
+    "mase_scale",
+    "prepare_series",
+    "smape",
+)

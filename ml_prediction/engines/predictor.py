@@ -1,0 +1,572 @@
+"""Error prediction: "will a burst of category T, or critical errors, happen within H minutes?"
+
+One binary classifier per (target, horizon), trained per service on labels made from its own
+history (XGBoost or RandomForest with the guide's parameters). Time-ordered splits only: the
+oldest 70% trains, the next slice calibrates the probabilities (Platt sigmoid or isotonic), the
+newest slice is the held-out test the report's metrics come from; a purge gap of one horizon
+separates the slices so no label peeks into the next one. Pure: numpy/pandas/sklearn/xgboost.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+import pandas as pd
+
+from feeding_hearts.catalog import CATEGORIES
+from ml_prediction.engines.features import build_features, normalize_bucket_frame
+from ml_prediction.engines.types import (
+    ContributingFactor,
+    ErrorPredictionResult,
+    InsufficientData,
+    TrainingReport,
+)
+
+ALGORITHMS = ("xgboost", "random_forest")
+TARGETS: tuple[str, ...] = (*CATEGORIES, "critical")
+_ARTIFACT = "predictor.joblib"
+
+DEFAULT_ERROR_TYPE = {
+    "timeout": "TimeoutError",
+    "connection": "ConnectionError",
+    "auth": "AuthenticationError",
+    "database": "DatabaseError",
+    "api": "UpstreamAPIError",
+    "validation": "ValidationError",
+    "memory": "OutOfMemoryError",
+    "other": "Error",
+    "critical": "CriticalError",
+}
+
+
+@dataclass(frozen=True)
+class PredictorConfig:
+    """Parameters of the error predictor; `from_settings` reads ML_PREDICTION_CONFIG."""
+
+    horizons_minutes: tuple[int, ...] = (30, 120, 1440)
+    targets: tuple[str, ...] = TARGETS
+    n_estimators: int = 100
+    max_depth: int = 5
+    learning_rate: float = 0.1
+    rf_max_depth: int = 8
+    high_probability: float = 0.75
+    medium_probability: float = 0.60
+    low_probability: float = 0.40
+    prediction_threshold: float = 0.60
+    burst_min_count: int = 10  # a burst needs at least this many errors of the category in a bucket
+    burst_mad_k: float = 8.0  # … and this many robust standard deviations above the median
+    critical_min_count: int = 3  # critical errors in one bucket that count as a critical event
+    min_training_buckets: int = 1000
+    min_positive_samples: int = 10
+    min_positive_events: int = 3  # distinct episodes: one incident is not a pattern
+    calibration: str = "sigmoid"  # sigmoid | isotonic
+    calibration_fraction: float = 0.15
+    test_fraction: float = 0.15
+    max_pos_weight: float = 50.0
+    n_jobs: int = 1  # on a shared 2-core box threads cost more than they give
+    random_state: int = 42
+    bucket_minutes: int = 5
+
+    def __post_init__(self) -> None:
+        unknown = [t for t in self.targets if t not in TARGETS]
+        if unknown:
+            raise ValueError(f"unknown prediction targets {unknown}; known: {', '.join(TARGETS)}")
+        if self.calibration not in ("sigmoid", "isotonic"):
+            raise ValueError("calibration must be 'sigmoid' or 'isotonic'")
+        if not self.horizons_minutes or min(self.horizons_minutes) <= 0:
+            raise ValueError("horizons_minutes must be positive")
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any], **overrides: Any) -> PredictorConfig:
+        values: dict[str, Any] = {
+            "horizons_minutes": (
+                int(settings.get("SHORT_TERM_HORIZON", 30)),
+                int(settings.get("MEDIUM_TERM_HORIZON", 120)),
+                int(settings.get("LONG_TERM_HORIZON", 1440)),
+            ),
+            "high_probability": float(settings.get("HIGH_PROBABILITY_THRESHOLD", 0.75)),
+            "medium_probability": float(settings.get("MEDIUM_PROBABILITY_THRESHOLD", 0.60)),
+            "low_probability": float(settings.get("LOW_PROBABILITY_THRESHOLD", 0.40)),
+            "prediction_threshold": float(settings.get("PREDICTION_THRESHOLD", 0.60)),
+            "min_training_buckets": int(settings.get("MIN_TRAINING_SAMPLES", 1000)),
+            "bucket_minutes": int(settings.get("BUCKET_MINUTES", 5)),
+        }
+        values.update(overrides)
+        return cls(**values)
+
+
+def level_for(probability: float, config: PredictorConfig) -> str:
+    """The guide's probability levels: high / medium / low."""
+    if probability >= config.high_probability:
+        return "high"
+    if probability >= config.medium_probability:
+        return "medium"
+    return "low"
+
+
+def burst_thresholds(frame: pd.DataFrame, config: PredictorConfig) -> dict[str, float]:
+    """Per target, the bucket count from which it is a burst: robust, from the service's own data."""
+    thresholds: dict[str, float] = {}
+    for target in config.targets:
+        if target == "critical":
+            thresholds[target] = float(config.critical_min_count)
+            continue
+        counts = frame[f"{target}_count"].to_numpy(dtype=float)
+        median = float(np.median(counts))
+        mad = float(np.median(np.abs(counts - median))) * 1.4826
+        thresholds[target] = max(float(config.burst_min_count), median + config.burst_mad_k * max(mad, 1.0))
+    return thresholds
+
+
+def burst_events(frame: pd.DataFrame, thresholds: Mapping[str, float]) -> pd.DataFrame:
+    """Boolean frame: did target T burst in this bucket?"""
+    columns = {}
+    for target, threshold in thresholds.items():
+        column = "critical_count" if target == "critical" else f"{target}_count"
+        columns[target] = frame[column].to_numpy(dtype=float) >= threshold
+    return pd.DataFrame(columns, index=frame.index)
+
+
+def future_labels(events: pd.Series, horizon_buckets: int) -> pd.Series:
+    """1 when an event happens in (t, t + horizon]; NaN where that future is not fully observed."""
+    values = events.to_numpy(dtype=np.int64)
+    n = len(values)
+    cumsum = np.concatenate([[0], np.cumsum(values)])
+    idx = np.arange(n)
+    end = np.minimum(idx + horizon_buckets, n - 1)
+    future = cumsum[end + 1] - cumsum[idx + 1]
+    labels = (future > 0).astype(float)
+    labels[idx + horizon_buckets > n - 1] = np.nan
+    # A positive is known even without the full future.
+    labels[(idx + horizon_buckets > n - 1) & (future > 0)] = 1.0
+    return pd.Series(labels, index=events.index)
+
+
+@dataclass
+class _Calibrator:
+    method: str  # sigmoid | isotonic | prior | none
+    a: float = 1.0
+    b: float = 0.0
+    isotonic: Any = None
+
+    def __call__(self, raw: np.ndarray) -> np.ndarray:
+        raw = np.clip(np.asarray(raw, dtype=float), 1e-6, 1 - 1e-6)
+        if self.method == "sigmoid":
+            logit = np.log(raw / (1 - raw))
+            return 1.0 / (1.0 + np.exp(-(self.a * logit + self.b)))
+        if self.method == "isotonic":
+            return np.asarray(self.isotonic.predict(raw), dtype=float)
+        if self.method == "prior":
+            # Undo the positive class weight `a` used in training: odds / a.
+            return raw / (raw + (1 - raw) * self.a)
+        return raw
+
+
+def _fit_calibrator(raw: np.ndarray, y: np.ndarray, method: str, pos_weight: float) -> _Calibrator:
+    """Fit on a held-out slice. With too few of either class there, fall back to undoing the
+    training class weight, so a weighted model never reports inflated probabilities."""
+    positives = int(y.sum())
+    if positives < 3 or positives > len(y) - 3:
+        return _Calibrator("prior", a=max(pos_weight, 1.0))
+    raw = np.clip(raw, 1e-6, 1 - 1e-6)
+    if method == "isotonic":
+        from sklearn.isotonic import IsotonicRegression
+
+        iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0)
+        iso.fit(raw, y)
+        return _Calibrator("isotonic", isotonic=iso)
+    from sklearn.linear_model import LogisticRegression
+
+    logit = np.log(raw / (1 - raw)).reshape(-1, 1)
+    lr = LogisticRegression(C=100.0)
+    lr.fit(logit, y)
+    return _Calibrator("sigmoid", a=float(lr.coef_[0, 0]), b=float(lr.intercept_[0]))
+
+
+def _binary_metrics(y: np.ndarray, p: np.ndarray, threshold: float) -> dict[str, float]:
+    pred = p >= threshold
+    tp = float(np.sum(pred & (y == 1)))
+    fp = float(np.sum(pred & (y == 0)))
+    fn = float(np.sum(~pred & (y == 1)))
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    metrics = {
+        "accuracy": float(np.mean(pred == (y == 1))) if len(y) else 0.0,
+        "precision": precision,
+        "recall": recall,
+        "f1": f1,
+        "brier": float(np.mean((p - y) ** 2)) if len(y) else 0.0,
+        "positives": float(y.sum()),
+        "tp": tp,
+        "fp": fp,
+        "fn": fn,
+    }
+    if 0 < y.sum() < len(y):
+        from sklearn.metrics import roc_auc_score
+
+        metrics["roc_auc"] = float(roc_auc_score(y, p))
+    return metrics
+
+
+@dataclass
+class _TargetModel:
+    target: str
+    horizon_minutes: int
+    estimator: Any
+    calibrator: _Calibrator
+    base_rate: float
+
+
+@dataclass
+class ErrorPredictorModel:
+    """Fitted classifiers per (target, horizon) for one service; predicts from the latest bucket."""
+
+    algorithm: str
+    feature_names: list[str]
+    models: list[_TargetModel]
+    thresholds: dict[str, float]
+    bucket_minutes: int
+    report: TrainingReport
+    feature_mean: dict[str, float] = field(default_factory=dict)
+    feature_std: dict[str, float] = field(default_factory=dict)
+    error_type_names: dict[str, str] = field(default_factory=dict)
+    users_per_event: dict[str, float] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)  # "target@h" → why no model
+
+    def _matrix(self, features: pd.DataFrame) -> np.ndarray:
+        return features.reindex(columns=self.feature_names, fill_value=0.0).to_numpy(dtype=np.float32)
+
+    def _raw(self, model: _TargetModel, x: np.ndarray) -> np.ndarray:
+        if self.algorithm == "xgboost":
+            booster = model.estimator.get_booster()
+            return np.asarray(booster.inplace_predict(x), dtype=float)
+        return model.estimator.predict_proba(x)[:, 1]
+
+    def predict_proba_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Calibrated probability per bucket of `frame`, one column per "target@horizon" (causal)."""
+        features = build_features(frame, bucket_minutes=self.bucket_minutes)
+        x = self._matrix(features)
+        columns = {
+            f"{m.target}@{m.horizon_minutes}": np.clip(m.calibrator(self._raw(m, x)), 0.0, 1.0)
+            for m in self.models
+        }
+        return pd.DataFrame(columns, index=features.index)
+
+    def predict(self, frame: pd.DataFrame, *, config: PredictorConfig) -> list[ErrorPredictionResult]:
+        """Every target × horizon for the latest bucket of `frame`, most probable first."""
+        features = build_features(frame, bucket_minutes=self.bucket_minutes)
+        last = features.iloc[[-1]]
+        x = self._matrix(last)
+        timestamp = last.index[0].to_pydatetime()
+        results: list[ErrorPredictionResult] = []
+        for model in self.models:
+            probability = float(np.clip(model.calibrator(self._raw(model, x))[0], 0.0, 1.0))
+            if not np.isfinite(probability):
+                probability = model.base_rate
+            level = level_for(probability, config)
+            severity = "critical" if (model.target == "critical" and level == "high") else level
+            factors = self._factors(model, x) if probability >= config.low_probability else []
+            users = self.users_per_event.get(model.target)
+            results.append(
+                ErrorPredictionResult(
+                    timestamp=timestamp,
+                    target=model.target,
+                    predicted_error_type=self.error_type_names.get(
+                        model.target, DEFAULT_ERROR_TYPE.get(model.target, "Error")
+                    ),
+                    probability=round(probability, 4),
+                    predicted_severity=severity,
+                    confidence_level=level,
+                    time_horizon_minutes=model.horizon_minutes,
+                    predicted_timestamp=timestamp
+                    + timedelta(minutes=self.bucket_minutes + model.horizon_minutes),
+                    contributing_factors=factors,
+                    affected_users_estimate=None if users is None else int(round(users * probability)),
+                    model_algorithm=self.algorithm,
+                )
+            )
+        results.sort(key=lambda r: (-r.probability, r.time_horizon_minutes, r.target))
+        return results
+
+    def _factors(self, model: _TargetModel, x: np.ndarray, top: int = 5) -> list[ContributingFactor]:
+        """Per-prediction contributions: XGBoost SHAP values, or importance × standardised value."""
+        if self.algorithm == "xgboost":
+            import xgboost as xgb
+
+            contribs = model.estimator.get_booster().predict(xgb.DMatrix(x, feature_names=None), pred_contribs=True)[0][:-1]
+        else:
+            importances = model.estimator.feature_importances_
+            mean = np.array([self.feature_mean.get(f, 0.0) for f in self.feature_names])
+            std = np.array([self.feature_std.get(f, 1.0) or 1.0 for f in self.feature_names])
+            contribs = importances * (x[0] - mean) / std
+        order = np.argsort(-np.abs(contribs))[:top]
+        return [
+            ContributingFactor(
+                feature=self.feature_names[i],
+                value=round(float(x[0, i]), 4),
+                contribution=round(float(contribs[i]), 4),
+                description=_describe(self.feature_names[i], float(x[0, i]), float(contribs[i])),
+            )
+            for i in order
+            if contribs[i] != 0
+        ]
+
+    def save(self, directory: Path) -> Path:
+        """Write the fitted state (joblib) and a readable summary; returns the artifact path."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / _ARTIFACT
+        joblib.dump(self, path)
+        summary = {
+            "algorithm": self.algorithm,
+            "models": [f"{m.target}@{m.horizon_minutes}" for m in self.models],
+            "skipped": self.skipped,
+            "report": asdict(self.report),
+        }
+        (directory / "predictor.json").write_text(json.dumps(summary, indent=2, default=str))
+        return path
+
+    @classmethod
+    def load(cls, directory: Path) -> ErrorPredictorModel:
+        """Load from our own artifact store only (the registry verified its sha256 first)."""
+        model = joblib.load(Path(directory) / _ARTIFACT)
+        if not isinstance(model, cls):
+            raise TypeError(f"{directory} does not hold an ErrorPredictorModel")
+        return model
+
+
+def _describe(feature: str, value: float, contribution: float) -> str:
+    direction = "raises" if contribution > 0 else "lowers"
+    return f"{feature.replace('_', ' ')} = {value:.3g} {direction} the risk"
+
+
+def _apply_feedback(
+    labels: dict[tuple[str, int], pd.Series], feedback: pd.DataFrame | None, bucket_minutes: int
+) -> int:
+    """Override labels with human verdicts; returns how many labels changed.
+
+    `feedback` columns: timestamp, verdict (true_positive | false_positive) or occurred (bool),
+    optional target and horizon_minutes (absent → every target / horizon).
+    """
+    if feedback is None or len(feedback) == 0:
+        return 0
+    if "timestamp" not in feedback.columns:
+        raise ValueError("feedback needs a 'timestamp' column")
+    changed = 0
+    for row in feedback.itertuples(index=False):
+        data = row._asdict()
+        if "verdict" in data and data["verdict"] in ("true_positive", "false_positive"):
+            value = 1.0 if data["verdict"] == "true_positive" else 0.0
+        elif "occurred" in data and data["occurred"] is not None:
+            value = 1.0 if bool(data["occurred"]) else 0.0
+        else:
+            continue
+        ts = pd.Timestamp(data["timestamp"])
+        ts = (ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")).floor(f"{bucket_minutes}min")
+        for (target, horizon), series in labels.items():
+            if data.get("target") not in (None, "", target):
+                continue
+            if data.get("horizon_minutes") not in (None, horizon) and not pd.isna(data.get("horizon_minutes")):
+                continue
+            if ts in series.index:
+                series.loc[ts] = value
+                changed += 1
+    return changed
+
+
+def _users_per_event(frame: pd.DataFrame, events: pd.DataFrame) -> dict[str, float]:
+    """Median users hit per event episode, when the data carries user counts."""
+    users = frame["user_error_count"].to_numpy(dtype=float)
+    if users.sum() <= 0:
+        return {}
+    out: dict[str, float] = {}
+    for target in events.columns:
+        flags = events[target].to_numpy()
+        if not flags.any():
+            continue
+        episode = np.cumsum(np.diff(np.concatenate([[0], flags.astype(int)])) == 1)
+        sums = pd.Series(users[flags]).groupby(episode[flags]).sum()
+        out[target] = float(sums.median())
+    return out
+
+
+def fit_error_predictor(
+    frame: pd.DataFrame,
+    *,
+    config: PredictorConfig,
+    algorithm: str = "xgboost",
+    feedback: pd.DataFrame | None = None,
+    error_type_names: Mapping[str, str] | None = None,
+) -> ErrorPredictorModel:
+    """Fit one calibrated classifier per (target, horizon) on the service's bucket history.
+
+    Raises InsufficientData when there are too few buckets, or when no target has enough
+    positives and negatives to learn from (a service with no errors, a single class).
+    `error_type_names` maps a target to the service's most frequent concrete error type.
+    """
+    if algorithm not in ALGORITHMS:
+        raise ValueError(f"algorithm must be one of {', '.join(ALGORITHMS)}, not {algorithm!r}")
+    data = normalize_bucket_frame(frame, bucket_minutes=config.bucket_minutes)
+    bm = data.attrs["bucket_minutes"]
+    if len(data) < config.min_training_buckets:
+        raise InsufficientData(
+            f"{len(data)} buckets of history; the error predictor needs at least {config.min_training_buckets}"
+        )
+    if float(data["total_count"].sum()) == 0:
+        raise InsufficientData("the service has no errors in its history: nothing to learn")
+    features = build_features(data, bucket_minutes=bm)
+    feature_names = list(features.columns)
+    x_all = features.to_numpy(dtype=np.float32)
+    n = len(features)
+    thresholds = burst_thresholds(data, config)
+    events = burst_events(data, thresholds)
+
+    labels: dict[tuple[str, int], pd.Series] = {}
+    for horizon in config.horizons_minutes:
+        h = max(int(round(horizon / bm)), 1)
+        for target in config.targets:
+            labels[(target, horizon)] = future_labels(events[target], h)
+    _apply_feedback(labels, feedback, bm)
+
+    cal_start = int(n * (1 - config.calibration_fraction - config.test_fraction))
+    test_start = int(n * (1 - config.test_fraction))
+    models: list[_TargetModel] = []
+    skipped: dict[str, str] = {}
+    metrics: dict[str, float] = {}
+    importances = np.zeros(len(feature_names))
+    pooled_y: list[np.ndarray] = []
+    pooled_p: list[np.ndarray] = []
+    for (target, horizon), series in labels.items():
+        key = f"{target}@{horizon}"
+        h = max(int(round(horizon / bm)), 1)
+        gap = min(h, max(n // 20, 1))  # purge: no training label may look into the next slice
+        y_all = series.to_numpy()
+        train_idx = np.arange(0, max(cal_start - gap, 0))
+        cal_idx = np.arange(cal_start, max(test_start - gap, cal_start))
+        test_idx = np.arange(test_start, n)
+        train_idx = train_idx[~np.isnan(y_all[train_idx])]
+        cal_idx = cal_idx[~np.isnan(y_all[cal_idx])]
+        test_idx = test_idx[~np.isnan(y_all[test_idx])]
+        y_train = y_all[train_idx].astype(int)
+        positives = int(y_train.sum())
+        negatives = len(y_train) - positives
+        episodes = int(np.sum(np.diff(np.concatenate([[0], y_train])) == 1))
+        if positives < config.min_positive_samples or negatives < config.min_positive_samples:
+            skipped[key] = f"{positives} positive and {negatives} negative training buckets"
+            continue
+        if episodes < config.min_positive_events:
+            skipped[key] = f"{episodes} distinct positive episodes (need {config.min_positive_events})"
+            continue
+        estimator = _make_estimator(algorithm, config, positives, negatives)
+        estimator.fit(x_all[train_idx], y_train)
+        tm = _TargetModel(target, horizon, estimator, _Calibrator("none"), positives / len(y_train))
+        raw_cal = _raw_scores(algorithm, estimator, x_all[cal_idx]) if len(cal_idx) else np.array([])
+        pos_weight = _pos_weight(positives, negatives, config) if algorithm == "xgboost" else negatives / max(positives, 1)
+        tm.calibrator = _fit_calibrator(raw_cal, y_all[cal_idx].astype(int), config.calibration, pos_weight)
+        models.append(tm)
+        importances += np.asarray(estimator.feature_importances_, dtype=float)
+        if len(test_idx):
+            p_test = tm.calibrator(_raw_scores(algorithm, estimator, x_all[test_idx]))
+            y_test = y_all[test_idx].astype(int)
+            for name, value in _binary_metrics(y_test, p_test, config.prediction_threshold).items():
+                metrics[f"{key}.{name}"] = round(value, 4)
+            metrics[f"{key}.calibrated"] = 1.0 if tm.calibrator.method in ("sigmoid", "isotonic") else 0.0
+            pooled_y.append(y_test)
+            pooled_p.append(p_test)
+    if not models:
+        raise InsufficientData(
+            "no prediction target has enough positive and negative examples: " + "; ".join(
+                f"{k}: {v}" for k, v in list(skipped.items())[:4]
+            )
+        )
+    if pooled_y:
+        pooled = _binary_metrics(np.concatenate(pooled_y), np.concatenate(pooled_p), config.prediction_threshold)
+        metrics.update({k: round(v, 4) for k, v in pooled.items()})
+    total_importance = importances.sum() or 1.0
+    ranked = sorted(zip(feature_names, importances / total_importance, strict=True), key=lambda t: -t[1])
+    report = TrainingReport(
+        algorithm=algorithm,
+        train_samples=int(max(cal_start, 0)),
+        validation_samples=int(n - test_start),
+        metrics=metrics,
+        feature_names=feature_names,
+        feature_importances={k: round(float(v), 5) for k, v in ranked[:25]},
+        hyperparameters={
+            "n_estimators": config.n_estimators,
+            "max_depth": config.max_depth if algorithm == "xgboost" else config.rf_max_depth,
+            "learning_rate": config.learning_rate if algorithm == "xgboost" else None,
+            "calibration": config.calibration,
+            "horizons_minutes": list(config.horizons_minutes),
+            "burst_thresholds": {k: round(v, 2) for k, v in thresholds.items()},
+            "models": [f"{m.target}@{m.horizon_minutes}" for m in models],
+            "skipped": skipped,
+        },
+    )
+    train_part = features.iloc[: max(cal_start, 1)]
+    names = dict(error_type_names or {})
+    return ErrorPredictorModel(
+        algorithm=algorithm,
+        feature_names=feature_names,
+        models=models,
+        thresholds=thresholds,
+        bucket_minutes=bm,
+        report=report,
+        feature_mean={k: float(v) for k, v in train_part.mean().items()},
+        feature_std={k: float(v) for k, v in train_part.std().fillna(1.0).items()},
+        error_type_names=names,
+        users_per_event=_users_per_event(data.iloc[: max(cal_start, 1)], events.iloc[: max(cal_start, 1)]),
+        skipped=skipped,
+    )
+
+
+def _make_estimator(algorithm: str, config: PredictorConfig, positives: int, negatives: int) -> Any:
+    """Class imbalance: XGBoost weighs positives by sqrt(neg/pos); the forest balances classes."""
+    if algorithm == "xgboost":
+        from xgboost import XGBClassifier
+
+        return XGBClassifier(
+            n_estimators=config.n_estimators,
+            max_depth=config.max_depth,
+            learning_rate=config.learning_rate,
+            scale_pos_weight=_pos_weight(positives, negatives, config),
+            min_child_weight=5,
+            tree_method="hist",
+            max_bin=64,
+            subsample=0.9,
+            colsample_bytree=0.8,
+            n_jobs=config.n_jobs,
+            random_state=config.random_state,
+            eval_metric="logloss",
+        )
+    from sklearn.ensemble import RandomForestClassifier
+
+    return RandomForestClassifier(
+        n_estimators=config.n_estimators,
+        max_depth=config.rf_max_depth,
+        min_samples_leaf=10,
+        max_samples=0.5,
+        class_weight="balanced_subsample",
+        n_jobs=config.n_jobs,
+        random_state=config.random_state,
+    )
+
+
+def _pos_weight(positives: int, negatives: int, config: PredictorConfig) -> float:
+    """Square root of the imbalance: enough to learn rare positives without chasing noise."""
+    return float(min(np.sqrt(negatives / max(positives, 1)), config.max_pos_weight))
+
+
+def _raw_scores(algorithm: str, estimator: Any, x: np.ndarray) -> np.ndarray:
+    if len(x) == 0:
+        return np.array([])
+    if algorithm == "xgboost":
+        return np.asarray(estimator.get_booster().inplace_predict(x), dtype=float)
+    return estimator.predict_proba(x)[:, 1]

@@ -1,0 +1,118 @@
+"""The guide's ML health check, plus the reachability of both databases, Redis and a worker.
+
+Public on purpose (load balancers and uptime probes call it): it reports counts and up/down
+states only, never hosts, URLs or credentials.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import connections
+from django.utils import timezone
+from rest_framework.decorators import api_view, permission_classes
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+logger = logging.getLogger(__name__)
+
+WORKER_PING_TIMEOUT = 1.0
+
+
+def _database_up(alias: str) -> bool:
+    try:
+        with connections[alias].cursor() as cursor:
+            cursor.execute("SELECT 1")
+        return True
+    except Exception:
+        logger.warning("health: database %s unreachable", alias, exc_info=True)
+        return False
+
+
+def _redis_up() -> bool | None:
+    """True/False when Redis is configured; None in the embedded mode (no Redis needed)."""
+    if not settings.REDIS_URL:
+        return None
+    try:
+        import redis
+
+        return bool(
+            redis.Redis.from_url(
+                settings.REDIS_URL, socket_connect_timeout=1, socket_timeout=1
+            ).ping()
+        )
+    except Exception:
+        logger.warning("health: redis unreachable", exc_info=True)
+        return False
+
+
+def _workers() -> int | None:
+    """How many Celery workers answered a ping; None when tasks run eagerly (no workers needed)."""
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        return None
+    try:
+        from feeding_hearts.celery import app
+
+        return len(app.control.ping(timeout=WORKER_PING_TIMEOUT) or [])
+    except Exception:
+        logger.warning("health: celery ping failed", exc_info=True)
+        return 0
+
+
+def health_report() -> dict[str, Any]:
+    """The health document (also used by the dashboard)."""
+    from ml_prediction.models import AnomalyDetection, ErrorPrediction, MLModel
+
+    now = timezone.now()
+    checks: dict[str, Any] = {
+        "database_default": _database_up("default"),
+        "database_ml": _database_up("ml_prediction"),
+        "redis": _redis_up(),
+    }
+    workers = _workers()
+    checks["celery_workers"] = workers
+    down = [
+        name for name, ok in checks.items() if ok is False or (name == "celery_workers" and ok == 0)
+    ]
+    active_models = recent_predictions = recent_anomalies = 0
+    if checks["database_ml"]:
+        active_models = MLModel.objects.filter(status=MLModel.Status.ACTIVE).count()
+        recent_predictions = ErrorPrediction.objects.filter(
+            created_at__gte=now - timedelta(hours=1)
+        ).count()
+        recent_anomalies = AnomalyDetection.objects.filter(
+            detected_at__gte=now - timedelta(hours=1)
+        ).count()
+    # The guide's score, then infrastructure: anything down caps the status at "degraded".
+    health_score = 100
+    if active_models == 0:
+        health_score -= 50
+    if recent_predictions == 0:
+        health_score -= 25
+    if not checks["database_ml"] or not checks["database_default"]:
+        health_score = min(health_score, 25)
+    status = "healthy" if health_score >= 80 else "degraded" if health_score >= 50 else "critical"
+    if down and status == "healthy":
+        status = "degraded"
+    return {
+        "status": status,
+        "health_score": health_score,
+        "active_models": active_models,
+        "recent_predictions_1h": recent_predictions,
+        "recent_anomalies_1h": recent_anomalies,
+        "timestamp": now.isoformat(),
+        "checks": checks,
+        "down": down,
+    }
+
+
+@api_view(["GET"])
+@permission_classes([AllowAny])
+def health_check(request: Request) -> Response:
+    """GET /api/ml/health/ — 200 when healthy or degraded, 503 when critical."""
+    report = health_report()
+    return Response(report, status=503 if report["status"] == "critical" else 200)

@@ -1,0 +1,408 @@
+"""``make demo``: from an empty machine to a running dashboard with 7 services of history.
+
+Steps (each skipped when a previous run finished it, so a second ``make demo`` starts in
+seconds): migrate both databases, create the demo ops user and an ingest key per service,
+generate 30 days of labelled traffic through the real ingestion code, train every model of
+every service, run a full analysis of every service, then serve and print where to look.
+``--reset`` forgets everything the demo made and starts over.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import connections
+from tqdm import tqdm
+
+from feeding_hearts.catalog import SERVICES
+from ml_prediction.management.commands.seed_demo import demo_seed, demo_seed_parallel, parse_services
+
+DEMO_USER = "demo"
+STATE_FILE = "demo/state.json"
+# A refresh tops up at most this much missing traffic; older demos need ``make demo-reset``.
+MAX_TOP_UP = timedelta(days=2)
+MIN_TOP_UP = timedelta(minutes=15)
+
+
+def _state_path() -> Path:
+    return Path(settings.VAR_DIR) / STATE_FILE
+
+
+def load_state() -> dict[str, Any]:
+    path = _state_path()
+    if not path.exists():
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
+
+
+def save_state(state: dict[str, Any]) -> None:
+    path = _state_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(state, indent=2, default=str))
+    path.chmod(0o600)
+
+
+def _embedded() -> bool:
+    return all("sqlite" in connections[alias].settings_dict["ENGINE"] for alias in connections)
+
+
+def demo_reset(*, say: Callable[[str], None]) -> None:
+    """Forget the demo: the embedded databases (or all rows on PostgreSQL), artifacts, state."""
+    var = Path(settings.VAR_DIR)
+    if _embedded():
+        connections.close_all()
+        for alias in connections:
+            name = Path(connections[alias].settings_dict["NAME"])
+            for path in (name, Path(f"{name}-wal"), Path(f"{name}-shm"), Path(f"{name}-journal")):
+                if path.exists():
+                    path.unlink()
+                    say(f"removed {path}")
+    else:
+        for alias in connections:
+            call_command("flush", database=alias, interactive=False, verbosity=0)
+            say(f"emptied database {alias}")
+    artifacts = Path(settings.ML_PREDICTION_CONFIG["ARTIFACT_DIR"])
+    for path in (artifacts, var / "demo"):
+        if path.exists():
+            shutil.rmtree(path)
+            say(f"removed {path}")
+
+
+def demo_migrate() -> None:
+    call_command("migrate", interactive=False, verbosity=0)
+    call_command("migrate", database="ml_prediction", interactive=False, verbosity=0)
+
+
+def demo_user_ensure(*, state: dict[str, Any]) -> tuple[Any, str]:
+    """The demo ops user (a superuser in the ops group), password kept in the state file."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+
+    from ml_prediction.permissions_setup import OPS_GROUP, ensure_roles
+
+    ensure_roles()
+    password = state.get("password") or secrets.token_urlsafe(12)
+    user_model = get_user_model()
+    user = user_model.objects.filter(username=DEMO_USER).first()
+    if user is None:
+        user = user_model.objects.create_superuser(DEMO_USER, "demo@feedinghearts.local", password)
+    elif not user.check_password(password):
+        user.set_password(password)
+        user.save(update_fields=["password"])
+    user.groups.add(Group.objects.get(name=OPS_GROUP))
+    state["password"] = password
+    return user, password
+
+
+def demo_ingest_keys() -> dict[str, str]:
+    """One active ingest key per service (created once; project ids 1..7 when free)."""
+    from django.db.models import Max
+
+    from error_logging.models import IngestKey
+
+    keys = {}
+    for index, service in enumerate(SERVICES, start=1):
+        key = (
+            IngestKey.objects.filter(service=service, is_active=True).order_by("created_at").first()
+        )
+        if key is None:
+            project_id = index
+            if IngestKey.objects.filter(project_id=project_id).exists():
+                project_id = (IngestKey.objects.aggregate(m=Max("project_id"))["m"] or 0) + 1
+            key = IngestKey.objects.create(service=service, name="demo", project_id=project_id)
+        keys[service] = key.public_key
+    return keys
+
+
+# The demo's training profile: every model type and every forecasting candidate (Prophet, LSTM,
+# seasonal naive, exponential smoothing) is still fitted and backtested, with fewer folds and a
+# smaller LSTM, so 7 services train in about a minute per core. ``--full-training`` turns it off.
+DEMO_ENGINE_OVERRIDES: dict[str, dict[str, Any]] = {
+    "ForecastConfig": {
+        "backtest_folds": 2,
+        "lstm_epochs": 5,
+        "lstm_units": 16,
+        "lstm_patience": 1,
+        "lstm_max_windows": 200,
+    },
+}
+
+
+def _pool_map(function: Callable[[str], Any], services: tuple[str, ...], workers: int) -> Any:
+    """Run ``function(service)`` in forked worker processes, yielding results as they finish."""
+    import multiprocessing
+
+    if workers <= 1 or len(services) <= 1:
+        for service in services:
+            yield function(service)
+        return
+    connections.close_all()  # never share a database connection with a forked child
+    context = multiprocessing.get_context("fork")
+    with context.Pool(processes=min(workers, len(services)), maxtasksperchild=1) as pool:
+        yield from pool.imap_unordered(function, services)
+
+
+def _train_one_service(service: str) -> tuple[str, dict[str, int]]:
+    from ml_prediction.services.locks import service_lock
+    from ml_prediction.services.training import training_run_for_service
+
+    timeout = int(settings.ML_PREDICTION_CONFIG["MAX_TRAINING_TIME"]) + 120
+    try:
+        with service_lock(service=service, kind="training", timeout=timeout):
+            histories = training_run_for_service(service=service, progress=lambda message: None)
+    finally:
+        connections.close_all()
+    counts: dict[str, int] = {}
+    for history in histories:
+        counts[history.status] = counts.get(history.status, 0) + 1
+    return service, counts
+
+
+def _analyse_one_service(service: str) -> tuple[str, dict[str, Any]]:
+    from ml_prediction.services import PredictionOrchestrator
+
+    try:
+        return service, PredictionOrchestrator().run_full_analysis(service, analysis_type="full")
+    finally:
+        connections.close_all()
+
+
+def demo_train(
+    *, services: tuple[str, ...], show_progress: bool, workers: int = 1
+) -> dict[str, dict[str, int]]:
+    """Train every model type of every service; returns {service: {status: count}}."""
+    outcome: dict[str, dict[str, int]] = {}
+    with tqdm(total=len(services), desc="train   ", unit=" svc", disable=not show_progress) as bar:
+        for service, counts in _pool_map(_train_one_service, services, workers):
+            outcome[service] = counts
+            bar.set_postfix_str(f"{service} done")
+            bar.update(1)
+    return outcome
+
+
+def demo_analyse(
+    *, services: tuple[str, ...], show_progress: bool, workers: int = 1
+) -> dict[str, Any]:
+    """A full analysis of every service, as the beat schedule would run it."""
+    results: dict[str, Any] = {}
+    with tqdm(total=len(services), desc="analyse ", unit=" svc", disable=not show_progress) as bar:
+        for service, result in _pool_map(_analyse_one_service, services, workers):
+            results[service] = result
+            bar.set_postfix_str(f"{service} done")
+            bar.update(1)
+    return results
+
+
+def _newest_error_at() -> datetime | None:
+    from error_logging.models import ErrorRollup
+
+    return ErrorRollup.objects.order_by("-bucket").values_list("bucket", flat=True).first()
+
+
+class Command(BaseCommand):
+    help = (
+        "The quick start: migrate, create the demo user and ingest keys, seed 30 days of "
+        "traffic for 7 services, train, analyse and serve. Reuses what a previous run made."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--reset", action="store_true", help="forget the demo and start over")
+        parser.add_argument("--no-serve", action="store_true", help="set up, then exit")
+        parser.add_argument("--days", type=float, default=30.0, help="days of history (30)")
+        parser.add_argument("--services", default="all", help="comma-separated, or all")
+        parser.add_argument("--seed", type=int, default=42, help="traffic generator seed")
+        parser.add_argument(
+            "--errors-per-minute",
+            type=float,
+            default=None,
+            help="baseline error rate per service (the generator's default when omitted)",
+        )
+        parser.add_argument("--port", type=int, default=8000, help="port to serve on (8000)")
+        parser.add_argument(
+            "--no-refresh",
+            action="store_true",
+            help="on a second run, do not top up the traffic missed since the last run",
+        )
+        parser.add_argument(
+            "--workers",
+            type=int,
+            default=min(2, os.cpu_count() or 1),
+            help="services processed in parallel (default: up to 2 cores)",
+        )
+        parser.add_argument(
+            "--full-training",
+            action="store_true",
+            help="train with the production forecasting profile (more folds, bigger LSTM)",
+        )
+        parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+    def say(self, message: str) -> None:
+        self.stdout.write(message)
+        self.stdout.flush()
+
+    def step(self, title: str) -> float:
+        self.say(self.style.MIGRATE_HEADING(f"==> {title}"))
+        return time.perf_counter()
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        started = time.perf_counter()
+        services = parse_services(options["services"])
+        show = not options["no_progress"]
+        if options["reset"]:
+            self.step("Forgetting the previous demo")
+            demo_reset(say=self.say)
+
+        t = self.step(
+            "Migrating both databases"
+            + (" (embedded SQLite under var/)" if _embedded() else " (PostgreSQL)")
+        )
+        demo_migrate()
+        self.say(f"    done in {time.perf_counter() - t:.1f}s")
+        state = load_state()
+        user, password = demo_user_ensure(state=state)
+        keys = demo_ingest_keys()
+        save_state(state)
+
+        timings: dict[str, float] = dict(state.get("timings", {}))
+        if not state.get("seeded"):
+            t = self.step(
+                f"Generating {options['days']:g} days of traffic for {len(services)} services"
+            )
+            result = demo_seed(
+                days=options["days"],
+                services=services,
+                seed=options["seed"],
+                show_progress=show,
+                errors_per_minute=options["errors_per_minute"],
+            )
+            timings["seed"] = round(time.perf_counter() - t, 1)
+            state.update(
+                seeded=True,
+                services=list(services),
+                seeded_until=result.end.isoformat(),
+                errors=result.errors,
+                metrics=result.metrics,
+                labels=str(result.labels_path),
+            )
+            state.pop("trained", None)
+            state.pop("analysed", None)
+            save_state(state)
+            self.say(
+                f"    {result.errors} errors, {result.metrics} metric samples, "
+                f"{result.incidents} labelled incidents in {timings['seed']}s "
+                f"(labels: {result.labels_path})"
+            )
+        elif not options["no_refresh"]:
+            self._top_up(state=state, show=show)
+
+        services = tuple(state.get("services") or services)
+        if not state.get("trained"):
+            t = self.step(f"Training every model of {len(services)} services")
+            outcome = demo_train(services=services, show_progress=show)
+            timings["train"] = round(time.perf_counter() - t, 1)
+            for service, counts in outcome.items():
+                self.say(
+                    f"    {service:<8} " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+                )
+            state.update(trained=True)
+            state.pop("analysed", None)
+            save_state(state)
+
+        if not state.get("analysed"):
+            t = self.step(f"Running a full analysis of {len(services)} services")
+            demo_analyse(services=services, show_progress=show)
+            timings["analyse"] = round(time.perf_counter() - t, 1)
+            state.update(analysed=True, analysed_at=datetime.now(UTC).isoformat())
+            save_state(state)
+
+        setup = time.perf_counter() - started
+        state["timings"] = timings
+        state["last_setup_seconds"] = round(setup, 1)
+        save_state(state)
+        self._banner(user=user, password=password, keys=keys, port=options["port"], setup=setup)
+        if options["no_serve"]:
+            return
+        connections.close_all()
+        call_command(
+            "runserver",
+            f"127.0.0.1:{options['port']}",
+            use_reloader=False,
+            insecure_serving=True,
+            skip_checks=True,
+        )
+
+    def _top_up(self, *, state: dict[str, Any], show: bool) -> None:
+        """A second run: ingest the traffic missed since the last run, then re-analyse."""
+        newest = _newest_error_at()
+        if newest is None:
+            return
+        now = datetime.now(UTC)
+        gap = now - newest
+        if gap < MIN_TOP_UP:
+            return
+        if gap > MAX_TOP_UP:
+            self.say(
+                f"    the demo data ends {gap.days} days ago; run `make demo-reset` for fresh "
+                "data (serving what exists)"
+            )
+            return
+        t = self.step(
+            f"Topping up {gap.total_seconds() / 3600:.1f} hours of traffic since the last run"
+        )
+        services = tuple(state.get("services") or SERVICES)
+        result = demo_seed(
+            days=gap.total_seconds() / 86400,
+            services=services,
+            seed=int(now.timestamp()) % 100000,
+            end=now,
+            show_progress=show,
+            labels_path=Path(settings.VAR_DIR) / "demo" / f"labels-{now:%Y%m%dT%H%M}.json",
+        )
+        self.say(f"    {result.errors} errors in {time.perf_counter() - t:.1f}s")
+        state.pop("analysed", None)
+        save_state(state)
+
+    def _banner(
+        self, *, user: Any, password: str, keys: dict[str, str], port: int, setup: float
+    ) -> None:
+        from rest_framework_simplejwt.tokens import RefreshToken
+
+        base = f"http://127.0.0.1:{port}"
+        token = str(RefreshToken.for_user(user).access_token)
+        lines = [
+            "",
+            self.style.SUCCESS(f"Feeding Hearts ML demo is ready (setup took {setup:.0f}s)."),
+            "",
+            f"  Dashboard   {base}/dashboard/",
+            f"  API docs    {base}/api/docs/",
+            f"  Admin       {base}/admin/",
+            f"  Sign in as  {user.get_username()} / {password}",
+            "",
+            "  Ask the API (this token is valid for "
+            f"{int(settings.SIMPLE_JWT['ACCESS_TOKEN_LIFETIME'].total_seconds() // 60)} minutes):",
+            f'  curl -H "Authorization: Bearer {token}" {base}/api/ml/dashboard/summary/',
+            "",
+            "  Send an error (ingest keys per service are in the admin):",
+            f"  curl -X POST -H 'X-Ingest-Key: {keys.get('django', '')}' -H 'Content-Type: application/json' \\",
+            f'       -d \'{{"error_type": "DatabaseConnectionTimeout", "message": "pool exhausted", '
+            f'"severity": "critical"}}\' {base}/api/errors/',
+            "",
+        ]
+        for line in lines:
+            self.say(line)
+        if not keys:
+            raise CommandError("no ingest keys were created")

@@ -1,0 +1,297 @@
+"""Alert channels: the HTML/text email and the Slack Block Kit message, plus the guide's helper.
+
+Rendering works from the payload stored on an ``AlertNotification`` (plain JSON), so a retried
+delivery sends exactly what was decided. Decisions live in ``ml_prediction.services.alerts``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import requests
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+from django.template.loader import render_to_string
+
+HTTP_TIMEOUT_SECONDS = 10
+SLACK_MAX_ITEMS = 10  # digest items shown in Slack; Block Kit allows 50 blocks per message
+
+
+def _config() -> dict[str, Any]:
+    return settings.ML_PREDICTION_CONFIG
+
+
+def alert_recipients() -> list[str]:
+    """ML_ALERT_EMAIL, which may hold several comma-separated addresses."""
+    return [a.strip() for a in str(_config().get("ALERT_EMAIL") or "").split(",") if a.strip()]
+
+
+def _override(service: str) -> str:
+    overrides = _config().get("SLACK_CHANNEL_OVERRIDES") or {}
+    return str(overrides.get(service) or "").strip()
+
+
+def slack_webhook_url(service: str) -> str:
+    """The webhook for a service: its override when that is a URL, else ML_SLACK_WEBHOOK_URL."""
+    override = _override(service)
+    if override.startswith(("http://", "https://")):
+        return override
+    return str(_config().get("SLACK_WEBHOOK_URL") or "").strip()
+
+
+def slack_channel(service: str) -> str:
+    """A channel name override (``#ops-django``) for legacy webhooks that honour ``channel``."""
+    override = _override(service)
+    return "" if override.startswith(("http://", "https://")) else override
+
+
+# --- formatting shared by both channels ----------------------------------------------------------
+
+
+def format_minutes(minutes: Any) -> str:
+    try:
+        value = int(minutes)
+    except (TypeError, ValueError):
+        return ""
+    if value < 120:
+        return f"{value} minutes"
+    if value < 48 * 60:
+        return f"{value / 60:g} hours"
+    return f"{value / 1440:g} days"
+
+
+def format_factor(factor: dict[str, Any]) -> str:
+    text = factor.get("description") or factor.get("feature") or ""
+    parts = []
+    if factor.get("value") is not None:
+        parts.append(f"value {_number(factor['value'])}")
+    if factor.get("contribution") is not None:
+        parts.append(f"contribution {_number(factor['contribution'], signed=True)}")
+    if factor.get("description") and factor.get("feature"):
+        parts.insert(0, str(factor["feature"]))
+    return f"{text} ({', '.join(parts)})" if parts else str(text)
+
+
+def _number(value: Any, *, signed: bool = False) -> str:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    return f"{number:+.3g}" if signed else f"{number:.4g}"
+
+
+def alert_context(payload: dict[str, Any]) -> dict[str, Any]:
+    """Display strings for one alert payload (a digest item is an alert payload too)."""
+    probability = payload.get("probability")
+    return {
+        **payload,
+        "probability_pct": f"{float(probability):.0%}" if probability is not None else "",
+        "time_estimate": format_minutes(payload.get("time_horizon_minutes")),
+        "factor_lines": [format_factor(f) for f in payload.get("factors") or []],
+        "action_lines": [
+            a.get("title", "") + (" (automatable)" if a.get("can_be_automated") else "")
+            for a in payload.get("recommended_actions") or []
+            if a.get("title")
+        ],
+        "headline": headline(payload),
+    }
+
+
+def headline(payload: dict[str, Any]) -> str:
+    """One line with the facts, used in digests and as the Slack fallback text."""
+    kind = payload.get("kind")
+    if kind == "digest":
+        return payload.get("subject", "")
+    if kind == "anomaly":
+        return (
+            f"{payload.get('severity', '')} {payload.get('anomaly_type') or 'anomaly'} in "
+            f"{payload.get('metric_name', '')} on {payload.get('service', '')}: observed "
+            f"{_number(payload.get('observed_value'))}, expected "
+            f"{_number(payload.get('expected_value'))} (score {payload.get('anomaly_score')}, "
+            f"{payload.get('buckets_in_window')} anomalous buckets in "
+            f"{payload.get('window_minutes')} min)"
+        )
+    probability = payload.get("probability")
+    pct = f"{float(probability):.0%}" if probability is not None else "?"
+    return (
+        f"{payload.get('error_type', '')} on {payload.get('service', '')}: {pct} within "
+        f"{format_minutes(payload.get('time_horizon_minutes'))}"
+    )
+
+
+# --- email ---------------------------------------------------------------------------------------
+
+
+def _one_line(subject: Any) -> str:
+    """Subjects come from stored error types: no newlines (header injection), never empty."""
+    return " ".join(str(subject or "ML alert").split()) or "ML alert"
+
+
+def render_alert_email(payload: dict[str, Any]) -> tuple[str, str, str]:
+    """(subject, plain text, HTML) of an alert or digest email."""
+    context = alert_context(payload)
+    context["items"] = [alert_context(item) for item in payload.get("items") or []]
+    text = render_to_string("prediction_alert.txt", context)
+    html = render_to_string("prediction_alert.html", context)
+    return _one_line(payload.get("subject"))[:200], text, html
+
+
+def send_alert_email(payload: dict[str, Any]) -> None:
+    """Send through Django's email backend (EMAIL_HOST, EMAIL_PORT, … from the environment)."""
+    recipients = alert_recipients()
+    if not recipients:
+        raise ValueError("ML_ALERT_EMAIL is empty")
+    subject, text, html = render_alert_email(payload)
+    message = EmailMultiAlternatives(
+        subject=subject, body=text, from_email=settings.DEFAULT_FROM_EMAIL, to=recipients
+    )
+    message.attach_alternative(html, "text/html")
+    message.send(fail_silently=False)
+
+
+# --- Slack ---------------------------------------------------------------------------------------
+
+
+def _esc(text: Any) -> str:
+    """Slack mrkdwn needs &, < and > escaped."""
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _mrkdwn(text: str) -> dict[str, str]:
+    return {"type": "mrkdwn", "text": _cut(text, 3000)}
+
+
+def _alert_blocks(context: dict[str, Any]) -> list[dict[str, Any]]:
+    if context.get("kind") == "anomaly":
+        fields = [
+            f"*Service*\n{_esc(context['service'])}",
+            f"*Metric*\n{_esc(context.get('metric_name', ''))}",
+            f"*Severity*\n{_esc(context.get('severity', ''))}",
+            f"*Score*\n{context.get('anomaly_score')}",
+            f"*Observed / expected*\n{_number(context.get('observed_value'))} / "
+            f"{_number(context.get('expected_value'))}",
+            f"*Anomalous buckets*\n{context.get('buckets_in_window')} in "
+            f"{context.get('window_minutes')} min",
+        ]
+    else:
+        fields = [
+            f"*Service*\n{_esc(context['service'])}",
+            f"*Error type*\n{_esc(context.get('error_type', ''))}",
+            f"*Probability*\n{context['probability_pct']}",
+            f"*Time estimate*\nwithin {context['time_estimate']}",
+            f"*Severity*\n{_esc(context.get('severity', ''))}",
+        ]
+    blocks: list[dict[str, Any]] = [
+        {"type": "section", "fields": [_mrkdwn(_cut(f, 2000)) for f in fields[:10]]}
+    ]
+    if context["factor_lines"]:
+        lines = "\n".join(f"• {_esc(line)}" for line in context["factor_lines"])
+        blocks.append({"type": "section", "text": _mrkdwn(f"*Top contributing factors*\n{lines}")})
+    if context.get("root_cause_hypothesis"):
+        blocks.append(
+            {
+                "type": "section",
+                "text": _mrkdwn(
+                    f"*Root-cause hypothesis*\n{_esc(context['root_cause_hypothesis'])}"
+                ),
+            }
+        )
+    if context["action_lines"]:
+        lines = "\n".join(f"• {_esc(line)}" for line in context["action_lines"])
+        blocks.append({"type": "section", "text": _mrkdwn(f"*Recommended actions*\n{lines}")})
+    return blocks
+
+
+def slack_message(payload: dict[str, Any], *, channel: str = "") -> dict[str, Any]:
+    """An incoming-webhook message in Block Kit with the same facts as the email."""
+    context = alert_context(payload)
+    blocks: list[dict[str, Any]] = [
+        {
+            "type": "header",
+            "text": {"type": "plain_text", "text": _cut(_one_line(payload.get("subject")), 150)},
+        }
+    ]
+    if payload.get("kind") == "digest":
+        items = payload.get("items") or []
+        blocks.append(
+            {
+                "type": "section",
+                "text": _mrkdwn(
+                    f"{len(items)} alerts fired at once for *{_esc(payload.get('service', ''))}*; "
+                    "they are summarised here instead of paging one by one."
+                ),
+            }
+        )
+        for item in items[:SLACK_MAX_ITEMS]:
+            blocks.append({"type": "section", "text": _mrkdwn(f"• {_esc(headline(item))}")})
+        if len(items) > SLACK_MAX_ITEMS:
+            blocks.append(
+                {
+                    "type": "context",
+                    "elements": [_mrkdwn(f"and {len(items) - SLACK_MAX_ITEMS} more in the email")],
+                }
+            )
+    else:
+        blocks.extend(_alert_blocks(context))
+    buttons = []
+    if payload.get("api_url"):
+        buttons.append(
+            {
+                "type": "button",
+                "text": {"type": "plain_text", "text": "Open in API"},
+                "url": _cut(payload["api_url"], 3000),
+                "action_id": "open_api",
+            }
+        )
+    if payload.get("dashboard_url"):
+        buttons.append(
+            {
+                "type": "button",
+                "text": {"type": "plain_text", "text": "Open dashboard"},
+                "url": _cut(payload["dashboard_url"], 3000),
+                "action_id": "open_dashboard",
+            }
+        )
+    if buttons:
+        blocks.append({"type": "actions", "elements": buttons})
+    message: dict[str, Any] = {"text": _cut(headline(payload), 3000), "blocks": blocks}
+    if channel:
+        message["channel"] = channel
+    return message
+
+
+def send_slack_alert(payload: dict[str, Any], *, service: str) -> None:
+    """POST the Block Kit message to the service's webhook; any answer but 2xx is a failure."""
+    url = slack_webhook_url(service)
+    if not url:
+        raise ValueError("no Slack webhook configured (ML_SLACK_WEBHOOK_URL)")
+    message = slack_message(payload, channel=slack_channel(service))
+    response = requests.post(url, json=message, timeout=HTTP_TIMEOUT_SECONDS)
+    if not 200 <= response.status_code < 300:
+        raise RuntimeError(f"Slack webhook answered {response.status_code}: {response.text[:200]}")
+
+
+# --- the guide's helper ---------------------------------------------------------------------------
+
+
+def notify_prediction(prediction: Any) -> list:
+    """The guide's ``notify_prediction(prediction)``: alert on a high-risk prediction.
+
+    Goes through the same rules as automatic alerts (threshold, cooldown, false-positive
+    feedback), so calling it in a loop cannot flood anyone. Returns the notifications recorded.
+    """
+    from ml_prediction.services.alerts import alerts_evaluate
+
+    if float(prediction.probability) < _config()["ALERT_PROBABILITY_THRESHOLD"]:
+        return []
+    return alerts_evaluate(
+        service=prediction.service,
+        prediction_ids=[prediction.prediction_id],
+        anomaly_ids=[],
+        learning=False,
+        triggered_by="notify_prediction",
+    )

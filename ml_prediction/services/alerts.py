@@ -1,0 +1,750 @@
+"""Alert decisions: which predictions and anomalies page someone, and the hand-off to delivery.
+
+The orchestrator calls ``alerts_dispatch`` after its write transaction commits. Every decision is
+recorded as an ``AlertNotification`` row (one per channel when sent, one ``suppressed`` row with a
+reason otherwise); delivery happens in Celery tasks (``ml_prediction.alert_tasks``) that retry
+with backoff and record failures on the row. See docs/ALERTS.md for the rules.
+"""
+
+from __future__ import annotations
+
+import logging
+import zlib
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import connections, transaction
+from django.utils import timezone
+
+from ml_prediction.models import (
+    AlertNotification,
+    AnomalyDetection,
+    ErrorPrediction,
+    PredictionFeedback,
+    PreventiveAction,
+)
+from ml_prediction.services.audit import audit_record
+from ml_prediction.services.cache import read_cache_bump
+from ml_prediction.services.errors import NotFound
+
+logger = logging.getLogger(__name__)
+
+ML_DB = "ml_prediction"
+LEVEL_RANK = {"low": 0, "medium": 1, "high": 2, "critical": 3}
+TOP_FACTORS = 3
+
+# Reason codes of suppressed decisions (the part of ``reason`` before the colon).
+REASON_LEARNING = "learning"
+REASON_COOLDOWN = "cooldown"
+REASON_FALSE_POSITIVE = "false_positive_feedback"
+REASON_TOO_FEW_BUCKETS = "below_min_buckets"
+REASON_ANOMALY_SUPPRESSED = "anomaly_suppressed"
+REASON_NO_CHANNELS = "no_channels"
+
+Status = AlertNotification.Status
+Kind = AlertNotification.Kind
+
+
+class ChannelError(Exception):
+    """A channel (SMTP server, Slack or webhook receiver) refused or could not be reached."""
+
+
+@dataclass
+class _Group:
+    """One would-be alert: the predictions of one error type, or the anomalies of one metric."""
+
+    kind: str
+    dedup_key: str
+    error_type: str
+    severity: str
+    payload: dict[str, Any]
+    created_from: datetime
+    prediction_ids: list[str] = field(default_factory=list)
+    anomaly_ids: list[str] = field(default_factory=list)
+    reason: str = ""  # empty: fires
+
+    def notification(self, **extra: Any) -> AlertNotification:
+        return AlertNotification(
+            kind=self.kind,
+            service=self.payload["service"],
+            error_type=self.error_type,
+            dedup_key=self.dedup_key,
+            severity=self.severity,
+            prediction_ids=self.prediction_ids,
+            anomaly_ids=self.anomaly_ids,
+            **extra,
+        )
+
+
+def _config() -> dict[str, Any]:
+    return settings.ML_PREDICTION_CONFIG
+
+
+# --- public entry points ------------------------------------------------------------------------
+
+
+def alerts_dispatch(
+    *, service: str, prediction_ids: list, anomaly_ids: list, learning: bool
+) -> None:
+    """Decide and queue the alerts for freshly stored results; never raises (logs instead).
+
+    Called by the orchestrator after its transaction commits, so a broken SMTP server, Slack or
+    database hiccup here can never undo or fail an analysis.
+    """
+    try:
+        alerts_evaluate(
+            service=service,
+            prediction_ids=prediction_ids,
+            anomaly_ids=anomaly_ids,
+            learning=learning,
+        )
+    except Exception:
+        logger.exception("alert dispatch failed for service %s", service)
+
+
+def alerts_evaluate(
+    *,
+    service: str,
+    prediction_ids: Iterable[Any],
+    anomaly_ids: Iterable[Any],
+    learning: bool,
+    triggered_by: str = "system",
+) -> list[AlertNotification]:
+    """Apply the noise rules to the given rows, record every decision, queue what fires.
+
+    Idempotent: rows already decided (alerted or suppressed) are skipped, so a second call with the
+    same ids records and sends nothing. Decisions for one service are serialised by a lock so two
+    concurrent analyses cannot both pass the cooldown. Returns the rows it created.
+    """
+    prediction_ids = [str(i) for i in prediction_ids]
+    anomaly_ids = [str(i) for i in anomaly_ids]
+    if not prediction_ids and not anomaly_ids:
+        return []
+    now = timezone.now()
+    config = _config()
+    with transaction.atomic(using=ML_DB):
+        _lock_service(service)
+        predictions = _prediction_candidates(service, prediction_ids, config)
+        anomalies = _anomaly_candidates(service, anomaly_ids, config)
+        predictions, anomalies = _drop_decided(service, predictions, anomalies)
+        if not predictions and not anomalies:
+            return []
+        groups = _prediction_groups(service, predictions) + _anomaly_groups(
+            service, anomalies, config
+        )
+        fired = _recently_fired(service, now, config)
+        feedback = _false_positive_signatures(service, now, config)
+        for group in groups:
+            group.reason = group.reason or _suppression_reason(
+                group, learning=learning, fired=fired, feedback=feedback, config=config
+            )
+        created = _record(service, groups, now=now, triggered_by=triggered_by, config=config)
+    read_cache_bump()
+    return _refreshed(created)
+
+
+def alert_prediction_now(*, prediction_id: Any, triggered_by: str) -> list[AlertNotification]:
+    """Send an alert for one prediction now: a person asked, so no threshold, cooldown or state.
+
+    Same payload, channels and delivery tasks as automatic alerts; audited.
+    """
+    try:
+        prediction = ErrorPrediction.objects.get(prediction_id=prediction_id)
+    except (ErrorPrediction.DoesNotExist, ValueError, TypeError) as exc:
+        raise NotFound(f"prediction {prediction_id} does not exist") from exc
+    now = timezone.now()
+    config = _config()
+    with transaction.atomic(using=ML_DB):
+        _lock_service(prediction.service)
+        group = _prediction_groups(prediction.service, [prediction])[0]
+        created = _record(
+            prediction.service, [group], now=now, triggered_by=triggered_by, config=config
+        )
+        audit_record(
+            actor=triggered_by,
+            action="prediction.trigger_alert",
+            object_type="prediction",
+            object_id=prediction.prediction_id,
+            service=prediction.service,
+            outcome="ok" if any(n.status == Status.PENDING for n in created) else "no_channels",
+            details={
+                "alert_ids": [str(n.alert_id) for n in created],
+                "channels": [n.channel for n in created if n.channel],
+            },
+        )
+    read_cache_bump()
+    return _refreshed(created)
+
+
+def alert_deliver(*, alert_id: Any) -> AlertNotification:
+    """Deliver one pending notification on its channel; raise ``ChannelError`` when it fails.
+
+    Each attempt is counted and its error kept on the row; the Celery task decides on retries and
+    calls ``alert_mark_failed`` when they are exhausted. Sent or failed rows are left alone.
+    """
+    from ml_prediction import notifications
+
+    notification = AlertNotification.objects.filter(alert_id=alert_id).first()
+    if notification is None:
+        raise NotFound(f"alert {alert_id} does not exist")
+    if notification.status != Status.PENDING:
+        return notification
+    try:
+        if notification.channel == "email":
+            notifications.send_alert_email(notification.payload)
+        elif notification.channel == "slack":
+            notifications.send_slack_alert(notification.payload, service=notification.service)
+        else:
+            raise ChannelError(f"unknown channel {notification.channel!r}")
+    except Exception as exc:
+        message = f"{type(exc).__name__}: {exc}"[:2000]
+        AlertNotification.objects.filter(alert_id=alert_id).update(
+            attempts=notification.attempts + 1, last_error=message
+        )
+        raise ChannelError(message) from exc
+    sent_at = timezone.now()
+    AlertNotification.objects.filter(alert_id=alert_id, status=Status.PENDING).update(
+        status=Status.SENT, attempts=notification.attempts + 1, sent_at=sent_at
+    )
+    if notification.prediction_ids:
+        ErrorPrediction.objects.filter(
+            prediction_id__in=notification.prediction_ids, alert_sent_at__isnull=True
+        ).update(alert_triggered=True, alert_sent_at=sent_at)
+    if notification.anomaly_ids:
+        AnomalyDetection.objects.filter(
+            anomaly_id__in=notification.anomaly_ids, alert_sent_at__isnull=True
+        ).update(alert_triggered=True, alert_sent_at=sent_at)
+    read_cache_bump()
+    notification.refresh_from_db()
+    return notification
+
+
+def alert_mark_failed(*, alert_id: Any, error: str) -> None:
+    """Record that a notification's retries are exhausted."""
+    AlertNotification.objects.filter(alert_id=alert_id, status=Status.PENDING).update(
+        status=Status.FAILED, last_error=error[:2000]
+    )
+    logger.error("alert %s failed for good: %s", alert_id, error)
+
+
+def alerts_enqueue(alert_ids: Iterable[Any]) -> None:
+    """Hand notifications to the delivery task; a broker outage leaves them pending, logged."""
+    from ml_prediction.alert_tasks import deliver_alert
+
+    for alert_id in alert_ids:
+        try:
+            deliver_alert.apply_async(
+                args=[str(alert_id)],
+                retry=True,
+                retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.5},
+            )
+        except Exception as exc:
+            logger.exception("could not queue alert %s", alert_id)
+            AlertNotification.objects.filter(alert_id=alert_id).update(
+                last_error=f"not queued: {type(exc).__name__}: {exc}"[:2000]
+            )
+
+
+def alerts_requeue_stalled(*, older_than_minutes: int = 10, give_up_hours: int = 6) -> int:
+    """Queue again notifications that never reached a worker (broker down, queue not consumed).
+
+    A pending row with no attempt after ``older_than_minutes`` was lost on the way; one older
+    than ``give_up_hours`` is stale news and is marked failed instead of paging late.
+    Returns how many were queued again.
+    """
+    now = timezone.now()
+    stalled = AlertNotification.objects.filter(
+        status=Status.PENDING,
+        attempts=0,
+        created_at__lt=now - timedelta(minutes=older_than_minutes),
+    )
+    stalled.filter(created_at__lt=now - timedelta(hours=give_up_hours)).update(
+        status=Status.FAILED, last_error=f"never delivered within {give_up_hours} h; not sent late"
+    )
+    ids = list(stalled.values_list("alert_id", flat=True)[:500])
+    alerts_enqueue(ids)
+    return len(ids)
+
+
+# --- payloads ------------------------------------------------------------------------------------
+
+
+def _links(path: str) -> dict[str, str]:
+    base = str(_config()["DASHBOARD_BASE_URL"]).rstrip("/")
+    return {"api_url": f"{base}{path}", "dashboard_url": f"{base}/dashboard/"}
+
+
+def factor_lines(factors: Any, limit: int = TOP_FACTORS) -> list[dict[str, Any]]:
+    """The top contributing factors in one shape, whatever shape the predictor stored."""
+    rows: list[dict[str, Any]] = []
+    if isinstance(factors, dict):
+        factors = [{"feature": k, "contribution": v} for k, v in factors.items()]
+    for item in factors or []:
+        if isinstance(item, dict):
+            name = str(item.get("feature") or item.get("name") or item.get("factor") or "")
+            rows.append(
+                {
+                    "feature": name,
+                    "value": item.get("value"),
+                    "contribution": item.get("contribution", item.get("importance")),
+                    "description": str(item.get("description") or ""),
+                }
+            )
+        elif item:
+            rows.append(
+                {"feature": str(item), "value": None, "contribution": None, "description": ""}
+            )
+
+    def weight(row: dict[str, Any]) -> float:
+        try:
+            return abs(float(row["contribution"]))
+        except (TypeError, ValueError):
+            return 0.0
+
+    if any(row["contribution"] is not None for row in rows):
+        rows.sort(key=weight, reverse=True)
+    return rows[:limit]
+
+
+def _factor_signature(factors: Any) -> tuple[str, ...]:
+    return tuple(sorted(row["feature"] for row in factor_lines(factors)))
+
+
+def _action_lines(recommended: Any, actions: list[PreventiveAction]) -> list[dict[str, Any]]:
+    lines: list[dict[str, Any]] = []
+    for action in actions:
+        lines.append(
+            {
+                "title": action.title,
+                "action_type": action.action_type,
+                "priority": action.priority,
+                "can_be_automated": action.can_be_automated,
+                "action_id": str(action.action_id),
+            }
+        )
+    if not lines:
+        for item in recommended or []:
+            if isinstance(item, dict):
+                lines.append(
+                    {
+                        "title": str(item.get("title") or item.get("action_type") or ""),
+                        "action_type": str(item.get("action_type") or ""),
+                        "priority": str(item.get("priority") or ""),
+                        "can_be_automated": bool(item.get("can_be_automated", False)),
+                    }
+                )
+            elif item:
+                lines.append({"title": str(item), "action_type": "", "priority": ""})
+    return lines[:5]
+
+
+def prediction_payload(
+    representative: ErrorPrediction,
+    group: list[ErrorPrediction],
+    actions: list[PreventiveAction],
+) -> dict[str, Any]:
+    """The facts of a prediction alert, stored on the notification and rendered per channel."""
+    p = representative
+    return {
+        "kind": Kind.PREDICTION,
+        "subject": f"HIGH RISK: {p.predicted_error_type}",
+        "service": p.service,
+        "error_type": p.predicted_error_type,
+        "category": p.predicted_category,
+        "severity": p.predicted_severity,
+        "probability": round(float(p.probability), 4),
+        "confidence_level": p.confidence_level,
+        "time_horizon_minutes": p.time_horizon_minutes,
+        "predicted_timestamp": p.predicted_timestamp.isoformat(),
+        "affected_users_count": p.affected_users_count,
+        "factors": factor_lines(p.contributing_factors),
+        "root_cause_hypothesis": p.root_cause_hypothesis,
+        "recommended_actions": _action_lines(p.recommended_actions, actions),
+        "horizons": [
+            {"minutes": q.time_horizon_minutes, "probability": round(float(q.probability), 4)}
+            for q in sorted(group, key=lambda q: q.time_horizon_minutes)
+        ],
+        "prediction_id": str(p.prediction_id),
+        **_links(f"/api/ml/predictions/{p.prediction_id}/"),
+    }
+
+
+def anomaly_payload(
+    representative: AnomalyDetection, group: list[AnomalyDetection], buckets_in_window: int
+) -> dict[str, Any]:
+    a = representative
+    return {
+        "kind": Kind.ANOMALY,
+        "subject": f"{a.severity_level.upper()} ANOMALY: {a.service} {a.metric_name}",
+        "service": a.service,
+        "error_type": a.metric_name,
+        "metric_name": a.metric_name,
+        "severity": a.severity_level,
+        "anomaly_type": a.anomaly_type,
+        "anomaly_score": round(float(a.anomaly_score), 4),
+        "observed_value": a.observed_value,
+        "expected_value": a.expected_value,
+        "window_start": a.window_start.isoformat(),
+        "window_end": a.window_end.isoformat(),
+        "buckets_in_window": buckets_in_window,
+        "window_minutes": _config()["ANOMALY_ALERT_WINDOW_MINUTES"],
+        "factors": factor_lines(a.contributing_features),
+        "root_cause_hypothesis": a.root_cause_hypothesis,
+        "recommended_actions": (
+            [{"title": a.recommended_action, "action_type": "", "priority": ""}]
+            if a.recommended_action
+            else []
+        ),
+        "anomaly_id": str(a.anomaly_id),
+        "anomaly_count": len(group),
+        **_links(f"/api/ml/anomalies/{a.anomaly_id}/"),
+    }
+
+
+def digest_payload(service: str, groups: list[_Group]) -> dict[str, Any]:
+    items = [group.payload for group in groups]
+    return {
+        "kind": Kind.DIGEST,
+        "subject": f"ALERT DIGEST: {len(items)} alerts for {service}",
+        "service": service,
+        "error_type": "",
+        "severity": _max_severity(g.severity for g in groups),
+        "items": items,
+        "dedup_keys": [g.dedup_key for g in groups],
+        "severities": {g.dedup_key: g.severity for g in groups},
+        **_links(f"/api/ml/predictions/?service={service}"),
+    }
+
+
+# --- decision steps ------------------------------------------------------------------------------
+
+
+def _lock_service(service: str) -> None:
+    """Serialise alert decisions per service (PostgreSQL advisory lock; SQLite serialises writes)."""
+    connection = connections[ML_DB]
+    if connection.vendor == "postgresql":
+        key = zlib.crc32(f"ml-alerts:{service}".encode())
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])
+
+
+def _prediction_candidates(
+    service: str, ids: list[str], config: dict[str, Any]
+) -> list[ErrorPrediction]:
+    if not ids:
+        return []
+    return list(
+        ErrorPrediction.objects.filter(
+            service=service,
+            prediction_id__in=ids,
+            probability__gte=config["ALERT_PROBABILITY_THRESHOLD"],
+            alert_triggered=False,
+        )
+    )
+
+
+def _anomaly_min_severity(config: dict[str, Any]) -> str:
+    return "critical" if config["ALERT_SEVERITY_CRITICAL"] else "high"
+
+
+def _anomaly_candidates(
+    service: str, ids: list[str], config: dict[str, Any]
+) -> list[AnomalyDetection]:
+    if not ids:
+        return []
+    minimum = LEVEL_RANK[_anomaly_min_severity(config)]
+    severities = [level for level, rank in LEVEL_RANK.items() if rank >= minimum]
+    return list(
+        AnomalyDetection.objects.filter(
+            service=service,
+            anomaly_id__in=ids,
+            is_anomaly=True,
+            severity_level__in=severities,
+            alert_triggered=False,
+        )
+    )
+
+
+def _drop_decided(
+    service: str, predictions: list[ErrorPrediction], anomalies: list[AnomalyDetection]
+) -> tuple[list[ErrorPrediction], list[AnomalyDetection]]:
+    """Remove rows some earlier call already decided on (a decision always postdates its row)."""
+    created = [p.created_at for p in predictions] + [a.created_at for a in anomalies]
+    if not created:
+        return predictions, anomalies
+    decided_predictions: set[str] = set()
+    decided_anomalies: set[str] = set()
+    rows = AlertNotification.objects.filter(service=service, created_at__gte=min(created))
+    for p_ids, a_ids in rows.values_list("prediction_ids", "anomaly_ids"):
+        decided_predictions.update(str(i) for i in p_ids or [])
+        decided_anomalies.update(str(i) for i in a_ids or [])
+    return (
+        [p for p in predictions if str(p.prediction_id) not in decided_predictions],
+        [a for a in anomalies if str(a.anomaly_id) not in decided_anomalies],
+    )
+
+
+def _prediction_groups(service: str, predictions: list[ErrorPrediction]) -> list[_Group]:
+    """One group per error type; the most probable (then the soonest) prediction speaks for it."""
+    by_type: dict[str, list[ErrorPrediction]] = defaultdict(list)
+    for prediction in predictions:
+        by_type[prediction.predicted_error_type].append(prediction)
+    actions_by_prediction: dict[str, list[PreventiveAction]] = defaultdict(list)
+    if predictions:
+        for action in PreventiveAction.objects.filter(
+            prediction_id__in=[p.prediction_id for p in predictions]
+        ).order_by("created_at"):
+            actions_by_prediction[str(action.prediction_id)].append(action)
+    groups = []
+    for error_type, members in sorted(by_type.items()):
+        representative = min(members, key=lambda p: (-p.probability, p.time_horizon_minutes))
+        actions = actions_by_prediction.get(str(representative.prediction_id)) or [
+            a for p in members for a in actions_by_prediction.get(str(p.prediction_id), [])
+        ]
+        groups.append(
+            _Group(
+                kind=Kind.PREDICTION,
+                dedup_key=f"prediction:{service}:{error_type}"[:300],
+                error_type=error_type,
+                severity=representative.predicted_severity,
+                payload=prediction_payload(representative, members, actions),
+                created_from=representative.created_at,
+                prediction_ids=[str(p.prediction_id) for p in members],
+            )
+        )
+    return groups
+
+
+def _anomaly_groups(
+    service: str, anomalies: list[AnomalyDetection], config: dict[str, Any]
+) -> list[_Group]:
+    """One group per metric; it fires only with enough anomalous buckets in the recent window."""
+    if not anomalies:
+        return []
+    window = timedelta(minutes=config["ANOMALY_ALERT_WINDOW_MINUTES"])
+    earliest = min(a.window_start for a in anomalies) - window
+    latest = max(a.window_start for a in anomalies)
+    anomalous_buckets = set(
+        AnomalyDetection.objects.filter(
+            service=service,
+            is_anomaly=True,
+            detection_state=AnomalyDetection.DetectionState.ACTIVE,
+            window_start__gt=earliest,
+            window_start__lte=latest,
+        ).values_list("window_start", flat=True)
+    )
+    by_metric: dict[str, list[AnomalyDetection]] = defaultdict(list)
+    for anomaly in anomalies:
+        by_metric[anomaly.metric_name].append(anomaly)
+    groups = []
+    for metric, members in sorted(by_metric.items()):
+        representative = max(
+            members, key=lambda a: (LEVEL_RANK.get(a.severity_level, 0), a.window_start)
+        )
+        newest = max(a.window_start for a in members)
+        in_window = sum(1 for t in anomalous_buckets if newest - window < t <= newest)
+        group = _Group(
+            kind=Kind.ANOMALY,
+            dedup_key=f"anomaly:{service}:{metric}"[:300],
+            error_type=metric,
+            severity=representative.severity_level,
+            payload=anomaly_payload(representative, members, in_window),
+            created_from=representative.created_at,
+            anomaly_ids=[str(a.anomaly_id) for a in members],
+        )
+        learning = any(
+            a.detection_state == AnomalyDetection.DetectionState.LEARNING for a in members
+        )
+        if learning:
+            group.reason = f"{REASON_LEARNING}: detector is still learning this service"
+        elif in_window < config["ANOMALY_ALERT_MIN_BUCKETS"]:
+            group.reason = (
+                f"{REASON_TOO_FEW_BUCKETS}: {in_window} anomalous bucket(s) in the last "
+                f"{config['ANOMALY_ALERT_WINDOW_MINUTES']} min, "
+                f"{config['ANOMALY_ALERT_MIN_BUCKETS']} needed"
+            )
+        groups.append(group)
+    return groups
+
+
+def _recently_fired(
+    service: str, now: datetime, config: dict[str, Any]
+) -> dict[str, list[tuple[datetime, str]]]:
+    """dedup_key → [(when, severity)] of alerts sent or queued within the longest quiet period.
+
+    Failed deliveries do not count: a later alert may try again.
+    """
+    quiet = max(config["ALERT_COOLDOWN_MINUTES"], config["ANOMALY_ALERT_SUPPRESS_MINUTES"])
+    fired: dict[str, list[tuple[datetime, str]]] = defaultdict(list)
+    if quiet <= 0:
+        return fired
+    rows = AlertNotification.objects.filter(
+        service=service,
+        created_at__gte=now - timedelta(minutes=quiet),
+        status__in=[Status.PENDING, Status.SENT],
+    ).values_list("kind", "dedup_key", "severity", "payload", "created_at")
+    for kind, dedup_key, severity, payload, created_at in rows:
+        if kind == Kind.DIGEST:
+            for key, level in (payload or {}).get("severities", {}).items():
+                fired[key].append((created_at, level))
+        else:
+            fired[dedup_key].append((created_at, severity))
+    return fired
+
+
+def _false_positive_signatures(
+    service: str, now: datetime, config: dict[str, Any]
+) -> set[tuple[str, tuple[str, ...]]]:
+    """(error type, factor signature) of predictions marked false positive within the cooldown."""
+    cooldown = config["ALERT_COOLDOWN_MINUTES"]
+    if cooldown <= 0:
+        return set()
+    feedback = PredictionFeedback.objects.filter(
+        verdict=PredictionFeedback.Verdict.FALSE_POSITIVE,
+        created_at__gte=now - timedelta(minutes=cooldown),
+        prediction__service=service,
+    ).select_related("prediction")
+    return {
+        (f.prediction.predicted_error_type, _factor_signature(f.prediction.contributing_factors))
+        for f in feedback
+    }
+
+
+def _suppression_reason(
+    group: _Group,
+    *,
+    learning: bool,
+    fired: dict[str, list[tuple[datetime, str]]],
+    feedback: set[tuple[str, tuple[str, ...]]],
+    config: dict[str, Any],
+) -> str:
+    if learning:
+        return f"{REASON_LEARNING}: service is in the cold-start learning state"
+    now = timezone.now()
+    if group.kind == Kind.ANOMALY:
+        minutes = config["ANOMALY_ALERT_SUPPRESS_MINUTES"]
+        since = now - timedelta(minutes=minutes)
+        rank = LEVEL_RANK.get(group.severity, 0)
+        earlier = [(t, s) for t, s in fired.get(group.dedup_key, []) if t >= since]
+        if earlier and max(LEVEL_RANK.get(s, 0) for _, s in earlier) >= rank:
+            last = max(t for t, _ in earlier)
+            return (
+                f"{REASON_ANOMALY_SUPPRESSED}: alerted at {last:%Y-%m-%d %H:%M} UTC with the same "
+                f"or higher severity; quiet for {minutes} min unless it grows"
+            )
+        return ""
+    minutes = config["ALERT_COOLDOWN_MINUTES"]
+    since = now - timedelta(minutes=minutes)
+    earlier_times = [t for t, _ in fired.get(group.dedup_key, []) if t >= since]
+    if earlier_times:
+        return (
+            f"{REASON_COOLDOWN}: {group.dedup_key} alerted at "
+            f"{max(earlier_times):%Y-%m-%d %H:%M} UTC; cooldown {minutes} min"
+        )
+    signature = tuple(sorted(f["feature"] for f in group.payload.get("factors", [])))
+    if (group.error_type, signature) in feedback:
+        return (
+            f"{REASON_FALSE_POSITIVE}: the same alert (factors: {', '.join(signature) or 'none'}) "
+            f"was marked false positive within {minutes} min"
+        )
+    return ""
+
+
+def _channels(service: str, config: dict[str, Any]) -> list[str]:
+    from ml_prediction.notifications import slack_webhook_url
+
+    channels = []
+    if str(config.get("ALERT_EMAIL") or "").strip():
+        channels.append("email")
+    if slack_webhook_url(service):
+        channels.append("slack")
+    return channels
+
+
+def _record(
+    service: str,
+    groups: list[_Group],
+    *,
+    now: datetime,
+    triggered_by: str,
+    config: dict[str, Any],
+) -> list[AlertNotification]:
+    """Store the decisions, mark alerted rows and queue delivery after commit."""
+    rows: list[AlertNotification] = []
+    firing = [g for g in groups if not g.reason]
+    channels = _channels(service, config)
+    if firing and not channels:
+        for group in firing:
+            group.reason = f"{REASON_NO_CHANNELS}: no email address or Slack webhook configured"
+        firing = []
+    for group in groups:
+        if group.reason:
+            rows.append(
+                group.notification(
+                    status=Status.SUPPRESSED,
+                    reason=group.reason,
+                    payload={"subject": group.payload.get("subject", "")},
+                    triggered_by=triggered_by,
+                    created_at=now,
+                )
+            )
+    if len(firing) >= config["ALERT_DIGEST_THRESHOLD"]:
+        digest = _Group(
+            kind=Kind.DIGEST,
+            dedup_key=f"digest:{service}",
+            error_type="",
+            severity=_max_severity(g.severity for g in firing),
+            payload=digest_payload(service, firing),
+            created_from=now,
+            prediction_ids=[i for g in firing for i in g.prediction_ids],
+            anomaly_ids=[i for g in firing for i in g.anomaly_ids],
+        )
+        sending = [digest]
+    else:
+        sending = firing
+    to_queue: list[AlertNotification] = []
+    for group in sending:
+        for channel in channels:
+            row = group.notification(
+                channel=channel,
+                status=Status.PENDING,
+                payload=group.payload,
+                triggered_by=triggered_by,
+                created_at=now,
+            )
+            rows.append(row)
+            to_queue.append(row)
+    AlertNotification.objects.bulk_create(rows)
+    alerted_predictions = [i for g in sending for i in g.prediction_ids]
+    alerted_anomalies = [i for g in sending for i in g.anomaly_ids]
+    if alerted_predictions:
+        ErrorPrediction.objects.filter(prediction_id__in=alerted_predictions).update(
+            alert_triggered=True
+        )
+    if alerted_anomalies:
+        AnomalyDetection.objects.filter(anomaly_id__in=alerted_anomalies).update(
+            alert_triggered=True
+        )
+    ids = [row.alert_id for row in to_queue]
+    if ids:
+        transaction.on_commit(lambda: alerts_enqueue(ids), using=ML_DB)
+    for group in groups:
+        logger.info("alert decision %s: %s", group.dedup_key, group.reason or "fires")
+    return rows
+
+
+def _max_severity(levels: Iterable[str]) -> str:
+    return max(levels, key=lambda s: LEVEL_RANK.get(s, -1), default="")
+
+
+def _refreshed(rows: list[AlertNotification]) -> list[AlertNotification]:
+    """The rows as stored now (eager delivery may already have sent them)."""
+    by_id = {
+        n.alert_id: n
+        for n in AlertNotification.objects.filter(alert_id__in=[r.alert_id for r in rows])
+    }
+    return [by_id.get(r.alert_id, r) for r in rows]

@@ -1,0 +1,864 @@
+"""PredictionOrchestrator: features → active models → engines → ML rows, then alerts.
+
+``quick`` scores anomalies only; ``full`` adds predictions, forecasts, root cause with preventive
+actions, and insights; ``deep`` is full plus a root cause for every anomalous episode of the
+lookback. Everything one run writes goes to the ML database in one transaction; rows are upserted
+on their per-bucket unique keys, so running twice on the same data updates instead of
+duplicating. After the commit, high-risk results go to ``alerts_dispatch`` (which records the
+``alert_triggered`` decision) and the read cache is bumped.
+
+An engine that raises ``InsufficientData`` or has no trained model is recorded under
+``skipped`` in the summary and the other engines keep going.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+from datetime import datetime, timedelta
+from typing import Any
+
+import pandas as pd
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from feeding_hearts.catalog import LEVELS, SERVICES
+from ml_prediction.engines.types import (
+    ActionRecommendation,
+    AnomalyScore,
+    ErrorPredictionResult,
+    ForecastResult,
+    InsufficientData,
+    ModelNotTrained,
+    RootCauseResult,
+)
+from ml_prediction.models import (
+    AnomalyDetection,
+    ErrorPrediction,
+    MLModel,
+    PreventiveAction,
+    TimeSeriesForecast,
+)
+from ml_prediction.services import insights as insights_service
+from ml_prediction.services import registry
+from ml_prediction.services.features import (
+    bucket_frame_for_service,
+    error_type_counts_for_service,
+    lookback_window,
+)
+from ml_prediction.services.locks import service_lock
+from ml_prediction.services.training import engine_config
+
+logger = logging.getLogger(__name__)
+
+ML_DB = "ml_prediction"
+ANALYSIS_TYPES: tuple[str, ...] = ("quick", "full", "deep")
+# Anomaly rows written per run: the last hour of closed buckets (earlier ones were written by
+# earlier runs; rescoring them is idempotent anyway). ``deep`` rewrites the whole lookback.
+WRITE_BUCKETS = 12
+LEVEL_RANK = {level: i for i, level in enumerate(LEVELS)}
+
+
+class AnalysisInputError(ValueError):
+    """A bad service name or analysis type (the API turns it into a 400)."""
+
+
+def _config() -> dict[str, Any]:
+    return settings.ML_PREDICTION_CONFIG
+
+
+def _finite(value: Any) -> float | None:
+    if value is None:
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _clean(data: Any) -> Any:
+    """JSON-safe copy: NaN/inf → None, datetimes → ISO strings (jsonb refuses NaN)."""
+    if isinstance(data, dict):
+        return {str(k): _clean(v) for k, v in data.items()}
+    if isinstance(data, list | tuple):
+        return [_clean(v) for v in data]
+    if isinstance(data, float):
+        return data if math.isfinite(data) else None
+    if isinstance(data, datetime):
+        return data.isoformat()
+    if hasattr(data, "item") and callable(data.item):  # numpy scalars
+        return _clean(data.item())
+    return data
+
+
+def _engine_missing(exc: ModuleNotFoundError, module: str) -> bool:
+    return exc.name is not None and module.startswith(exc.name)
+
+
+def validate_analysis_request(service: str, analysis_type: str) -> None:
+    if service not in SERVICES:
+        raise AnalysisInputError(f"service {service!r} is unknown; known: {', '.join(SERVICES)}")
+    if analysis_type not in ANALYSIS_TYPES:
+        raise AnalysisInputError(
+            f"analysis_type {analysis_type!r} is unknown; use one of: {', '.join(ANALYSIS_TYPES)}"
+        )
+
+
+class PredictionOrchestrator:
+    """The guide's central coordinator: ``PredictionOrchestrator().run_full_analysis('django')``."""
+
+    def __init__(self, *, as_of: datetime | None = None) -> None:
+        self.as_of = as_of
+
+    # ------------------------------------------------------------------ public
+
+    def run_full_analysis(
+        self, service: str, analysis_type: str = "full", *, as_of: datetime | None = None
+    ) -> dict[str, Any]:
+        """Analyse one service; returns a JSON-ready summary (counts, ids, timings, skips)."""
+        validate_analysis_request(service, analysis_type)
+        run = _Run(service=service, analysis_type=analysis_type, as_of=as_of or self.as_of)
+        return run.execute()
+
+    def run_all_services(self, analysis_type: str = "full") -> dict[str, Any]:
+        """Analyse every service in turn; one failing service does not stop the others."""
+        started = time.perf_counter()
+        results: dict[str, Any] = {}
+        for service in SERVICES:
+            try:
+                results[service] = self.run_full_analysis(service, analysis_type)
+            except AnalysisInputError:
+                raise
+            except Exception as exc:
+                logger.exception("analysis of %s failed", service)
+                results[service] = {"service": service, "status": "failed", "error": str(exc)}
+        return {
+            "analysis_type": analysis_type,
+            "services": results,
+            "failed": sorted(s for s, r in results.items() if r.get("status") == "failed"),
+            "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+        }
+
+
+def analysis_run_locked(
+    *, service: str, analysis_type: str, as_of: datetime | None = None
+) -> dict[str, Any]:
+    """Run one analysis under the service's analysis lock (raises ``LockHeld`` when busy)."""
+    validate_analysis_request(service, analysis_type)
+    timeout = max(600, 10 * 60)
+    with service_lock(service=service, kind="analysis", timeout=timeout):
+        return PredictionOrchestrator().run_full_analysis(service, analysis_type, as_of=as_of)
+
+
+class ErrorPredictor:
+    """The guide's ``ErrorPredictor().predict_errors('django')``: current predictions, not stored."""
+
+    def predict_errors(self, service: str) -> list[dict[str, Any]]:
+        validate_analysis_request(service, "full")
+        start, end = lookback_window(hours=_config()["LOOKBACK_HOURS"])
+        frame = bucket_frame_for_service(service=service, start=start, end=end)
+        loaded = registry.registry_load_active(
+            service=service, model_type=MLModel.ModelType.ERROR_CLASSIFIER
+        )
+        from ml_prediction.engines.predictor import PredictorConfig
+
+        results = loaded.artifact.predict(frame, config=engine_config(PredictorConfig))
+        return [_clean(asdict(r)) for r in results]
+
+
+class _Run:
+    """One analysis of one service: gather in memory, then write everything in one transaction."""
+
+    def __init__(self, *, service: str, analysis_type: str, as_of: datetime | None) -> None:
+        self.service = service
+        self.analysis_type = analysis_type
+        self.as_of = as_of or timezone.now()
+        self.timings: dict[str, float] = {}
+        self.skipped: dict[str, str] = {}
+        self.models: dict[str, Any] = {}
+        self.learning = False
+
+    def _timed(self, name: str, fn: Callable[[], Any]) -> Any:
+        started = time.perf_counter()
+        try:
+            return fn()
+        finally:
+            self.timings[name] = round((time.perf_counter() - started) * 1000, 1)
+
+    def _active(self, model_type: str) -> registry.LoadedModel | None:
+        try:
+            loaded = registry.registry_load_active(service=self.service, model_type=model_type)
+        except registry.ArtifactIntegrityError as exc:
+            self.skipped[model_type] = f"artifact refused: {exc}"
+            return None
+        except ModelNotTrained as exc:
+            self.skipped[model_type] = str(exc)
+            return None
+        except ModuleNotFoundError as exc:
+            self.skipped[model_type] = f"engine not available: {exc}"
+            return None
+        self.models[model_type] = {
+            "model_id": str(loaded.record.model_id),
+            "version": loaded.record.version,
+            "algorithm": loaded.record.model_algorithm,
+        }
+        return loaded
+
+    # ------------------------------------------------------------------ engines
+
+    def _anomalies(self, frame: pd.DataFrame) -> tuple[list[AnomalyScore], MLModel | None]:
+        try:
+            from ml_prediction.engines.anomaly import AnomalyConfig, score_without_model
+        except ModuleNotFoundError as exc:
+            if not _engine_missing(exc, "ml_prediction.engines.anomaly"):
+                raise
+            self.skipped["anomaly_detection"] = "anomaly engine not available"
+            return [], None
+        config = engine_config(AnomalyConfig)
+        loaded = self._active(MLModel.ModelType.ANOMALY_DETECTION)
+        try:
+            if loaded is None:
+                self.learning = True
+                scores = score_without_model(frame, config=config)
+                record = None
+            else:
+                scores = loaded.artifact.score(frame, config=config)
+                record = loaded.record
+        except InsufficientData as exc:
+            self.skipped["anomaly_detection"] = f"insufficient data: {exc}"
+            return [], None
+        if self.analysis_type != "deep" and len(frame) > 0:
+            first = frame.index[max(0, len(frame) - WRITE_BUCKETS)].to_pydatetime()
+            scores = [s for s in scores if s.timestamp >= first]
+        return scores, record
+
+    def _predictions(
+        self, frame: pd.DataFrame
+    ) -> tuple[list[ErrorPredictionResult], MLModel | None]:
+        loaded = self._active(MLModel.ModelType.ERROR_CLASSIFIER)
+        if loaded is None:
+            return [], None
+        from ml_prediction.engines.predictor import PredictorConfig
+
+        try:
+            results = loaded.artifact.predict(frame, config=engine_config(PredictorConfig))
+        except InsufficientData as exc:
+            self.skipped["error_classifier"] = f"insufficient data: {exc}"
+            return [], None
+        return results, loaded.record
+
+    def _forecasts(self) -> tuple[list[ForecastResult], MLModel | None]:
+        loaded = self._active(MLModel.ModelType.TIME_SERIES_FORECAST)
+        if loaded is None:
+            return [], None
+        horizon = timedelta(hours=_config()["FORECAST_HORIZON"])
+        results = []
+        for name, forecaster in loaded.artifact.forecasters.items():
+            step = timedelta(minutes=forecaster.config.step_minutes)
+            # Forecasters start after their training data; cover from there up to now + horizon
+            # and keep the part that is still in the future.
+            last = forecaster.last_timestamp.to_pydatetime()
+            steps = max(1, math.ceil((self.as_of + horizon - last) / step))
+            steps = min(steps, int(horizon / step) + 24 * 14)
+            try:
+                result = forecaster.forecast(horizon_steps=steps)
+            except InsufficientData as exc:
+                self.skipped[f"forecast:{name}"] = str(exc)
+                continue
+            future = [p for p in result.points if p.timestamp >= self.as_of - step]
+            if not future:
+                self.skipped[f"forecast:{name}"] = "the forecaster's horizon ended; retrain"
+                continue
+            values = [p.value for p in future]
+            peak = max(range(len(values)), key=values.__getitem__)
+            limit = result.capacity_limit
+            warning = result.capacity_warning
+            if limit is not None and max(p.upper for p in future) < limit:
+                warning = ""  # the over-limit part (if any) is already in the past
+            results.append(
+                ForecastResult(
+                    metric_name=result.metric_name,
+                    algorithm=result.algorithm,
+                    points=future,
+                    interval_width=result.interval_width,
+                    trend_direction=result.trend_direction,
+                    peak_value=values[peak],
+                    peak_at=future[peak].timestamp,
+                    capacity_limit=limit,
+                    capacity_warning=warning,
+                    backtest=result.backtest,
+                )
+            )
+        return results, loaded.record
+
+    def _root_cause(
+        self, frame: pd.DataFrame, *, error_types: dict[str, int], at: datetime | None = None
+    ) -> RootCauseResult | None:
+        try:
+            from ml_prediction.engines.root_cause import PastIncident, analyze_root_cause
+        except ModuleNotFoundError as exc:
+            if not _engine_missing(exc, "ml_prediction.engines.root_cause"):
+                raise
+            self.skipped["root_cause"] = "root-cause engine not available"
+            return None
+        history = []
+        loaded = self._active(MLModel.ModelType.ROOT_CAUSE)
+        if loaded is not None:
+            history = [_past_incident(PastIncident, item) for item in loaded.artifact.incidents]
+            history = [h for h in history if h is not None]
+        window = frame if at is None else frame.loc[: pd.Timestamp(at)]
+        window = window.tail(max(24, WRITE_BUCKETS * 2))
+        try:
+            return analyze_root_cause(
+                window, service=self.service, error_types=error_types, history=history
+            )
+        except InsufficientData as exc:
+            self.skipped["root_cause"] = f"insufficient data: {exc}"
+            return None
+
+    def _actions(
+        self, cause: RootCauseResult, *, severity: str, probability: float
+    ) -> list[ActionRecommendation]:
+        try:
+            from ml_prediction.engines.actions import recommend_actions
+        except ModuleNotFoundError as exc:
+            if not _engine_missing(exc, "ml_prediction.engines.actions"):
+                raise
+            self.skipped["actions"] = "actions engine not available"
+            return []
+        return recommend_actions(
+            cause_key=cause.cause_key,
+            severity=severity,
+            probability=probability,
+            service=self.service,
+        )
+
+    # ------------------------------------------------------------------ run
+
+    def execute(self) -> dict[str, Any]:
+        started = time.perf_counter()
+        config = _config()
+        start, end = lookback_window(hours=config["LOOKBACK_HOURS"], as_of=self.as_of)
+        frame = self._timed(
+            "features", lambda: bucket_frame_for_service(service=self.service, start=start, end=end)
+        )
+        scores, anomaly_model = self._timed("anomalies", lambda: self._anomalies(frame))
+        predictions: list[ErrorPredictionResult] = []
+        prediction_model = forecast_model = None
+        forecasts: list[ForecastResult] = []
+        cause: RootCauseResult | None = None
+        recommendations: list[ActionRecommendation] = []
+        episode_causes: dict[datetime, RootCauseResult] = {}
+        insight_drafts: list[insights_service.InsightDraft] = []
+        full = self.analysis_type in ("full", "deep")
+        threshold = config["PREDICTION_THRESHOLD"]
+        if full:
+            predictions, prediction_model = self._timed(
+                "predictions", lambda: self._predictions(frame)
+            )
+            predictions = _dedup_predictions([p for p in predictions if p.probability >= threshold])
+            forecasts, forecast_model = self._timed("forecasts", self._forecasts)
+            risky_anomalies = [s for s in scores if s.is_anomaly]
+            if predictions or risky_anomalies:
+                error_types = self._timed(
+                    "error_types",
+                    lambda: error_type_counts_for_service(
+                        service=self.service, start=end - timedelta(hours=1), end=end
+                    ),
+                )
+                cause = self._timed(
+                    "root_cause", lambda: self._root_cause(frame, error_types=error_types)
+                )
+                if cause is not None:
+                    severity, probability = _worst(predictions, risky_anomalies)
+                    recommendations = self._timed(
+                        "actions",
+                        lambda: self._actions(cause, severity=severity, probability=probability),
+                    )
+            if self.analysis_type == "deep":
+                episode_causes = self._timed(
+                    "deep_root_cause", lambda: self._episodes(frame, scores)
+                )
+            insight_drafts = self._timed(
+                "insights",
+                lambda: insights_service.insights_detect(
+                    service=self.service, frame=frame, forecasts=forecasts, as_of=end
+                ),
+            )
+        summary = self._timed(
+            "write",
+            lambda: self._write(
+                scores=scores,
+                anomaly_model=anomaly_model,
+                predictions=predictions,
+                prediction_model=prediction_model,
+                forecasts=forecasts,
+                forecast_model=forecast_model,
+                cause=cause,
+                recommendations=recommendations,
+                episode_causes=episode_causes,
+                insight_drafts=insight_drafts,
+            ),
+        )
+        summary.update(
+            {
+                "service": self.service,
+                "analysis_type": self.analysis_type,
+                "status": "completed",
+                "as_of": end.isoformat(),
+                "buckets": len(frame),
+                "learning": self.learning,
+                "models": self.models,
+                "skipped": self.skipped,
+                "timings_ms": self.timings,
+                "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+            }
+        )
+        logger.info(
+            "analysis %s/%s: %d anomalies, %d predictions, %d forecasts in %.0f ms",
+            self.service,
+            self.analysis_type,
+            summary["anomalies"]["detected"],
+            summary["predictions"]["stored"],
+            summary["forecasts"]["stored"],
+            summary["duration_ms"],
+        )
+        return summary
+
+    def _episodes(
+        self, frame: pd.DataFrame, scores: list[AnomalyScore]
+    ) -> dict[datetime, RootCauseResult]:
+        """deep: one root cause per run of consecutive anomalous buckets in the lookback."""
+        bucket = timedelta(minutes=_config()["BUCKET_MINUTES"])
+        causes: dict[datetime, RootCauseResult] = {}
+        previous: datetime | None = None
+        episode_start: datetime | None = None
+        for score in sorted((s for s in scores if s.is_anomaly), key=lambda s: s.timestamp):
+            if previous is None or score.timestamp - previous > bucket:
+                episode_start = score.timestamp
+                error_types = error_type_counts_for_service(
+                    service=self.service,
+                    start=episode_start - timedelta(hours=1),
+                    end=episode_start + bucket,
+                )
+                result = self._root_cause(frame, error_types=error_types, at=episode_start)
+                if result is not None:
+                    causes[episode_start] = result
+            if episode_start in causes:
+                causes[score.timestamp] = causes[episode_start]
+            previous = score.timestamp
+        return causes
+
+    def _write(
+        self,
+        *,
+        scores: list[AnomalyScore],
+        anomaly_model: MLModel | None,
+        predictions: list[ErrorPredictionResult],
+        prediction_model: MLModel | None,
+        forecasts: list[ForecastResult],
+        forecast_model: MLModel | None,
+        cause: RootCauseResult | None,
+        recommendations: list[ActionRecommendation],
+        episode_causes: dict[datetime, RootCauseResult],
+        insight_drafts: list[insights_service.InsightDraft],
+    ) -> dict[str, Any]:
+        config = _config()
+        bucket = timedelta(minutes=config["BUCKET_MINUTES"])
+        now = timezone.now()
+        action_titles = [r.title for r in recommendations]
+        anomaly_rows = []
+        for s in scores:
+            row_cause = episode_causes.get(s.timestamp) or (cause if s.is_anomaly else None)
+            anomaly_rows.append(
+                AnomalyDetection(
+                    model=anomaly_model,
+                    service=self.service,
+                    metric_name=s.metric_name,
+                    window_start=s.timestamp,
+                    window_end=s.timestamp + bucket,
+                    detected_at=now,
+                    observed_value=_finite(s.observed),
+                    expected_value=_finite(s.expected),
+                    anomaly_score=_finite(s.anomaly_score) or 0.0,
+                    is_anomaly=bool(s.is_anomaly),
+                    severity_level=s.severity_level,
+                    anomaly_type=s.anomaly_type or "",
+                    detection_state=s.state,
+                    detector_scores=_clean(s.detector_scores),
+                    contributing_features=_clean(s.contributing_features),
+                    root_cause_hypothesis=row_cause.hypothesis if row_cause else "",
+                    root_cause_confidence=_finite(row_cause.confidence) if row_cause else None,
+                    recommended_action="; ".join(action_titles)
+                    if s.is_anomaly and row_cause is cause
+                    else "",
+                )
+            )
+        prediction_rows = [
+            ErrorPrediction(
+                model=prediction_model,
+                service=self.service,
+                predicted_error_type=p.predicted_error_type or p.target,
+                predicted_category=p.target,
+                predicted_severity=p.predicted_severity,
+                probability=_finite(p.probability) or 0.0,
+                confidence_level=p.confidence_level,
+                time_horizon_minutes=p.time_horizon_minutes,
+                prediction_bucket=p.timestamp,
+                predicted_timestamp=p.predicted_timestamp,
+                contributing_factors=_clean([asdict(f) for f in p.contributing_factors]),
+                root_cause_hypothesis=cause.hypothesis if cause else "",
+                recommended_actions=_clean([asdict(r) for r in recommendations]),
+                affected_users_count=p.affected_users_estimate,
+                created_at=now,
+            )
+            for p in predictions
+        ]
+        forecast_rows = [
+            TimeSeriesForecast(
+                model=forecast_model,
+                service=self.service,
+                metric_name=f.metric_name,
+                model_algorithm=f.algorithm,
+                forecast_start=f.points[0].timestamp,
+                forecast_end=f.points[-1].timestamp,
+                horizon_hours=max(
+                    1,
+                    round((f.points[-1].timestamp - f.points[0].timestamp).total_seconds() / 3600),
+                ),
+                interval_width=f.interval_width,
+                forecast_values=_clean([asdict(p) for p in f.points]),
+                trend_direction=f.trend_direction,
+                predicted_peak_value=_finite(f.peak_value),
+                predicted_peak_at=f.peak_at,
+                capacity_limit=_finite(f.capacity_limit),
+                capacity_warning=f.capacity_warning,
+                is_at_risk=bool(f.capacity_warning),
+                backtest_metrics=_clean(f.backtest),
+                created_at=now,
+            )
+            for f in forecasts
+        ]
+        with transaction.atomic(using=ML_DB):
+            anomaly_ids = _upsert_anomalies(self.service, anomaly_rows)
+            prediction_ids = _upsert_predictions(self.service, prediction_rows)
+            forecast_ids = _upsert_forecasts(self.service, forecast_rows)
+            action_ids = _store_actions(
+                self.service,
+                recommendations,
+                cause=cause,
+                prediction_id=_top_prediction_id(prediction_ids, predictions),
+                anomaly_id=_top_anomaly_id(anomaly_ids, scores),
+            )
+            created, updated = insights_service.insights_store(
+                service=self.service, drafts=insight_drafts
+            )
+            alert_predictions = [
+                str(prediction_ids[_pkey(p)])
+                for p in predictions
+                if p.probability >= config["ALERT_PROBABILITY"]
+            ]
+            alert_anomalies = [
+                str(anomaly_ids[(s.metric_name, s.timestamp)])
+                for s in scores
+                if s.is_anomaly and LEVEL_RANK.get(s.severity_level, 0) >= LEVEL_RANK["high"]
+            ]
+            service, learning = self.service, self.learning
+            transaction.on_commit(
+                lambda: _after_commit(
+                    service=service,
+                    prediction_ids=alert_predictions,
+                    anomaly_ids=alert_anomalies,
+                    learning=learning,
+                ),
+                using=ML_DB,
+            )
+        detected = [str(anomaly_ids[(s.metric_name, s.timestamp)]) for s in scores if s.is_anomaly]
+        return {
+            "anomalies": {
+                "scored": len(scores),
+                "detected": len(detected),
+                "critical": sum(
+                    1 for s in scores if s.is_anomaly and s.severity_level == "critical"
+                ),
+                "ids": detected,
+                "state": "learning" if self.learning else "active",
+            },
+            "predictions": {
+                "stored": len(prediction_rows),
+                "high_risk": len(alert_predictions),
+                "ids": [str(v) for v in prediction_ids.values()],
+            },
+            "forecasts": {
+                "stored": len(forecast_rows),
+                "at_risk": sum(1 for f in forecasts if f.capacity_warning),
+                "ids": [str(v) for v in forecast_ids.values()],
+            },
+            "root_cause": None
+            if cause is None
+            else {
+                "cause_key": cause.cause_key,
+                "hypothesis": cause.hypothesis,
+                "confidence": _finite(cause.confidence),
+            },
+            "actions": {"created": len(action_ids), "ids": [str(i) for i in action_ids]},
+            "insights": {
+                "created": len(created),
+                "updated": len(updated),
+                "ids": [str(i) for i in created + updated],
+            },
+            "alerts": {"prediction_ids": alert_predictions, "anomaly_ids": alert_anomalies},
+        }
+
+
+def _after_commit(*, service: str, prediction_ids: list, anomaly_ids: list, learning: bool) -> None:
+    from ml_prediction.services.cache import read_cache_bump
+
+    try:
+        from ml_prediction.services.alerts import alerts_dispatch
+
+        alerts_dispatch(
+            service=service,
+            prediction_ids=prediction_ids,
+            anomaly_ids=anomaly_ids,
+            learning=learning,
+        )
+    except Exception:  # alerting must never fail an analysis that is already committed
+        logger.exception("alerts_dispatch failed for %s", service)
+    read_cache_bump()
+
+
+def _past_incident(cls: type, item: dict[str, Any]) -> Any:
+    """A stored library entry as the engine's PastIncident (fields it does not know are dropped)."""
+    import dataclasses
+
+    names = {f.name for f in dataclasses.fields(cls)}
+    values = {k: v for k, v in item.items() if k in names}
+    try:
+        return cls(**values)
+    except TypeError:
+        logger.warning("incident library entry does not fit PastIncident: %s", sorted(item))
+        return None
+
+
+def _worst(
+    predictions: list[ErrorPredictionResult], anomalies: list[AnomalyScore]
+) -> tuple[str, float]:
+    severity, probability = "low", 0.0
+    for p in predictions:
+        if LEVEL_RANK.get(p.predicted_severity, 0) > LEVEL_RANK[severity]:
+            severity = p.predicted_severity
+        probability = max(probability, p.probability)
+    for a in anomalies:
+        if LEVEL_RANK.get(a.severity_level, 0) > LEVEL_RANK[severity]:
+            severity = a.severity_level
+        probability = max(probability, a.anomaly_score)
+    return severity, probability
+
+
+def _pkey(p: ErrorPredictionResult) -> tuple:
+    return (p.timestamp, p.predicted_error_type or p.target, p.time_horizon_minutes)
+
+
+def _dedup_predictions(predictions: list[ErrorPredictionResult]) -> list[ErrorPredictionResult]:
+    """One row per unique key (two targets may name the same concrete type): keep the likeliest."""
+    best: dict[tuple, ErrorPredictionResult] = {}
+    for p in predictions:
+        key = _pkey(p)
+        if key not in best or p.probability > best[key].probability:
+            best[key] = p
+    return list(best.values())
+
+
+def _top_prediction_id(ids: dict[tuple, Any], predictions: list[ErrorPredictionResult]) -> Any:
+    if not predictions:
+        return None
+    top = max(predictions, key=lambda p: p.probability)
+    return ids.get(_pkey(top))
+
+
+def _top_anomaly_id(ids: dict[tuple, Any], scores: list[AnomalyScore]) -> Any:
+    flagged = [s for s in scores if s.is_anomaly]
+    if not flagged:
+        return None
+    top = max(flagged, key=lambda s: s.anomaly_score)
+    return ids.get((top.metric_name, top.timestamp))
+
+
+_ANOMALY_UPDATE = [
+    "model",
+    "window_end",
+    "detected_at",
+    "observed_value",
+    "expected_value",
+    "anomaly_score",
+    "is_anomaly",
+    "severity_level",
+    "anomaly_type",
+    "detection_state",
+    "detector_scores",
+    "contributing_features",
+    "root_cause_hypothesis",
+    "root_cause_confidence",
+    "recommended_action",
+]
+_PREDICTION_UPDATE = [
+    "model",
+    "predicted_category",
+    "predicted_severity",
+    "probability",
+    "confidence_level",
+    "predicted_timestamp",
+    "contributing_factors",
+    "root_cause_hypothesis",
+    "recommended_actions",
+    "affected_users_count",
+]
+_FORECAST_UPDATE = [
+    "model",
+    "model_algorithm",
+    "forecast_end",
+    "horizon_hours",
+    "interval_width",
+    "forecast_values",
+    "trend_direction",
+    "predicted_peak_value",
+    "predicted_peak_at",
+    "capacity_limit",
+    "capacity_warning",
+    "is_at_risk",
+    "backtest_metrics",
+    "created_at",
+]
+
+
+def _upsert_anomalies(service: str, rows: list[AnomalyDetection]) -> dict[tuple, Any]:
+    """Insert or update per (service, metric, bucket); keeps acknowledgements and alert state."""
+    if not rows:
+        return {}
+    AnomalyDetection.objects.bulk_create(
+        rows,
+        update_conflicts=True,
+        unique_fields=["service", "metric_name", "window_start"],
+        update_fields=_ANOMALY_UPDATE,
+    )
+    found = AnomalyDetection.objects.filter(
+        service=service,
+        metric_name__in={r.metric_name for r in rows},
+        window_start__in={r.window_start for r in rows},
+    ).values_list("metric_name", "window_start", "anomaly_id")
+    return {(m, w): i for m, w, i in found}
+
+
+def _upsert_predictions(service: str, rows: list[ErrorPrediction]) -> dict[tuple, Any]:
+    """Insert or update per (service, bucket, type, horizon); keeps feedback and outcomes."""
+    if not rows:
+        return {}
+    ErrorPrediction.objects.bulk_create(
+        rows,
+        update_conflicts=True,
+        unique_fields=[
+            "service",
+            "prediction_bucket",
+            "predicted_error_type",
+            "time_horizon_minutes",
+        ],
+        update_fields=_PREDICTION_UPDATE,
+    )
+    found = ErrorPrediction.objects.filter(
+        service=service,
+        prediction_bucket__in={r.prediction_bucket for r in rows},
+        predicted_error_type__in={r.predicted_error_type for r in rows},
+    ).values_list(
+        "prediction_bucket", "predicted_error_type", "time_horizon_minutes", "prediction_id"
+    )
+    return {(b, t, h): i for b, t, h, i in found}
+
+
+def _upsert_forecasts(service: str, rows: list[TimeSeriesForecast]) -> dict[tuple, Any]:
+    if not rows:
+        return {}
+    TimeSeriesForecast.objects.bulk_create(
+        rows,
+        update_conflicts=True,
+        unique_fields=["service", "metric_name", "forecast_start"],
+        update_fields=_FORECAST_UPDATE,
+    )
+    found = TimeSeriesForecast.objects.filter(
+        service=service,
+        metric_name__in={r.metric_name for r in rows},
+        forecast_start__in={r.forecast_start for r in rows},
+    ).values_list("metric_name", "forecast_start", "forecast_id")
+    return {(m, s): i for m, s, i in found}
+
+
+def _store_actions(
+    service: str,
+    recommendations: list[ActionRecommendation],
+    *,
+    cause: RootCauseResult | None,
+    prediction_id: Any,
+    anomaly_id: Any,
+) -> list[Any]:
+    """New PreventiveAction rows, skipping any whose twin is still recommended or scheduled."""
+    if not recommendations:
+        return []
+    keys = {
+        r: f"{service}:{r.action_type}:{r.cause_key or (cause.cause_key if cause else '')}"
+        for r in recommendations
+    }
+    open_keys = set(
+        PreventiveAction.objects.filter(
+            service=service,
+            dedup_key__in=list(keys.values()),
+            status__in=[PreventiveAction.Status.RECOMMENDED, PreventiveAction.Status.SCHEDULED],
+        ).values_list("dedup_key", flat=True)
+    )
+    rows = []
+    for r in recommendations:
+        key = keys[r]
+        if key in open_keys:
+            continue
+        open_keys.add(key)
+        rows.append(
+            PreventiveAction(
+                prediction_id=prediction_id,
+                anomaly_id=anomaly_id,
+                service=service,
+                action_type=r.action_type,
+                title=r.title[:200],
+                description=r.description,
+                root_cause=(r.cause_key or (cause.cause_key if cause else ""))[:100],
+                priority=r.priority,
+                can_be_automated=r.can_be_automated,
+                estimated_impact=r.estimated_impact,
+                dedup_key=key[:200],
+            )
+        )
+    PreventiveAction.objects.bulk_create(rows)
+    return [r.action_id for r in rows]
+
+
+def results_cleanup(*, older_than: datetime) -> dict[str, int]:
+    """Delete analysis results created before ``older_than`` (their feedback goes with them).
+
+    Predictions are judged by their ``created_at``; anomalies by their bucket; forecasts by the
+    end of their horizon. Models, training history, actions, insights and audit stay.
+    """
+    with transaction.atomic(using=ML_DB):
+        predictions = ErrorPrediction.objects.filter(created_at__lt=older_than).delete()[1]
+        anomalies = AnomalyDetection.objects.filter(window_start__lt=older_than).delete()[1]
+        forecasts = TimeSeriesForecast.objects.filter(forecast_end__lt=older_than).delete()[1]
+    from ml_prediction.services.cache import read_cache_bump
+
+    read_cache_bump()
+    return {
+        "predictions": predictions.get("ml_prediction.ErrorPrediction", 0),
+        "anomalies": anomalies.get("ml_prediction.AnomalyDetection", 0),
+        "forecasts": forecasts.get("ml_prediction.TimeSeriesForecast", 0),
+    }

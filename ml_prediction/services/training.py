@@ -1,0 +1,495 @@
+"""Training lifecycle: fit every model type of a service, record history, champion/challenger.
+
+One ``ModelTrainingHistory`` row per (model type, algorithm) run, committed as ``running`` before
+the fit starts, so a run killed half-way is visible; the next run (or ``training_reap_orphans``)
+marks such rows ``failed``. A new version is stored inactive and promoted only when its held-out
+metric is not worse than the active version's; until then the previous active model keeps
+serving, and a failed run never touches it.
+
+Champion and challenger are compared on the metrics each recorded on its own time-ordered
+held-out split (the most recent data of its training window), not re-scored on one common split.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+import pandas as pd
+from django.conf import settings
+from django.utils import timezone
+
+from ml_prediction.engines.types import InsufficientData, TrainingReport
+from ml_prediction.models import (
+    AnomalyDetection,
+    MLModel,
+    ModelTrainingHistory,
+    PredictionFeedback,
+    PreventiveAction,
+)
+from ml_prediction.services import registry
+from ml_prediction.services.features import (
+    bucket_frame_for_service,
+    error_total_for_service,
+    lookback_window,
+)
+from ml_prediction.services.locks import process_alive
+
+logger = logging.getLogger(__name__)
+
+Progress = Callable[[str], None]
+MODEL_TYPES: tuple[str, ...] = (
+    MLModel.ModelType.ANOMALY_DETECTION,
+    MLModel.ModelType.ERROR_CLASSIFIER,
+    MLModel.ModelType.TIME_SERIES_FORECAST,
+    MLModel.ModelType.ROOT_CAUSE,
+)
+CLASSIFIER_ALGORITHMS: tuple[str, ...] = ("xgboost", "random_forest")
+# (metric, higher_is_better) in order of preference; the first one both versions have decides.
+PRIMARY_METRICS: dict[str, tuple[tuple[str, bool], ...]] = {
+    MLModel.ModelType.ANOMALY_DETECTION: (("f1", True), ("auc_pr", True), ("precision", True)),
+    MLModel.ModelType.ERROR_CLASSIFIER: (("roc_auc", True), ("f1", True), ("brier", False)),
+    MLModel.ModelType.TIME_SERIES_FORECAST: (("mase", False), ("smape", False), ("mae", False)),
+    MLModel.ModelType.ROOT_CAUSE: (("incidents", True),),
+}
+PROMOTION_TOLERANCE = 0.01  # "not worse" allows this much noise between held-out windows
+# Forecast series: name → (frame column, aggregation to hourly).
+FORECAST_SERIES: dict[str, tuple[str, str]] = {
+    "error_count": ("total_count", "sum"),
+    "response_time_p95": ("rt_p95", "max"),
+}
+
+
+def _config() -> dict[str, Any]:
+    return settings.ML_PREDICTION_CONFIG
+
+
+def training_lookback_days() -> float:
+    return float(_config().get("TRAINING_LOOKBACK_DAYS", 30))
+
+
+def engine_config(cls: type) -> Any:
+    """Build an engine's config dataclass from ML_PREDICTION_CONFIG.
+
+    A field is set from the key of the same name in upper case (``anomaly_threshold`` ←
+    ``ANOMALY_THRESHOLD``), then from ``ML_PREDICTION_CONFIG["ENGINE_OVERRIDES"][ClassName]``
+    (tests and benchmarks use it to reduce epochs). Fields with no match keep their defaults.
+    An engine that knows its own mapping (``from_ml_config`` / ``from_settings``) builds it.
+    """
+    config = _config()
+    names = {f.name for f in dataclasses.fields(cls)}
+    overrides = {
+        k: tuple(v) if isinstance(v, list) else v
+        for k, v in (config.get("ENGINE_OVERRIDES") or {}).get(cls.__name__, {}).items()
+        if k in names
+    }
+    for factory in ("from_ml_config", "from_settings"):
+        if hasattr(cls, factory):
+            return dataclasses.replace(getattr(cls, factory)(config), **overrides)
+    kwargs = {name: config[name.upper()] for name in names if name.upper() in config}
+    kwargs.update(overrides)
+    return cls(**kwargs)
+
+
+def training_reap_orphans(*, service: str | None = None) -> int:
+    """Mark ``running`` history rows whose worker is gone (or ran past the limit) ``failed``."""
+    limit = timedelta(seconds=_config()["MAX_TRAINING_TIME"] + 120)
+    now = timezone.now()
+    host = socket.gethostname()
+    rows = ModelTrainingHistory.objects.filter(status=ModelTrainingHistory.Status.RUNNING)
+    if service:
+        rows = rows.filter(service=service)
+    reaped = 0
+    for row in rows:
+        reason = ""
+        if row.started_at < now - limit:
+            reason = "training exceeded MAX_TRAINING_TIME without finishing (reaped)"
+        elif row.worker_hostname == host and row.worker_pid and not process_alive(row.worker_pid):
+            reason = f"worker process {row.worker_pid} on {host} died during training (reaped)"
+        if reason:
+            updated = ModelTrainingHistory.objects.filter(
+                training_id=row.training_id, status=ModelTrainingHistory.Status.RUNNING
+            ).update(
+                status=ModelTrainingHistory.Status.FAILED,
+                failure_reason=reason,
+                completed_at=now,
+                duration_seconds=(now - row.started_at).total_seconds(),
+            )
+            reaped += updated
+            if updated:
+                logger.warning("training %s of %s: %s", row.training_id, row.service, reason)
+    return reaped
+
+
+def _primary(model_type: str, new: dict, old: dict) -> tuple[str, bool] | None:
+    for name, higher in PRIMARY_METRICS.get(model_type, ()):
+        if isinstance(new.get(name), int | float) and isinstance(old.get(name), int | float):
+            return name, higher
+    return None
+
+
+def champion_decision(
+    *, model_type: str, challenger: dict, champion: dict | None
+) -> tuple[bool, str]:
+    """(promote?, why): promote unless the challenger is worse on the first shared metric."""
+    if champion is None:
+        return True, "no active model"
+    metric = _primary(model_type, challenger, champion)
+    if metric is None:
+        return True, "no comparable held-out metric; newest wins"
+    name, higher = metric
+    new, old = float(challenger[name]), float(champion[name])
+    worse = (
+        new < old - PROMOTION_TOLERANCE
+        if higher
+        else new > old + PROMOTION_TOLERANCE * max(1.0, abs(old))
+    )
+    if worse:
+        return False, f"{name} {new:.4f} is worse than the active model's {old:.4f}"
+    return True, f"{name} {new:.4f} vs active {old:.4f}"
+
+
+def feedback_frame_for_service(*, service: str, since: datetime) -> pd.DataFrame:
+    """Labels from people and outcomes: one row per judged prediction.
+
+    Columns: timestamp (the bucket predicted from), target (category), horizon_minutes, occurred
+    (True = the error happened / true positive, False = false positive), as the predictor reads.
+    """
+    rows: dict[Any, dict[str, Any]] = {}
+    for fb in (
+        PredictionFeedback.objects.filter(prediction__service=service, created_at__gte=since)
+        .select_related("prediction")
+        .order_by("created_at")
+    ):
+        p = fb.prediction
+        rows[p.prediction_id] = {
+            "timestamp": p.prediction_bucket,
+            "target": p.predicted_category or p.predicted_error_type,
+            "horizon_minutes": p.time_horizon_minutes,
+            "occurred": fb.verdict == PredictionFeedback.Verdict.TRUE_POSITIVE,
+        }
+    from ml_prediction.models import ErrorPrediction
+
+    for p in ErrorPrediction.objects.filter(
+        service=service, created_at__gte=since, actual_error_occurred__isnull=False
+    ).exclude(prediction_id__in=list(rows)):
+        rows[p.prediction_id] = {
+            "timestamp": p.prediction_bucket,
+            "target": p.predicted_category or p.predicted_error_type,
+            "horizon_minutes": p.time_horizon_minutes,
+            "occurred": bool(p.actual_error_occurred),
+        }
+    frame = pd.DataFrame(
+        list(rows.values()), columns=["timestamp", "target", "horizon_minutes", "occurred"]
+    )
+    if not frame.empty:
+        frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True)
+    return frame
+
+
+def error_type_names_for_service(*, service: str, end: datetime) -> dict[str, str]:
+    """Target (category, or "critical") → the most frequent concrete error type of the last day.
+
+    A bounded ErrorLog window read through the (service, occurred_at) index, not a full scan.
+    """
+    from django.db.models import Count
+
+    from error_logging.models import ErrorLog
+
+    window = ErrorLog.objects.filter(
+        service=service, occurred_at__gte=end - timedelta(days=1), occurred_at__lt=end
+    ).order_by()
+    names: dict[str, str] = {}
+    for row in window.values("category", "error_type").annotate(n=Count("id")).order_by("-n"):
+        names.setdefault(row["category"], row["error_type"])
+    top_critical = (
+        window.filter(severity="critical")
+        .values("error_type")
+        .annotate(n=Count("id"))
+        .order_by("-n")
+        .first()
+    )
+    if top_critical:
+        names["critical"] = top_critical["error_type"]
+    return names
+
+
+def hourly_series(frame: pd.DataFrame, column: str, how: str) -> pd.Series:
+    """An hourly series of one bucket-frame column (forecasts are made per hour)."""
+    series = frame[column].astype(float)
+    hourly = series.resample("1h").sum() if how == "sum" else series.resample("1h").max()
+    return hourly.fillna(0.0) if how == "sum" else hourly.ffill().fillna(0.0)
+
+
+def forecast_series(frame: pd.DataFrame) -> dict[str, pd.Series]:
+    """The series a service's forecaster bundle covers: errors, p95 and capacity-limited metrics."""
+    series = {name: hourly_series(frame, col, how) for name, (col, how) in FORECAST_SERIES.items()}
+    for name in _config()["CAPACITY_LIMITS"]:
+        column = f"metric_{name}"
+        if column in frame.columns and frame[column].notna().any():
+            series[name] = hourly_series(frame, column, "max")
+    return series
+
+
+def _fit(
+    model_type: str, *, service: str, frame: pd.DataFrame, algorithm: str | None
+) -> tuple[Any, TrainingReport, str]:
+    """Fit one model; returns (artifact with save/load, report, framework)."""
+    if model_type == MLModel.ModelType.ANOMALY_DETECTION:
+        from ml_prediction.engines.anomaly import AnomalyConfig, fit_anomaly_model
+
+        model = fit_anomaly_model(frame, config=engine_config(AnomalyConfig))
+        return model, model.report, "scikit-learn"
+    if model_type == MLModel.ModelType.ERROR_CLASSIFIER:
+        from ml_prediction.engines.predictor import PredictorConfig, fit_error_predictor
+
+        since = frame.index[0].to_pydatetime()
+        feedback = feedback_frame_for_service(service=service, since=since)
+        model = fit_error_predictor(
+            frame,
+            config=engine_config(PredictorConfig),
+            algorithm=algorithm or "xgboost",
+            feedback=feedback if not feedback.empty else None,
+            error_type_names=error_type_names_for_service(
+                service=service, end=frame.index[-1].to_pydatetime()
+            ),
+        )
+        framework = "xgboost" if algorithm == "xgboost" else "scikit-learn"
+        return model, model.report, framework
+    if model_type == MLModel.ModelType.TIME_SERIES_FORECAST:
+        from ml_prediction.engines.forecasting import ForecastConfig, fit_forecaster
+
+        config = engine_config(ForecastConfig)
+        forecasters = {}
+        reports = {}
+        for name, series in forecast_series(frame).items():
+            try:
+                forecasters[name] = fit_forecaster(series, metric_name=name, config=config)
+                reports[name] = forecasters[name].report
+            except InsufficientData as exc:
+                logger.info("forecast of %s/%s skipped: %s", service, name, exc)
+        if "error_count" not in forecasters:
+            raise InsufficientData("no forecaster could be fitted for error_count")
+        main = reports["error_count"]
+        metrics = dict(main.metrics)
+        for name, rep in reports.items():
+            for key, value in rep.metrics.items():
+                metrics[f"{name}.{key}"] = value
+        report = dataclasses.replace(
+            main,
+            metrics=metrics,
+            hyperparameters={n: r.algorithm for n, r in reports.items()},
+        )
+        return registry.ForecastBundle(forecasters), report, "statsmodels/prophet/keras"
+    if model_type == MLModel.ModelType.ROOT_CAUSE:
+        from ml_prediction.engines.root_cause import incident_signature
+
+        incidents = []
+        anomalies = (
+            AnomalyDetection.objects.filter(
+                service=service,
+                is_anomaly=True,
+                window_start__gte=frame.index[0].to_pydatetime(),
+            )
+            .exclude(root_cause_hypothesis="")
+            .order_by("window_start")
+        )
+        causes = dict(
+            PreventiveAction.objects.filter(anomaly__in=anomalies)
+            .exclude(root_cause="")
+            .values_list("anomaly_id", "root_cause")
+        )
+        bucket = pd.Timedelta(minutes=_config()["BUCKET_MINUTES"])
+        last_end = None
+        for anomaly in anomalies:
+            at = pd.Timestamp(anomaly.window_start)
+            if last_end is not None and at <= last_end:
+                continue  # one incident per run of anomalous buckets
+            window = frame.loc[at - 12 * bucket : at + bucket]
+            if window.empty:
+                continue
+            cause = causes.get(anomaly.anomaly_id, "")
+            incidents.append(
+                {
+                    "incident_id": str(anomaly.anomaly_id),
+                    "started_at": anomaly.window_start.isoformat(),
+                    "cause_key": str(cause),
+                    "summary": anomaly.root_cause_hypothesis[:300],
+                    "signature": incident_signature(window),
+                }
+            )
+            last_end = at + 12 * bucket
+        if not incidents:
+            raise InsufficientData("no analysed incidents with a root cause in the lookback yet")
+        report = TrainingReport(
+            algorithm="incident_similarity",
+            train_samples=len(incidents),
+            validation_samples=0,
+            metrics={"incidents": float(len(incidents))},
+        )
+        return registry.IncidentLibrary(incidents), report, "numpy"
+    raise ValueError(f"unknown model type {model_type!r}")
+
+
+def _finish(history: ModelTrainingHistory, status: str, **fields: Any) -> None:
+    now = timezone.now()
+    history.status = status
+    history.completed_at = now
+    history.duration_seconds = (now - history.started_at).total_seconds()
+    for name, value in fields.items():
+        setattr(history, name, value)
+    history.save()
+
+
+def _train_one(
+    *,
+    service: str,
+    model_type: str,
+    algorithm: str | None,
+    frame: pd.DataFrame,
+    error_total: int,
+    task_id: str,
+    progress: Progress,
+) -> ModelTrainingHistory:
+    history = ModelTrainingHistory.objects.create(
+        service=service,
+        model_type=model_type,
+        model_algorithm=algorithm or "",
+        status=ModelTrainingHistory.Status.RUNNING,
+        task_id=task_id,
+        worker_pid=os.getpid(),
+        worker_hostname=socket.gethostname(),
+    )
+    label = f"{service}/{model_type}{'/' + algorithm if algorithm else ''}"
+    minimum = _config()["MIN_TRAINING_SAMPLES"]
+    if error_total < minimum:
+        reason = f"{error_total} errors in the last {training_lookback_days():g} days; MIN_TRAINING_SAMPLES is {minimum}"
+        _finish(history, ModelTrainingHistory.Status.SKIPPED, failure_reason=reason)
+        progress(f"{label}: skipped ({reason})")
+        return history
+    progress(f"{label}: training on {len(frame)} buckets…")
+    try:
+        artifact, report, framework = _fit(
+            model_type, service=service, frame=frame, algorithm=algorithm
+        )
+    except InsufficientData as exc:
+        _finish(
+            history, ModelTrainingHistory.Status.SKIPPED, failure_reason=f"insufficient data: {exc}"
+        )
+        progress(f"{label}: skipped (insufficient data: {exc})")
+        return history
+    except Exception as exc:
+        # SoftTimeLimitExceeded lands here too: the run failed, the active model keeps serving.
+        logger.exception("training %s failed", label)
+        _finish(
+            history,
+            ModelTrainingHistory.Status.FAILED,
+            failure_reason=f"{type(exc).__name__}: {exc}"[:2000],
+        )
+        progress(f"{label}: FAILED ({type(exc).__name__}: {exc})")
+        if type(exc).__name__ in ("SoftTimeLimitExceeded", "TimeLimitExceeded"):
+            raise
+        return history
+    record = registry.registry_store(
+        service=service,
+        model_type=model_type,
+        artifact=artifact,
+        report=report,
+        framework=framework,
+        config={
+            "bucket_minutes": _config()["BUCKET_MINUTES"],
+            "lookback_days": training_lookback_days(),
+        },
+    )
+    champion = (
+        MLModel.objects.filter(service=service, model_type=model_type, status=MLModel.Status.ACTIVE)
+        .order_by("-version")
+        .first()
+    )
+    promote, why = champion_decision(
+        model_type=model_type,
+        challenger=record.metrics,
+        champion=champion.metrics if champion else None,
+    )
+    if promote:
+        registry.model_activate(model_id=record.model_id)
+    else:
+        registry.model_retire(model_id=record.model_id)
+    metrics = dict(record.metrics)
+    metrics["promotion"] = why
+    if champion is not None:
+        metrics["champion_model_id"] = str(champion.model_id)
+    _finish(
+        history,
+        ModelTrainingHistory.Status.COMPLETED,
+        model=record,
+        model_algorithm=report.algorithm,
+        training_samples_count=report.train_samples,
+        validation_samples_count=report.validation_samples,
+        final_accuracy=record.accuracy,
+        final_precision=record.precision,
+        final_recall=record.recall,
+        final_f1_score=record.f1_score,
+        metrics=metrics,
+        hyperparameters={
+            k: v
+            for k, v in report.hyperparameters.items()
+            if isinstance(v, int | float | str | bool | None)
+        },
+        promoted=promote,
+    )
+    progress(f"{label}: v{record.version} {'promoted' if promote else 'kept inactive'} ({why})")
+    return history
+
+
+def training_run_for_service(
+    *,
+    service: str,
+    model_types: list[str] | None = None,
+    progress: Progress | None = None,
+    task_id: str = "",
+    as_of: datetime | None = None,
+) -> list[ModelTrainingHistory]:
+    """Train every model type of ``service`` (or ``model_types``); one history row per fit.
+
+    Call it while holding the service's training lock (the task and the command do).
+    """
+    say = progress or (lambda message: logger.info(message))
+    types = list(model_types or MODEL_TYPES)
+    unknown = [t for t in types if t not in MODEL_TYPES]
+    if unknown:
+        raise ValueError(f"unknown model types {unknown}; known: {', '.join(MODEL_TYPES)}")
+    reaped = training_reap_orphans(service=service)
+    if reaped:
+        say(f"{service}: marked {reaped} orphaned running training(s) failed")
+    start, end = lookback_window(hours=training_lookback_days() * 24, as_of=as_of)
+    started = time.perf_counter()
+    frame = bucket_frame_for_service(service=service, start=start, end=end)
+    error_total = error_total_for_service(service=service, start=start, end=end)
+    say(
+        f"{service}: {len(frame)} buckets, {error_total} errors ({time.perf_counter() - started:.1f}s)"
+    )
+    histories = []
+    for model_type in types:
+        algorithms = (
+            CLASSIFIER_ALGORITHMS if model_type == MLModel.ModelType.ERROR_CLASSIFIER else (None,)
+        )
+        for algorithm in algorithms:
+            histories.append(
+                _train_one(
+                    service=service,
+                    model_type=model_type,
+                    algorithm=algorithm,
+                    frame=frame,
+                    error_total=error_total,
+                    task_id=task_id,
+                    progress=say,
+                )
+            )
+    return histories

@@ -1,0 +1,187 @@
+"""The ops dashboard in real headless Chromium: login, charts, buttons, live refresh."""
+
+from __future__ import annotations
+
+import pytest
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.django_db(transaction=True, databases=["default", "ml_prediction"]),
+]
+
+
+def test_login_shows_every_service_chart_with_data(dashboard_rows, logged_in_page, screenshot):
+    # given a signed-in ops user and three services with history, forecasts and anomalies
+    page = logged_in_page
+
+    # when the dashboard has rendered
+    page.wait_for_selector("svg.chart[data-service=django]")
+    screenshot(page, "dashboard")
+
+    # then every service has a chart, and those with data draw a line, a band and anomaly dots
+    assert page.locator("svg.chart").count() == 7
+    for service in ("django", "laravel", "java"):
+        chart = page.locator(f"svg.chart[data-service={service}]")
+        assert int(chart.get_attribute("data-points")) >= 70  # hourly points over 3 days
+        points = chart.locator("polyline.observed").get_attribute("points")
+        assert len(points.split()) >= 70
+        assert chart.locator("polygon.band").count() == 1
+        assert chart.locator("polyline.forecast").count() == 1
+        assert chart.locator("circle.anomaly").count() >= 1
+        box = chart.bounding_box()
+        assert box["width"] > 300 and box["height"] > 100
+    assert page.locator("svg.chart[data-service=flutter] text.empty").count() == 1
+    assert page.locator("#health-score").inner_text().strip().isdigit()
+
+
+def test_acknowledging_an_anomaly_removes_it_from_the_unacknowledged_list(
+    dashboard_rows, logged_in_page, screenshot, ops_client
+):
+    # given the critical anomaly listed first among the unacknowledged ones
+    from ml_prediction.models import AnomalyDetection
+
+    page = logged_in_page
+    anomaly_id = str(dashboard_rows.critical_anomaly_id)
+    row = page.locator(f"#anomalies tr[data-anomaly-id='{anomaly_id}']")
+    assert row.count() == 1
+    assert page.locator("#anomalies tbody tr").first.get_attribute("data-anomaly-id") == anomaly_id
+
+    # when the ops user clicks Acknowledge
+    row.get_by_role("button", name="Acknowledge").click()
+
+    # then the row leaves the list without a page reload, and the API agrees
+    page.wait_for_selector(f"#anomalies tr[data-anomaly-id='{anomaly_id}']", state="detached")
+    page.wait_for_selector("#flash .flash.success")
+    screenshot(page, "acknowledged")
+    assert page.locator("#anomalies tbody tr").count() == 2
+    stored = AnomalyDetection.objects.get(anomaly_id=anomaly_id)
+    assert stored.acknowledged is True
+    assert stored.acknowledged_by == "ops"
+    listed = ops_client.get("/api/ml/anomalies/unacknowledged/")
+    assert listed.status_code == 200
+    body = listed.json()
+    ids = [a["anomaly_id"] for a in (body["results"] if isinstance(body, dict) else body)]
+    assert anomaly_id not in ids
+    assert str(dashboard_rows.high_anomaly_id) in ids
+
+
+@pytest.mark.parametrize(
+    ("button", "verdict"),
+    [("True positive", "true_positive"), ("False positive", "false_positive")],
+)
+def test_prediction_feedback_is_recorded_through_the_api(
+    dashboard_rows, logged_in_page, screenshot, ops_client, button, verdict
+):
+    # given the most likely open prediction in the high-risk table
+    from ml_prediction.models import PredictionFeedback
+
+    page = logged_in_page
+    prediction_id = str(dashboard_rows.prediction_ids[0])
+    row = page.locator(f"#predictions tr[data-prediction-id='{prediction_id}']")
+    assert row.locator("text=91%").count() == 1
+
+    # when the ops user gives feedback
+    row.get_by_role("button", name=button).click()
+
+    # then the prediction leaves the open table and the verdict is stored and served by the API
+    page.wait_for_selector(
+        f"#predictions tr[data-prediction-id='{prediction_id}']", state="detached"
+    )
+    screenshot(page, verdict)
+    feedback = PredictionFeedback.objects.get(prediction_id=prediction_id)
+    assert feedback.verdict == verdict
+    assert feedback.created_by == "ops"
+    detail = ops_client.get(f"/api/ml/predictions/{prediction_id}/")
+    assert detail.status_code == 200
+    assert verdict in detail.content.decode()
+
+
+def test_mark_occurred_and_execute_action_buttons(dashboard_rows, logged_in_page, screenshot):
+    # given an open prediction and a pending action
+    from ml_prediction.models import ErrorPrediction, PreventiveAction
+
+    page = logged_in_page
+    prediction_id = str(dashboard_rows.prediction_ids[1])
+    action_id = str(dashboard_rows.action_id)
+
+    # when the ops user marks the prediction as occurred and executes the action
+    page.locator(f"#predictions tr[data-prediction-id='{prediction_id}']").get_by_role(
+        "button", name="Mark occurred"
+    ).click()
+    page.wait_for_selector(
+        f"#predictions tr[data-prediction-id='{prediction_id}']", state="detached"
+    )
+    page.locator(f"#actions tr[data-action-id='{action_id}']").get_by_role(
+        "button", name="Execute"
+    ).click()
+    page.wait_for_selector(f"#actions tr[data-action-id='{action_id}']", state="detached")
+    screenshot(page, "occurred-executed")
+
+    # then both changes are stored with the person who made them
+    prediction = ErrorPrediction.objects.get(prediction_id=prediction_id)
+    assert prediction.actual_error_occurred is True
+    action = PreventiveAction.objects.get(action_id=action_id)
+    assert action.status == PreventiveAction.Status.EXECUTED
+    assert action.executed_by == "ops"
+
+
+def test_a_new_incident_appears_without_a_page_reload(
+    dashboard_rows, logged_in_page, screenshot, settings, live_server
+):
+    # given a dashboard that refreshes every second, and a marker that a reload would erase
+    from datetime import timedelta
+
+    from ml_prediction.models import AnomalyDetection
+
+    settings.DASHBOARD_REFRESH_SECONDS = 1
+    page = logged_in_page
+    page.goto(f"{live_server.url}/dashboard/")
+    page.evaluate("window.__stillTheSamePage = true")
+    assert page.locator("#anomalies tbody tr").count() == 3
+
+    # when an analysis stores a new critical anomaly while people watch
+    start = dashboard_rows.now - timedelta(minutes=5)
+    incident = AnomalyDetection.objects.create(
+        service="flutter",
+        metric_name="error_count",
+        window_start=start,
+        window_end=start + timedelta(minutes=5),
+        observed_value=300.0,
+        expected_value=12.0,
+        anomaly_score=0.97,
+        is_anomaly=True,
+        severity_level="critical",
+        anomaly_type="spike",
+        root_cause_hypothesis="Bad release 4.2.0 deployed 10 minutes ago.",
+    )
+
+    # then it shows up at the top of the list on the same page
+    page.wait_for_selector(f"#anomalies tr[data-anomaly-id='{incident.anomaly_id}']")
+    screenshot(page, "live-incident")
+    assert page.evaluate("window.__stillTheSamePage") is True
+    assert page.locator("#anomalies tbody tr").count() == 4
+
+
+def test_a_read_only_user_sees_the_data_but_no_buttons(
+    page, live_server, readonly_user, dashboard_rows
+):
+    # given a read-only account
+    page.goto(f"{live_server.url}/dashboard/login/")
+    page.fill("input[name=username]", "reader")
+    page.fill("input[name=password]", "reader-pass-123")
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{live_server.url}/dashboard/")
+
+    # then the lists are there, the buttons are not
+    assert page.locator("#anomalies tbody tr").count() == 3
+    assert page.get_by_role("button", name="Acknowledge").count() == 0
+    assert page.get_by_role("button", name="Execute").count() == 0
+
+
+def test_wrong_password_stays_on_the_login_page(page, live_server, ops_user):
+    page.goto(f"{live_server.url}/dashboard/login/")
+    page.fill("input[name=username]", "ops")
+    page.fill("input[name=password]", "not-the-password")
+    page.click("button[type=submit]")
+    assert page.locator("text=Wrong username or password").count() == 1
+    assert "/dashboard/login/" in page.url

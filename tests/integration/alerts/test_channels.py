@@ -1,0 +1,252 @@
+"""Delivery on real channels: an SMTP server and HTTP receivers started by the tests."""
+
+from __future__ import annotations
+
+import pytest
+
+from ml_prediction.models import AlertNotification, ErrorPrediction
+from ml_prediction.services.alerts import alerts_dispatch
+from tests.integration.alerts.conftest import BOTH_DBS
+
+pytestmark = pytest.mark.django_db(databases=BOTH_DBS)
+
+BLOCK_TYPES = {"header", "section", "context", "actions", "divider"}
+
+
+def assert_valid_block_kit(message: dict) -> None:
+    """Check the structural rules Slack enforces on incoming-webhook Block Kit messages."""
+    assert isinstance(message.get("text"), str) and message["text"]
+    blocks = message["blocks"]
+    assert 0 < len(blocks) <= 50
+    for block in blocks:
+        assert block["type"] in BLOCK_TYPES, block
+        if block["type"] == "header":
+            assert block["text"]["type"] == "plain_text"
+            assert 0 < len(block["text"]["text"]) <= 150
+        if block["type"] == "section":
+            assert "text" in block or "fields" in block
+            if "text" in block:
+                assert block["text"]["type"] in {"mrkdwn", "plain_text"}
+                assert 0 < len(block["text"]["text"]) <= 3000
+            for item in block.get("fields", []):
+                assert item["type"] in {"mrkdwn", "plain_text"}
+                assert 0 < len(item["text"]) <= 2000
+            assert len(block.get("fields", [])) <= 10
+        if block["type"] == "context":
+            assert 0 < len(block["elements"]) <= 10
+        if block["type"] == "actions":
+            assert 0 < len(block["elements"]) <= 25
+            for element in block["elements"]:
+                assert element["type"] == "button"
+                assert element["text"]["type"] == "plain_text"
+                assert len(element["text"]["text"]) <= 75
+                assert element["url"].startswith("http")
+
+
+def test_email_arrives_with_subject_recipients_both_parts_and_facts(
+    smtp_server, ml_config, eager_celery, deliver_on_commit, make_prediction
+):
+    # given a high-risk prediction and an SMTP server
+    ml_config(ALERT_EMAIL="ops@feedinghearts.test, oncall@feedinghearts.test")
+    prediction = make_prediction(probability=0.82, horizon=45)
+
+    # when the orchestrator hands it to alerting
+    deliver_on_commit(
+        alerts_dispatch,
+        service="django",
+        prediction_ids=[prediction.prediction_id],
+        anomaly_ids=[],
+        learning=False,
+    )
+
+    # then one email arrives with the guide's subject, both parts and the facts
+    assert len(smtp_server.envelopes) == 1
+    envelope = smtp_server.envelopes[0]
+    assert sorted(envelope.rcpt_tos) == ["oncall@feedinghearts.test", "ops@feedinghearts.test"]
+    assert envelope.mail_from == "ml-alerts@feedinghearts.test"
+    message = smtp_server.messages[0]
+    assert message["Subject"] == "HIGH RISK: DatabaseConnectionTimeout"
+    text = message.get_body(preferencelist=("plain",)).get_content()
+    html = message.get_body(preferencelist=("html",)).get_content()
+    link = f"http://ml.feedinghearts.test/api/ml/predictions/{prediction.prediction_id}/"
+    for part in (text, html):
+        assert "django" in part
+        assert "DatabaseConnectionTimeout" in part
+        assert "82%" in part
+        assert "45 minutes" in part
+        assert "db_pool_in_use" in part and "timeout_count_lag1" in part and "rt_p95" in part
+        assert "hour_of_day" not in part  # only the top three factors
+        assert "Connection pool exhaustion: 97 of 100 connections in use" in part
+        assert "Increase the database connection pool" in part
+        assert link in part
+    assert "<html" in html and f'href="{link}"' in html
+
+    # and the decision and the delivery are recorded on the rows
+    row = AlertNotification.objects.get(channel="email")
+    assert (row.status, row.attempts, row.kind) == ("sent", 1, "prediction")
+    prediction.refresh_from_db()
+    assert prediction.alert_triggered is True
+    assert prediction.alert_sent_at == row.sent_at
+
+
+def test_slack_payload_arrives_as_valid_block_kit(
+    http_receiver, ml_config, eager_celery, deliver_on_commit, make_prediction
+):
+    # given a Slack webhook receiver and a channel override for the service
+    slack = http_receiver(200)
+    ml_config(
+        ALERT_EMAIL="",
+        SLACK_WEBHOOK_URL=slack.url,
+        SLACK_CHANNEL_OVERRIDES={"django": "#ops-django"},
+    )
+    prediction = make_prediction(probability=0.91, horizon=30)
+
+    # when
+    deliver_on_commit(
+        alerts_dispatch,
+        service="django",
+        prediction_ids=[prediction.prediction_id],
+        anomaly_ids=[],
+        learning=False,
+    )
+
+    # then one Block Kit message with the facts arrives
+    assert len(slack.requests) == 1
+    assert slack.requests[0]["headers"]["Content-Type"] == "application/json"
+    message = slack.bodies[0]
+    assert_valid_block_kit(message)
+    assert message["channel"] == "#ops-django"
+    flat = str(message)
+    assert "HIGH RISK: DatabaseConnectionTimeout" in flat
+    assert "91%" in flat and "30 minutes" in flat and "db_pool_in_use" in flat
+    assert "Connection pool exhaustion" in flat
+    assert "Increase the database connection pool" in flat
+    assert f"/api/ml/predictions/{prediction.prediction_id}/" in flat
+    assert AlertNotification.objects.get(channel="slack").status == "sent"
+
+
+def test_service_override_can_be_its_own_webhook(
+    http_receiver, ml_config, eager_celery, deliver_on_commit, make_prediction
+):
+    default, java_hook = http_receiver(200), http_receiver(200)
+    ml_config(
+        ALERT_EMAIL="",
+        SLACK_WEBHOOK_URL=default.url,
+        SLACK_CHANNEL_OVERRIDES={"java": java_hook.url},
+    )
+    prediction = make_prediction(service="java", probability=0.9)
+
+    deliver_on_commit(
+        alerts_dispatch,
+        service="java",
+        prediction_ids=[prediction.prediction_id],
+        anomaly_ids=[],
+        learning=False,
+    )
+
+    assert (len(default.requests), len(java_hook.requests)) == (0, 1)
+    assert "channel" not in java_hook.bodies[0]
+
+
+def test_receiver_answering_500_is_retried_then_the_failure_is_recorded(
+    http_receiver, ml_config, eager_celery, deliver_on_commit, make_prediction
+):
+    # given a Slack receiver that always fails
+    from ml_prediction.alert_tasks import ALERT_DELIVERY_MAX_RETRIES
+
+    slack = http_receiver(500)
+    ml_config(ALERT_EMAIL="", SLACK_WEBHOOK_URL=slack.url)
+    prediction = make_prediction()
+
+    # when, and the dispatch itself does not raise
+    deliver_on_commit(
+        alerts_dispatch,
+        service="django",
+        prediction_ids=[prediction.prediction_id],
+        anomaly_ids=[],
+        learning=False,
+    )
+
+    # then every retry reached the receiver and the failure is on the row
+    assert len(slack.requests) == ALERT_DELIVERY_MAX_RETRIES + 1
+    row = AlertNotification.objects.get(channel="slack")
+    assert row.status == "failed"
+    assert row.attempts == ALERT_DELIVERY_MAX_RETRIES + 1
+    assert "500" in row.last_error
+    prediction.refresh_from_db()
+    assert prediction.alert_triggered is True and prediction.alert_sent_at is None
+
+
+def test_a_retry_that_succeeds_marks_the_alert_sent(
+    http_receiver, ml_config, eager_celery, deliver_on_commit, make_prediction
+):
+    slack = http_receiver(500, 503, 200)
+    ml_config(ALERT_EMAIL="", SLACK_WEBHOOK_URL=slack.url)
+    prediction = make_prediction()
+
+    deliver_on_commit(
+        alerts_dispatch,
+        service="django",
+        prediction_ids=[prediction.prediction_id],
+        anomaly_ids=[],
+        learning=False,
+    )
+
+    row = AlertNotification.objects.get(channel="slack")
+    assert (row.status, row.attempts, len(slack.requests)) == ("sent", 3, 3)
+    assert "503" in row.last_error  # the last failure stays visible
+    assert ErrorPrediction.objects.get(pk=prediction.pk).alert_sent_at is not None
+
+
+def test_unreachable_smtp_server_fails_email_but_slack_still_delivers(
+    settings, http_receiver, ml_config, eager_celery, deliver_on_commit, make_prediction
+):
+    # given an SMTP port where nothing listens, and a working Slack receiver
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        dead_port = probe.getsockname()[1]
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", dead_port
+    slack = http_receiver(200)
+    ml_config(SLACK_WEBHOOK_URL=slack.url)
+    prediction = make_prediction()
+
+    deliver_on_commit(
+        alerts_dispatch,
+        service="django",
+        prediction_ids=[prediction.prediction_id],
+        anomaly_ids=[],
+        learning=False,
+    )
+
+    statuses = dict(AlertNotification.objects.values_list("channel", "status"))
+    assert statuses == {"email": "failed", "slack": "sent"}
+    assert "Connection" in AlertNotification.objects.get(channel="email").last_error
+
+
+def test_critical_anomaly_email_and_slack_carry_the_anomaly_facts(
+    smtp_server, http_receiver, ml_config, eager_celery, deliver_on_commit, make_anomaly
+):
+    slack = http_receiver(200)
+    ml_config(SLACK_WEBHOOK_URL=slack.url)
+    make_anomaly(minutes_ago=10, severity="high")
+    anomaly = make_anomaly(minutes_ago=5, severity="critical")
+
+    deliver_on_commit(
+        alerts_dispatch,
+        service="laravel",
+        prediction_ids=[],
+        anomaly_ids=[anomaly.anomaly_id],
+        learning=False,
+    )
+
+    message = smtp_server.messages[0]
+    assert message["Subject"] == "CRITICAL ANOMALY: laravel error_count"
+    text = message.get_body(preferencelist=("plain",)).get_content()
+    assert "240.0 / 31.0" in text and "2 anomalous buckets in 60 min" in text
+    assert "Upstream payment API timeouts" in text
+    assert_valid_block_kit(slack.bodies[0])
+    anomaly.refresh_from_db()
+    assert anomaly.alert_triggered and anomaly.alert_sent_at is not None

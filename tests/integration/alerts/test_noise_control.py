@@ -1,0 +1,271 @@
+"""Noise control: threshold, learning state, cooldown, digest, false-positive feedback, anomalies."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from ml_prediction.models import AlertNotification, ErrorPrediction, PredictionFeedback
+from ml_prediction.services.alerts import alerts_dispatch
+from tests.integration.alerts.conftest import BOTH_DBS, FACTORS
+
+pytestmark = pytest.mark.django_db(databases=BOTH_DBS)
+
+
+def dispatch(run, service="django", predictions=(), anomalies=(), learning=False):
+    run(
+        alerts_dispatch,
+        service=service,
+        prediction_ids=[p.prediction_id for p in predictions],
+        anomaly_ids=[a.anomaly_id for a in anomalies],
+        learning=learning,
+    )
+
+
+def reasons() -> list[str]:
+    rows = AlertNotification.objects.filter(status="suppressed").order_by("created_at")
+    return [r.reason.split(":")[0] for r in rows]
+
+
+def test_burst_of_100_same_type_predictions_in_one_analysis_sends_one_email(
+    smtp_server, ml_config, eager_celery, deliver_on_commit, make_prediction
+):
+    predictions = [make_prediction(probability=0.71 + i / 1000, actions=False) for i in range(100)]
+
+    dispatch(deliver_on_commit, predictions=predictions)
+
+    assert len(smtp_server.envelopes) == 1
+    row = AlertNotification.objects.get()
+    assert row.status == "sent" and len(row.prediction_ids) == 100
+    assert "81%" in smtp_server.messages[0].get_body(preferencelist=("plain",)).get_content()
+    assert ErrorPrediction.objects.filter(alert_triggered=True).count() == 100
+
+
+def test_burst_of_100_same_type_predictions_one_call_each_sends_one_email(
+    smtp_server, ml_config, eager_celery, deliver_on_commit, make_prediction
+):
+    for _ in range(100):
+        dispatch(deliver_on_commit, predictions=[make_prediction(actions=False)])
+
+    assert len(smtp_server.envelopes) == 1
+    assert AlertNotification.objects.filter(status="sent").count() == 1
+    assert reasons() == ["cooldown"] * 99
+
+
+def test_burst_of_100_different_types_at_once_sends_one_digest(
+    smtp_server, ml_config, eager_celery, deliver_on_commit, make_prediction
+):
+    predictions = [make_prediction(error_type=f"Error{i:03d}", actions=False) for i in range(100)]
+
+    dispatch(deliver_on_commit, predictions=predictions)
+
+    assert len(smtp_server.envelopes) == 1
+    message = smtp_server.messages[0]
+    assert message["Subject"] == "ALERT DIGEST: 100 alerts for django"
+    text = message.get_body(preferencelist=("plain",)).get_content()
+    assert "Error000" in text and "Error099" in text
+    digest = AlertNotification.objects.get()
+    assert digest.kind == "digest" and len(digest.prediction_ids) == 100
+
+    # and the digest holds the cooldown for each type it covered
+    dispatch(deliver_on_commit, predictions=[make_prediction(error_type="Error042")])
+    assert len(smtp_server.envelopes) == 1
+    assert reasons() == ["cooldown"]
+
+
+def test_fewer_alerts_than_the_digest_threshold_go_out_one_by_one(
+    smtp_server, ml_config, eager_celery, deliver_on_commit, make_prediction
+):
+    predictions = [make_prediction(error_type=f"Error{i}", actions=False) for i in range(4)]
+
+    dispatch(deliver_on_commit, predictions=predictions)
+
+    subjects = sorted(m["Subject"] for m in smtp_server.messages)
+    assert subjects == [f"HIGH RISK: Error{i}" for i in range(4)]
+
+
+def test_dispatching_the_same_rows_twice_sends_and_records_nothing_new(
+    smtp_server, ml_config, eager_celery, deliver_on_commit, make_prediction, make_anomaly
+):
+    ml_config(ALERT_COOLDOWN_MINUTES=0, ANOMALY_ALERT_SUPPRESS_MINUTES=0)
+    prediction = make_prediction()
+    lonely = make_anomaly(minutes_ago=5)  # suppressed: one bucket only
+    dispatch(deliver_on_commit, predictions=[prediction])
+    dispatch(deliver_on_commit, service="laravel", anomalies=[lonely])
+    rows_before = AlertNotification.objects.count()
+
+    dispatch(deliver_on_commit, predictions=[prediction])
+    dispatch(deliver_on_commit, service="laravel", anomalies=[lonely])
+
+    assert len(smtp_server.envelopes) == 1
+    assert AlertNotification.objects.count() == rows_before == 2
+
+
+@pytest.mark.parametrize(
+    ("probability", "learning", "expected_reasons", "emails"),
+    [
+        (0.69, False, [], 0),  # below ALERT_PROBABILITY_THRESHOLD: not an alert at all
+        (0.70, False, [], 1),  # at the threshold
+        (0.95, True, ["learning"], 0),  # cold-start services never page anyone
+    ],
+)
+def test_threshold_and_learning_state(
+    smtp_server,
+    ml_config,
+    eager_celery,
+    deliver_on_commit,
+    make_prediction,
+    probability,
+    learning,
+    expected_reasons,
+    emails,
+):
+    prediction = make_prediction(probability=probability)
+
+    dispatch(deliver_on_commit, predictions=[prediction], learning=learning)
+
+    assert len(smtp_server.envelopes) == emails
+    assert reasons() == expected_reasons
+    prediction.refresh_from_db()
+    assert prediction.alert_triggered is bool(emails)
+
+
+def test_cooldown_expires(smtp_server, ml_config, eager_celery, deliver_on_commit, make_prediction):
+    dispatch(deliver_on_commit, predictions=[make_prediction()])
+    AlertNotification.objects.update(created_at=timezone.now() - timedelta(minutes=121))
+
+    dispatch(deliver_on_commit, predictions=[make_prediction()])
+
+    assert len(smtp_server.envelopes) == 2
+
+
+def test_cooldown_is_per_service_and_error_type(
+    smtp_server, ml_config, eager_celery, deliver_on_commit, make_prediction
+):
+    dispatch(deliver_on_commit, predictions=[make_prediction()])
+
+    dispatch(deliver_on_commit, predictions=[make_prediction(error_type="RedisTimeout")])
+    dispatch(deliver_on_commit, service="java", predictions=[make_prediction(service="java")])
+
+    assert len(smtp_server.envelopes) == 3
+
+
+@pytest.mark.parametrize(
+    ("new_factors", "suppressed"),
+    [
+        (FACTORS, True),  # same service, error type and top factors
+        (list(reversed(FACTORS[:3])), True),  # same factors, another order of contribution
+        ([{"feature": "memory_mb", "value": 990, "contribution": 0.8}], False),
+    ],
+)
+def test_false_positive_feedback_quiets_the_same_alert_for_the_cooldown(
+    smtp_server,
+    ml_config,
+    eager_celery,
+    deliver_on_commit,
+    make_prediction,
+    new_factors,
+    suppressed,
+):
+    # given an earlier alert someone marked as a false positive, whose cooldown has passed
+    earlier = make_prediction()
+    dispatch(deliver_on_commit, predictions=[earlier])
+    AlertNotification.objects.update(created_at=timezone.now() - timedelta(minutes=121))
+    PredictionFeedback.objects.create(
+        prediction=earlier, verdict="false_positive", created_by="ops"
+    )
+
+    # when the same kind of prediction comes again
+    dispatch(deliver_on_commit, predictions=[make_prediction(factors=new_factors)])
+
+    # then it is held back only when its factors match
+    assert len(smtp_server.envelopes) == (1 if suppressed else 2)
+    assert reasons() == (["false_positive_feedback"] if suppressed else [])
+
+
+def test_anomaly_alert_needs_two_buckets_in_the_window_then_stays_quiet(
+    smtp_server, ml_config, eager_celery, deliver_on_commit, make_anomaly
+):
+    # a single critical bucket does not page
+    first = make_anomaly(minutes_ago=90)
+    dispatch(deliver_on_commit, service="laravel", anomalies=[first])
+    assert len(smtp_server.envelopes) == 0
+
+    # a second one 70 minutes later is outside the 60-minute window: still quiet
+    second = make_anomaly(minutes_ago=20)
+    dispatch(deliver_on_commit, service="laravel", anomalies=[second])
+    assert len(smtp_server.envelopes) == 0
+
+    # a third within the window pages
+    third = make_anomaly(minutes_ago=15)
+    dispatch(deliver_on_commit, service="laravel", anomalies=[third])
+    assert len(smtp_server.envelopes) == 1
+
+    # and more critical buckets during the suppress period do not
+    fourth = make_anomaly(minutes_ago=10)
+    dispatch(deliver_on_commit, service="laravel", anomalies=[fourth])
+    assert len(smtp_server.envelopes) == 1
+    assert reasons() == ["below_min_buckets", "below_min_buckets", "anomaly_suppressed"]
+
+
+def test_anomaly_alert_fires_again_when_it_grows_in_severity(
+    smtp_server, ml_config, eager_celery, deliver_on_commit, make_anomaly
+):
+    # given high anomalies page (ALERT_SEVERITY_CRITICAL off) and one high alert was sent
+    ml_config(ALERT_SEVERITY_CRITICAL=False)
+    make_anomaly(minutes_ago=20, severity="high")
+    high = make_anomaly(minutes_ago=15, severity="high")
+    dispatch(deliver_on_commit, service="laravel", anomalies=[high])
+    assert [m["Subject"] for m in smtp_server.messages] == ["HIGH ANOMALY: laravel error_count"]
+
+    # when another high bucket, then a critical one arrive within the suppress period
+    dispatch(
+        deliver_on_commit,
+        service="laravel",
+        anomalies=[make_anomaly(minutes_ago=10, severity="high")],
+    )
+    dispatch(deliver_on_commit, service="laravel", anomalies=[make_anomaly(minutes_ago=5)])
+
+    # then only the escalation pages again
+    assert [m["Subject"] for m in smtp_server.messages] == [
+        "HIGH ANOMALY: laravel error_count",
+        "CRITICAL ANOMALY: laravel error_count",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("severity", "critical_setting", "state", "is_anomaly", "emails"),
+    [
+        ("high", True, "active", True, 0),  # only critical anomalies page by default
+        ("critical", True, "learning", True, 0),  # detector still learning
+        ("critical", True, "active", False, 0),  # scored but normal
+        ("critical", True, "active", True, 1),
+    ],
+)
+def test_which_anomalies_page(
+    smtp_server,
+    ml_config,
+    eager_celery,
+    deliver_on_commit,
+    make_anomaly,
+    severity,
+    critical_setting,
+    state,
+    is_anomaly,
+    emails,
+):
+    ml_config(ALERT_SEVERITY_CRITICAL=critical_setting)
+    make_anomaly(minutes_ago=10, severity=severity, state=state, is_anomaly=is_anomaly)
+    anomaly = make_anomaly(minutes_ago=5, severity=severity, state=state, is_anomaly=is_anomaly)
+
+    dispatch(deliver_on_commit, service="laravel", anomalies=[anomaly])
+
+    assert len(smtp_server.envelopes) == emails
+
+
+def test_dispatch_never_raises_into_the_orchestrator(ml_config, eager_celery, caplog):
+    alerts_dispatch(service="django", prediction_ids=["not-a-uuid"], anomaly_ids=[], learning=False)
+
+    assert "alert dispatch failed" in caplog.text

@@ -1,0 +1,168 @@
+"""Fixtures of the API tests: small row factories on the ML database, a clean read cache."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.core.cache import cache
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from ml_prediction.models import (
+    AIInsight,
+    AnomalyDetection,
+    ErrorPrediction,
+    MLModel,
+    PreventiveAction,
+    TimeSeriesForecast,
+)
+
+_seq = itertools.count()
+
+
+@pytest.fixture(autouse=True)
+def clean_read_cache():
+    """Cached reads (Redis, this run's own cache DB) must not leak from one test to the next."""
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def anon_client() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def make_model():
+    def make(**overrides: Any) -> MLModel:
+        values = {
+            "model_name": f"django-anomaly-detector-v{next(_seq)}",
+            "model_type": "anomaly_detection",
+            "service": "django",
+            "framework": "scikit-learn",
+            "model_algorithm": "isolation_forest",
+            "status": "active",
+            "accuracy": 0.85,
+            "precision": 0.82,
+            "recall": 0.88,
+            "f1_score": 0.85,
+            "features_count": 3,
+            "feature_names": ["hour_of_day", "error_rate", "rt_p95"],
+            "feature_importances": {"hour_of_day": 0.1, "error_rate": 0.6, "rt_p95": 0.3},
+            "last_trained_at": timezone.now() - timedelta(hours=2),
+        }
+        values.update(overrides)
+        return MLModel.objects.create(**values)
+
+    return make
+
+
+@pytest.fixture
+def make_prediction():
+    def make(**overrides: Any) -> ErrorPrediction:
+        now = timezone.now()
+        values = {
+            "service": "django",
+            "predicted_error_type": "DatabaseConnectionTimeout",
+            "predicted_category": "database",
+            "predicted_severity": "high",
+            "probability": 0.82,
+            "confidence_level": "high",
+            "time_horizon_minutes": 45,
+            "prediction_bucket": now - timedelta(minutes=next(_seq)),
+            "predicted_timestamp": now + timedelta(minutes=45),
+            "affected_users_count": 523,
+            "recommended_actions": [{"action_type": "increase_pool"}],
+            "created_at": now,
+        }
+        values.update(overrides)
+        return ErrorPrediction.objects.create(**values)
+
+    return make
+
+
+@pytest.fixture
+def make_anomaly():
+    def make(**overrides: Any) -> AnomalyDetection:
+        now = timezone.now()
+        start = now - timedelta(minutes=5 * (next(_seq) + 1))
+        values = {
+            "service": "laravel",
+            "window_start": start,
+            "window_end": start + timedelta(minutes=5),
+            "detected_at": now,
+            "anomaly_score": 0.92,
+            "is_anomaly": True,
+            "severity_level": "critical",
+            "anomaly_type": "spike",
+            "root_cause_hypothesis": "Database connection pool exhaustion",
+            "recommended_action": "Increase connection pool size",
+        }
+        values.update(overrides)
+        return AnomalyDetection.objects.create(**values)
+
+    return make
+
+
+@pytest.fixture
+def make_forecast():
+    def make(**overrides: Any) -> TimeSeriesForecast:
+        now = timezone.now()
+        values = {
+            "service": "django",
+            "metric_name": "error_count",
+            "model_algorithm": "seasonal_naive",
+            "forecast_start": now - timedelta(minutes=next(_seq)),
+            "forecast_end": now + timedelta(hours=24),
+            "forecast_values": [
+                {"timestamp": now.isoformat(), "value": 10.0, "lower": 8.0, "upper": 12.0}
+            ],
+            "is_at_risk": False,
+            "created_at": now,
+        }
+        values.update(overrides)
+        return TimeSeriesForecast.objects.create(**values)
+
+    return make
+
+
+@pytest.fixture
+def make_action():
+    def make(**overrides: Any) -> PreventiveAction:
+        values = {
+            "service": "django",
+            "action_type": "increase_pool",
+            "title": "Increase the database connection pool",
+            "priority": "high",
+            "status": "recommended",
+        }
+        values.update(overrides)
+        return PreventiveAction.objects.create(**values)
+
+    return make
+
+
+@pytest.fixture
+def make_insight():
+    def make(**overrides: Any) -> AIInsight:
+        values = {
+            "service": "django",
+            "insight_type": "error_trend",
+            "title": "Timeouts rising",
+            "description": "Timeouts doubled since yesterday.",
+            "severity": "warning",
+            "status": "active",
+            "dedup_key": f"k{next(_seq)}",
+        }
+        values.update(overrides)
+        return AIInsight.objects.create(**values)
+
+    return make
+
+
+def ids(response: Any, key: str) -> set[str]:
+    return {row[key] for row in response.json()["results"]}

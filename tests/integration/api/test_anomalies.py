@@ -1,0 +1,121 @@
+"""Anomalies: list (service, severity_level, is_anomaly, acknowledged), unacknowledged,
+critical, acknowledge."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from ml_prediction.models import AuditEvent
+from tests.integration.api.conftest import ids
+
+pytestmark = pytest.mark.django_db(databases=["default", "ml_prediction"])
+
+GUIDE_ANOMALY_KEYS = {
+    "anomaly_id",
+    "service",
+    "anomaly_score",
+    "is_anomaly",
+    "severity_level",
+    "anomaly_type",
+    "detected_at",
+    "root_cause_hypothesis",
+    "recommended_action",
+    "acknowledged",
+}
+
+
+@pytest.fixture
+def anomalies(make_anomaly):
+    return {
+        "critical": make_anomaly(),
+        "high_acked": make_anomaly(severity_level="high", acknowledged=True),
+        "normal": make_anomaly(
+            service="django", is_anomaly=False, severity_level="low", anomaly_score=0.1
+        ),
+        "critical_acked": make_anomaly(service="java", acknowledged=True),
+    }
+
+
+def test_list_has_the_guides_shape(readonly_client, make_anomaly):
+    anomaly = make_anomaly()
+
+    body = readonly_client.get("/api/ml/anomalies/").json()
+
+    row = body["results"][0]
+    assert GUIDE_ANOMALY_KEYS <= set(row)
+    assert row["anomaly_id"] == str(anomaly.anomaly_id)
+    assert row["anomaly_score"] == 0.92
+    assert row["acknowledged"] is False
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("", {"critical", "high_acked", "normal", "critical_acked"}),
+        ("service=django", {"normal"}),
+        ("severity_level=high", {"high_acked"}),
+        ("is_anomaly=false", {"normal"}),
+        ("is_anomaly=true", {"critical", "high_acked", "critical_acked"}),
+        ("acknowledged=true", {"high_acked", "critical_acked"}),
+        ("acknowledged=false&is_anomaly=true", {"critical"}),
+    ],
+)
+def test_list_filters(readonly_client, anomalies, query, expected):
+    by_id = {str(a.anomaly_id): name for name, a in anomalies.items()}
+
+    response = readonly_client.get(f"/api/ml/anomalies/?{query}")
+
+    assert response.status_code == 200
+    assert {by_id[i] for i in ids(response, "anomaly_id")} == expected
+
+
+@pytest.mark.parametrize(
+    ("query", "parameter"),
+    [
+        ("severity_level=apocalyptic", "severity_level"),
+        ("is_anomaly=yes", "is_anomaly"),
+        ("acknowledged=2", "acknowledged"),
+        ("service=cobol", "service"),
+    ],
+)
+def test_bad_filter_values_are_400(readonly_client, query, parameter):
+    response = readonly_client.get(f"/api/ml/anomalies/?{query}")
+
+    assert response.status_code == 400
+    assert response.json()["error"]["message"].startswith(f"{parameter}:")
+
+
+def test_unacknowledged_and_critical(readonly_client, anomalies):
+    by_id = {str(a.anomaly_id): name for name, a in anomalies.items()}
+
+    unacked = readonly_client.get("/api/ml/anomalies/unacknowledged/")
+    critical = readonly_client.get("/api/ml/anomalies/critical/")
+    critical_java = readonly_client.get("/api/ml/anomalies/critical/?service=java")
+
+    assert {by_id[i] for i in ids(unacked, "anomaly_id")} == {"critical"}
+    assert {by_id[i] for i in ids(critical, "anomaly_id")} == {"critical", "critical_acked"}
+    assert {by_id[i] for i in ids(critical_java, "anomaly_id")} == {"critical_acked"}
+    assert GUIDE_ANOMALY_KEYS <= set(critical.json()["results"][0])
+
+
+def test_acknowledge_then_again_is_409(ops_client, make_anomaly):
+    anomaly = make_anomaly()
+    url = f"/api/ml/anomalies/{anomaly.anomaly_id}/acknowledge/"
+
+    first = ops_client.post(url)
+    second = ops_client.post(url)
+
+    assert first.status_code == 200
+    assert first.json()["acknowledged"] is True
+    assert first.json()["acknowledged_by"] == "ops"
+    assert second.status_code == 409
+    assert second.json()["error"]["code"] == "conflict"
+    assert "already acknowledged" in second.json()["error"]["message"]
+    assert AuditEvent.objects.filter(action="anomaly.acknowledge").count() == 1
+
+
+@pytest.mark.parametrize("bad_id", ["0", str(uuid.uuid4())])
+def test_acknowledge_unknown_is_404(ops_client, bad_id):
+    assert ops_client.post(f"/api/ml/anomalies/{bad_id}/acknowledge/").status_code == 404

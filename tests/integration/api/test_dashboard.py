@@ -1,0 +1,89 @@
+"""GET /api/ml/dashboard/summary/: the guide's shape, bounded queries, cache invalidation."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.db import connections
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+pytestmark = pytest.mark.django_db(databases=["default", "ml_prediction"])
+
+
+def test_summary_has_the_guides_shape_and_numbers(
+    readonly_client, make_model, make_prediction, make_anomaly, make_action
+):
+    now = timezone.now()
+    make_model()
+    make_model(service="java", model_type="error_classifier", model_algorithm="xgboost")
+    make_model(status="inactive")
+    make_prediction(probability=0.9, alert_triggered=True, actual_error_occurred=True)
+    make_prediction(probability=0.3)
+    make_prediction(probability=0.8, created_at=now - timedelta(days=3))
+    make_prediction(probability=0.99, created_at=now - timedelta(days=30))
+    make_anomaly()
+    make_anomaly(severity_level="medium", acknowledged=True, detected_at=now - timedelta(days=2))
+    make_anomaly(is_anomaly=False, severity_level="low")
+    make_action(status="executed", executed_at=now - timedelta(hours=1))
+
+    body = readonly_client.get("/api/ml/dashboard/summary/").json()
+
+    assert set(body) >= {
+        "timestamp",
+        "health_score",
+        "predictions",
+        "anomalies",
+        "models",
+        "recent_activity",
+    }
+    assert body["timestamp"].endswith("Z")
+    assert body["predictions"] == {
+        "total": 3,
+        "high_probability": 2,
+        "alerts_triggered": 1,
+        "accurate": 1,
+    }
+    assert body["anomalies"] == {"total": 2, "critical": 1, "unacknowledged": 1}
+    assert body["models"]["active"] == 2
+    assert [s["service"] for s in body["models"]["by_service"]] == ["django", "java"]
+    assert body["recent_activity"] == {
+        "predictions_24h": 2,
+        "anomalies_24h": 1,
+        "actions_executed_24h": 1,
+    }
+    # models active, predictions in the last hour, one unacknowledged critical anomaly (-5)
+    assert body["health_score"] == 95
+
+
+def test_empty_system_is_unhealthy(readonly_client):
+    body = readonly_client.get("/api/ml/dashboard/summary/").json()
+
+    assert body["health_score"] == 25
+    assert body["models"] == {"active": 0, "by_service": []}
+
+
+def test_summary_uses_a_bounded_number_of_queries(readonly_client, make_model, make_prediction):
+    for service in ("django", "java", "vue", "react"):
+        make_model(service=service)
+        make_prediction(service=service)
+
+    with CaptureQueriesContext(connections["ml_prediction"]) as ml_queries:
+        response = readonly_client.get("/api/ml/dashboard/summary/")
+
+    assert response.status_code == 200
+    assert len(ml_queries) <= 4
+
+
+def test_summary_is_cached_and_invalidated_by_writes(ops_client, make_anomaly):
+    anomaly = make_anomaly()
+    before = ops_client.get("/api/ml/dashboard/summary/").json()
+    make_anomaly()
+    cached = ops_client.get("/api/ml/dashboard/summary/").json()
+
+    ops_client.post(f"/api/ml/anomalies/{anomaly.anomaly_id}/acknowledge/")
+    after = ops_client.get("/api/ml/dashboard/summary/").json()
+
+    assert before["anomalies"]["total"] == cached["anomalies"]["total"] == 1
+    assert after["anomalies"] == {"total": 2, "critical": 2, "unacknowledged": 1}

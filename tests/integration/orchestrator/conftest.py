@@ -1,0 +1,224 @@
+"""Fixtures of the orchestrator tests: small simulated traffic, fast engine settings, a worker.
+
+The worker is a real ``celery -A feeding_hearts worker`` subprocess pointed at this run's test
+databases (their names go in its environment), with the same fast engine settings as the test
+process. Tests that need it use ``transaction=True`` so the worker sees their rows.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+ROOT = Path(__file__).resolve().parents[3]
+BOTH_DBS = ["default", "ml_prediction"]
+# Fast engines: few trees, no Prophet/LSTM, short cold start; identical in tests and worker.
+ENGINE_OVERRIDES = {
+    "ForecastConfig": {"candidates": ["seasonal_naive", "holt_winters"], "backtest_folds": 2},
+    "PredictorConfig": {
+        "n_estimators": 15,
+        "horizons_minutes": [30, 120],
+        "min_positive_samples": 3,
+    },
+    "AnomalyConfig": {"n_estimators": 16},
+}
+FAST_CONFIG = {
+    "MIN_TRAINING_SAMPLES": 200,
+    "COLD_START_DAYS": 1.0,
+    "FEATURE_CACHE_TTL": 0,
+    "TRAINING_LOOKBACK_DAYS": 4.0,
+    "ANALYSIS_DEBOUNCE_SECONDS": 1,
+    "ENGINE_OVERRIDES": ENGINE_OVERRIDES,
+}
+FAST_ENV = {
+    "ML_TRAINING_SAMPLES_MIN": "200",
+    "ML_COLD_START_DAYS": "1",
+    "ML_FEATURE_CACHE_TTL": "0",
+    "ML_TRAINING_LOOKBACK_DAYS": "4",
+    "ML_ANALYSIS_DEBOUNCE_SECONDS": "1",
+    "ML_ENGINE_OVERRIDES": json.dumps(ENGINE_OVERRIDES),
+}
+
+
+@pytest.fixture(scope="session")
+def artifact_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("artifacts")
+
+
+@pytest.fixture(autouse=True)
+def fast_ml_config(monkeypatch, artifact_dir) -> dict:
+    """Point the registry at a temporary directory and make the engines fast."""
+    from ml_prediction.services.registry import registry_cache_clear
+
+    for key, value in {**FAST_CONFIG, "ARTIFACT_DIR": str(artifact_dir)}.items():
+        monkeypatch.setitem(settings.ML_PREDICTION_CONFIG, key, value)
+    registry_cache_clear()
+    return settings.ML_PREDICTION_CONFIG
+
+
+def floor_5min(moment: datetime) -> datetime:
+    return moment.replace(minute=moment.minute - moment.minute % 5, second=0, microsecond=0)
+
+
+def load_traffic(
+    service: str, *, days: float, seed: int = 7, end: datetime | None = None, **sim_options
+) -> object:
+    """Simulate ``days`` of one service ending at ``end`` (default now) and ingest it for real."""
+    from django.utils import timezone
+
+    from error_logging.analysis_trigger import analysis_requests_suspended
+    from error_logging.services import ingest_errors, ingest_metrics
+    from ml_prediction.engines.simulator import SimulationConfig, simulate
+
+    end = floor_5min(end or timezone.now())
+    sim = simulate(
+        SimulationConfig(
+            days=days,
+            services=(service,),
+            seed=seed,
+            start=end - timedelta(days=days),
+            **sim_options,
+        )
+    )
+    with analysis_requests_suspended():
+        errors = list(sim.iter_errors(service))
+        for i in range(0, len(errors), 1000):
+            ingest_errors(service=service, items=errors[i : i + 1000])
+        metrics = list(sim.iter_metrics(service))
+        for i in range(0, len(metrics), 2000):
+            ingest_metrics(service=service, items=metrics[i : i + 2000])
+    return sim
+
+
+def wait_for(
+    predicate, *, timeout: float = 60.0, interval: float = 0.2, message: str = "condition"
+):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {message}")
+
+
+class WorkerProcess:
+    def __init__(self, process: subprocess.Popen, nodename: str, log_path: Path) -> None:
+        self.process = process
+        self.nodename = nodename
+        self.log_path = log_path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def kill(self) -> None:
+        """SIGKILL the whole worker (main process and pool children), as a crash would."""
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+def start_worker(
+    *, artifact_dir: Path, log_dir: Path, name: str, extra_env: dict | None = None
+) -> WorkerProcess:
+    """Start a real worker on the test databases and wait until it answers a ping."""
+    from django.db import connections
+
+    from feeding_hearts.celery import app
+
+    base = "postgres://postgres:postgres@127.0.0.1:5432/"
+    env = {
+        **os.environ,
+        **FAST_ENV,
+        "DATABASE_URL": base + connections["default"].settings_dict["NAME"],
+        "ML_DATABASE_URL": base + connections["ml_prediction"].settings_dict["NAME"],
+        "ML_ARTIFACT_DIR": str(artifact_dir),
+        "FH_TEST_DB_SUFFIX": "",
+        **(extra_env or {}),
+    }
+    nodename = f"{name}-{os.getpid()}@localhost"
+    log_path = log_dir / f"{name}.log"
+    process = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "celery"),
+            "-A",
+            "feeding_hearts",
+            "worker",
+            "-Q",
+            "analysis,training",
+            "-c",
+            "2",
+            "-n",
+            nodename,
+            "--without-gossip",
+            "--without-mingle",
+            "--loglevel=INFO",
+            f"--logfile={log_path}",
+        ],
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
+    worker = WorkerProcess(process, nodename, log_path)
+    try:
+        wait_for(
+            lambda: (
+                process.poll() is not None or app.control.ping(destination=[nodename], timeout=0.5)
+            ),
+            timeout=90,
+            message=f"worker {nodename} to start",
+        )
+    except AssertionError:
+        worker.kill()
+        raise
+    if process.poll() is not None:
+        raise AssertionError(f"worker exited at start:\n{worker.log()[-3000:]}")
+    return worker
+
+
+@pytest.fixture(scope="session")
+def celery_worker_process(
+    django_db_setup, django_db_blocker, artifact_dir, tmp_path_factory
+) -> Iterator[WorkerProcess]:
+    """One real worker for the session, on clean broker and cache Redis databases."""
+    import redis
+
+    for url in (settings.CELERY_BROKER_URL, settings.REDIS_URL):
+        redis.Redis.from_url(url).flushdb()
+    with django_db_blocker.unblock():
+        worker = start_worker(
+            artifact_dir=artifact_dir,
+            log_dir=tmp_path_factory.mktemp("worker-logs"),
+            name="orch-main",
+        )
+    yield worker
+    worker.stop()
+
+
+@pytest.fixture
+def redis_clean() -> Iterator[None]:
+    """Forget locks, debounce keys and cached reads between tests (our own Redis databases)."""
+    import redis
+
+    redis.Redis.from_url(settings.REDIS_URL).flushdb()
+    yield

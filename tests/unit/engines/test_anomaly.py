@@ -1,0 +1,350 @@
+"""Anomaly engine: spikes found, seasonal peaks not flagged, calibrated scores, shapes typed,
+volume guard, cold start, bad data, persistence, and the causal streaming detector."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ml_prediction.engines.anomaly import (
+    AnomalyConfig,
+    AnomalyModel,
+    StreamConfig,
+    fit_anomaly_model,
+    score_without_model,
+    stream_anomaly_scores,
+)
+from ml_prediction.engines.types import InsufficientData
+
+CONFIG = AnomalyConfig()
+BUCKETS_PER_DAY = 288
+START = pd.Timestamp("2026-01-05 00:00", tz="UTC")  # a Monday
+
+
+def _traffic(days: int, *, seed: int = 0, start: pd.Timestamp = START) -> pd.DataFrame:
+    """5-minute buckets with a daily cycle and a big Monday-morning peak (Poisson counts)."""
+    rng = np.random.default_rng(seed)
+    index = pd.date_range(start, periods=days * BUCKETS_PER_DAY, freq="5min")
+    hour = index.hour.to_numpy()
+    rate = np.where((hour >= 9) & (hour < 18), 60.0, 20.0)
+    monday_morning = (index.dayofweek.to_numpy() == 0) & (hour >= 8) & (hour < 11)
+    rate = np.where(monday_morning, 200.0, rate)
+    total = rng.poisson(rate).astype(float)
+    return pd.DataFrame(
+        {
+            "total_count": total,
+            "error_count": np.round(total * 0.3),
+            "critical_count": np.round(total * 0.01),
+            "timeout_count": np.round(total * 0.1),
+            "connection_count": np.round(total * 0.05),
+            "database_count": np.round(total * 0.05),
+            "rt_p95": rng.normal(250.0, 15.0, len(index)),
+        },
+        index=index,
+    )
+
+
+@pytest.fixture(scope="module")
+def history() -> pd.DataFrame:
+    return _traffic(21)
+
+
+@pytest.fixture(scope="module")
+def model(history) -> AnomalyModel:
+    return fit_anomaly_model(history, config=CONFIG)
+
+
+def _next_day(history: pd.DataFrame, seed: int = 99) -> pd.DataFrame:
+    return _traffic(1, seed=seed, start=history.index[-1] + pd.Timedelta(minutes=5))
+
+
+def _next_monday(history: pd.DataFrame) -> pd.DataFrame:
+    days = (7 - (history.index[-1] + pd.Timedelta(minutes=5)).dayofweek) % 7
+    start = (history.index[-1] + pd.Timedelta(minutes=5)).normalize() + pd.Timedelta(days=days)
+    return _traffic(1, seed=7, start=start)
+
+
+def test_a_known_spike_is_found_as_a_critical_spike(model, history):
+    # given a normal next day with one bucket at 10× its usual count, at 14:00
+    window = _next_day(history)
+    spike_at = window.index[window.index.hour == 14][0]
+    window.loc[spike_at, ["total_count", "error_count"]] = [600.0, 180.0]
+    # when
+    scores = {s.timestamp: s for s in model.score(window, config=CONFIG)}
+    # then
+    found = scores[spike_at.to_pydatetime()]
+    assert found.is_anomaly and found.anomaly_type == "spike"
+    assert found.severity_level == "critical"
+    assert found.state == "active"
+    assert found.observed == 600.0 and found.expected == pytest.approx(60.0, rel=0.2)
+
+
+def test_a_normal_monday_morning_peak_is_not_flagged(model, history):
+    # given a Monday whose morning runs at 200/bucket, as every Monday in the history did
+    monday = _next_monday(history)
+    # when
+    scores = model.score(monday, config=CONFIG)
+    peak = [s for s in scores if s.timestamp.hour in (8, 9, 10)]
+    # then
+    assert peak and not any(s.is_anomaly for s in peak)
+    assert np.mean([s.is_anomaly for s in scores]) < 0.02
+
+
+def test_scores_are_calibrated_numbers_in_range(model, history):
+    # given an ordinary day
+    scores = model.score(_next_day(history), config=CONFIG)
+    values = np.array([s.anomaly_score for s in scores])
+    # then: finite, within 0..1, and rarely high on normal traffic
+    assert np.isfinite(values).all() and values.min() >= 0.0 and values.max() <= 1.0
+    assert np.quantile(values, 0.5) < CONFIG.warning_threshold
+    assert np.mean(values >= CONFIG.score_threshold) < 0.02
+    assert all(0.0 <= v <= 1.0 for s in scores for v in s.detector_scores.values())
+
+
+def test_a_bigger_deviation_scores_higher(model, history):
+    # given the same bucket raised to 2×, 3× and 6× its usual count
+    window = _next_day(history)
+    at = window.index[window.index.hour == 15][0]
+    results = []
+    for factor in (2.0, 3.0, 6.0):
+        changed = window.copy()
+        changed.loc[at, "total_count"] = 60.0 * factor
+        scored = {s.timestamp: s for s in model.score(changed, config=CONFIG)}
+        results.append(scored[at.to_pydatetime()].anomaly_score)
+    # then
+    assert results[0] < results[1] <= results[2]
+
+
+@pytest.mark.parametrize(
+    ("shape", "expected_type"),
+    [("outage", "drop"), ("level_shift", "trend_change"), ("mix_change", "pattern_deviation")],
+)
+def test_anomaly_type_follows_the_shape(model, history, shape, expected_type):
+    # given
+    window = _next_day(history)
+    afternoon = window.index[(window.index.hour >= 13) & (window.index.hour < 15)]
+    target = afternoon[-1]
+    if shape == "outage":
+        window.loc[target, ["total_count", "error_count", "timeout_count"]] = 0.0
+    elif shape == "level_shift":
+        window.loc[afternoon, "total_count"] = window.loc[afternoon, "total_count"] * 2.2
+    else:  # same volume, but every error is a critical timeout and latency is 20× normal
+        window.loc[target, ["error_count", "critical_count", "timeout_count"]] = window.loc[
+            target, "total_count"
+        ]
+        window.loc[target, "rt_p95"] = 5000.0
+    # when
+    found = {s.timestamp: s for s in model.score(window, config=CONFIG)}[target.to_pydatetime()]
+    # then
+    assert found.is_anomaly
+    assert found.anomaly_type == expected_type
+
+
+def test_normal_buckets_have_no_type(model, history):
+    scores = model.score(_next_day(history), config=CONFIG)
+    assert all(s.anomaly_type == "" for s in scores if not s.is_anomaly)
+
+
+@pytest.mark.parametrize(
+    ("score", "severity"),
+    [(0.2, "low"), (0.5, "medium"), (0.69, "medium"), (0.7, "high"), (0.85, "critical")],
+)
+def test_severity_follows_the_configured_thresholds(score, severity):
+    from ml_prediction.engines.anomaly import _severity
+
+    assert _severity(np.array([score]), CONFIG)[0] == severity
+
+
+def test_minimum_volume_guard_ignores_two_to_four_errors_at_night():
+    # given a quiet service: ~2 errors per bucket, then 4 errors at 3 a.m.
+    rng = np.random.default_rng(3)
+    index = pd.date_range(START, periods=10 * BUCKETS_PER_DAY, freq="5min")
+    quiet = pd.DataFrame({"total_count": rng.poisson(0.3, len(index)).astype(float)}, index=index)
+    quiet.iloc[::50, 0] = 2.0
+    model = fit_anomaly_model(quiet.iloc[:-BUCKETS_PER_DAY], config=CONFIG)
+    window = quiet.iloc[-BUCKETS_PER_DAY:].copy()
+    night = window.index[window.index.hour == 3][0]
+    window.loc[night, "total_count"] = 4.0
+    # when
+    guarded = {s.timestamp: s for s in model.score(window, config=CONFIG)}[night.to_pydatetime()]
+    unguarded_config = dataclasses.replace(CONFIG, min_volume=0)
+    unguarded = {s.timestamp: s for s in model.score(window, config=unguarded_config)}[
+        night.to_pydatetime()
+    ]
+    # then: the floor is what keeps it quiet
+    assert not guarded.is_anomaly and guarded.anomaly_score < CONFIG.warning_threshold
+    assert unguarded.anomaly_score > guarded.anomaly_score
+
+
+def test_less_history_than_the_cold_start_period_is_learning():
+    # given 3 days of history with the default 7-day cold start
+    short = _traffic(3)
+    # when / then
+    with pytest.raises(InsufficientData, match="learning"):
+        fit_anomaly_model(short, config=CONFIG)
+    rules = score_without_model(short, config=CONFIG)
+    assert len(rules) == len(short)
+    assert {s.state for s in rules} == {"learning"}
+    assert set().union(*(s.detector_scores for s in rules)) == {"zscore"}
+
+
+def test_cold_start_rules_still_find_an_obvious_spike():
+    # given
+    frame = _traffic(2)
+    at = frame.index[frame.index.hour == 15][5]
+    frame.loc[at, "total_count"] = 800.0
+    # when
+    scored = {s.timestamp: s for s in score_without_model(frame, config=CONFIG)}
+    # then
+    assert scored[at.to_pydatetime()].is_anomaly
+    assert scored[at.to_pydatetime()].anomaly_type == "spike"
+
+
+@pytest.mark.parametrize(
+    ("frame", "message"),
+    [
+        (pd.DataFrame(), "empty"),
+        (pd.DataFrame({"total_count": [1.0, 2.0]}), "DatetimeIndex"),
+        (
+            pd.DataFrame(
+                {"other": 1.0}, index=pd.date_range(START, periods=10 * BUCKETS_PER_DAY, freq="5min")
+            ),
+            "total_count",
+        ),
+        (
+            pd.DataFrame(
+                {"total_count": 0.0},
+                index=pd.date_range(START, periods=10 * BUCKETS_PER_DAY, freq="5min"),
+            ),
+            "no errors",
+        ),
+    ],
+    ids=["empty", "no-time-index", "no-count-column", "service-without-errors"],
+)
+def test_bad_training_data_raises_a_clear_insufficient_data(frame, message):
+    with pytest.raises(InsufficientData, match=message):
+        fit_anomaly_model(frame, config=CONFIG)
+
+
+def test_nan_laden_irregular_history_still_gives_finite_scores():
+    # given a history with NaN counts and latencies, duplicated and missing buckets
+    frame = _traffic(10, seed=5)
+    frame.iloc[::7, frame.columns.get_loc("total_count")] = np.nan
+    frame.iloc[::3, frame.columns.get_loc("rt_p95")] = np.nan
+    frame = pd.concat([frame.iloc[:1000], frame.iloc[1200:], frame.iloc[[5]]])  # gap + duplicate
+    # when
+    model = fit_anomaly_model(frame.iloc[:-BUCKETS_PER_DAY], config=CONFIG)
+    scores = model.score(frame.iloc[-BUCKETS_PER_DAY:], config=CONFIG)
+    rules = score_without_model(frame.iloc[-BUCKETS_PER_DAY:], config=CONFIG)
+    # then
+    for result in (*scores, *rules):
+        assert math.isfinite(result.anomaly_score) and math.isfinite(result.expected)
+        assert all(math.isfinite(v) for v in result.detector_scores.values())
+
+
+def test_empty_and_constant_windows_score_without_crashing(model):
+    # given
+    constant = pd.DataFrame(
+        {"total_count": 0.0}, index=pd.date_range(START, periods=BUCKETS_PER_DAY, freq="5min")
+    )
+    # when / then
+    assert score_without_model(pd.DataFrame(), config=CONFIG) == []
+    assert not any(s.is_anomaly for s in score_without_model(constant, config=CONFIG))
+    assert all(0.0 <= s.anomaly_score <= 1.0 for s in model.score(constant, config=CONFIG))
+
+
+def test_save_and_load_give_identical_scores(model, history, tmp_path):
+    # given
+    window = _next_day(history)
+    before = model.score(window, config=CONFIG)
+    # when
+    model.save(tmp_path)
+    loaded = AnomalyModel.load(tmp_path)
+    # then
+    assert loaded.score(window, config=CONFIG) == before
+    assert loaded.report == model.report
+
+
+def test_scoring_never_refits(model, history):
+    # given
+    window = _next_day(history)
+    reference = {k: v.copy() for k, v in model.reference.items()}
+    # when: scoring a wildly different window twice
+    wild = window.assign(total_count=window["total_count"] * 50)
+    model.score(wild, config=CONFIG)
+    # then: the fitted state is untouched and ordinary windows score as before
+    assert all(np.array_equal(model.reference[k], reference[k]) for k in reference)
+    assert model.score(window, config=CONFIG) == model.score(window, config=CONFIG)
+
+
+def test_training_report_describes_a_time_ordered_validation(model, history):
+    report = model.report
+    assert report.train_samples == len(history)
+    assert 0 < report.validation_samples < len(history)
+    assert 0.0 <= report.metrics["validation_anomaly_rate"] < 0.05
+    assert report.hyperparameters["lof_n_neighbors"] == 20
+    assert report.hyperparameters["contamination"] == 0.05
+
+
+def test_config_reads_the_guides_settings_keys():
+    config = AnomalyConfig.from_settings(
+        {
+            "ANOMALY_SCORE_THRESHOLD": 0.75,
+            "ANOMALY_WARNING_THRESHOLD": 0.4,
+            "ANOMALY_CRITICAL_THRESHOLD": 0.9,
+            "ANOMALY_MIN_VOLUME": 2,
+            "COLD_START_DAYS": 3,
+        }
+    )
+    assert (config.score_threshold, config.warning_threshold, config.critical_threshold) == (
+        0.75,
+        0.4,
+        0.9,
+    )
+    assert config.min_volume == 2 and config.cold_start_days == 3.0
+
+
+# ------------------------------------------------------------------ streaming detector (NAB)
+
+
+def _series(rows: int = 3000, seed: int = 1) -> tuple[np.ndarray, pd.DatetimeIndex]:
+    rng = np.random.default_rng(seed)
+    index = pd.date_range("2024-01-01", periods=rows, freq="5min")
+    daily = 10.0 * np.sin(2 * np.pi * np.arange(rows) / BUCKETS_PER_DAY)
+    return 50.0 + daily + rng.normal(0.0, 1.0, rows), index
+
+
+def test_stream_scores_are_causal():
+    # given
+    values, index = _series()
+    # when: scoring a prefix and the whole series
+    full = stream_anomaly_scores(values, index)
+    prefix = stream_anomaly_scores(values[:2000], index[:2000])
+    # then: the first 2000 scores do not depend on what came after
+    np.testing.assert_allclose(full[:2000], prefix)
+
+
+def test_stream_flags_a_spike_once_and_not_the_daily_cycle():
+    # given a daily sine with noise and one spike at row 2500
+    values, index = _series()
+    values[2500] += 40.0
+    # when
+    scores = stream_anomaly_scores(values, index)
+    # then: the spike is the highest score after warm-up, and the rows after it are held quiet
+    assert np.isfinite(scores).all() and scores.min() >= 0.0 and scores.max() < 1.0
+    assert int(np.argmax(scores[600:])) + 600 == 2500
+    assert scores[2500] >= 0.75
+    hold = StreamConfig().hold_rows
+    assert scores[2501 : 2501 + hold].max() == 0.0
+
+
+def test_stream_handles_flat_empty_and_nan_series():
+    assert stream_anomaly_scores(np.array([])).shape == (0,)
+    flat = stream_anomaly_scores(np.full(500, 3.0))
+    assert np.isfinite(flat).all() and flat.max() == 0.0
+    gappy = np.where(np.arange(500) % 9 == 0, np.nan, np.arange(500, dtype=float) % 7)
+    assert np.isfinite(stream_anomaly_scores(gappy)).all()

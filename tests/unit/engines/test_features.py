@@ -1,0 +1,76 @@
+"""Feature rows from bucket frames: the guide's names, causality, bad data."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ml_prediction.engines.features import build_features, normalize_bucket_frame
+from ml_prediction.engines.simulator import SimulationConfig, simulate
+from ml_prediction.engines.types import InsufficientData
+
+GUIDE_FEATURES = (
+    "hour_of_day", "day_of_week", "is_peak_hours", "error_trend_slope", "error_trend_intercept",
+    "current_error_rate", "error_type_timeout_ratio", "error_type_connection_ratio",
+    "error_type_auth_ratio", "severity_critical_ratio", "severity_high_ratio", "critical_error_count",
+    "response_time_mean", "response_time_p95", "response_time_p99", "response_time_max",
+    "database_error_ratio", "api_error_ratio",
+)
+
+
+@pytest.fixture(scope="module")
+def frame():
+    sim = simulate(SimulationConfig(days=3, services=("laravel",), seed=2, start=datetime(2026, 1, 5, tzinfo=UTC)))
+    return sim.bucket_frames()["laravel"]
+
+
+def test_guide_features_present_and_finite(frame):
+    features = build_features(frame)
+    assert len(features) == len(frame)
+    for name in GUIDE_FEATURES:
+        assert name in features.columns
+    assert np.isfinite(features.to_numpy()).all()
+
+
+def test_features_are_causal(frame):
+    # given features on the whole frame and on a prefix
+    full = build_features(frame)
+    prefix = build_features(frame.iloc[:400])
+    # then the prefix rows are identical: no feature looks ahead
+    pd.testing.assert_frame_equal(full.iloc[:400], prefix, check_freq=False)
+
+
+def test_trend_slope_of_a_rising_series():
+    index = pd.date_range("2026-01-05", periods=24, freq="5min", tz="UTC")
+    frame = pd.DataFrame({"total_count": np.arange(24) * 2.0}, index=index)
+    features = build_features(frame)
+    assert features["error_trend_slope"].iloc[-1] == pytest.approx(2.0)
+    assert features["current_error_rate"].iloc[-1] == pytest.approx(46 / 5)
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        pd.DataFrame(),
+        pd.DataFrame({"total_count": [1, 2]}, index=["not", "dates"]),
+    ],
+)
+def test_unusable_frames_raise_insufficient_data(frame):
+    with pytest.raises(InsufficientData):
+        build_features(frame)
+
+
+def test_nan_irregular_and_missing_columns_become_clean_rows():
+    # given irregular timestamps, a NaN count, a duplicate and no metric/rt columns
+    index = pd.to_datetime(["2026-01-05 00:00", "2026-01-05 00:07", "2026-01-05 00:07", "2026-01-05 00:31"], utc=True)
+    frame = pd.DataFrame({"total_count": [3, np.nan, 2, 5], "timeout_count": [1, 1, 0, 5]}, index=index)
+    # when normalised and featurised
+    clean = normalize_bucket_frame(frame, bucket_minutes=5)
+    features = build_features(frame, bucket_minutes=5)
+    # then buckets are regular, gaps are zeros and nothing is NaN
+    assert list(clean["total_count"]) == [3, 2, 0, 0, 0, 0, 5]
+    assert np.isfinite(features.to_numpy()).all()
+    assert features["error_type_timeout_ratio"].iloc[-1] == pytest.approx(1.0)

@@ -1,0 +1,215 @@
+"""NAB scoring reproduces hand-computed scores on tiny constructed cases."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ml_prediction.evaluation import nab
+
+STANDARD = nab.CostMatrix(tp_weight=1.0, fp_weight=0.11, fn_weight=1.0)
+LOW_FP = nab.CostMatrix(tp_weight=1.0, fp_weight=0.22, fn_weight=1.0)
+LOW_FN = nab.CostMatrix(tp_weight=1.0, fp_weight=0.11, fn_weight=2.0)
+ROWS = 100  # probation = floor(0.15 * 100) = 15 rows
+WINDOW = (40, 59)  # 20 rows wide
+
+
+def _sigmoid_reward(position: float) -> float:
+    """NAB's scaled sigmoid written out by hand: 2 / (1 + e^(5x)) - 1."""
+    return 2.0 / (1.0 + math.exp(5.0 * position)) - 1.0
+
+
+def _file(windows=(WINDOW,), rows=ROWS) -> nab.NabFile:
+    index = pd.date_range("2024-01-01", periods=rows, freq="5min")
+    return nab.NabFile(key="toy/toy.csv", timestamps=index, values=np.zeros(rows), windows=list(windows))
+
+
+def _scores(*detections: tuple[int, float], rows=ROWS) -> np.ndarray:
+    scores = np.zeros(rows)
+    for row, value in detections:
+        scores[row] = value
+    return scores
+
+
+def _raw(scores: np.ndarray, cost: nab.CostMatrix, windows=(WINDOW,), threshold=0.5) -> float:
+    rows = nab.sweep_rows(len(scores), list(windows), cost)
+    return nab.raw_score([scores], [rows], cost, threshold)
+
+
+@pytest.mark.parametrize(
+    ("position", "expected"),
+    [(-1.0, 0.98661), (-0.5, 0.84828), (0.0, 0.0), (1.0, -0.98661), (3.0, -1.0), (50.0, -1.0)],
+)
+def test_scaled_sigmoid_matches_nab_reference_points(position, expected):
+    assert float(nab.scaled_sigmoid(position)) == pytest.approx(expected, abs=1e-5)
+
+
+@pytest.mark.parametrize(("rows", "expected"), [(100, 15), (4032, 604), (22695, 750.0)])
+def test_probation_is_15_percent_capped_at_750_rows(rows, expected):
+    assert nab.probation_length(rows) == expected
+
+
+def test_detection_at_window_start_scores_one_true_positive():
+    # given a detection on the first row of the window
+    scores = _scores((WINDOW[0], 1.0))
+    # when / then: -(59 - 40 + 1) / 20 = -1 → reward / reward(-1) = exactly 1
+    assert _raw(scores, STANDARD) == pytest.approx(1.0)
+
+
+def test_an_early_detection_scores_more_than_a_late_one():
+    # given
+    early = _scores((42, 1.0))
+    late = _scores((55, 1.0))
+    # when
+    early_score = _raw(early, STANDARD)
+    late_score = _raw(late, STANDARD)
+    # then: each equals the hand-computed sigmoid of its position in the window
+    assert early_score == pytest.approx(_sigmoid_reward(-(59 - 42 + 1) / 20) / _sigmoid_reward(-1))
+    assert late_score == pytest.approx(_sigmoid_reward(-(59 - 55 + 1) / 20) / _sigmoid_reward(-1))
+    assert early_score > late_score > 0
+
+
+def test_only_the_first_detection_in_a_window_counts():
+    # given three detections in the same window
+    scores = _scores((45, 1.0), (50, 1.0), (58, 1.0))
+    # when / then: worth the first one alone
+    assert _raw(scores, STANDARD) == pytest.approx(_raw(_scores((45, 1.0)), STANDARD))
+
+
+@pytest.mark.parametrize(("cost", "expected"), [(STANDARD, -0.11), (LOW_FP, -0.22), (LOW_FN, -0.11)])
+def test_false_positive_before_any_window_costs_the_profile_weight(cost, expected):
+    # given a detection at row 20 (after probation, before the window) and the window detected
+    scores = _scores((20, 1.0), (WINDOW[0], 1.0))
+    # when / then: 1 for the window, minus the full FP weight
+    assert _raw(scores, cost) == pytest.approx(1.0 + expected)
+
+
+def test_false_positive_after_a_window_costs_less_the_closer_it_is():
+    # given a detected window, then one detection 5 rows after it, or one 60 rows after it
+    near = _scores((WINDOW[0], 1.0), (64, 1.0), rows=200)
+    far = _scores((WINDOW[0], 1.0), (119, 1.0), rows=200)
+    # when
+    near_score = _raw(near, STANDARD)
+    far_score = _raw(far, STANDARD)
+    # then: position past the window = distance / (width - 1)
+    assert near_score == pytest.approx(1.0 + 0.11 * _sigmoid_reward(5 / 19))
+    assert far_score == pytest.approx(1.0 - 0.11)  # 60 / 19 >= 3 → full cost
+    assert near_score > far_score
+
+
+@pytest.mark.parametrize(("cost", "expected"), [(STANDARD, -1.0), (LOW_FN, -2.0)])
+def test_a_missed_window_costs_the_false_negative_weight(cost, expected):
+    assert _raw(np.zeros(ROWS), cost) == pytest.approx(expected)
+
+
+def test_detections_in_the_probationary_period_are_ignored():
+    # given a detection at row 10 (probation is rows 0–14) and nothing else
+    scores = _scores((10, 1.0))
+    # when / then: same as detecting nothing
+    assert _raw(scores, STANDARD) == pytest.approx(-1.0)
+
+
+def test_threshold_is_chosen_to_maximise_the_score():
+    # given a false positive scored 0.9 and the window detected at 0.8
+    scores = _scores((20, 0.9), (WINDOW[0], 0.8))
+    rows = nab.sweep_rows(ROWS, [WINDOW], STANDARD)
+    # when
+    threshold, raw = nab.optimise_threshold([scores], [rows], STANDARD)
+    # then: taking both (1 - 0.11) beats taking nothing (-1) or only the FP (-1.11)
+    assert threshold == pytest.approx(0.8)
+    assert raw == pytest.approx(0.89)
+
+
+def test_threshold_excludes_false_positives_when_they_cost_more_than_they_bring():
+    # given twenty false positives scored as high as the only (late) detection in the window
+    scores = _scores(*[(20 + i, 0.9) for i in range(20)], (58, 0.9))
+    rows = nab.sweep_rows(ROWS, [WINDOW], STANDARD)
+    # when
+    threshold, raw = nab.optimise_threshold([scores], [rows], STANDARD)
+    # then: 20 × 0.11 = 2.2 outweighs the late reward (≈ 0.25) plus the avoided miss (1)
+    assert threshold == np.inf
+    assert raw == pytest.approx(-1.0)
+
+
+def test_normalised_score_is_100_for_perfect_and_0_for_null():
+    # given
+    corpus = [_file(), _file(windows=[(30, 39), (70, 79)])]
+    perfect = [_scores(*[(left, 1.0) for left, _ in f.windows]) for f in corpus]
+    null = [np.full(ROWS, 0.5) for _ in corpus]
+    # when
+    best = nab.score_profile(corpus, perfect, "standard", STANDARD)
+    none = nab.score_profile(corpus, null, "standard", STANDARD)
+    # then
+    assert best.normalised == pytest.approx(100.0)
+    assert best.true_positives == 3 and best.false_positives == 0
+    assert none.normalised == pytest.approx(0.0)
+
+
+def _brute_force_raw(scores, windows, cost, threshold):
+    """Straight from the rules, row by row: the reference the vectorised sweep must match."""
+    probation = nab.probation_length(len(scores))
+    total = 0.0
+    best = {}
+    for i, value in enumerate(scores):
+        inside = [k for k, (left, right) in enumerate(windows) if left <= i <= right]
+        if inside:
+            best.setdefault(inside[0], None)
+        if i < probation or value < threshold:
+            continue
+        if inside:
+            left, right = windows[inside[0]]
+            reward = _sigmoid_reward(-(right - i + 1) / (right - left + 1)) / _sigmoid_reward(-1)
+            best[inside[0]] = max(best[inside[0]] or -math.inf, reward * cost.tp_weight)
+        else:
+            before = [(left, right) for left, right in windows if right < i]
+            if not before:
+                total -= cost.fp_weight
+            else:
+                left, right = before[-1]
+                position = (i - right) / (right - left)
+                reward = -1.0 if position >= 3 else _sigmoid_reward(position)
+                total += reward * cost.fp_weight
+    for value in best.values():
+        total += -cost.fn_weight if value is None else value
+    return total
+
+
+@pytest.mark.parametrize("seed", range(5))
+@pytest.mark.parametrize("cost", [STANDARD, LOW_FP, LOW_FN], ids=["std", "lowfp", "lowfn"])
+def test_vectorised_sweep_matches_the_rules_row_by_row(seed, cost):
+    # given random scores on a file with two windows
+    rng = np.random.default_rng(seed)
+    windows = [(30, 44), (80, 99)]
+    scores = np.round(rng.random(140), 2)
+    rows = nab.sweep_rows(len(scores), windows, cost)
+    # when / then: every candidate threshold agrees with the brute force
+    for threshold in (0.5, 0.9, 0.97, 0.99):
+        assert nab.raw_score([scores], [rows], cost, threshold) == pytest.approx(
+            _brute_force_raw(scores, windows, cost, threshold)
+        )
+
+
+def test_corpus_loads_all_58_files_and_116_windows(datasets_dir):
+    # when
+    corpus = nab.load_corpus(datasets_dir / "nab")
+    # then
+    assert len(corpus) == 58
+    assert sum(len(f.windows) for f in corpus) == 116
+    assert all(0 <= left <= right < len(f.values) for f in corpus for left, right in f.windows)
+
+
+def test_export_writes_nabs_results_layout(tmp_path):
+    # given
+    corpus = [_file()]
+    # when
+    written = nab.export_results(tmp_path, corpus, [_scores((45, 0.8))])
+    # then
+    path = tmp_path / nab.DETECTOR_NAME / "toy" / f"{nab.DETECTOR_NAME}_toy.csv"
+    frame = pd.read_csv(path)
+    assert written == 1
+    assert list(frame.columns) == ["timestamp", "value", "anomaly_score", "label"]
+    assert frame["label"].sum() == WINDOW[1] - WINDOW[0] + 1
+    assert frame.loc[45, "anomaly_score"] == pytest.approx(0.8)

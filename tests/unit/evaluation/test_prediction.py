@@ -1,0 +1,55 @@
+"""Error-prediction evaluation: the scorer on hand-made cases and a small end-to-end run."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pandas as pd
+
+from ml_prediction.engines.simulator import Incident
+from ml_prediction.evaluation.prediction import evaluate_simulation, run, score_alerts
+
+T0 = datetime(2026, 1, 5, tzinfo=UTC)
+
+
+def incident(minutes: int, precursors: bool = True) -> Incident:
+    start = T0 + timedelta(minutes=minutes)
+    return Incident(f"i{minutes}", "django", start, start + timedelta(minutes=20), "database", precursors, "db_pool_exhaustion")
+
+
+def alerts_at(*buckets: int, n: int = 100) -> pd.Series:
+    index = pd.date_range(T0, periods=n, freq="5min", tz="UTC")
+    values = [i in buckets for i in range(n)]
+    return pd.Series(values, index=index)
+
+
+def test_early_alert_counts_with_its_lead_time_and_a_stray_alert_costs_precision():
+    # given an incident at minute 200 (bucket 40), an alert at bucket 35 and a stray one at bucket 80
+    score = score_alerts(alerts_at(35, 80), [incident(200)], bucket_minutes=5)
+    # then the incident is caught 20 minutes early (alert known at 180) and precision is 1/2
+    assert score.precursor_detected == 1 and score.lead_minutes == [20.0]
+    assert score.episodes == 2 and score.true_episodes == 1 and score.precision == 0.5
+
+
+def test_alerts_during_an_incident_are_not_predictions():
+    score = score_alerts(alerts_at(41, 42, 43), [incident(200)], bucket_minutes=5)
+    assert score.episodes == 0 and score.precursor_detected == 0
+
+
+def test_alert_too_early_misses_and_sudden_incidents_are_reported_apart():
+    score = score_alerts(alerts_at(20), [incident(200), incident(400, precursors=False)], bucket_minutes=5)
+    assert score.precursor_detected == 0 and score.sudden_incidents == 1 and score.recall_sudden == 0.0
+
+
+def test_small_evaluation_runs_and_beats_the_baseline_on_recall():
+    results = evaluate_simulation(days=21, services=("django",), seed=7)
+    model, baseline = results["model"], results["baseline"]
+    assert model.precursor_incidents >= 1
+    assert model.recall_precursor >= baseline.recall_precursor
+    assert 0.0 <= model.precision <= 1.0
+
+
+def test_run_returns_a_markdown_section(tmp_path):
+    text = run(tmp_path, quick=True)
+    assert text.startswith("## Error prediction")
+    assert "| model |" in text and "| baseline |" in text
