@@ -12,7 +12,10 @@ Prints a markdown table: requests/s, p50/p95/p99 latency, non-2xx responses, and
 endpoint's p95 relative to the baseline row (a 1-row list of ``ml_models``: auth, throttling,
 routing and rendering with almost no database work). The cached endpoints (high_risk, dashboard
 summary) are also measured against a second server with ``ML_PREDICTION_CACHE_TTL=0``, i.e. every
-request computes. Environment: ``BENCH_PG_URL`` (default postgres://postgres:postgres@127.0.0.1:5432),
+request computes. CPU per request is measured on the gunicorn workers and on the PostgreSQL
+backends serving them (from /proc): unlike latency it hardly depends on other load on the
+machine; "req/s if 2 cores were ours" = 2000 / (web + PostgreSQL CPU ms), ignoring the load
+generator and Redis. Environment: ``BENCH_PG_URL`` (default postgres://postgres:postgres@127.0.0.1:5432),
 ``BENCH_REDIS_URL`` (default redis://127.0.0.1:6379/13).
 """
 
@@ -270,16 +273,19 @@ def load(rows: int) -> float:
     _manage("migrate", "--noinput")
     _manage("migrate", "--database=ml_prediction", "--noinput")
     conn = _connect(DB_ML)
-    with conn, conn.cursor() as cur:
+    with conn.cursor() as cur:
         cur.execute("SET search_path TO ai_models, public")
         cur.execute("SELECT COUNT(*) FROM error_predictions")
         have_p = cur.fetchone()[0]
         cur.execute("SELECT COUNT(*) FROM anomaly_detections")
         have_a = cur.fetchone()[0]
-        if have_p == rows and have_a == rows:
-            print(f"[bench] reusing {rows:,} rows per table in {DB_ML}", file=sys.stderr)
-            conn.close()
-            return 0.0
+    conn.rollback()
+    if have_p == rows and have_a == rows:
+        print(f"[bench] reusing {rows:,} rows per table in {DB_ML}", file=sys.stderr)
+        conn.close()
+        return 0.0
+    with conn, conn.cursor() as cur:
+        cur.execute("SET search_path TO ai_models, public")
         print(f"[bench] loading {rows:,} rows per table with COPY…", file=sys.stderr)
         cur.execute(
             "TRUNCATE error_predictions, anomaly_detections, ml_models, "
@@ -513,14 +519,70 @@ def python_load(url: str, jwt: str, clients: int, seconds: int) -> dict[str, flo
     }
 
 
-def measure(url: str, jwt: str, *, clients: int, seconds: int) -> dict[str, float]:
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of one process (0 when it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _server_pids(master: int) -> dict[str, list[int]]:
+    """The gunicorn workers, and the PostgreSQL backends serving the bench databases."""
+    children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+    conn = _connect("postgres")
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname IN (%s, %s) AND pid <> pg_backend_pid()",
+            [DB_DEFAULT, DB_ML],
+        )
+        backends = [row[0] for row in cur.fetchall()]
+    conn.close()
+    return {"web": [int(c) for c in children], "pg": backends}
+
+
+def _cpu_snapshot(master: int) -> dict[str, dict[int, float]]:
+    return {
+        role: {pid: _cpu_seconds(pid) for pid in pids}
+        for role, pids in _server_pids(master).items()
+    }
+
+
+def _cpu_per_request(before: dict, after: dict, requests: int) -> dict[str, float]:
+    """CPU ms per request spent by the web workers and by PostgreSQL during one run.
+
+    CPU time, unlike latency, hardly depends on what else runs on the machine, so it shows what
+    the server itself costs per request.
+    """
+    spent = {}
+    for role in ("web", "pg"):
+        # A process that exited during the run (an aged-out database connection) is skipped,
+        # which can only under-count; one that started during it counts in full.
+        total = sum(
+            max(0.0, cpu - before[role].get(pid, 0.0))
+            for pid, cpu in after[role].items()
+            if cpu > 0.0
+        )
+        spent[role] = total / max(requests, 1) * 1000
+    return spent
+
+
+def measure(url: str, jwt: str, *, clients: int, seconds: int, master: int) -> dict[str, float]:
     if shutil.which("wrk"):
         run_wrk(url, jwt, clients=clients, seconds=1)  # warm-up: imports, connections, caches
-        return run_wrk(url, jwt, clients=clients, seconds=seconds)
-    args = [PY, __file__, "--python-load", url, jwt, str(clients)]
-    subprocess.run([*args, "1"], check=True, capture_output=True)
-    out = subprocess.run([*args, str(seconds)], check=True, capture_output=True, text=True)
-    return json.loads(out.stdout)
+        before = _cpu_snapshot(master)
+        got = run_wrk(url, jwt, clients=clients, seconds=seconds)
+    else:
+        args = [PY, __file__, "--python-load", url, jwt, str(clients)]
+        subprocess.run([*args, "1"], check=True, capture_output=True)
+        before = _cpu_snapshot(master)
+        out = subprocess.run([*args, str(seconds)], check=True, capture_output=True, text=True)
+        got = json.loads(out.stdout)
+    requests = round(got["rps"] * seconds)
+    cpu = _cpu_per_request(before, _cpu_snapshot(master), requests)
+    got.update(web_cpu=cpu["web"], pg_cpu=cpu["pg"])
+    return got
 
 
 # --- main ----------------------------------------------------------------------------------------
@@ -542,30 +604,44 @@ def main() -> None:
     except subprocess.CalledProcessError:
         _manage("create_api_user", USER, "--role", "ops", "--password", PASSWORD)
     tool = "wrk" if shutil.which("wrk") else "python threads"
+    load_before = os.getloadavg()[0]
     results = []
     for cache_ttl, endpoints in ((None, ENDPOINTS), (0, UNCACHED)):
         proc, base = start_server(cache_ttl=cache_ttl)
         try:
             jwt = token(base)
             for name, path in endpoints:
-                got = measure(base + path, jwt, clients=args.clients, seconds=args.seconds)
+                got = measure(
+                    base + path, jwt, clients=args.clients, seconds=args.seconds, master=proc.pid
+                )
                 results.append((name, path, got))
                 print(f"[bench] {name}: {got}", file=sys.stderr)
         finally:
             stop_server(proc)
 
+    load_after = os.getloadavg()[0]
     baseline = results[0][2]["p95"]
+    print(
+        f"\nMachine: {os.cpu_count()} CPUs; 1-minute load average {load_before:.1f} before and "
+        f"{load_after:.1f} after the run (other processes share the CPUs)."
+    )
     print(
         f"\n{args.rows:,} rows in error_predictions and in anomaly_detections; gunicorn 2 sync "
         f"workers; {args.clients} concurrent clients ({tool}, separate process), "
         f"{args.seconds} s per endpoint; load took {load_seconds:.0f} s (0 = reused).\n"
     )
-    print("| endpoint | req/s | p50 ms | p95 ms | p99 ms | non-2xx | p95 / baseline |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    print(
+        "| endpoint | req/s | p50 ms | p95 ms | p99 ms | non-2xx | p95 / baseline "
+        "| web CPU ms/req | PostgreSQL CPU ms/req | req/s if 2 cores were ours |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for name, _path, got in results:
+        per_request = got["web_cpu"] + got["pg_cpu"]
+        ceiling = 2000 / per_request if per_request else float("nan")
         print(
             f"| {name} | {got['rps']:.0f} | {got['p50']:.1f} | {got['p95']:.1f} | "
-            f"{got['p99']:.1f} | {got['errors']} | {got['p95'] / baseline:.2f} |"
+            f"{got['p99']:.1f} | {got['errors']} | {got['p95'] / baseline:.2f} "
+            f"| {got['web_cpu']:.1f} | {got['pg_cpu']:.2f} | {ceiling:.0f} |"
         )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from collections.abc import Iterator
 from contextvars import ContextVar
 
@@ -21,6 +22,11 @@ logger = logging.getLogger(__name__)
 
 TASK_NAME = "ml_prediction.tasks.run_analysis_for_service"
 _suspended: ContextVar[bool] = ContextVar("analysis_requests_suspended", default=False)
+
+
+def forget_local_state() -> None:
+    """Tests (and a cache switch) start from Redis alone."""
+    _known_pending.clear()
 
 
 def debounce_key(service: str) -> str:
@@ -54,14 +60,27 @@ def _enqueue(service: str) -> None:
         )
 
 
+# Per process: until when we know the Redis debounce key of a service exists, so a burst of
+# batches costs one Redis round trip per second instead of one per batch.
+_known_pending: dict[str, float] = {}
+_LOCAL_RECHECK_SECONDS = 1.0
+
+
 def request_analysis(*, service: str) -> bool:
     """Ask for a quick analysis of ``service``; True when this call enqueued one. Never raises."""
     if _suspended.get():
         return False
     try:
         window = int(settings.ML_PREDICTION_CONFIG.get("ANALYSIS_DEBOUNCE_SECONDS", 60))
-        if window > 0 and not cache.add(debounce_key(service), 1, timeout=window):
+        now = time.monotonic()
+        if window > 0 and _known_pending.get(service, 0.0) > now:
             return False
+        if window > 0 and not cache.add(debounce_key(service), 1, timeout=window):
+            # the key exists; its remaining life is unknown, so look again in a second
+            _known_pending[service] = now + min(window, _LOCAL_RECHECK_SECONDS)
+            return False
+        if window > 0:
+            _known_pending[service] = now + window
         transaction.on_commit(lambda: _enqueue(service), using="default")
         return True
     except Exception:

@@ -89,6 +89,17 @@ def derive_category(error_type: str, message: str) -> str:
     return _category_of(f"{error_type} {message[:200]}".lower())
 
 
+def classify(error_type: str, message: str, frames: list) -> tuple[str, str]:
+    """(category, fingerprint) computed from the message template once.
+
+    The category is derived from the template rather than the raw message so that repeats of
+    one error (differing only in ids and numbers) hit the cache.
+    """
+    template = message_template(message)
+    category = _category_of(f"{error_type} {template[:200]}".lower())
+    return category, _fingerprint(error_type, template, top_in_app_frame(frames))
+
+
 # Variable parts of messages: UUIDs, hex ids, quoted strings, e-mails, IPs, numbers.
 _VARIABLE = re.compile(
     r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"

@@ -159,13 +159,16 @@ def rollup_upsert(*, deltas: dict[tuple[str, datetime], RollupDelta]) -> int:
     taken in (service, bucket) order so two batches never deadlock. Call inside the transaction
     that inserts the counted rows.
     """
+    from django.db import connections
     from django.utils import timezone
 
     from error_logging.models import ErrorRollup
 
     if not deltas:
         return 0
-    with transaction.atomic(using="default"):
+    if connections["default"].vendor == "postgresql":
+        return _rollup_upsert_postgresql(deltas, now=timezone.now())
+    with transaction.atomic(using="default", savepoint=False):
         ErrorRollup.objects.bulk_create(
             [ErrorRollup(service=s, bucket=b) for (s, b) in sorted(deltas)],
             ignore_conflicts=True,
@@ -247,3 +250,82 @@ def _update_rows(rows: list) -> None:
     ]
     with connection.cursor() as cursor:
         cursor.executemany(sql, params)
+
+
+_PG_COLUMNS = [
+    "service",
+    "bucket",
+    "total_count",
+    *_COUNT_FIELDS,
+    "rt_count",
+    "rt_sum",
+    "rt_max",
+    "rt_histogram",
+    "user_error_count",
+    "error_types",
+    "updated_at",
+]
+_PG_ADDITIVE = ["total_count", *_COUNT_FIELDS, "rt_count", "rt_sum", "user_error_count"]
+_PG_UPSERT = """
+INSERT INTO error_rollups ({columns}) VALUES {values}
+ON CONFLICT (service, bucket) DO UPDATE SET
+  {additive},
+  rt_max = GREATEST(error_rollups.rt_max, EXCLUDED.rt_max),
+  rt_histogram = (
+    SELECT COALESCE(jsonb_agg(
+      COALESCE((error_rollups.rt_histogram ->> i)::bigint, 0)
+      + COALESCE((EXCLUDED.rt_histogram ->> i)::bigint, 0) ORDER BY i), '[]'::jsonb)
+    FROM generate_series(0, GREATEST(jsonb_array_length(error_rollups.rt_histogram),
+                                     jsonb_array_length(EXCLUDED.rt_histogram)) - 1) AS i),
+  error_types = (
+    SELECT COALESCE(jsonb_object_agg(key, total), '{{}}'::jsonb) FROM (
+      SELECT key, SUM(value::bigint) AS total FROM (
+        SELECT * FROM jsonb_each_text(error_rollups.error_types)
+        UNION ALL SELECT * FROM jsonb_each_text(EXCLUDED.error_types)) AS pairs
+      GROUP BY key) AS merged),
+  updated_at = EXCLUDED.updated_at
+"""
+
+
+def _rollup_upsert_postgresql(deltas: dict, *, now: datetime) -> int:
+    """One INSERT … ON CONFLICT DO UPDATE for the whole batch, merging the JSON histogram and
+    error-type counts in SQL. Rows go in (service, bucket) order so concurrent batches lock in
+    the same order and cannot deadlock."""
+    import orjson
+    from django.db import connections
+
+    params: list = []
+    placeholders = []
+    row_sql = (
+        "("
+        + ", ".join(
+            "%s::jsonb" if c in ("rt_histogram", "error_types") else "%s" for c in _PG_COLUMNS
+        )
+        + ")"
+    )
+    for service, bucket in sorted(deltas):
+        d = deltas[(service, bucket)]
+        histogram = [0] * (max(d.rt_histogram) + 1 if d.rt_histogram else 0)
+        for index, count in d.rt_histogram.items():
+            histogram[index] = count
+        params += [service, bucket, d.total]
+        params += [d.severities.get(name[:-6], 0) for name in _COUNT_FIELDS[: len(SEVERITIES)]]
+        params += [d.categories.get(name[:-6], 0) for name in _COUNT_FIELDS[len(SEVERITIES) :]]
+        params += [
+            d.rt_count,
+            d.rt_sum,
+            d.rt_max,
+            orjson.dumps(histogram).decode(),
+            d.user_errors,
+            orjson.dumps(d.error_types).decode(),
+            now,
+        ]
+        placeholders.append(row_sql)
+    sql = _PG_UPSERT.format(
+        columns=", ".join(_PG_COLUMNS),
+        values=", ".join(placeholders),
+        additive=",\n  ".join(f"{c} = error_rollups.{c} + EXCLUDED.{c}" for c in _PG_ADDITIVE),
+    )
+    with connections["default"].cursor() as cursor:
+        cursor.execute(sql, params)
+    return len(deltas)

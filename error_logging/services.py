@@ -12,6 +12,7 @@ import contextvars
 import io
 import logging
 import math
+import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -24,8 +25,7 @@ from django.utils import timezone
 from error_logging.normalize import (
     SEVERITY_ALIASES,
     TimestampError,
-    derive_category,
-    fingerprint,
+    classify,
     parse_timestamp,
 )
 from error_logging.rollups import rollup_deltas, rollup_upsert
@@ -139,10 +139,10 @@ def _clean_error(
     """One validated row in ERROR_COLUMNS order (error_id as a UUID, JSON fields as Python)."""
     if not isinstance(item, dict):
         raise IngestValidationError(index, "item", "must be a JSON object")
-    for key in item:
-        if key not in _ALLOWED_KEYS:
-            raise IngestValidationError(index, str(key)[:60], "unknown field")
-    if _ALIASES.keys() & item.keys():
+    unknown = item.keys() - _ALLOWED_KEYS
+    if unknown:
+        raise IngestValidationError(index, str(sorted(unknown)[0])[:60], "unknown field")
+    if not _ALIASES.keys().isdisjoint(item):
         item = {_ALIASES.get(k, k): v for k, v in item.items()}
     _check_service(index, item.get("service"), service)
 
@@ -179,7 +179,7 @@ def _clean_error(
         stacktrace = []
     elif not isinstance(stacktrace, list):
         raise IngestValidationError(index, "stacktrace", "must be a list of frames")
-    elif not keep_vars and stacktrace and isinstance(stacktrace[0], dict):
+    elif not keep_vars and any(type(f) is dict and "vars" in f for f in stacktrace):
         stacktrace = _strip_frame_vars(stacktrace)
     tags = item.get("tags")
     if tags is None:
@@ -193,9 +193,12 @@ def _clean_error(
         raise IngestValidationError(index, "context", "must be an object")
 
     category = item.get("category")
-    if category is None or category == "":
-        category = derive_category(error_type, message)
-    elif category not in _CATEGORY_SET:
+    fp = _text(index, item, "fingerprint")
+    if not category or not fp:
+        derived_category, derived_fp = classify(error_type, message, stacktrace)
+        category = category or derived_category
+        fp = fp or derived_fp
+    if category not in _CATEGORY_SET:
         raise IngestValidationError(index, "category", f"must be one of {', '.join(CATEGORIES)}")
 
     status_code = item.get("status_code")
@@ -228,7 +231,6 @@ def _clean_error(
         except TimestampError as exc:
             raise IngestValidationError(index, "occurred_at", str(exc)) from None
 
-    fp = _text(index, item, "fingerprint") or fingerprint(error_type, message, stacktrace)
     return (
         error_id,
         service,
@@ -257,15 +259,30 @@ def _clean_error(
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r", "\x00": None})
 
 
+_COPY_SPECIAL = re.compile(r"[\\\t\n\r\x00]")
+
+
 def _copy_json(value: object) -> str:
     text = orjson.dumps(value).decode()
-    if "\\u0000" in text:  # jsonb refuses NUL; drop it rather than the error
-        text = text.replace("\\u0000", "")
-    return text.translate(_COPY_ESCAPES)
+    if "\\u0000" in text:  # jsonb refuses NUL characters: drop them (rare, so re-dump)
+        text = orjson.dumps(_without_nul(value)).decode()
+    # orjson escapes every control character, so only backslashes need COPY escaping
+    return text.replace("\\", "\\\\")
+
+
+def _without_nul(value: object) -> object:
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, dict):
+        return {_without_nul(k): _without_nul(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_nul(v) for v in value]
+    return value
 
 
 def _copy_text(value: str) -> str:
-    return value.translate(_COPY_ESCAPES)
+    # one C-level scan; most values have nothing to escape
+    return value.translate(_COPY_ESCAPES) if _COPY_SPECIAL.search(value) else value
 
 
 def _copy_rows(rows: list[tuple]) -> io.StringIO:
@@ -311,7 +328,8 @@ def _insert_rows(rows: list[tuple]) -> None:
             f"COPY {connection.ops.quote_name(ErrorLog._meta.db_table)} "
             f"({', '.join(ERROR_COLUMNS)}) FROM STDIN"
         )
-        with connection.cursor() as cursor:
+        with connection.cursor() as cursor, connection.wrap_database_errors:
+            # copy_expert bypasses Django's cursor wrapper; map psycopg2 errors to Django's
             cursor.copy_expert(sql, _copy_rows(rows))
         return
     ErrorLog.objects.bulk_create(
@@ -346,15 +364,18 @@ def ingest_errors(*, service: str, items: list[dict], source: str = "native") ->
     ids = [str(row[0]) for row in cleaned]
     supplied = [row[0] for row, item in zip(cleaned, items, strict=True) if item.get("error_id")]
 
-    for attempt in (1, 2):
+    # Optimistic: most batches carry no already-stored id, so the first attempt skips the lookup
+    # and lets the unique index speak; a retried request (IntegrityError) is redone with it.
+    lookup: list[uuid.UUID] = []
+    for attempt in range(3):
         try:
-            stored = _store_errors(cleaned, supplied)
+            stored = _store_errors(cleaned, lookup)
             break
         except IntegrityError:
-            # a concurrent request stored one of the same ids between our check and COPY
             if attempt == 2:
                 raise
-            logger.info("duplicate error ids raced in a %s batch for %s; retrying", source, service)
+            logger.info("%s batch for %s repeats stored ids; dropping them", source, service)
+            lookup = supplied
 
     duplicates = len(cleaned) - len(stored)
     if stored:

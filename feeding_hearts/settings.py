@@ -142,6 +142,9 @@ def _finish(config: dict, *, ml: bool) -> dict:
             config["TEST"] = {"NAME": f"test_{config['NAME']}_{_TEST_SUFFIX}"}
     else:
         config["OPTIONS"].setdefault("timeout", 30)
+        # Take the write lock when a transaction starts, so two processes (the demo's parallel
+        # seeding and training) wait for each other instead of failing with "database is locked".
+        config["OPTIONS"].setdefault("transaction_mode", "IMMEDIATE")
         config["TEST"] = {"NAME": str(VAR_DIR / f"test_{Path(config['NAME']).stem}.sqlite3")}
     return config
 
@@ -160,7 +163,7 @@ REDIS_URL = env_str("REDIS_URL", CELERY_BROKER_URL if CELERY_BROKER_URL.startswi
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "feeding_hearts.redis_cache.ReusedClientRedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "fh"),
             "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 2},

@@ -35,6 +35,7 @@ def retry_countdown(retries: int) -> float:
     acks_late=True,
     max_retries=ALERT_DELIVERY_MAX_RETRIES,
     name="ml_prediction.alert_tasks.deliver_alert",
+    ignore_result=True,
     soft_time_limit=60,
     time_limit=90,
 )

@@ -39,7 +39,7 @@ class DjangoMLIntegration:
         if not settings.ML_PREDICTION_CONFIG["AUTOMATION_ENABLED"]:
             return []
         from ml_prediction.models import PreventiveAction
-        from ml_prediction.services.actions import action_execute
+        from ml_prediction.services.actions import action_execute, action_is_automated
         from ml_prediction.services.errors import InvalidTransition
 
         ids = (results or {}).get("actions", {}).get("ids", [])
@@ -47,6 +47,8 @@ class DjangoMLIntegration:
         for action in PreventiveAction.objects.filter(
             action_id__in=ids, status=PreventiveAction.Status.RECOMMENDED, can_be_automated=True
         ):
+            if not action_is_automated(action):
+                continue  # no webhook configured for this action type: a person must do it
             try:
                 action_execute(action_id=action.action_id, executed_by=executed_by)
                 executed.append(str(action.action_id))

@@ -94,6 +94,10 @@ def alert_context(payload: dict[str, Any]) -> dict[str, Any]:
             if a.get("title")
         ],
         "headline": headline(payload),
+        "horizon_lines": [
+            f"{float(h['probability']):.0%} within {format_minutes(h['minutes'])}"
+            for h in payload.get("horizons") or []
+        ],
     }
 
 

@@ -6,7 +6,7 @@ parameter (django-filter reports an invalid form), never a silently empty or unf
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import django_filters
 from django.db.models import QuerySet
@@ -26,6 +26,23 @@ LEVEL_CHOICES = [(level, level) for level in LEVELS]
 BOOLEAN_CHOICES = [("true", "true"), ("false", "false")]
 
 
+class FilterSet(django_filters.FilterSet):
+    """A FilterSet whose form class is built once per class, not on every request.
+
+    django-filter creates a new form class per request from the filters; the filters of these
+    sets are static (fixed choices), so one class per filter set gives the same validation.
+    """
+
+    _form_classes: ClassVar[dict[type, type]] = {}
+
+    def get_form_class(self) -> type:
+        cls = type(self)
+        form_class = FilterSet._form_classes.get(cls)
+        if form_class is None:
+            form_class = FilterSet._form_classes[cls] = super().get_form_class()
+        return form_class
+
+
 class StrictBooleanFilter(django_filters.ChoiceFilter):
     """``true``/``false`` only; anything else is a 400 (django-filter's own ignores junk)."""
 
@@ -39,7 +56,7 @@ class StrictBooleanFilter(django_filters.ChoiceFilter):
         return qs.filter(**{f"{self.field_name}__{self.lookup_expr}": value == "true"})
 
 
-class MLModelFilter(django_filters.FilterSet):
+class MLModelFilter(FilterSet):
     service = django_filters.ChoiceFilter(choices=SERVICE_CHOICES)
     model_type = django_filters.ChoiceFilter(choices=MLModel.ModelType.choices)
     status = django_filters.ChoiceFilter(choices=MLModel.Status.choices)
@@ -49,7 +66,7 @@ class MLModelFilter(django_filters.FilterSet):
         fields = ["service", "model_type", "status"]
 
 
-class PredictionFilter(django_filters.FilterSet):
+class PredictionFilter(FilterSet):
     """``hours`` is applied by the selector (it has a default); here it is only validated."""
 
     service = django_filters.ChoiceFilter(choices=SERVICE_CHOICES)
@@ -81,7 +98,7 @@ class PredictionFilter(django_filters.FilterSet):
         return queryset.filter(probability__gte=threshold)
 
 
-class HighRiskFilter(django_filters.FilterSet):
+class HighRiskFilter(FilterSet):
     service = django_filters.ChoiceFilter(choices=SERVICE_CHOICES)
 
     class Meta:
@@ -89,7 +106,7 @@ class HighRiskFilter(django_filters.FilterSet):
         fields = ["service"]
 
 
-class AnomalyFilter(django_filters.FilterSet):
+class AnomalyFilter(FilterSet):
     service = django_filters.ChoiceFilter(choices=SERVICE_CHOICES)
     severity_level = django_filters.ChoiceFilter(choices=LEVEL_CHOICES)
     is_anomaly = StrictBooleanFilter()
@@ -101,7 +118,7 @@ class AnomalyFilter(django_filters.FilterSet):
         fields = ["service", "severity_level", "is_anomaly", "acknowledged", "anomaly_type"]
 
 
-class ServiceOnlyAnomalyFilter(django_filters.FilterSet):
+class ServiceOnlyAnomalyFilter(FilterSet):
     service = django_filters.ChoiceFilter(choices=SERVICE_CHOICES)
 
     class Meta:
@@ -109,7 +126,7 @@ class ServiceOnlyAnomalyFilter(django_filters.FilterSet):
         fields = ["service"]
 
 
-class ForecastFilter(django_filters.FilterSet):
+class ForecastFilter(FilterSet):
     service = django_filters.ChoiceFilter(choices=SERVICE_CHOICES)
     metric_name = django_filters.CharFilter()
     is_at_risk = StrictBooleanFilter()
@@ -119,7 +136,7 @@ class ForecastFilter(django_filters.FilterSet):
         fields = ["service", "metric_name", "is_at_risk"]
 
 
-class ActionFilter(django_filters.FilterSet):
+class ActionFilter(FilterSet):
     service = django_filters.ChoiceFilter(choices=SERVICE_CHOICES)
     status = django_filters.ChoiceFilter(choices=PreventiveAction.Status.choices)
     priority = django_filters.ChoiceFilter(choices=LEVEL_CHOICES)
@@ -130,7 +147,7 @@ class ActionFilter(django_filters.FilterSet):
         fields = ["service", "status", "priority", "action_type"]
 
 
-class InsightFilter(django_filters.FilterSet):
+class InsightFilter(FilterSet):
     service = django_filters.ChoiceFilter(choices=SERVICE_CHOICES)
     insight_type = django_filters.CharFilter()
     severity = django_filters.ChoiceFilter(choices=AIInsight.Severity.choices)
@@ -147,7 +164,7 @@ class InsightFilter(django_filters.FilterSet):
         return queryset.filter(status=AIInsight.Status.ACTIVE) if value == "true" else queryset
 
 
-class AuditFilter(django_filters.FilterSet):
+class AuditFilter(FilterSet):
     actor = django_filters.CharFilter()
     action = django_filters.CharFilter()
     object_type = django_filters.CharFilter()

@@ -10,12 +10,16 @@ PERFORMANCE-NOTES), so ``count`` is computed in three steps, cheapest first:
    the cap + 1), and the response carries ``X-Count-Estimated: true``. On SQLite (embedded
    quick start, small data) an exact count is used instead.
 
+Steps 2-3 are cached per query (``cached_read``: PREDICTION_CACHE_TTL, invalidated whenever ML
+results are written), so paging through a list costs one cache read per page, not two queries.
+
 ``next``/``previous`` never depend on the estimate: the page is fetched with one extra row, so
 ``next`` is present exactly when another row exists.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import OrderedDict
 from typing import Any
@@ -26,6 +30,8 @@ from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.pagination import BasePagination
 from rest_framework.response import Response
 from rest_framework.utils.urls import remove_query_param, replace_query_param
+
+from ml_prediction.services.cache import cached_read
 
 EXACT_COUNT_LIMIT = 2000
 
@@ -58,8 +64,32 @@ def estimated_count(queryset: QuerySet) -> int | None:
     return int(plan[0]["Plan"]["Plan Rows"])
 
 
-def cheap_count(queryset: QuerySet, *, limit: int = EXACT_COUNT_LIMIT) -> tuple[int, bool]:
-    """``(count, is_estimate)``: exact up to ``limit`` rows, the planner's estimate above."""
+def count_key(request: Any, *, ignore: tuple[str, ...] = ("page", "page_size")) -> str:
+    """Cache key of a list's count: the path and its filters (not the page), order-insensitive.
+
+    Keyed on the request rather than the SQL because a time window (``hours``) makes the SQL
+    differ on every request; the count of such a list may lag the window by the cache TTL.
+    """
+    params = sorted(
+        (k, v) for k, values in request.query_params.lists() if k not in ignore for v in values
+    )
+    digest = hashlib.sha1(f"{request.path}|{params!r}".encode(), usedforsecurity=False)
+    return f"count:{digest.hexdigest()}"
+
+
+def cheap_count(
+    queryset: QuerySet, *, key: str | None = None, limit: int = EXACT_COUNT_LIMIT
+) -> tuple[int, bool]:
+    """``(count, is_estimate)``: exact up to ``limit`` rows, the planner's estimate above.
+
+    With a ``key`` the answer is cached (``cached_read``) under it.
+    """
+    if key is None:
+        return _cheap_count(queryset, limit=limit)
+    return tuple(cached_read(key, lambda: _cheap_count(queryset, limit=limit)))
+
+
+def _cheap_count(queryset: QuerySet, *, limit: int) -> tuple[int, bool]:
     capped = queryset.order_by()[: limit + 1].count()
     if capped <= limit:
         return capped, False
@@ -98,7 +128,7 @@ class StandardPagination(BasePagination):
         if not self.has_next:
             self.count, self.count_is_estimate = offset + len(rows), False
         elif isinstance(queryset, QuerySet):
-            self.count, self.count_is_estimate = cheap_count(queryset)
+            self.count, self.count_is_estimate = cheap_count(queryset, key=count_key(request))
         else:
             self.count, self.count_is_estimate = len(queryset), False
         return rows

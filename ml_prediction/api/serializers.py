@@ -1,10 +1,16 @@
 """Serializers: the guide's JSON shapes at the edge (UUID strings, ISO 8601 times, numbers).
 
-Output serializers are plain ``Serializer`` classes with explicit fields: cheaper per row than
-``ModelSerializer`` (no field introspection per instance) and the shape is visible in one place.
+Output serializers declare explicit fields (the OpenAPI schema is generated from them). Row
+serializers of the list endpoints derive from ``RowSerializer``, whose ``to_representation`` runs
+a per-class plan of plain converters instead of DRF's per-field machinery: the output is the same
+JSON, at a fraction of the CPU per row (serialising was most of a list request's cost).
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC
+from typing import Any, ClassVar
 
 from rest_framework import serializers
 
@@ -14,8 +20,76 @@ from ml_prediction.models import PredictionFeedback
 ANALYSIS_TYPES = ("full", "quick", "deep")
 
 
+def _datetime(value: Any) -> Any:
+    if value is None:
+        return None
+    text = value.astimezone(UTC).isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+def _converter(field: serializers.Field) -> Callable[[Any], Any] | None:
+    """A plain function with DRF's output for simple fields; None for anything else."""
+    if isinstance(field, serializers.DateTimeField):
+        return _datetime
+    if isinstance(field, serializers.DateField):
+        return lambda v: None if v is None else v.isoformat()
+    if isinstance(field, serializers.UUIDField | serializers.CharField):
+        return lambda v: None if v is None else str(v)
+    if isinstance(field, serializers.FloatField):
+        return lambda v: None if v is None else float(v)
+    if isinstance(field, serializers.IntegerField):
+        return lambda v: None if v is None else int(v)
+    if isinstance(
+        field,
+        serializers.BooleanField
+        | serializers.JSONField
+        | serializers.DictField
+        | serializers.ListField,
+    ):
+        return lambda v: v
+    return None
+
+
+class RowSerializer(serializers.Serializer):
+    """Read-only serializer of flat rows (model instances or dicts) with a precompiled plan."""
+
+    _plans: ClassVar[dict[type, list[tuple[str, str, Callable[[Any], Any]]] | None]] = {}
+
+    @classmethod
+    def _plan(cls) -> list[tuple[str, str, Callable[[Any], Any]]] | None:
+        if cls not in RowSerializer._plans:
+            plan: list[tuple[str, str, Callable[[Any], Any]]] | None = []
+            for name, field in cls._declared_fields.items():
+                convert = _converter(field)
+                if convert is None or (field.source and "." in field.source):
+                    plan = None
+                    break
+                plan.append((name, field.source or name, convert))
+            RowSerializer._plans[cls] = plan
+        return RowSerializer._plans[cls]
+
+    @classmethod
+    def value_fields(cls, model: type) -> list[str] | None:
+        """The columns to fetch with ``.values()`` when every field is a plain column of
+        ``model`` (skipping model instantiation); None when some field is not."""
+        plan = cls._plan()
+        if plan is None:
+            return None
+        columns = {f.attname for f in model._meta.concrete_fields}
+        attrs = [attr for _name, attr, _convert in plan]
+        return attrs if set(attrs) <= columns else None
+
+    def to_representation(self, instance: Any) -> dict[str, Any]:
+        plan = self._plan()
+        if plan is None:
+            return super().to_representation(instance)
+        if isinstance(instance, dict):
+            return {name: convert(instance.get(attr)) for name, attr, convert in plan}
+        return {name: convert(getattr(instance, attr)) for name, attr, convert in plan}
+
+
 # --- models ----------------------------------------------------------------------------------
-class MLModelSerializer(serializers.Serializer):
+class MLModelSerializer(RowSerializer):
     model_id = serializers.UUIDField()
     model_name = serializers.CharField()
     service = serializers.CharField()
@@ -83,7 +157,7 @@ class ModelFeaturesSerializer(serializers.Serializer):
 
 
 # --- predictions -----------------------------------------------------------------------------
-class PredictionSerializer(serializers.Serializer):
+class PredictionSerializer(RowSerializer):
     prediction_id = serializers.UUIDField()
     model_id = serializers.UUIDField(allow_null=True)
     service = serializers.CharField()
@@ -116,7 +190,7 @@ class FeedbackInputSerializer(serializers.Serializer):
     comment = serializers.CharField(required=False, allow_blank=True, max_length=4000, default="")
 
 
-class FeedbackSerializer(serializers.Serializer):
+class FeedbackSerializer(RowSerializer):
     feedback_id = serializers.UUIDField()
     prediction_id = serializers.UUIDField()
     verdict = serializers.CharField()
@@ -125,7 +199,7 @@ class FeedbackSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
 
-class AlertNotificationSerializer(serializers.Serializer):
+class AlertNotificationSerializer(RowSerializer):
     alert_id = serializers.UUIDField()
     kind = serializers.CharField()
     channel = serializers.CharField()
@@ -142,7 +216,7 @@ class TriggerAlertResultSerializer(serializers.Serializer):
 
 
 # --- anomalies -------------------------------------------------------------------------------
-class AnomalySerializer(serializers.Serializer):
+class AnomalySerializer(RowSerializer):
     anomaly_id = serializers.UUIDField()
     model_id = serializers.UUIDField(allow_null=True)
     service = serializers.CharField()
@@ -168,7 +242,7 @@ class AnomalySerializer(serializers.Serializer):
 
 
 # --- forecasts -------------------------------------------------------------------------------
-class ForecastSerializer(serializers.Serializer):
+class ForecastSerializer(RowSerializer):
     forecast_id = serializers.UUIDField()
     model_id = serializers.UUIDField(allow_null=True)
     service = serializers.CharField()
@@ -196,7 +270,7 @@ class ServiceForecastsSerializer(serializers.Serializer):
 
 
 # --- actions ---------------------------------------------------------------------------------
-class ActionSerializer(serializers.Serializer):
+class ActionSerializer(RowSerializer):
     action_id = serializers.UUIDField()
     prediction_id = serializers.UUIDField(allow_null=True)
     anomaly_id = serializers.UUIDField(allow_null=True)
@@ -235,7 +309,7 @@ class ActionsByPrioritySerializer(serializers.Serializer):
 
 
 # --- insights --------------------------------------------------------------------------------
-class InsightSerializer(serializers.Serializer):
+class InsightSerializer(RowSerializer):
     insight_id = serializers.UUIDField()
     service = serializers.CharField()
     insight_type = serializers.CharField()
@@ -263,7 +337,7 @@ class InsightSummarySerializer(serializers.Serializer):
 
 
 # --- audit -----------------------------------------------------------------------------------
-class AuditEventSerializer(serializers.Serializer):
+class AuditEventSerializer(RowSerializer):
     audit_id = serializers.UUIDField()
     actor = serializers.CharField()
     action = serializers.CharField()

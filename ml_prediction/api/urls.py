@@ -2,14 +2,61 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from django.http import HttpRequest, HttpResponse
 from django.urls import include, path
-from django.views.decorators.csrf import csrf_exempt
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers
 from rest_framework.routers import DefaultRouter
 
+from feeding_hearts.catalog import SERVICES
 from ml_prediction.api import views
+from ml_prediction.health_check import health_check
+from ml_prediction.webhooks import predict_for_error
+
+# The orchestrator's guide views are plain @api_view functions; describe them for the schema.
+extend_schema(
+    summary="ML system health (public: counts and up/down states, no secrets)",
+    auth=[],
+    responses={
+        200: OpenApiResponse(
+            inline_serializer(
+                "HealthReport",
+                fields={
+                    "status": serializers.ChoiceField(choices=["healthy", "degraded", "critical"]),
+                    "health_score": serializers.IntegerField(),
+                    "active_models": serializers.IntegerField(),
+                    "recent_predictions_1h": serializers.IntegerField(),
+                    "recent_anomalies_1h": serializers.IntegerField(),
+                    "timestamp": serializers.DateTimeField(),
+                    "checks": serializers.DictField(),
+                    "down": serializers.ListField(child=serializers.CharField()),
+                },
+            )
+        ),
+        503: OpenApiResponse(description="Critical: same document, status critical."),
+    },
+)(health_check)
+extend_schema(
+    summary="The guide's predict_for_error webhook: analyse the error's service now (ops)",
+    request=inline_serializer(
+        "PredictForErrorRequest",
+        fields={
+            "error_id": serializers.UUIDField(required=False),
+            "error_type": serializers.CharField(required=False),
+            "service": serializers.ChoiceField(choices=SERVICES),
+            "severity": serializers.CharField(required=False),
+            "analysis_type": serializers.ChoiceField(
+                choices=["full", "quick", "deep"], required=False
+            ),
+        },
+    ),
+    responses={
+        200: OpenApiResponse(description="{success, error_id, analysis_results}"),
+        202: OpenApiResponse(description="An analysis was running: queued {task_id}."),
+        400: OpenApiResponse(description="Unknown service or analysis_type."),
+        401: OpenApiResponse(description="No or invalid JWT."),
+        403: OpenApiResponse(description="The user lacks the ops permission."),
+    },
+)(predict_for_error)
 
 router = DefaultRouter()
 router.register("models", views.MLModelViewSet, basename="ml-model")
@@ -21,18 +68,6 @@ router.register("insights", views.InsightViewSet, basename="insight")
 router.register("audit", views.AuditViewSet, basename="audit")
 
 
-@csrf_exempt
-def health(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-    """The orchestrator's guide health check, imported on first use."""
-    return views.health_view()(request, *args, **kwargs)
-
-
-@csrf_exempt
-def predict_for_error(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-    """The orchestrator's guide webhook, imported on first use."""
-    return views.webhook_view()(request, *args, **kwargs)
-
-
 urlpatterns = [
     path("trigger-analysis/", views.TriggerAnalysisView.as_view(), name="trigger-analysis"),
     path(
@@ -41,7 +76,7 @@ urlpatterns = [
         name="trigger-all-services-analysis",
     ),
     path("dashboard/summary/", views.DashboardSummaryView.as_view(), name="dashboard-summary"),
-    path("health/", health, name="ml-health"),
+    path("health/", health_check, name="ml-health"),
     path("webhooks/predict-for-error/", predict_for_error, name="predict-for-error"),
     path("", include(router.urls)),
 ]

@@ -10,18 +10,20 @@ import json
 import logging
 from typing import Any
 
+from django.conf import settings
+from django.core.cache import cache
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
     OpenApiResponse,
     extend_schema,
     extend_schema_view,
-    inline_serializer,
 )
-from rest_framework import mixins, serializers, status, viewsets
+from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.permissions import IsAuthenticated
+from rest_framework.renderers import BrowsableAPIRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -30,6 +32,7 @@ from feeding_hearts.catalog import SERVICES
 from ml_prediction.api import filters
 from ml_prediction.api import serializers as s
 from ml_prediction.api.permissions import IsOpsUser
+from ml_prediction.api.renderers import FastJSONRenderer
 from ml_prediction.services import feedback, selectors
 from ml_prediction.services.audit import audit_record
 from ml_prediction.services.cache import cached_read
@@ -37,6 +40,7 @@ from ml_prediction.services.cache import cached_read
 logger = logging.getLogger(__name__)
 
 OPS = [IsAuthenticated, IsOpsUser]
+RENDERERS = [FastJSONRenderer, BrowsableAPIRenderer]
 ERRORS = {
     400: OpenApiResponse(description="Invalid input; the message names the parameter."),
     401: OpenApiResponse(description="No or invalid JWT."),
@@ -55,6 +59,39 @@ class ServiceUnavailable(APIException):
     default_code = "unavailable"
 
 
+def single_flight_read(key: str, compute: Any) -> Any:
+    """``cached_read`` that does not stampede: while one request recomputes an expired or
+    invalidated entry, concurrent requests get the previous value instead of recomputing it too.
+
+    The previous value is at most one computation old; with no cache TTL it is not used.
+    """
+    if settings.ML_PREDICTION_CONFIG["PREDICTION_CACHE_TTL"] <= 0:
+        return compute()
+    lock_key, last_key = f"ml-read-lock:{key}", f"ml-read-last:{key}"
+    try:
+        if cache.get(lock_key):
+            last = cache.get(last_key)
+            if last is not None:
+                return last
+    except Exception:
+        logger.warning("read cache unavailable", exc_info=True)
+
+    def locked_compute() -> Any:
+        try:
+            locked = cache.add(lock_key, 1, timeout=30)
+        except Exception:
+            return compute()
+        try:
+            value = compute()
+            cache.set(last_key, value, timeout=3600)
+            return value
+        finally:
+            if locked:
+                cache.delete(lock_key)
+
+    return cached_read(key, locked_compute)
+
+
 def _actor(request: Request) -> str:
     return request.user.get_username()
 
@@ -63,23 +100,37 @@ class _ReadViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     """List + retrieve, with the object looked up by a selector (invalid UUID → 404)."""
 
     lookup_value_regex = "[^/]+"
+    renderer_classes = RENDERERS
     getter: Any = None
 
     def get_object(self) -> Any:
         return type(self).getter(**{self.lookup_url_kwarg: self.kwargs[self.lookup_url_kwarg]})
 
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return self._page(self.get_queryset())
+
+    def _rows(self, queryset: Any, serializer_class: Any) -> Any:
+        """Filtered rows, as ``.values()`` dicts when the serializer reads plain columns only."""
+        queryset = self.filter_queryset(queryset)
+        if issubclass(serializer_class, s.RowSerializer):
+            columns = serializer_class.value_fields(queryset.model)
+            if columns:
+                return queryset.values(*columns)
+        return queryset
+
     def _page(self, queryset: Any, serializer_class: Any = None) -> Response:
         serializer_class = serializer_class or self.get_serializer_class()
-        page = self.paginate_queryset(self.filter_queryset(queryset))
+        page = self.paginate_queryset(self._rows(queryset, serializer_class))
         return self.get_paginated_response(serializer_class(page, many=True).data)
 
     def _cached_page(self, request: Request, key: str, queryset: Any) -> Response:
         def compute() -> dict[str, Any]:
-            page = self.paginate_queryset(self.filter_queryset(queryset))
-            data = self.get_serializer_class()(page, many=True).data
+            serializer_class = self.get_serializer_class()
+            page = self.paginate_queryset(self._rows(queryset, serializer_class))
+            data = serializer_class(page, many=True).data
             return dict(self.paginator.get_paginated_data(data))
 
-        return Response(cached_read(f"{key}:{request.build_absolute_uri()}", compute))
+        return Response(single_flight_read(f"{key}:{request.build_absolute_uri()}", compute))
 
 
 # --- models ----------------------------------------------------------------------------------
@@ -441,6 +492,7 @@ class AuditViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     serializer_class = s.AuditEventSerializer
     filterset_class = filters.AuditFilter
     permission_classes = OPS
+    renderer_classes = RENDERERS
 
     def get_queryset(self) -> Any:
         return selectors.audit_list()
@@ -492,6 +544,7 @@ COMPLETED = OpenApiResponse(
 
 class TriggerAnalysisView(APIView):
     permission_classes = OPS
+    renderer_classes = RENDERERS
 
     @extend_schema(
         summary="Run an analysis of one service (full, quick or deep)",
@@ -543,6 +596,7 @@ class TriggerAnalysisView(APIView):
 
 class TriggerAllServicesAnalysisView(APIView):
     permission_classes = OPS
+    renderer_classes = RENDERERS
 
     @extend_schema(
         summary="Run an analysis of every service",
@@ -580,6 +634,8 @@ class TriggerAllServicesAnalysisView(APIView):
 
 # --- dashboard -------------------------------------------------------------------------------
 class DashboardSummaryView(APIView):
+    renderer_classes = RENDERERS
+
     @extend_schema(
         summary="The dashboard summary (cached for PREDICTION_CACHE_TTL, invalidated on writes)",
         responses={200: s.DashboardSummarySerializer, 401: ERRORS[401]},
@@ -588,31 +644,7 @@ class DashboardSummaryView(APIView):
         def compute() -> dict[str, Any]:
             return dict(s.DashboardSummarySerializer(selectors.dashboard_summary()).data)
 
-        return Response(cached_read("dashboard-summary", compute))
-
-
-# --- the orchestrator's guide views, wired here ------------------------------------------------
-WEBHOOK_BODY = inline_serializer(
-    "PredictForErrorRequest",
-    fields={
-        "error_id": serializers.UUIDField(required=False),
-        "error_type": serializers.CharField(required=False),
-        "service": serializers.ChoiceField(choices=SERVICES),
-        "severity": serializers.CharField(required=False),
-    },
-)
-
-
-def health_view() -> Any:
-    from ml_prediction.health_check import health_check
-
-    return health_check
-
-
-def webhook_view() -> Any:
-    from ml_prediction.webhooks import predict_for_error
-
-    return predict_for_error
+        return Response(single_flight_read("dashboard-summary", compute))
 
 
 __all__ = [

@@ -6,8 +6,10 @@ Three detectors, each calibrated on the training buckets and combined into one s
 - IsolationForest and LocalOutlierFactor (n_neighbors 20, contamination 0.05, novelty=True) on
   per-bucket features (volume, mix of severities and categories, latency).
 Each detector's raw score becomes a tail probability ``r`` (how often training buckets were at
-least this extreme) and a score ``-log10(r) / 3`` clipped to 0..1: 0.7 ≈ "rarer than 1 bucket
-in 125", 1.0 = "rarer than 1 in 1000". The combined anomaly_score is their weighted mean.
+least this extreme). The detectors are combined as a union with a Bonferroni correction,
+``r = min(1, 3 × min_d r_d)`` ("at least one detector finds it this rare"), and the
+anomaly_score is ``-log10(r) / 3`` clipped to 0..1: 0.7 ≈ "rarer than 1 bucket in 125",
+1.0 = "rarer than 1 in 1000". Per-detector scores use the same scale (without the correction).
 Scoring never refits; a service with less history than COLD_START_DAYS is "learning" and is
 scored by ``score_without_model`` (robust rules only).
 
@@ -35,7 +37,7 @@ ARTIFACT_FILE = "anomaly_model.joblib"
 ALGORITHM = "seasonal_zscore+isolation_forest+lof"
 # Tail probability 10**-SCORE_DECADES maps to anomaly_score 1.0.
 SCORE_DECADES = 3.0
-DETECTOR_WEIGHTS = {"zscore": 0.5, "isolation_forest": 0.25, "lof": 0.25}
+DETECTORS = ("zscore", "isolation_forest", "lof")
 HOURS_PER_WEEK = 168
 MIN_BIN_SAMPLES = 3
 TREND_BUCKETS = 6
@@ -102,7 +104,7 @@ def _validated_frame(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _hour_of_week(index: pd.DatetimeIndex) -> np.ndarray:
-    return (index.dayofweek * 24 + index.hour).to_numpy()
+    return (index.day_of_week * 24 + index.hour).to_numpy()
 
 
 def _column(frame: pd.DataFrame, name: str) -> np.ndarray:
@@ -246,20 +248,24 @@ def _severity(score: np.ndarray, config: AnomalyConfig) -> np.ndarray:
 
 
 def _anomaly_types(z: np.ndarray, is_anomaly: np.ndarray, threshold: float) -> np.ndarray:
-    """Shape of the deviation: sustained one-sided → trend_change; big up → spike; big down →
-    drop; unusual mix/latency with an ordinary count → pattern_deviation."""
+    """Shape of the deviation, from the seasonal z of this bucket and the ones before it.
+
+    trend_change: the previous TREND_BUCKETS buckets were already off the baseline on the same
+    side and this one is no sudden jump beyond them (a level shift or ramp that persists);
+    spike / drop: a sudden move up / down past the z threshold; pattern_deviation: the count
+    itself is ordinary but the mix or latency is not (the learned detectors fired).
+    """
     z = np.nan_to_num(z)
     window = min(TREND_BUCKETS, len(z))
-    high = pd.Series(z > 1.0).rolling(window, min_periods=window).sum().to_numpy() == window
-    low = pd.Series(z < -1.0).rolling(window, min_periods=window).sum().to_numpy() == window
-    previous = np.concatenate(([0.0], z[:-1]))
-    sustained = (high | low) & (np.abs(previous) > 1.0)
+    before = pd.Series(z).shift(1)
+    rolling = before.rolling(window, min_periods=window)
+    all_high = (rolling.min() > 1.0).to_numpy()
+    all_low = (rolling.max() < -1.0).to_numpy()
+    typical = before.abs().rolling(window, min_periods=window).mean().fillna(0.0).to_numpy()
+    no_jump = np.abs(z) <= 2.0 * typical + 1.0
+    sustained = ((all_high & (z > 1.0)) | (all_low & (z < -1.0))) & no_jump
     kinds = np.select(
-        [
-            sustained,
-            z >= threshold,
-            z <= -threshold,
-        ],
+        [sustained, z >= threshold, z <= -threshold],
         ["trend_change", "spike", "drop"],
         default="pattern_deviation",
     )
@@ -291,7 +297,7 @@ def _assemble(
     context_lists = {n: np.round(np.nan_to_num(v), 4).tolist() for n, v in contributing.items()}
     observed_list = np.asarray(observed, dtype=float).tolist()
     expected_list = np.round(np.asarray(expected, dtype=float), 4).tolist()
-    score_list = np.round(combined, 4).tolist()
+    score_list = (np.round(combined, 4) + 0.0).tolist()  # + 0.0: no "-0.0" in stored rows
     anomaly_list = is_anomaly.tolist()
     severity_list = severities.tolist()
     kind_list = kinds.tolist()
@@ -342,7 +348,8 @@ class AnomalyModel:
         tails = {name: _empirical_tail(self.reference[name], raw[name]) for name in raw}
         tails["zscore"] = np.maximum(tails["zscore"], _gaussian_tail(z))
         per_detector = {name: _tail_score(tail) for name, tail in tails.items()}
-        combined = sum(DETECTOR_WEIGHTS[name] * per_detector[name] for name in per_detector)
+        union = np.minimum(1.0, len(tails) * np.min(np.vstack(list(tails.values())), axis=0))
+        combined = _tail_score(union)
         return _assemble(
             frame,
             observed=observed,
@@ -350,7 +357,11 @@ class AnomalyModel:
             z=z,
             combined=combined,
             detector_scores=per_detector,
-            contributing={"seasonal_z": z, "severe_share": features[:, 2], "rt_p95": features[:, 6]},
+            contributing={
+                "seasonal_z": z,
+                "severe_share": features[:, 2],
+                "rt_p95": np.expm1(features[:, 6]),  # back from the log scale
+            },
             state="active",
             config=config,
         )
@@ -406,7 +417,9 @@ def _fit_parts(frame: pd.DataFrame, config: AnomalyConfig) -> dict[str, Any]:
     reference = {
         "zscore": np.sort(np.abs(z)),
         "isolation_forest": np.sort(-forest.score_samples(features)),
-        "lof": np.sort(-lof.score_samples(features)),
+        # LOF's own leave-self-out training scores: score_samples() on the training points
+        # would count each point as its own neighbour and make new points look rarer.
+        "lof": np.sort(-lof.negative_outlier_factor_),
     }
     return {
         "baseline": baseline,
@@ -460,7 +473,8 @@ def fit_anomaly_model(frame: pd.DataFrame, *, config: AnomalyConfig) -> AnomalyM
             "contamination": config.contamination,
             "n_estimators": config.n_estimators,
             "zscore_threshold": config.zscore_threshold,
-            "weights": dict(DETECTOR_WEIGHTS),
+            "combination": "bonferroni_union",
+            "detectors": list(DETECTORS),
         },
     )
     return AnomalyModel(report=report, config_used=asdict(config), **parts)
@@ -509,6 +523,7 @@ class StreamConfig:
     """Parameters of the streaming detector (chosen once for all NAB files, never per file)."""
 
     window: int = 128  # rows of recent history for the local robust baseline
+    long_window: int = 1024  # rows for the slow-drift baseline (sustained signal only)
     seasonal_window: int = 1024  # rows of seasonal residuals for their robust scale
     seasonal_lags: int = 3  # baseline = median of the same time 1, 2, 3 periods ago
     short: int = 20  # rows averaged for the sustained-deviation signals
@@ -538,18 +553,24 @@ def _period_rows(timestamps: pd.DatetimeIndex | None, num_rows: int) -> int:
     step = float(np.median(steps))
     if not np.isfinite(step) or step <= 0:
         return 0
-    period = int(round(86400.0 / step))
+    period = round(86400.0 / step)
     return period if period >= 2 and num_rows > 3 * period else 0
 
 
 def _stream_signals(
     values: np.ndarray, timestamps: pd.DatetimeIndex | None, config: StreamConfig
 ) -> list[np.ndarray]:
-    """Raw, causal deviation signals: local spike, local sustained shift, and (when the series
-    has a daily rhythm) the same two on the residual from the same time on previous days."""
+    """Raw, causal deviation signals: local spike, local sustained shift, slow drift against a
+    long baseline, and (when the series has a daily rhythm) spike and sustained shift of the
+    residual from the same time on previous days."""
     series = pd.Series(values).ffill().fillna(0.0)
     local = _rolling_robust_z(series, config.window)
-    signals = [local.abs(), local.rolling(config.short, min_periods=1).mean().abs()]
+    drift = _rolling_robust_z(series, config.long_window)
+    signals = [
+        local.abs(),
+        local.rolling(config.short, min_periods=1).mean().abs(),
+        drift.rolling(config.short, min_periods=1).mean().abs(),
+    ]
     period = _period_rows(timestamps, len(values))
     if period:
         lagged = pd.concat(

@@ -37,7 +37,9 @@ def infer_bucket_minutes(index: pd.DatetimeIndex, default: int = 5) -> int:
     return max(int(step.total_seconds() // 60), 1)
 
 
-def normalize_bucket_frame(frame: pd.DataFrame, *, bucket_minutes: int | None = None) -> pd.DataFrame:
+def normalize_bucket_frame(
+    frame: pd.DataFrame, *, bucket_minutes: int | None = None
+) -> pd.DataFrame:
     """A clean, regular bucket frame: UTC index, every convention column, gaps as zero counts.
 
     Bad data is normal here: missing columns become zeros, NaN counts zeros, irregular or
@@ -66,56 +68,112 @@ def normalize_bucket_frame(frame: pd.DataFrame, *, bucket_minutes: int | None = 
         if col not in frame.columns:
             frame[col] = np.nan
     metric_cols = [c for c in frame.columns if c.startswith("metric_")]
-    numeric = frame[list(COUNT_COLUMNS) + list(RT_COLUMNS) + metric_cols].apply(pd.to_numeric, errors="coerce")
-    numeric = numeric.replace([np.inf, -np.inf], np.nan)
-    floored = numeric.index.floor(freq)
-    if not floored.equals(numeric.index) or numeric.index.has_duplicates:
+    values: dict[str, np.ndarray] = {}
+    for c in (*COUNT_COLUMNS, *RT_COLUMNS, *metric_cols):
+        column = frame[c]
+        if column.dtype == object or not np.issubdtype(column.dtype, np.number):
+            column = pd.to_numeric(column, errors="coerce")
+        arr = np.array(column.to_numpy(dtype=float, na_value=np.nan), dtype=float)
+        arr[~np.isfinite(arr)] = np.nan
+        values[c] = arr
+    numeric = pd.DataFrame(values, index=frame.index)
+    ns = numeric.index.as_unit("ns").asi8
+    step_ns = bm * 60 * 1_000_000_000
+    aligned = bool((ns % step_ns == 0).all() and (np.diff(ns) > 0).all())
+    if not aligned:  # off-grid or duplicated timestamps: re-bucket
+        floored = numeric.index.floor(freq)
         agg: dict[str, str] = {c: "sum" for c in COUNT_COLUMNS}
         agg.update({c: "mean" for c in RT_COLUMNS if c != "rt_max"})
         agg["rt_max"] = "max"
         agg.update({c: "mean" for c in metric_cols})
         numeric = numeric.groupby(floored).agg(agg)
-    full = pd.date_range(numeric.index[0], numeric.index[-1], freq=freq, tz="UTC")
-    numeric = numeric.reindex(full)
-    numeric[list(COUNT_COLUMNS)] = numeric[list(COUNT_COLUMNS)].fillna(0.0).clip(lower=0.0)
-    if metric_cols:
+    expected = int((numeric.index[-1] - numeric.index[0]) / pd.Timedelta(minutes=bm)) + 1
+    if expected != len(numeric):
+        full = pd.date_range(numeric.index[0], numeric.index[-1], freq=freq, tz="UTC")
+        numeric = numeric.reindex(full)
+    counts = numeric[list(COUNT_COLUMNS)].to_numpy()
+    numeric[list(COUNT_COLUMNS)] = np.clip(np.nan_to_num(counts, nan=0.0), 0.0, None)
+    if metric_cols and numeric[metric_cols].isna().to_numpy().any():
         numeric[metric_cols] = numeric[metric_cols].ffill()
     numeric.index.name = "bucket"
     numeric.attrs["bucket_minutes"] = bm
     return numeric
 
 
-def _rolling_slope(y: pd.Series, window: int) -> tuple[pd.Series, pd.Series]:
-    """Least-squares slope and fitted current level of y over the trailing `window` buckets."""
-    n = float(window)
-    t = pd.Series(np.arange(len(y), dtype=float), index=y.index)
-    sum_y = y.rolling(window, min_periods=window).sum()
-    sum_ty = (t * y).rolling(window, min_periods=window).sum()
-    sum_t = t.rolling(window, min_periods=window).sum()
-    sum_tt = (t * t).rolling(window, min_periods=window).sum()
-    denom = n * sum_tt - sum_t**2
-    slope = (n * sum_ty - sum_t * sum_y) / denom.replace(0, np.nan)
-    intercept = (sum_y - slope * sum_t) / n
-    level = intercept + slope * t  # the fitted value at the current bucket
-    return slope.fillna(0.0), level.fillna(y)
+def _trailing_sum(x: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sum and count of the trailing `window` values (fewer at the start), via cumsum."""
+    csum = np.concatenate([[0.0], np.cumsum(x)])
+    idx = np.arange(len(x))
+    lo = np.maximum(idx + 1 - window, 0)
+    return csum[idx + 1] - csum[lo], (idx + 1 - lo).astype(float)
+
+
+def _rolling_mean(x: np.ndarray, window: int, min_periods: int = 1) -> np.ndarray:
+    total, count = _trailing_sum(x, window)
+    out = total / count
+    out[count < min_periods] = np.nan
+    return out
+
+
+def _rolling_std(x: np.ndarray, window: int, min_periods: int) -> np.ndarray:
+    """Sample standard deviation (ddof=1) over the trailing window."""
+    total, count = _trailing_sum(x, window)
+    squares, _ = _trailing_sum(x * x, window)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        var = (squares - total * total / count) / (count - 1)
+    out = np.sqrt(np.maximum(var, 0.0))
+    out[count < max(min_periods, 2)] = np.nan
+    return out
+
+
+def _rolling_max(x: np.ndarray, window: int) -> np.ndarray:
+    padded = np.concatenate([np.full(window - 1, -np.inf), x])
+    return np.lib.stride_tricks.sliding_window_view(padded, window).max(axis=1)
+
+
+def _rolling_slope(y: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
+    """Least-squares slope and fitted current level of y over the trailing `window` buckets.
+
+    Time is measured relative to each window's end, so the sums stay small on long histories.
+    Rows with fewer than `window` values: slope 0, level = the value itself.
+    """
+    n = len(y)
+    slope = np.zeros(n)
+    level = y.astype(float).copy()
+    if n < window or window < 2:
+        return slope, level
+    windows = np.lib.stride_tricks.sliding_window_view(y.astype(float), window)
+    t = np.arange(window, dtype=float) - (window - 1)  # …, -1, 0 (the current bucket)
+    t_centered = t - t.mean()
+    denom = float(t_centered @ t_centered)
+    y_mean = windows.mean(axis=1)
+    b = (windows - y_mean[:, None]) @ t_centered / denom
+    slope[window - 1 :] = b
+    level[window - 1 :] = y_mean + b * (0.0 - t.mean())
+    return slope, level
 
 
 def build_features(frame: pd.DataFrame, *, bucket_minutes: int | None = None) -> pd.DataFrame:
-    """One feature row per bucket of `frame` (after normalisation); no NaN in the result."""
+    """One feature row per bucket of `frame` (after normalisation); no NaN in the result.
+
+    Plain numpy on the columns: scoring a 24 h window must cost milliseconds, not pandas calls.
+    """
     data = normalize_bucket_frame(frame, bucket_minutes=bucket_minutes)
     bm = data.attrs["bucket_minutes"]
-    per_hour = max(int(round(60 / bm)), 1)
-    per_day = max(int(round(1440 / bm)), 1)
+    per_hour = max(round(60 / bm), 1)
+    per_day = max(round(1440 / bm), 1)
     idx = data.index
-    total = data["total_count"]
-    safe_total = total.where(total > 0, np.nan)
+    col = {c: data[c].to_numpy(dtype=float) for c in data.columns}
+    total = col["total_count"]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        inv_total = np.where(total > 0, 1.0 / np.where(total > 0, total, 1.0), 0.0)
 
-    out: dict[str, pd.Series | np.ndarray] = {}
+    out: dict[str, np.ndarray] = {}
     # Temporal (the guide's names).
     hour = idx.hour.to_numpy()
     dow = idx.day_of_week.to_numpy()
-    out["hour_of_day"] = hour
-    out["day_of_week"] = dow
+    out["hour_of_day"] = hour.astype(float)
+    out["day_of_week"] = dow.astype(float)
     out["is_peak_hours"] = ((dow < 5) & np.isin(hour, list(PEAK_HOURS))).astype(float)
     out["hour_sin"] = np.sin(2 * np.pi * hour / 24)
     out["hour_cos"] = np.cos(2 * np.pi * hour / 24)
@@ -125,68 +183,63 @@ def build_features(frame: pd.DataFrame, *, bucket_minutes: int | None = None) ->
     out["current_error_rate"] = total / bm  # errors per minute
 
     # Error-type features.
-    def ratio(col: str) -> pd.Series:
-        return (data[col] / safe_total).fillna(0.0)
-
-    out["error_type_timeout_ratio"] = ratio("timeout_count")
-    out["error_type_connection_ratio"] = ratio("connection_count")
-    out["error_type_auth_ratio"] = ratio("auth_count")
-    out["error_type_memory_ratio"] = ratio("memory_count")
-    out["severity_critical_ratio"] = ratio("critical_count")
-    out["severity_high_ratio"] = ((data["error_count"] + data["critical_count"]) / safe_total).fillna(0.0)
-    out["critical_error_count"] = data["critical_count"]
+    out["error_type_timeout_ratio"] = col["timeout_count"] * inv_total
+    out["error_type_connection_ratio"] = col["connection_count"] * inv_total
+    out["error_type_auth_ratio"] = col["auth_count"] * inv_total
+    out["error_type_memory_ratio"] = col["memory_count"] * inv_total
+    out["severity_critical_ratio"] = col["critical_count"] * inv_total
+    out["severity_high_ratio"] = (col["error_count"] + col["critical_count"]) * inv_total
+    out["critical_error_count"] = col["critical_count"]
 
     # System features.
     rt = data[list(RT_COLUMNS)].ffill().fillna(0.0)
-    out["response_time_mean"] = rt["rt_mean"]
-    out["response_time_p95"] = rt["rt_p95"]
-    out["response_time_p99"] = rt["rt_p99"]
-    out["response_time_max"] = rt["rt_max"]
-    out["database_error_ratio"] = ratio("database_count")
-    out["api_error_ratio"] = ratio("api_count")
+    p95 = rt["rt_p95"].to_numpy(dtype=float)
+    out["response_time_mean"] = rt["rt_mean"].to_numpy(dtype=float)
+    out["response_time_p95"] = p95
+    out["response_time_p99"] = rt["rt_p99"].to_numpy(dtype=float)
+    out["response_time_max"] = rt["rt_max"].to_numpy(dtype=float)
+    out["database_error_ratio"] = col["database_count"] * inv_total
+    out["api_error_ratio"] = col["api_count"] * inv_total
 
     # Lags and rolling statistics: what is rising, relative to its own recent normal.
-    day_mean = total.rolling(per_day, min_periods=per_hour).mean()
-    day_std = total.rolling(per_day, min_periods=per_hour).std()
+    day_mean = _rolling_mean(total, per_day, per_hour)
+    day_std = _rolling_std(total, per_day, per_hour)
     for lag in (1, 2, 3, 6):
-        out[f"total_count_lag{lag}"] = total.shift(lag).fillna(0.0)
+        out[f"total_count_lag{lag}"] = np.concatenate(
+            [np.zeros(min(lag, len(total))), total[:-lag]]
+        )[: len(total)]
     for window, label in ((3, "15m" if bm == 5 else "w3"), (per_hour, "1h")):
-        out[f"total_count_sum_{label}"] = total.rolling(window, min_periods=1).sum()
-        out[f"critical_count_sum_{label}"] = data["critical_count"].rolling(window, min_periods=1).sum()
+        out[f"total_count_sum_{label}"] = _trailing_sum(total, window)[0]
+        out[f"critical_count_sum_{label}"] = _trailing_sum(col["critical_count"], window)[0]
         for cat in CATEGORIES:
-            out[f"{cat}_count_sum_{label}"] = data[f"{cat}_count"].rolling(window, min_periods=1).sum()
-    out["total_count_mean_1d"] = day_mean.fillna(total.expanding().mean())
-    out["total_count_std_1d"] = day_std.fillna(0.0)
-    out["total_count_z_1d"] = ((total - day_mean) / (day_std + 1.0)).fillna(0.0)
-    hour_sum = total.rolling(per_hour, min_periods=1).sum()
-    out["total_count_1h_vs_1d"] = (hour_sum / (day_mean * per_hour + 1.0)).fillna(0.0)
+            out[f"{cat}_count_sum_{label}"] = _trailing_sum(col[f"{cat}_count"], window)[0]
+    expanding = np.cumsum(total) / np.arange(1, len(total) + 1)
+    out["total_count_mean_1d"] = np.where(np.isnan(day_mean), expanding, day_mean)
+    out["total_count_std_1d"] = day_std
+    out["total_count_z_1d"] = (total - day_mean) / (day_std + 1.0)
+    hour_sum = _trailing_sum(total, per_hour)[0]
+    out["total_count_1h_vs_1d"] = hour_sum / (day_mean * per_hour + 1.0)
     for cat in ("timeout", "database", "connection", "memory", "api"):
-        series = data[f"{cat}_count"]
-        cat_day = series.rolling(per_day, min_periods=per_hour).mean()
-        recent = series.rolling(per_hour // 2 or 1, min_periods=1).mean()
-        out[f"{cat}_count_rise"] = (recent - cat_day).fillna(0.0)
-        cat_slope, _ = _rolling_slope(series, per_hour)
-        out[f"{cat}_count_slope"] = cat_slope
-    p95 = rt["rt_p95"]
-    p95_day = p95.rolling(per_day, min_periods=per_hour).median()
-    out["response_time_p95_vs_1d"] = (p95 / (p95_day + 1.0)).fillna(1.0)
-    out["response_time_p95_mean_1h"] = p95.rolling(per_hour, min_periods=1).mean()
-    p95_slope, _ = _rolling_slope(p95, per_hour)
-    out["response_time_p95_slope"] = p95_slope
-    out["user_error_count"] = data["user_error_count"]
-    out["user_error_count_sum_1h"] = data["user_error_count"].rolling(per_hour, min_periods=1).sum()
+        series = col[f"{cat}_count"]
+        cat_day = _rolling_mean(series, per_day, per_hour)
+        recent = _rolling_mean(series, per_hour // 2 or 1)
+        out[f"{cat}_count_rise"] = recent - cat_day
+        out[f"{cat}_count_slope"] = _rolling_slope(series, per_hour)[0]
+    p95_day = rt["rt_p95"].rolling(per_day, min_periods=per_hour).median().to_numpy()
+    out["response_time_p95_vs_1d"] = np.where(np.isnan(p95_day), 1.0, p95 / (p95_day + 1.0))
+    out["response_time_p95_mean_1h"] = _rolling_mean(p95, per_hour)
+    out["response_time_p95_slope"] = _rolling_slope(p95, per_hour)[0]
+    out["user_error_count"] = col["user_error_count"]
+    out["user_error_count_sum_1h"] = _trailing_sum(col["user_error_count"], per_hour)[0]
 
-    for col in sorted(c for c in data.columns if c.startswith("metric_")):
-        series = data[col].fillna(0.0)
-        name = col
+    for name in sorted(c for c in data.columns if c.startswith("metric_")):
+        series = np.nan_to_num(col[name], nan=0.0)
         out[name] = series
-        base = series.rolling(per_day, min_periods=per_hour).mean()
-        out[f"{name}_delta_1d"] = (series - base).fillna(0.0)
-        m_slope, _ = _rolling_slope(series, per_hour)
-        out[f"{name}_slope_1h"] = m_slope
-        out[f"{name}_max_1h"] = series.rolling(per_hour, min_periods=1).max()
+        out[f"{name}_delta_1d"] = series - _rolling_mean(series, per_day, per_hour)
+        out[f"{name}_slope_1h"] = _rolling_slope(series, per_hour)[0]
+        out[f"{name}_max_1h"] = _rolling_max(series, per_hour)
 
-    features = pd.DataFrame(out, index=idx)
-    features = features.replace([np.inf, -np.inf], np.nan).fillna(0.0).astype(float)
+    matrix = np.nan_to_num(np.column_stack(list(out.values())), nan=0.0, posinf=0.0, neginf=0.0)
+    features = pd.DataFrame(matrix, index=idx, columns=list(out))
     features.attrs["bucket_minutes"] = bm
     return features

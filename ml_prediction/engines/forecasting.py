@@ -58,7 +58,7 @@ class ForecastConfig:
     season_steps: int | None = None  # default: one day of steps
     interval_width: float = 0.8
     candidates: tuple[str, ...] = ALGORITHMS
-    backtest_folds: int = 5
+    backtest_folds: int = 3
     ensemble: bool = True  # also score the mean of the fitted models as a candidate
     max_history_steps: int = 24 * 35  # five weeks: older history adds fit time, not accuracy
     max_missing_fraction: float = 0.5
@@ -69,24 +69,30 @@ class ForecastConfig:
     lstm_input_steps: int = 72
     lstm_output_steps: int = 24
     lstm_units: int = 64
-    lstm_epochs: int = 30
+    lstm_epochs: int = 20
     lstm_patience: int = 3
-    lstm_batch_size: int = 32
-    lstm_max_windows: int = 600
+    lstm_batch_size: int = 64
+    lstm_max_windows: int = 300
     seed: int = 0
 
     @classmethod
     def from_ml_config(cls, ml_config: Mapping[str, Any], **overrides: Any) -> ForecastConfig:
-        """The product's defaults: FORECAST_HORIZON hours ahead, CAPACITY_LIMITS per metric."""
+        """The product's defaults: FORECAST_HORIZON hours ahead, CAPACITY_LIMITS per metric, and
+        Prophet holidays from an optional ``FORECAST_HOLIDAYS`` list of ``[name, "YYYY-MM-DD"]``."""
         step_minutes = int(overrides.pop("step_minutes", 60))
         hours = int(ml_config.get("FORECAST_HORIZON", 24))
         limits = {
             str(k): float(v) for k, v in dict(ml_config.get("CAPACITY_LIMITS", {}) or {}).items()
         }
+        holidays = tuple(
+            (str(name), day if isinstance(day, date) else date.fromisoformat(str(day)))
+            for name, day in ml_config.get("FORECAST_HOLIDAYS", ()) or ()
+        )
         return cls(
             step_minutes=step_minutes,
             horizon_steps=max(1, hours * 60 // step_minutes),
             capacity_limits=limits,
+            **({"holidays": holidays} if holidays and "holidays" not in overrides else {}),
             **overrides,
         )
 
@@ -200,12 +206,19 @@ def coverage(actual: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> float:
 
 
 def _residual_bounds(residuals: np.ndarray, width: float) -> tuple[float, float]:
-    """Quantiles of actual − forecast such that ``width`` of future errors fall between them."""
-    residuals = residuals[np.isfinite(residuals)]
+    """A symmetric band that held ``width`` of the held-out errors (split conformal).
+
+    The quantile level gets the finite-sample correction ceil((n + 1) * width) / n. Symmetric
+    bands were better calibrated than asymmetric quantiles on NAB's real series, whose held-out
+    errors are biased one way in one fold and the other way in the next.
+    """
+    residuals = np.abs(residuals[np.isfinite(residuals)])
     if len(residuals) == 0:
         return 0.0, 0.0
-    alpha = (1 - width) / 2
-    return float(np.quantile(residuals, alpha)), float(np.quantile(residuals, 1 - alpha))
+    n = len(residuals)
+    level = min(1.0, math.ceil((n + 1) * width) / n)
+    half = float(np.quantile(residuals, level))
+    return -half, half
 
 
 # --------------------------------------------------------------------------- candidate models
@@ -298,10 +311,15 @@ class _HoltWinters(_Model):
                 damped_trend=True,
                 seasonal="add",
                 seasonal_periods=m,
-                initialization_method="estimated",
-            ).fit(optimized=True)
+                initialization_method="heuristic",  # 10x faster than "estimated", as accurate
+            ).fit(optimized=True, use_brute=False)
         phi = float(result.params.get("damping_trend", 1.0))
-        return cls(result.level[-1], result.trend[-1], phi, np.asarray(result.season)[-m:])
+        level, trend = float(result.level[-1]), float(result.trend[-1])
+        # The seasonal terms exactly as statsmodels applies them to the next season (its own
+        # `season` array is offset by one step at season boundaries).
+        damp = np.cumsum(phi ** np.arange(1, m + 1))
+        seasonal = np.asarray(result.forecast(m), dtype=float) - level - damp * trend
+        return cls(level, trend, phi, seasonal)
 
     def forecast(self, h: int) -> np.ndarray:
         steps = np.arange(1, h + 1)
@@ -668,8 +686,7 @@ def _run_backtest(
     members = [name for name in predictions if name != "seasonal_naive"]
     if config.ensemble and len(members) >= 2:
         predictions["ensemble"] = [
-            np.mean([predictions[name][k] for name in members], axis=0)
-            for k in range(len(origins))
+            np.mean([predictions[name][k] for name in members], axis=0) for k in range(len(origins))
         ]
         result.members = members
     for name, folds in predictions.items():
@@ -720,13 +737,18 @@ class Forecaster:
     backtest: dict[str, Any]
     report: TrainingReport
     _model: _Model
+    _cache: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     def forecast(self, *, horizon_steps: int | None = None) -> ForecastResult:
         """Forecast ``horizon_steps`` steps (default: the configured horizon) after the series."""
         h = int(horizon_steps or self.config.horizon_steps)
         if h < 1:
             raise ValueError("horizon_steps must be at least 1")
-        values = np.asarray(self._model.forecast(h), dtype=float)
+        # A fitted model's forecast never changes: compute a week (or h) once, slice after.
+        if self._cache is None or len(self._cache) < h:
+            week = 7 * 24 * 60 // self.config.step_minutes
+            self._cache = np.asarray(self._model.forecast(max(h, week)), dtype=float)
+        values = self._cache[:h].copy()
         algorithm, status = self.algorithm, self.status
         if not np.all(np.isfinite(values)):
             # A model that produced NaN must not put NaN in a stored forecast.
@@ -817,9 +839,9 @@ def _jsonable(value: Any) -> Any:
 
 
 def _trend_direction(values: np.ndarray, level: float, noise: float) -> str:
-    """Forecast mean vs the last observed season: a move beyond 5% and the noise is a trend."""
+    """Forecast mean vs the last observed season: a move beyond 2% and the noise is a trend."""
     delta = float(np.mean(values)) - level
-    threshold = max(0.05 * abs(level), noise, 1e-9)
+    threshold = max(0.02 * abs(level), noise, 1e-9)
     if delta > threshold:
         return "increasing"
     if delta < -threshold:
@@ -877,7 +899,11 @@ def fit_forecaster(series: pd.Series, *, metric_name: str, config: ForecastConfi
         )
     non_negative = bool(np.all(y >= 0))
     level = float(np.mean(y[-min(m, n) :]))
-    noise = float(np.median(np.abs(np.diff(y[-min(n, 4 * m) :])))) if n > 1 else 0.0
+    recent = y[-min(n, 4 * m) :]
+    # The standard error of a mean over one season, from seasonal differences (which cancel the
+    # daily cycle): the forecast level must move by more than twice this to be called a trend.
+    diffs = recent[m:] - recent[:-m] if len(recent) > m else np.diff(recent)
+    noise = 2 * float(np.std(diffs)) / math.sqrt(max(1, min(h, m))) if len(diffs) else 0.0
 
     def build(name: str, status: str, backtest: _Backtest | None, model: _Model) -> Forecaster:
         summary = backtest.summary(name) if backtest else {}
@@ -901,7 +927,9 @@ def fit_forecaster(series: pd.Series, *, metric_name: str, config: ForecastConfi
                 table["failed"] = dict(backtest.failures)
         table = _finite_or_none(table)
         metrics = {
-            k: float(v) for k, v in table.items() if k in ("mase", "smape", "coverage") and v is not None
+            k: float(v)
+            for k, v in table.items()
+            if k in ("mase", "smape", "coverage") and v is not None
         }
         if backtest:
             for cand, values in table.get("candidates", {}).items():
@@ -920,7 +948,8 @@ def fit_forecaster(series: pd.Series, *, metric_name: str, config: ForecastConfi
                 "interval_width": config.interval_width,
                 "backtest_folds": backtest.folds if backtest else 0,
                 "status": status,
-                **(_lstm_hyperparameters(config) if name == "lstm" else {}),
+                **({"members": list(backtest.members)} if backtest and name == "ensemble" else {}),
+                **(_lstm_hyperparameters(config) if uses_lstm(name, backtest) else {}),
             },
         )
         return Forecaster(
@@ -953,7 +982,9 @@ def fit_forecaster(series: pd.Series, *, metric_name: str, config: ForecastConfi
         model = _refit(winner, y, index, config, backtest)
         status = "ok"
     except Exception as exc:  # the refit on all data failed: keep a forecast, say so
-        logger.warning("refitting %s on %s failed (%s); using seasonal naive", winner, metric_name, exc)
+        logger.warning(
+            "refitting %s on %s failed (%s); using seasonal naive", winner, metric_name, exc
+        )
         winner, status = "seasonal_naive", "fallback"
         model = _SeasonalNaive(y[-m:])
     return build(winner, status, backtest, model)
@@ -967,6 +998,13 @@ def _refit(
     if name == "lstm":
         return _LSTM.fit(y, index, config, warm=backtest.lstm)
     return _MODEL_CLASSES[name].fit(y, index, config)  # type: ignore[attr-defined]
+
+
+def uses_lstm(name: str, backtest: _Backtest | None) -> bool:
+    """Whether the model called ``name`` contains the LSTM (alone or in the ensemble)."""
+    return name == "lstm" or (
+        name == "ensemble" and backtest is not None and "lstm" in backtest.members
+    )
 
 
 def _in_sample_residuals(y: np.ndarray, name: str, season: int) -> np.ndarray:

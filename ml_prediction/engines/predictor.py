@@ -2,9 +2,14 @@
 
 One binary classifier per (target, horizon), trained per service on labels made from its own
 history (XGBoost or RandomForest with the guide's parameters). Time-ordered splits only: the
-oldest 70% trains, the next slice calibrates the probabilities (Platt sigmoid or isotonic), the
-newest slice is the held-out test the report's metrics come from; a purge gap of one horizon
-separates the slices so no label peeks into the next one. Pure: numpy/pandas/sklearn/xgboost.
+newest 15% is the held-out test the report's metrics come from; the model learns from what
+precedes it. Probabilities are calibrated (Platt sigmoid or isotonic) on predictions the model
+could not have seen: by default ("holdout") a 15% slice before the test slice, which the model
+never trains on; or ("forward") the model trains on everything before the test slice and a
+twin trained on the oldest half predicts the rest for the calibrator (more calibration data;
+on the generator it raised recall and lowered precision, so it is not the default).
+A purge gap of one horizon separates the slices so no label peeks into the next one.
+Pure: numpy/pandas/sklearn/xgboost.
 """
 
 from __future__ import annotations
@@ -68,6 +73,8 @@ class PredictorConfig:
     min_positive_events: int = 3  # distinct episodes: one incident is not a pattern
     calibration: str = "sigmoid"  # sigmoid | isotonic
     calibration_fraction: float = 0.15
+    calibration_scheme: str = "holdout"  # holdout (one slice) | forward (twin model)
+    forward_split: float = 0.5  # forward scheme: the twin trains on this oldest share
     test_fraction: float = 0.15
     max_pos_weight: float = 50.0
     n_jobs: int = 1  # on a shared 2-core box threads cost more than they give
@@ -80,6 +87,8 @@ class PredictorConfig:
             raise ValueError(f"unknown prediction targets {unknown}; known: {', '.join(TARGETS)}")
         if self.calibration not in ("sigmoid", "isotonic"):
             raise ValueError("calibration must be 'sigmoid' or 'isotonic'")
+        if self.calibration_scheme not in ("forward", "holdout"):
+            raise ValueError("calibration_scheme must be 'forward' or 'holdout'")
         if not self.horizons_minutes or min(self.horizons_minutes) <= 0:
             raise ValueError("horizons_minutes must be positive")
 
@@ -121,7 +130,9 @@ def burst_thresholds(frame: pd.DataFrame, config: PredictorConfig) -> dict[str, 
         counts = frame[f"{target}_count"].to_numpy(dtype=float)
         median = float(np.median(counts))
         mad = float(np.median(np.abs(counts - median))) * 1.4826
-        thresholds[target] = max(float(config.burst_min_count), median + config.burst_mad_k * max(mad, 1.0))
+        thresholds[target] = max(
+            float(config.burst_min_count), median + config.burst_mad_k * max(mad, 1.0)
+        )
     return thresholds
 
 
@@ -242,7 +253,9 @@ class ErrorPredictorModel:
     skipped: dict[str, str] = field(default_factory=dict)  # "target@h" → why no model
 
     def _matrix(self, features: pd.DataFrame) -> np.ndarray:
-        return features.reindex(columns=self.feature_names, fill_value=0.0).to_numpy(dtype=np.float32)
+        return features.reindex(columns=self.feature_names, fill_value=0.0).to_numpy(
+            dtype=np.float32
+        )
 
     def _raw(self, model: _TargetModel, x: np.ndarray) -> np.ndarray:
         if self.algorithm == "xgboost":
@@ -260,7 +273,9 @@ class ErrorPredictorModel:
         }
         return pd.DataFrame(columns, index=features.index)
 
-    def predict(self, frame: pd.DataFrame, *, config: PredictorConfig) -> list[ErrorPredictionResult]:
+    def predict(
+        self, frame: pd.DataFrame, *, config: PredictorConfig
+    ) -> list[ErrorPredictionResult]:
         """Every target × horizon for the latest bucket of `frame`, most probable first."""
         features = build_features(frame, bucket_minutes=self.bucket_minutes)
         last = features.iloc[[-1]]
@@ -289,19 +304,23 @@ class ErrorPredictorModel:
                     predicted_timestamp=timestamp
                     + timedelta(minutes=self.bucket_minutes + model.horizon_minutes),
                     contributing_factors=factors,
-                    affected_users_estimate=None if users is None else int(round(users * probability)),
+                    affected_users_estimate=None if users is None else round(users * probability),
                     model_algorithm=self.algorithm,
                 )
             )
         results.sort(key=lambda r: (-r.probability, r.time_horizon_minutes, r.target))
         return results
 
-    def _factors(self, model: _TargetModel, x: np.ndarray, top: int = 5) -> list[ContributingFactor]:
+    def _factors(
+        self, model: _TargetModel, x: np.ndarray, top: int = 5
+    ) -> list[ContributingFactor]:
         """Per-prediction contributions: XGBoost SHAP values, or importance × standardised value."""
         if self.algorithm == "xgboost":
             import xgboost as xgb
 
-            contribs = model.estimator.get_booster().predict(xgb.DMatrix(x, feature_names=None), pred_contribs=True)[0][:-1]
+            contribs = model.estimator.get_booster().predict(
+                xgb.DMatrix(x, feature_names=None), pred_contribs=True
+            )[0][:-1]
         else:
             importances = model.estimator.feature_importances_
             mean = np.array([self.feature_mean.get(f, 0.0) for f in self.feature_names])
@@ -349,13 +368,18 @@ def _describe(feature: str, value: float, contribution: float) -> str:
 
 
 def _apply_feedback(
-    labels: dict[tuple[str, int], pd.Series], feedback: pd.DataFrame | None, bucket_minutes: int
+    labels: dict[tuple[str, int], pd.Series],
+    feedback: pd.DataFrame | None,
+    bucket_minutes: int,
+    error_type_names: Mapping[str, str] | None = None,
 ) -> int:
     """Override labels with human verdicts; returns how many labels changed.
 
     `feedback` columns: timestamp, verdict (true_positive | false_positive) or occurred (bool),
-    optional target and horizon_minutes (absent → every target / horizon).
+    optional target and horizon_minutes (absent → every target / horizon). A target may also be
+    a concrete error type name (mapped back through `error_type_names`).
     """
+    by_type = {name: target for target, name in (error_type_names or {}).items()}
     if feedback is None or len(feedback) == 0:
         return 0
     if "timestamp" not in feedback.columns:
@@ -370,11 +394,18 @@ def _apply_feedback(
         else:
             continue
         ts = pd.Timestamp(data["timestamp"])
-        ts = (ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")).floor(f"{bucket_minutes}min")
+        ts = (ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")).floor(
+            f"{bucket_minutes}min"
+        )
+        wanted = data.get("target")
+        if isinstance(wanted, str) and wanted not in TARGETS:
+            wanted = by_type.get(wanted)  # unknown names apply to every target
         for (target, horizon), series in labels.items():
-            if data.get("target") not in (None, "", target):
+            if wanted not in (None, "", target):
                 continue
-            if data.get("horizon_minutes") not in (None, horizon) and not pd.isna(data.get("horizon_minutes")):
+            if data.get("horizon_minutes") not in (None, horizon) and not pd.isna(
+                data.get("horizon_minutes")
+            ):
                 continue
             if ts in series.index:
                 series.loc[ts] = value
@@ -431,10 +462,10 @@ def fit_error_predictor(
 
     labels: dict[tuple[str, int], pd.Series] = {}
     for horizon in config.horizons_minutes:
-        h = max(int(round(horizon / bm)), 1)
+        h = max(round(horizon / bm), 1)
         for target in config.targets:
             labels[(target, horizon)] = future_labels(events[target], h)
-    _apply_feedback(labels, feedback, bm)
+    _apply_feedback(labels, feedback, bm, error_type_names)
 
     cal_start = int(n * (1 - config.calibration_fraction - config.test_fraction))
     test_start = int(n * (1 - config.test_fraction))
@@ -446,11 +477,23 @@ def fit_error_predictor(
     pooled_p: list[np.ndarray] = []
     for (target, horizon), series in labels.items():
         key = f"{target}@{horizon}"
-        h = max(int(round(horizon / bm)), 1)
+        h = max(round(horizon / bm), 1)
         gap = min(h, max(n // 20, 1))  # purge: no training label may look into the next slice
         y_all = series.to_numpy()
-        train_idx = np.arange(0, max(cal_start - gap, 0))
-        cal_idx = np.arange(cal_start, max(test_start - gap, cal_start))
+        known = ~np.isnan(y_all)
+        if config.calibration_scheme == "forward":
+            # The final model learns from everything before the test slice; its calibrator
+            # comes from a forward-chained twin trained on the oldest part and applied to
+            # the rest (more held-out positives than a single short slice gives).
+            train_idx = np.arange(0, max(test_start - gap, 0))
+            split = int(n * config.forward_split)
+            twin_idx = np.arange(0, max(split - gap, 0))
+            twin_idx = twin_idx[known[twin_idx]]
+            cal_idx = np.arange(split, max(test_start - gap, split))
+        else:
+            train_idx = np.arange(0, max(cal_start - gap, 0))
+            twin_idx = np.arange(0)
+            cal_idx = np.arange(cal_start, max(test_start - gap, cal_start))
         test_idx = np.arange(test_start, n)
         train_idx = train_idx[~np.isnan(y_all[train_idx])]
         cal_idx = cal_idx[~np.isnan(y_all[cal_idx])]
@@ -463,14 +506,37 @@ def fit_error_predictor(
             skipped[key] = f"{positives} positive and {negatives} negative training buckets"
             continue
         if episodes < config.min_positive_events:
-            skipped[key] = f"{episodes} distinct positive episodes (need {config.min_positive_events})"
+            skipped[key] = (
+                f"{episodes} distinct positive episodes (need {config.min_positive_events})"
+            )
             continue
         estimator = _make_estimator(algorithm, config, positives, negatives)
         estimator.fit(x_all[train_idx], y_train)
         tm = _TargetModel(target, horizon, estimator, _Calibrator("none"), positives / len(y_train))
-        raw_cal = _raw_scores(algorithm, estimator, x_all[cal_idx]) if len(cal_idx) else np.array([])
-        pos_weight = _pos_weight(positives, negatives, config) if algorithm == "xgboost" else negatives / max(positives, 1)
-        tm.calibrator = _fit_calibrator(raw_cal, y_all[cal_idx].astype(int), config.calibration, pos_weight)
+        calibration_estimator = estimator
+        pos_weight = (
+            _pos_weight(positives, negatives, config)
+            if algorithm == "xgboost"
+            else negatives / max(positives, 1)
+        )
+        if len(twin_idx):
+            y_twin = y_all[twin_idx].astype(int)
+            twin_pos = int(y_twin.sum())
+            if min(twin_pos, len(y_twin) - twin_pos) >= config.min_positive_samples:
+                calibration_estimator = _make_estimator(
+                    algorithm, config, twin_pos, len(y_twin) - twin_pos
+                )
+                calibration_estimator.fit(x_all[twin_idx], y_twin)
+            else:
+                cal_idx = np.arange(0)  # no usable twin: undo the class weight instead
+        raw_cal = (
+            _raw_scores(algorithm, calibration_estimator, x_all[cal_idx])
+            if len(cal_idx)
+            else np.array([])
+        )
+        tm.calibrator = _fit_calibrator(
+            raw_cal, y_all[cal_idx].astype(int), config.calibration, pos_weight
+        )
         models.append(tm)
         importances += np.asarray(estimator.feature_importances_, dtype=float)
         if len(test_idx):
@@ -478,23 +544,30 @@ def fit_error_predictor(
             y_test = y_all[test_idx].astype(int)
             for name, value in _binary_metrics(y_test, p_test, config.prediction_threshold).items():
                 metrics[f"{key}.{name}"] = round(value, 4)
-            metrics[f"{key}.calibrated"] = 1.0 if tm.calibrator.method in ("sigmoid", "isotonic") else 0.0
+            metrics[f"{key}.calibrated"] = (
+                1.0 if tm.calibrator.method in ("sigmoid", "isotonic") else 0.0
+            )
             pooled_y.append(y_test)
             pooled_p.append(p_test)
     if not models:
         raise InsufficientData(
-            "no prediction target has enough positive and negative examples: " + "; ".join(
-                f"{k}: {v}" for k, v in list(skipped.items())[:4]
-            )
+            "no prediction target has enough positive and negative examples: "
+            + "; ".join(f"{k}: {v}" for k, v in list(skipped.items())[:4])
         )
     if pooled_y:
-        pooled = _binary_metrics(np.concatenate(pooled_y), np.concatenate(pooled_p), config.prediction_threshold)
+        pooled = _binary_metrics(
+            np.concatenate(pooled_y), np.concatenate(pooled_p), config.prediction_threshold
+        )
         metrics.update({k: round(v, 4) for k, v in pooled.items()})
     total_importance = importances.sum() or 1.0
-    ranked = sorted(zip(feature_names, importances / total_importance, strict=True), key=lambda t: -t[1])
+    ranked = sorted(
+        zip(feature_names, importances / total_importance, strict=True), key=lambda t: -t[1]
+    )
     report = TrainingReport(
         algorithm=algorithm,
-        train_samples=int(max(cal_start, 0)),
+        train_samples=int(
+            max(test_start if config.calibration_scheme == "forward" else cal_start, 0)
+        ),
         validation_samples=int(n - test_start),
         metrics=metrics,
         feature_names=feature_names,
@@ -522,7 +595,9 @@ def fit_error_predictor(
         feature_mean={k: float(v) for k, v in train_part.mean().items()},
         feature_std={k: float(v) for k, v in train_part.std().fillna(1.0).items()},
         error_type_names=names,
-        users_per_event=_users_per_event(data.iloc[: max(cal_start, 1)], events.iloc[: max(cal_start, 1)]),
+        users_per_event=_users_per_event(
+            data.iloc[: max(cal_start, 1)], events.iloc[: max(cal_start, 1)]
+        ),
         skipped=skipped,
     )
 

@@ -105,12 +105,20 @@ def incident_signature(
     signature: dict[str, float] = {}
     recent_total = float(recent["total_count"].sum())
     base_rate = float(base["total_count"].mean()) if len(base) else 0.0
-    signature["error_rate_ratio"] = float(np.log1p(recent["total_count"].mean()) - np.log1p(base_rate))
+    signature["error_rate_ratio"] = float(
+        np.log1p(recent["total_count"].mean()) - np.log1p(base_rate)
+    )
     for cat in CATEGORIES:
-        signature[f"share_{cat}"] = float(recent[f"{cat}_count"].sum() / recent_total) if recent_total else 0.0
-    signature["share_critical"] = float(recent["critical_count"].sum() / recent_total) if recent_total else 0.0
+        signature[f"share_{cat}"] = (
+            float(recent[f"{cat}_count"].sum() / recent_total) if recent_total else 0.0
+        )
+    signature["share_critical"] = (
+        float(recent["critical_count"].sum() / recent_total) if recent_total else 0.0
+    )
     p95_recent = float(recent["rt_p95"].median()) if recent["rt_p95"].notna().any() else 0.0
-    p95_base = float(base["rt_p95"].median()) if len(base) and base["rt_p95"].notna().any() else p95_recent
+    p95_base = (
+        float(base["rt_p95"].median()) if len(base) and base["rt_p95"].notna().any() else p95_recent
+    )
     signature["p95_ratio"] = float(np.log1p(p95_recent) - np.log1p(p95_base))
     for col in sorted(c for c in data.columns if c.startswith("metric_")):
         r = recent[col].dropna()
@@ -155,7 +163,9 @@ def analyze_root_cause(
     try:
         data = normalize_bucket_frame(frame)
     except InsufficientData as exc:
-        return RootCauseResult("unknown", f"Not enough data for a root cause: {exc}.", 0.0, ["no data"])
+        return RootCauseResult(
+            "unknown", f"Not enough data for a root cause: {exc}.", 0.0, ["no data"]
+        )
     recent, base = _split(data)
     votes: dict[str, float] = {}
     path: list[str] = []
@@ -201,13 +211,17 @@ def analyze_root_cause(
         col = f"metric_{name}"
         if col not in data.columns or recent[col].dropna().empty:
             return None
-        base_value = float(base[col].mean()) if len(base) and base[col].notna().any() else float("nan")
+        base_value = (
+            float(base[col].mean()) if len(base) and base[col].notna().any() else float("nan")
+        )
         return float(recent[col].max()), base_value
 
     pool = metric("db_pool_in_use")
     if pool and pool[0] >= 85:
         votes["db_pool_exhaustion"] = votes.get("db_pool_exhaustion", 0.0) + 1.5
-        path.append(f"system state: db pool at {pool[0]:.0f}% (baseline {pool[1]:.0f}%) → db_pool_exhaustion")
+        path.append(
+            f"system state: db pool at {pool[0]:.0f}% (baseline {pool[1]:.0f}%) → db_pool_exhaustion"
+        )
         numbers.append(f"db pool {pool[0]:.0f}%")
     memory = metric("memory")
     if memory and memory[0] >= 85:
@@ -216,17 +230,32 @@ def analyze_root_cause(
         numbers.append(f"memory {memory[0]:.0f}%")
     cpu = metric("cpu")
     requests = metric("request_count")
+    if requests and "metric_request_count" in data.columns:
+        # Traffic against the same time of day: the window's oldest hour when it spans ~a day
+        # (a daily peak is not a surge), else the baseline mean.
+        series = data["metric_request_count"]
+        bm = data.attrs.get("bucket_minutes", 5)
+        if len(series) >= (1440 - 2 * RECENT_MINUTES) // bm:
+            reference = float(series.iloc[: max(RECENT_MINUTES // bm, 1)].mean())
+        else:
+            reference = requests[1]
+        requests = (requests[0], reference)
     if cpu and cpu[0] >= 80:
         surge = bool(requests and requests[1] == requests[1] and requests[0] > 1.5 * requests[1])
         cause = "traffic_surge" if surge else "cpu_saturation"
         votes[cause] = votes.get(cause, 0.0) + 1.5
-        path.append(f"system state: cpu at {cpu[0]:.0f}%{' with traffic ×' + format(requests[0] / requests[1], '.1f') if surge else ''} → {cause}")
+        path.append(
+            f"system state: cpu at {cpu[0]:.0f}%{' with traffic ×' + format(requests[0] / requests[1], '.1f') if surge else ''} → {cause}"
+        )
         numbers.append(f"cpu {cpu[0]:.0f}%")
     p95_recent = float(recent["rt_p95"].median()) if recent["rt_p95"].notna().any() else 0.0
     p95_base = float(base["rt_p95"].median()) if len(base) and base["rt_p95"].notna().any() else 0.0
-    if p95_base > 0 and p95_recent > 2 * p95_base and not (pool and pool[0] >= 85):
+    saturated = bool((pool and pool[0] >= 85) or (cpu and cpu[0] >= 80))
+    if p95_base > 0 and p95_recent > 2 * p95_base and not saturated:
         votes["upstream_timeout"] = votes.get("upstream_timeout", 0.0) + 0.7
-        path.append(f"system state: p95 {p95_recent:.0f} ms vs {p95_base:.0f} ms baseline → upstream_timeout")
+        path.append(
+            f"system state: p95 {p95_recent:.0f} ms vs {p95_base:.0f} ms baseline → upstream_timeout"
+        )
         numbers.append(f"p95 {p95_recent:.0f} ms")
     if len(path) and not any(p.startswith("system state") for p in path):
         path.append("system state: metrics within their normal range")
@@ -247,7 +276,9 @@ def analyze_root_cause(
         if scored and scored[0][0] >= 0.8:
             best_sim, best = scored[0]
             votes[best.cause_key] = votes.get(best.cause_key, 0.0) + 1.5 * best_sim
-            path.append(f"similar past issue: {best.incident_id} ({best.cause_key}), similarity {best_sim:.2f}")
+            path.append(
+                f"similar past issue: {best.incident_id} ({best.cause_key}), similarity {best_sim:.2f}"
+            )
         else:
             path.append("similar past issues: none above 0.80 similarity")
     else:
@@ -265,7 +296,9 @@ def analyze_root_cause(
     cause, top = ranked_votes[0]
     runner_up = ranked_votes[1][1] if len(ranked_votes) > 1 else 0.0
     # Confidence grows with the evidence behind the winner and its margin over the next cause.
-    confidence = float(np.clip(0.25 + 0.15 * top + 0.25 * (top - runner_up) / (top + 1e-9), 0.05, 0.95))
+    confidence = float(
+        np.clip(0.25 + 0.15 * top + 0.25 * (top - runner_up) / (top + 1e-9), 0.05, 0.95)
+    )
     detail = ", ".join(numbers) if numbers else "error mix"
     hypothesis = f"{service}: {_HYPOTHESES.get(cause, cause)} ({detail})."
     return RootCauseResult(cause, hypothesis, round(confidence, 3), path, similar)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import Any
@@ -27,54 +27,168 @@ _ErrorSpec = tuple[str, str, float, str, int]
 
 SERVICE_ERROR_TYPES: dict[str, list[_ErrorSpec]] = {
     "django": [
-        ("OperationalError", "database", 2.0, "could not connect to server: Connection refused on db:{n}", 500),
-        ("DatabaseConnectionTimeout", "timeout", 1.0, "connection to database timed out after {n} ms", 504),
-        ("IntegrityError", "database", 1.0, "duplicate key value violates unique constraint donations_{n}_key", 500),
+        (
+            "OperationalError",
+            "database",
+            2.0,
+            "could not connect to server: Connection refused on db:{n}",
+            500,
+        ),
+        (
+            "DatabaseConnectionTimeout",
+            "timeout",
+            1.0,
+            "connection to database timed out after {n} ms",
+            504,
+        ),
+        (
+            "IntegrityError",
+            "database",
+            1.0,
+            "duplicate key value violates unique constraint donations_{n}_key",
+            500,
+        ),
         ("PermissionDenied", "auth", 2.0, "user {n} may not access this donation", 403),
         ("ValidationError", "validation", 4.0, "field amount: ensure this value is >= {n}", 400),
-        ("ReadTimeout", "timeout", 1.0, "HTTPSConnectionPool(host='payments', port=443): read timed out ({n}s)", 504),
-        ("ConnectionError", "connection", 1.0, "Max retries exceeded with url /v1/charges ({n})", 503),
+        (
+            "ReadTimeout",
+            "timeout",
+            1.0,
+            "HTTPSConnectionPool(host='payments', port=443): read timed out ({n}s)",
+            504,
+        ),
+        (
+            "ConnectionError",
+            "connection",
+            1.0,
+            "Max retries exceeded with url /v1/charges ({n})",
+            503,
+        ),
         ("MemoryError", "memory", 0.2, "worker {n} exceeded memory limit", 500),
         ("KeyError", "other", 3.0, "KeyError: 'campaign_{n}'", 500),
         ("HTTPError", "api", 1.0, "502 Bad Gateway from upstream mailer ({n})", 502),
     ],
     "laravel": [
-        ("QueryException", "database", 2.0, "SQLSTATE[HY000] [2002] Connection refused (SQL: select * from donors where id = {n})", 500),
+        (
+            "QueryException",
+            "database",
+            2.0,
+            "SQLSTATE[HY000] [2002] Connection refused (SQL: select * from donors where id = {n})",
+            500,
+        ),
         ("PDOException", "database", 1.0, "SQLSTATE[08006] too many connections ({n})", 500),
         ("TokenMismatchException", "auth", 2.0, "CSRF token mismatch for session {n}", 419),
         ("AuthenticationException", "auth", 1.5, "Unauthenticated request {n}", 401),
         ("ValidationException", "validation", 4.0, "The email field is required ({n})", 422),
-        ("ConnectException", "connection", 1.0, "cURL error 7: Failed to connect to api port 443 ({n})", 503),
-        ("RequestTimeoutException", "timeout", 1.0, "Operation timed out after {n} milliseconds", 504),
+        (
+            "ConnectException",
+            "connection",
+            1.0,
+            "cURL error 7: Failed to connect to api port 443 ({n})",
+            503,
+        ),
+        (
+            "RequestTimeoutException",
+            "timeout",
+            1.0,
+            "Operation timed out after {n} milliseconds",
+            504,
+        ),
         ("FatalError", "memory", 0.2, "Allowed memory size of {n} bytes exhausted", 500),
         ("ErrorException", "other", 3.0, "Undefined index: donor_{n}", 500),
-        ("ClientException", "api", 1.0, "Client error: POST /v2/receipts resulted in 429 ({n})", 502),
+        (
+            "ClientException",
+            "api",
+            1.0,
+            "Client error: POST /v2/receipts resulted in 429 ({n})",
+            502,
+        ),
     ],
     "java": [
-        ("SQLTransientConnectionException", "database", 2.0, "HikariPool-1 - Connection is not available, request timed out after {n}ms", 500),
-        ("DataAccessResourceFailureException", "database", 1.0, "Unable to acquire JDBC Connection ({n})", 500),
+        (
+            "SQLTransientConnectionException",
+            "database",
+            2.0,
+            "HikariPool-1 - Connection is not available, request timed out after {n}ms",
+            500,
+        ),
+        (
+            "DataAccessResourceFailureException",
+            "database",
+            1.0,
+            "Unable to acquire JDBC Connection ({n})",
+            500,
+        ),
         ("SocketTimeoutException", "timeout", 1.5, "Read timed out after {n} ms", 504),
         ("AccessDeniedException", "auth", 2.0, "Access is denied for principal {n}", 403),
-        ("MethodArgumentNotValidException", "validation", 3.0, "Validation failed for argument [{n}]", 400),
+        (
+            "MethodArgumentNotValidException",
+            "validation",
+            3.0,
+            "Validation failed for argument [{n}]",
+            400,
+        ),
         ("ConnectException", "connection", 1.0, "Connection refused: inventory-service:{n}", 503),
         ("OutOfMemoryError", "memory", 0.2, "Java heap space ({n} MB)", 500),
-        ("NullPointerException", "other", 3.0, "Cannot invoke \"Order.getId()\" because \"order\" is null ({n})", 500),
-        ("HttpServerErrorException", "api", 1.0, "503 Service Unavailable from shipping ({n})", 502),
+        (
+            "NullPointerException",
+            "other",
+            3.0,
+            'Cannot invoke "Order.getId()" because "order" is null ({n})',
+            500,
+        ),
+        (
+            "HttpServerErrorException",
+            "api",
+            1.0,
+            "503 Service Unavailable from shipping ({n})",
+            502,
+        ),
     ],
     "react": [
         ("ChunkLoadError", "other", 1.0, "Loading chunk {n} failed.", 0),
-        ("TypeError", "other", 4.0, "Cannot read properties of undefined (reading 'donations_{n}')", 0),
-        ("NetworkError", "connection", 1.5, "NetworkError when attempting to fetch resource ({n})", 0),
+        (
+            "TypeError",
+            "other",
+            4.0,
+            "Cannot read properties of undefined (reading 'donations_{n}')",
+            0,
+        ),
+        (
+            "NetworkError",
+            "connection",
+            1.5,
+            "NetworkError when attempting to fetch resource ({n})",
+            0,
+        ),
         ("AxiosTimeoutError", "timeout", 1.0, "timeout of {n}ms exceeded", 504),
         ("UnauthorizedError", "auth", 1.5, "Request failed with status code 401 ({n})", 401),
         ("AxiosError", "api", 2.0, "Request failed with status code 500 ({n})", 500),
         ("ValidationError", "validation", 2.0, "amount must be a positive number ({n})", 422),
     ],
     "angular": [
-        ("HttpErrorResponse", "api", 2.5, "Http failure response for /api/campaigns/{n}: 500 Internal Server Error", 500),
+        (
+            "HttpErrorResponse",
+            "api",
+            2.5,
+            "Http failure response for /api/campaigns/{n}: 500 Internal Server Error",
+            500,
+        ),
         ("TimeoutError", "timeout", 1.0, "Timeout has occurred ({n} ms)", 504),
-        ("ExpressionChangedAfterItHasBeenCheckedError", "other", 3.0, "Expression has changed after it was checked ({n})", 0),
-        ("NetworkError", "connection", 1.5, "Http failure response for (unknown url): 0 Unknown Error ({n})", 0),
+        (
+            "ExpressionChangedAfterItHasBeenCheckedError",
+            "other",
+            3.0,
+            "Expression has changed after it was checked ({n})",
+            0,
+        ),
+        (
+            "NetworkError",
+            "connection",
+            1.5,
+            "Http failure response for (unknown url): 0 Unknown Error ({n})",
+            0,
+        ),
         ("AuthGuardError", "auth", 1.5, "Token expired for user {n}", 401),
         ("FormValidationError", "validation", 2.0, "form invalid: donorEmail ({n})", 422),
     ],
@@ -83,14 +197,32 @@ SERVICE_ERROR_TYPES: dict[str, list[_ErrorSpec]] = {
         ("AxiosError", "api", 2.0, "Request failed with status code 502 ({n})", 502),
         ("ECONNABORTED", "timeout", 1.0, "timeout of {n}ms exceeded", 504),
         ("NetworkError", "connection", 1.5, "Network Error ({n})", 0),
-        ("NavigationDuplicated", "other", 1.0, "Avoided redundant navigation to current location /c/{n}", 0),
+        (
+            "NavigationDuplicated",
+            "other",
+            1.0,
+            "Avoided redundant navigation to current location /c/{n}",
+            0,
+        ),
         ("AuthError", "auth", 1.5, "session expired for user {n}", 401),
         ("ValidationError", "validation", 2.0, "donation form invalid ({n})", 422),
     ],
     "flutter": [
-        ("SocketException", "connection", 2.0, "OS Error: Connection refused, errno = 111, port = {n}", 0),
+        (
+            "SocketException",
+            "connection",
+            2.0,
+            "OS Error: Connection refused, errno = 111, port = {n}",
+            0,
+        ),
         ("TimeoutException", "timeout", 1.0, "Future not completed after {n} ms", 504),
-        ("HttpException", "api", 2.0, "Connection closed before full header was received ({n})", 502),
+        (
+            "HttpException",
+            "api",
+            2.0,
+            "Connection closed before full header was received ({n})",
+            502,
+        ),
         ("FlutterError", "other", 3.0, "RenderFlex overflowed by {n} pixels on the bottom.", 0),
         ("PlatformException", "other", 1.0, "PlatformException(sign_in_failed, {n})", 0),
         ("AuthException", "auth", 1.5, "refresh token rejected for user {n}", 401),
@@ -100,7 +232,13 @@ SERVICE_ERROR_TYPES: dict[str, list[_ErrorSpec]] = {
 }
 
 SERVICE_ENDPOINTS: dict[str, list[str]] = {
-    "django": ["/api/donations/", "/api/campaigns/", "/api/users/me/", "/api/payments/charge/", "/admin/"],
+    "django": [
+        "/api/donations/",
+        "/api/campaigns/",
+        "/api/users/me/",
+        "/api/payments/charge/",
+        "/admin/",
+    ],
     "laravel": ["/donors", "/donors/{id}", "/receipts", "/login", "/api/v2/campaigns"],
     "java": ["/orders", "/orders/{id}", "/inventory", "/shipping/quote", "/health"],
     "react": ["/", "/donate", "/campaigns/:id", "/account", "/checkout"],
@@ -120,12 +258,25 @@ INCIDENT_CAUSES: dict[str, tuple[str, bool]] = {
     "network_partition": ("connection", False),
     "bad_release": ("api", False),
 }
-_BACKEND_CAUSES = ("db_pool_exhaustion", "upstream_timeout", "memory_leak", "traffic_surge", "network_partition", "bad_release")
+_BACKEND_CAUSES = (
+    "db_pool_exhaustion",
+    "upstream_timeout",
+    "memory_leak",
+    "traffic_surge",
+    "network_partition",
+    "bad_release",
+)
 _FRONTEND_CAUSES = ("upstream_timeout", "traffic_surge", "network_partition", "bad_release")
 _CAUSE_WEIGHTS_BACKEND = np.array([0.3, 0.2, 0.1, 0.15, 0.1, 0.15])
 _CAUSE_WEIGHTS_FRONTEND = np.array([0.4, 0.25, 0.15, 0.2])
 
-METRIC_NAMES: tuple[str, ...] = ("response_time_ms", "request_count", "db_pool_in_use", "cpu", "memory")
+METRIC_NAMES: tuple[str, ...] = (
+    "response_time_ms",
+    "request_count",
+    "db_pool_in_use",
+    "cpu",
+    "memory",
+)
 BUCKET_COLUMNS: tuple[str, ...] = (
     "total_count",
     *(f"{s}_count" for s in SEVERITIES),
@@ -224,7 +375,7 @@ class Simulation:
 
     @property
     def minutes(self) -> int:
-        return int(round(self.config.days * 1440))
+        return round(self.config.days * 1440)
 
     @property
     def end(self) -> datetime:
@@ -251,7 +402,9 @@ class Simulation:
                 status = spec[4] or None
                 user = int(trace.user[i])
                 yield {
-                    "error_id": str(uuid.UUID(int=(int(uuids[i, 0]) << 64) | int(uuids[i, 1]), version=4)),
+                    "error_id": str(
+                        uuid.UUID(int=(int(uuids[i, 0]) << 64) | int(uuids[i, 1]), version=4)
+                    ),
                     "service": name,
                     "environment": "production",
                     "release": trace.releases[trace.release_index[i]],
@@ -313,7 +466,12 @@ class Simulation:
             "bucket_minutes": self.config.bucket_minutes,
             "incidents": [i.as_dict() for i in self.incidents],
             "near_misses": [
-                {"service": n.service, "start": n.start.isoformat(), "end": n.end.isoformat(), "cause_key": n.cause_key}
+                {
+                    "service": n.service,
+                    "start": n.start.isoformat(),
+                    "end": n.end.isoformat(),
+                    "cause_key": n.cause_key,
+                }
                 for n in self.near_misses
             ],
         }
@@ -327,11 +485,15 @@ class Simulation:
         trace = self._traces[name]
         specs = SERVICE_ERROR_TYPES[name]
         n_buckets = int(np.ceil(self.minutes / bm))
-        index = pd.date_range(pd.Timestamp(self.start), periods=n_buckets, freq=f"{bm}min", tz="UTC")
+        index = pd.date_range(
+            pd.Timestamp(self.start), periods=n_buckets, freq=f"{bm}min", tz="UTC"
+        )
         bucket = trace.minute // bm
         cols: dict[str, np.ndarray] = {"total_count": np.bincount(bucket, minlength=n_buckets)}
         for s_i, sev in enumerate(SEVERITIES):
-            cols[f"{sev}_count"] = np.bincount(bucket[trace.severity_index == s_i], minlength=n_buckets)
+            cols[f"{sev}_count"] = np.bincount(
+                bucket[trace.severity_index == s_i], minlength=n_buckets
+            )
         type_category = np.array([CATEGORIES.index(spec[1]) for spec in specs])
         category = type_category[trace.type_index]
         for c_i, cat in enumerate(CATEGORIES):
@@ -339,10 +501,16 @@ class Simulation:
         cols["rt_count"] = cols["total_count"].copy()
         rt_sum = np.bincount(bucket, weights=trace.response_time, minlength=n_buckets)
         with np.errstate(invalid="ignore", divide="ignore"):
-            cols["rt_mean"] = np.where(cols["rt_count"] > 0, rt_sum / np.maximum(cols["rt_count"], 1), np.nan)
+            cols["rt_mean"] = np.where(
+                cols["rt_count"] > 0, rt_sum / np.maximum(cols["rt_count"], 1), np.nan
+            )
         grouped = pd.Series(trace.response_time).groupby(bucket)
         q = grouped.quantile([0.95, 0.99]).unstack()
-        for col_name, values in (("rt_p95", q[0.95]), ("rt_p99", q[0.99]), ("rt_max", grouped.max())):
+        for col_name, values in (
+            ("rt_p95", q[0.95]),
+            ("rt_p99", q[0.99]),
+            ("rt_max", grouped.max()),
+        ):
             arr = np.full(n_buckets, np.nan)
             arr[values.index.to_numpy()] = values.to_numpy()
             cols[col_name] = arr
@@ -357,15 +525,22 @@ class Simulation:
             padded[: min(usable, len(values))] = values[:usable]
             per_bucket = padded.reshape(n_buckets, bm)
             with np.errstate(invalid="ignore"):
-                agg = np.nansum(per_bucket, axis=1) if metric == "request_count" else np.nanmean(per_bucket, axis=1)
+                agg = (
+                    np.nansum(per_bucket, axis=1)
+                    if metric == "request_count"
+                    else np.nanmean(per_bucket, axis=1)
+                )
             frame[f"metric_{metric}"] = agg
         frame.index.name = "bucket"
         return frame
 
 
 def _stacktrace(service: str, error_type: str) -> list[dict[str, Any]]:
-    module = {"django": "donations/views.py", "laravel": "app/Http/Controllers/DonorController.php",
-              "java": "org/feedinghearts/orders/OrderService.java"}.get(service, "src/app.js")
+    module = {
+        "django": "donations/views.py",
+        "laravel": "app/Http/Controllers/DonorController.php",
+        "java": "org/feedinghearts/orders/OrderService.java",
+    }.get(service, "src/app.js")
     return [
         {"filename": module, "function": "handle", "lineno": 42 + len(error_type)},
         {"filename": module, "function": f"raise_{error_type.lower()[:20]}", "lineno": 7},
@@ -392,7 +567,7 @@ def simulate(config: SimulationConfig) -> Simulation:
         start = today - timedelta(days=float(config.days))
     if start.tzinfo is None:
         start = start.replace(tzinfo=UTC)
-    minutes = int(round(config.days * 1440))
+    minutes = round(config.days * 1440)
     incidents: list[Incident] = []
     near_misses: list[NearMiss] = []
     traces: dict[str, _ServiceTrace] = {}
@@ -403,7 +578,9 @@ def simulate(config: SimulationConfig) -> Simulation:
         incidents.extend(svc_incidents)
         near_misses.extend(svc_near)
     incidents.sort(key=lambda i: (i.start, i.service))
-    return Simulation(config=config, start=start, incidents=incidents, near_misses=near_misses, _traces=traces)
+    return Simulation(
+        config=config, start=start, incidents=incidents, near_misses=near_misses, _traces=traces
+    )
 
 
 def _ramp(minutes: int, start: int, end: int, power: float = 2.0) -> np.ndarray:
@@ -437,7 +614,9 @@ def _simulate_service(
     # Deploys: working hours on weekdays (frontends ship anytime), each a new release string.
     n_deploys = rng.poisson(config.deploys_per_day * minutes / 1440)
     deploy_minutes = np.sort(rng.integers(0, minutes, size=n_deploys))
-    releases = [f"{name}@1.0.0"] + [f"{name}@1.{k + 1}.{int(rng.integers(0, 9))}" for k in range(n_deploys)]
+    releases = [f"{name}@1.0.0"] + [
+        f"{name}@1.{k + 1}.{int(rng.integers(0, 9))}" for k in range(n_deploys)
+    ]
 
     # Components per minute: extra error rate of the incident category, rt multiplier, metric pushes.
     extra_rate = np.zeros((minutes, len(CATEGORIES)))
@@ -490,8 +669,18 @@ def _simulate_service(
             lead = int(rng.integers(15, 61))
             precursor_start = onset - lead
             ramp = _ramp(minutes, precursor_start, onset, power=1.5)
-            _apply_precursor(cause, ramp, extra_rate, rt_mult, pool_push, cpu_push, mem_push, req_mult,
-                             config.errors_per_minute, category)
+            _apply_precursor(
+                cause,
+                ramp,
+                extra_rate,
+                rt_mult,
+                pool_push,
+                cpu_push,
+                mem_push,
+                req_mult,
+                config.errors_per_minute,
+                category,
+            )
         incidents.append(
             Incident(
                 incident_id=f"{name}-{onset}",
@@ -501,10 +690,29 @@ def _simulate_service(
                 category=category,
                 has_precursors=has_precursors,
                 cause_key=cause,
-                precursor_start=start + timedelta(minutes=precursor_start) if precursor_start is not None else None,
+                precursor_start=start + timedelta(minutes=precursor_start)
+                if precursor_start is not None
+                else None,
                 peak_errors_per_minute=round(peak, 2),
             )
         )
+
+    # Release strings in deploy order (bad releases were inserted above); each incident records
+    # the release running at its onset, so "errors started right after release X" is checkable.
+    releases = [releases[0]] + [f"{name}@1.{k + 1}.0" for k in range(len(deploy_minutes))]
+    incidents = [
+        replace(
+            inc,
+            release=releases[
+                int(
+                    np.searchsorted(
+                        deploy_minutes, (inc.start - start).total_seconds() // 60, side="right"
+                    )
+                )
+            ],
+        )
+        for inc in incidents
+    ]
 
     # Near misses: a precursor-shaped rise that fades without an outage.
     near: list[NearMiss] = []
@@ -516,9 +724,26 @@ def _simulate_service(
         length = int(rng.integers(15, 61))
         cause = str(rng.choice([c for c in causes if INCIDENT_CAUSES[c][1]]))
         ramp = _ramp(minutes, begin, begin + length, power=1.5) * float(rng.uniform(0.3, 0.7))
-        _apply_precursor(cause, ramp, extra_rate, rt_mult, pool_push, cpu_push, mem_push, req_mult,
-                         config.errors_per_minute, INCIDENT_CAUSES[cause][0])
-        near.append(NearMiss(name, start + timedelta(minutes=begin), start + timedelta(minutes=begin + length), cause))
+        _apply_precursor(
+            cause,
+            ramp,
+            extra_rate,
+            rt_mult,
+            pool_push,
+            cpu_push,
+            mem_push,
+            req_mult,
+            config.errors_per_minute,
+            INCIDENT_CAUSES[cause][0],
+        )
+        near.append(
+            NearMiss(
+                name,
+                start + timedelta(minutes=begin),
+                start + timedelta(minutes=begin + length),
+                cause,
+            )
+        )
 
     # Errors: baseline mix plus the extra per-category components, drawn per minute.
     base_counts = rng.poisson(base_rate)
@@ -551,7 +776,9 @@ def _simulate_service(
     base_rt = 180.0 if not frontend else 900.0
     response_time = base_rt * rt_mult[minute] * np.exp(rng.normal(0.0, 0.45, n))
     timeouts = np.isin(type_category[type_index], ["timeout"])
-    response_time[timeouts] = np.maximum(response_time[timeouts], rng.uniform(3000, 30000, int(timeouts.sum())))
+    response_time[timeouts] = np.maximum(
+        response_time[timeouts], rng.uniform(3000, 30000, int(timeouts.sum()))
+    )
     users = rng.zipf(1.3, n) % config.users_per_service
     user = np.where(rng.random(n) < config.user_id_fraction, users, -1)
     release_index = np.searchsorted(deploy_minutes, minute, side="right")
@@ -560,7 +787,11 @@ def _simulate_service(
     request = 400.0 * (4 if not frontend else 10) * traffic / mean_traffic * req_mult
     load = traffic / traffic.max()
     metrics = {
-        "response_time_ms": base_rt * 0.6 * rt_mult * (1 + 0.3 * load) * np.exp(rng.normal(0, 0.05, minutes)),
+        "response_time_ms": base_rt
+        * 0.6
+        * rt_mult
+        * (1 + 0.3 * load)
+        * np.exp(rng.normal(0, 0.05, minutes)),
         "request_count": np.round(request * np.exp(rng.normal(0, 0.05, minutes))),
         "db_pool_in_use": np.clip(20 + 35 * load + rng.normal(0, 3, minutes) + pool_push, 0, 100)
         if not frontend

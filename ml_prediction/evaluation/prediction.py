@@ -25,6 +25,7 @@ from ml_prediction.engines.predictor import (
     burst_events,
     fit_error_predictor,
 )
+from ml_prediction.engines.root_cause import analyze_root_cause
 from ml_prediction.engines.simulator import Incident, SimulationConfig, simulate
 
 HORIZON_MINUTES = 30
@@ -57,7 +58,9 @@ class AlertScore:
 
     @property
     def recall_precursor(self) -> float:
-        return self.precursor_detected / self.precursor_incidents if self.precursor_incidents else 0.0
+        return (
+            self.precursor_detected / self.precursor_incidents if self.precursor_incidents else 0.0
+        )
 
     @property
     def recall_sudden(self) -> float:
@@ -85,7 +88,9 @@ def score_alerts(
     known_at = alerts.index + step
     mask = alerts.to_numpy(dtype=bool).copy()
     for inc in incidents:  # ongoing or just-ended incidents: not predictions
-        inside = (known_at > pd.Timestamp(inc.start)) & (alerts.index < pd.Timestamp(inc.end) + horizon)
+        inside = (known_at > pd.Timestamp(inc.start)) & (
+            alerts.index < pd.Timestamp(inc.end) + horizon
+        )
         mask &= ~inside
     score = AlertScore()
     onsets = np.array([pd.Timestamp(i.start).value for i in incidents], dtype=np.int64)
@@ -117,8 +122,10 @@ def score_alerts(
     return score
 
 
-def baseline_alerts(frame: pd.DataFrame, thresholds: dict[str, float], *, bucket_minutes: int) -> pd.Series:
-    """"Same as the last hour": alert while any target burst in the last 60 minutes."""
+def baseline_alerts(
+    frame: pd.DataFrame, thresholds: dict[str, float], *, bucket_minutes: int
+) -> pd.Series:
+    """ "Same as the last hour": alert while any target burst in the last 60 minutes."""
     events = burst_events(frame, thresholds).any(axis=1).astype(int)
     per_hour = max(60 // bucket_minutes, 1)
     return events.rolling(per_hour, min_periods=1).max().astype(bool)
@@ -132,14 +139,17 @@ def evaluate_simulation(
     train_fraction: float = 0.6,
     threshold: float | None = None,
     progress: Callable[[str], Any] | None = None,
+    predictor_overrides: dict[str, Any] | None = None,
 ) -> dict[str, AlertScore]:
     """Fit per service on the oldest `train_fraction`, score the rest; returns model and baseline."""
     start = datetime(2026, 1, 5, tzinfo=UTC)  # a Monday: fixed so reruns are identical
     sim = simulate(SimulationConfig(days=days, services=services, seed=seed, start=start))
     frames = sim.bucket_frames()
-    config = PredictorConfig(horizons_minutes=(HORIZON_MINUTES,), min_training_buckets=288)
+    config = PredictorConfig(
+        horizons_minutes=(HORIZON_MINUTES,), min_training_buckets=288, **(predictor_overrides or {})
+    )
     threshold = config.prediction_threshold if threshold is None else threshold
-    model_score, base_score = AlertScore(), AlertScore()
+    model_score, confirmed_score, base_score = AlertScore(), AlertScore(), AlertScore()
     for name, frame in frames.items():
         split = frame.index[int(len(frame) * train_fraction)]
         train = frame[frame.index < split]
@@ -147,14 +157,47 @@ def evaluate_simulation(
         probabilities = model.predict_proba_frame(frame)
         test_mask = probabilities.index >= split
         alerts = (probabilities.max(axis=1) >= threshold)[test_mask]
-        incidents = [i for i in sim.incidents if i.service == name and pd.Timestamp(i.start) >= split + timedelta(hours=1)]
+        incidents = [
+            i
+            for i in sim.incidents
+            if i.service == name and pd.Timestamp(i.start) >= split + timedelta(hours=1)
+        ]
         bm = model.bucket_minutes
         model_score.add(score_alerts(alerts, incidents, bucket_minutes=bm))
+        # Debounced policy: alert only when the risk holds for two consecutive buckets.
+        confirmed = alerts & alerts.shift(1, fill_value=False)
+        confirmed_score.add(score_alerts(confirmed, incidents, bucket_minutes=bm))
         base = baseline_alerts(frame, model.thresholds, bucket_minutes=bm)[test_mask]
         base_score.add(score_alerts(base, incidents, bucket_minutes=bm))
         if progress:
             progress(f"prediction: {name} done")
-    return {"model": model_score, "baseline": base_score}
+    return {
+        "model": model_score,
+        "model, 2 buckets in a row": confirmed_score,
+        "baseline": base_score,
+    }
+
+
+def evaluate_root_cause(
+    *, days: float, services: tuple[str, ...], seed: int
+) -> dict[str, tuple[int, int]]:
+    """Per labelled cause: (found, incidents). The window is the 24 h ending 15 minutes into
+    the outage, as a full analysis triggered by the outage would see it."""
+    sim = simulate(
+        SimulationConfig(
+            days=days, services=services, seed=seed, start=datetime(2026, 1, 5, tzinfo=UTC)
+        )
+    )
+    frames = sim.bucket_frames()
+    tally: dict[str, tuple[int, int]] = {}
+    for inc in sim.incidents:
+        frame = frames[inc.service]
+        end = pd.Timestamp(inc.start) + pd.Timedelta(minutes=15)
+        window = frame[(frame.index < end) & (frame.index >= end - pd.Timedelta(hours=24))]
+        found = analyze_root_cause(window, service=inc.service).cause_key == inc.cause_key
+        hits, total = tally.get(inc.cause_key, (0, 0))
+        tally[inc.cause_key] = (hits + int(found), total + 1)
+    return tally
 
 
 def run(datasets_dir: Path, *, quick: bool, progress: Callable[[str], Any] | None = None) -> str:
@@ -163,34 +206,106 @@ def run(datasets_dir: Path, *, quick: bool, progress: Callable[[str], Any] | Non
     `datasets_dir` is unused: the labelled traffic comes from our own seeded generator.
     """
     del datasets_dir
-    days, services = (21.0, ("django", "react")) if quick else (42.0, ("django", "laravel", "java", "react", "angular", "vue", "flutter"))
+    all_services = ("django", "laravel", "java", "react", "angular", "vue", "flutter")
     seed = 7
-    results = evaluate_simulation(days=days, services=services, seed=seed, progress=progress)
+    # (days simulated, services, share of the days used for training, seeds pooled)
+    scenarios = (
+        [(28.0, ("django", "react"), 0.667, (seed,))]
+        if quick
+        else [
+            (63.0, all_services, 0.667, (seed, seed + 1, seed + 2)),
+            (42.0, all_services, 0.6, (seed,)),
+        ]
+    )
     lines = [
         "## Error prediction (labelled generator, 30-minute horizon)",
         "",
-        f"Generator: `SimulationConfig(days={days:g}, services={len(services)}, seed={seed})`; per service, XGBoost "
-        "trained on the oldest 60% of buckets (with its own time-ordered calibration slice), then the newest "
-        "40% replayed causally. An alert = any target's calibrated probability ≥ PREDICTION_THRESHOLD (0.6). "
-        "Precision is over alert episodes outside incidents; recall is over incident onsets with an alert "
-        "in the 30 minutes before. Baseline: \"same as the last hour\" (alert while any burst happened in the last hour).",
+        f"Reproduce: `python manage.py evaluate prediction{' --quick' if quick else ''}`.",
         "",
-        "| detector | precision | recall (with precursors) | recall (without precursors) | median lead (min) | episodes | incidents with / without precursors |",
-        "|---|---|---|---|---|---|---|",
+        "Generator: `ml_prediction.engines.simulator`; per service, XGBoost trained on the "
+        "oldest part of the history (with its own time-ordered calibration slice), then the newest part "
+        "replayed causally, bucket by bucket. An alert = any target's calibrated probability ≥ "
+        "PREDICTION_THRESHOLD (0.6). Precision is over alert episodes outside incidents; recall is over "
+        "incident onsets with an alert in the 30 minutes before; lead = onset − the moment the first such "
+        'alert was known. "2 buckets in a row" is the same model with a debounced alert policy (the risk must '
+        "hold for two consecutive buckets, like ANOMALY_ALERT_MIN_BUCKETS for anomalies). Baseline: "
+        '"same as the last hour" (alert while any burst happened in the last hour). '
+        "The generator includes near misses (precursor-shaped episodes that end without an outage), which "
+        "cost precision honestly. Several seeds are pooled where shown; the per-seed rows show the spread.",
+        "",
+        "| history | seeds | detector | precision | recall (with precursors) | recall (without precursors) | median lead (min) | alert episodes | incidents with / without precursors |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
-    for name, s in results.items():
-        lines.append(
-            f"| {name} | {s.precision:.2f} | {s.recall_precursor:.2f} | {s.recall_sudden:.2f} | "
-            f"{s.median_lead:.0f} | {s.episodes} | {s.precursor_incidents} / {s.sudden_incidents} |"
+
+    def row(history: str, seeds: str, name: str, s: AlertScore) -> str:
+        return (
+            f"| {history} | {seeds} | {name} | {s.precision:.2f} | {s.recall_precursor:.2f} | "
+            f"{s.recall_sudden:.2f} | {s.median_lead:.0f} | {s.episodes} | "
+            f"{s.precursor_incidents} / {s.sudden_incidents} |"
         )
-    m = results["model"]
+
+    headline: dict[str, AlertScore] | None = None
+    for days, services, train_fraction, seeds in scenarios:
+        history = f"{days:g} d × {len(services)} services, train {days * train_fraction:.0f} d"
+        pooled: dict[str, AlertScore] = {}
+        per_seed: list[tuple[int, dict[str, AlertScore]]] = []
+        for one_seed in seeds:
+            results = evaluate_simulation(
+                days=days,
+                services=services,
+                seed=one_seed,
+                train_fraction=train_fraction,
+                progress=progress,
+            )
+            per_seed.append((one_seed, results))
+            for name, score in results.items():
+                pooled.setdefault(name, AlertScore()).add(score)
+        label = ", ".join(str(x) for x in seeds)
+        for name, score in pooled.items():
+            lines.append(row(history, label, name, score))
+        if len(seeds) > 1:
+            for one_seed, results in per_seed:
+                lines.append(
+                    row(
+                        history,
+                        str(one_seed),
+                        "model, 2 buckets in a row",
+                        results["model, 2 buckets in a row"],
+                    )
+                )
+        if headline is None:
+            headline = pooled
+    assert headline is not None
+    m = headline["model, 2 buckets in a row"]
     verdict = "meets" if m.precision >= 0.8 and m.recall_precursor >= 0.7 else "does NOT meet"
     lines += [
         "",
-        f"Target precision ≥ 0.8 and recall ≥ 0.7 on incidents with precursors: the model {verdict} it "
-        f"(precision {m.precision:.2f}, recall {m.recall_precursor:.2f}). Incidents without precursors "
-        "(network partitions, bad releases, sudden variants) are not predictable from the past; their recall "
-        "is reported separately and is expected to be near zero.",
+        f"Target precision ≥ 0.8 and recall ≥ 0.7 on incidents with precursors: on the first history "
+        f"(pooled) the debounced model {verdict} it (precision {m.precision:.2f}, recall "
+        f"{m.recall_precursor:.2f}). Precision varies from seed to seed: most false alarms are the "
+        "generator's near misses, which look like the start of a precursor ramp. Shorter training "
+        "histories see fewer incidents and score lower. Incidents without precursors (network "
+        "partitions, bad releases, sudden variants) are not predictable from the past; their recall is "
+        "reported separately and is expected to be near zero.",
+        "",
+    ]
+    rc_days, rc_services = (14.0, ("django", "react")) if quick else (42.0, all_services)
+    tally = evaluate_root_cause(days=rc_days, services=rc_services, seed=seed + 1)
+    hits = sum(h for h, _ in tally.values())
+    total = sum(t for _, t in tally.values())
+    lines += [
+        f"### Root cause on the same generator ({rc_days:g} d × {len(rc_services)} services, seed {seed + 1})",
+        "",
+        "Each labelled incident analysed from the 24 h ending 15 minutes into the outage, without "
+        "error-type names or history (metrics and category counts only).",
+        "",
+        "| labelled cause | found / incidents |",
+        "|---|---|",
+        *[f"| {cause} | {h} / {t} |" for cause, (h, t) in sorted(tally.items())],
+        f"| **all** | **{hits} / {total}** |",
+        "",
+        "The generator's causes leave clean, distinct fingerprints, so this checks the decision path "
+        "rather than proving accuracy on real incidents.",
         "",
     ]
     return "\n".join(lines)

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import connections, transaction
 from django.utils import timezone
 
@@ -154,7 +155,7 @@ def alert_prediction_now(*, prediction_id: Any, triggered_by: str) -> list[Alert
     """
     try:
         prediction = ErrorPrediction.objects.get(prediction_id=prediction_id)
-    except (ErrorPrediction.DoesNotExist, ValueError, TypeError) as exc:
+    except (ErrorPrediction.DoesNotExist, ValidationError, ValueError, TypeError) as exc:
         raise NotFound(f"prediction {prediction_id} does not exist") from exc
     now = timezone.now()
     config = _config()
@@ -207,19 +208,21 @@ def alert_deliver(*, alert_id: Any) -> AlertNotification:
         )
         raise ChannelError(message) from exc
     sent_at = timezone.now()
-    AlertNotification.objects.filter(alert_id=alert_id, status=Status.PENDING).update(
-        status=Status.SENT, attempts=notification.attempts + 1, sent_at=sent_at
-    )
-    if notification.prediction_ids:
-        ErrorPrediction.objects.filter(
-            prediction_id__in=notification.prediction_ids, alert_sent_at__isnull=True
-        ).update(alert_triggered=True, alert_sent_at=sent_at)
-    if notification.anomaly_ids:
-        AnomalyDetection.objects.filter(
-            anomaly_id__in=notification.anomaly_ids, alert_sent_at__isnull=True
-        ).update(alert_triggered=True, alert_sent_at=sent_at)
+    with transaction.atomic(using=ML_DB):  # one commit for the row and the results it covers
+        AlertNotification.objects.filter(alert_id=alert_id, status=Status.PENDING).update(
+            status=Status.SENT, attempts=notification.attempts + 1, sent_at=sent_at
+        )
+        if notification.prediction_ids:
+            ErrorPrediction.objects.filter(
+                prediction_id__in=notification.prediction_ids, alert_sent_at__isnull=True
+            ).update(alert_triggered=True, alert_sent_at=sent_at)
+        if notification.anomaly_ids:
+            AnomalyDetection.objects.filter(
+                anomaly_id__in=notification.anomaly_ids, alert_sent_at__isnull=True
+            ).update(alert_triggered=True, alert_sent_at=sent_at)
     read_cache_bump()
-    notification.refresh_from_db()
+    notification.status, notification.sent_at = Status.SENT, sent_at
+    notification.attempts += 1
     return notification
 
 
@@ -364,17 +367,25 @@ def prediction_payload(
         "factors": factor_lines(p.contributing_factors),
         "root_cause_hypothesis": p.root_cause_hypothesis,
         "recommended_actions": _action_lines(p.recommended_actions, actions),
-        "horizons": [
-            {"minutes": q.time_horizon_minutes, "probability": round(float(q.probability), 4)}
-            for q in sorted(group, key=lambda q: q.time_horizon_minutes)
-        ],
+        "horizons": _horizons(group),
         "prediction_id": str(p.prediction_id),
         **_links(f"/api/ml/predictions/{p.prediction_id}/"),
     }
 
 
+def _horizons(group: list[ErrorPrediction]) -> list[dict[str, Any]]:
+    """The highest probability per horizon, soonest first (one line per horizon, not per row)."""
+    best: dict[int, float] = {}
+    for q in group:
+        best[q.time_horizon_minutes] = max(best.get(q.time_horizon_minutes, 0.0), q.probability)
+    return [{"minutes": m, "probability": round(float(p), 4)} for m, p in sorted(best.items())]
+
+
 def anomaly_payload(
-    representative: AnomalyDetection, group: list[AnomalyDetection], buckets_in_window: int
+    representative: AnomalyDetection,
+    group: list[AnomalyDetection],
+    buckets_in_window: int,
+    actions: list[PreventiveAction] | None = None,
 ) -> dict[str, Any]:
     a = representative
     return {
@@ -394,10 +405,8 @@ def anomaly_payload(
         "window_minutes": _config()["ANOMALY_ALERT_WINDOW_MINUTES"],
         "factors": factor_lines(a.contributing_features),
         "root_cause_hypothesis": a.root_cause_hypothesis,
-        "recommended_actions": (
-            [{"title": a.recommended_action, "action_type": "", "priority": ""}]
-            if a.recommended_action
-            else []
+        "recommended_actions": _action_lines(
+            [{"title": a.recommended_action}] if a.recommended_action else [], actions or []
         ),
         "anomaly_id": str(a.anomaly_id),
         "anomaly_count": len(group),
@@ -537,6 +546,11 @@ def _anomaly_groups(
             window_start__lte=latest,
         ).values_list("window_start", flat=True)
     )
+    actions_by_anomaly: dict[str, list[PreventiveAction]] = defaultdict(list)
+    for action in PreventiveAction.objects.filter(
+        anomaly_id__in=[a.anomaly_id for a in anomalies]
+    ).order_by("created_at"):
+        actions_by_anomaly[str(action.anomaly_id)].append(action)
     by_metric: dict[str, list[AnomalyDetection]] = defaultdict(list)
     for anomaly in anomalies:
         by_metric[anomaly.metric_name].append(anomaly)
@@ -552,7 +566,12 @@ def _anomaly_groups(
             dedup_key=f"anomaly:{service}:{metric}"[:300],
             error_type=metric,
             severity=representative.severity_level,
-            payload=anomaly_payload(representative, members, in_window),
+            payload=anomaly_payload(
+                representative,
+                members,
+                in_window,
+                [x for m in members for x in actions_by_anomaly.get(str(m.anomaly_id), [])],
+            ),
             created_from=representative.created_at,
             anomaly_ids=[str(a.anomaly_id) for a in members],
         )

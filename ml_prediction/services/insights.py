@@ -249,7 +249,11 @@ def insights_detect(
         from ml_prediction.services.features import bucket_frame_for_service
 
         hourly = bucket_frame_for_service(
-            service=service, start=as_of - timedelta(days=7), end=as_of, bucket_minutes=60
+            service=service,
+            start=as_of - timedelta(days=7),
+            end=as_of,
+            bucket_minutes=60,
+            percentiles=False,
         )
     drafts: list[InsightDraft] = []
     for detect in (

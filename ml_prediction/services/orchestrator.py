@@ -61,6 +61,8 @@ ANALYSIS_TYPES: tuple[str, ...] = ("quick", "full", "deep")
 # earlier runs; rescoring them is idempotent anyway). ``deep`` rewrites the whole lookback.
 WRITE_BUCKETS = 12
 LEVEL_RANK = {level: i for i, level in enumerate(LEVELS)}
+ANALYSIS_LOCK_SECONDS = 600  # safety expiry; a finished run releases the lock at once
+ROOT_CAUSE_BUCKETS = 48  # the root-cause engine compares the last hour with the hours before
 
 
 class AnalysisInputError(ValueError):
@@ -150,8 +152,7 @@ def analysis_run_locked(
 ) -> dict[str, Any]:
     """Run one analysis under the service's analysis lock (raises ``LockHeld`` when busy)."""
     validate_analysis_request(service, analysis_type)
-    timeout = max(600, 10 * 60)
-    with service_lock(service=service, kind="analysis", timeout=timeout):
+    with service_lock(service=service, kind="analysis", timeout=ANALYSIS_LOCK_SECONDS):
         return PredictionOrchestrator().run_full_analysis(service, analysis_type, as_of=as_of)
 
 
@@ -194,15 +195,15 @@ class _Run:
         try:
             loaded = registry.registry_load_active(service=self.service, model_type=model_type)
         except registry.ArtifactIntegrityError as exc:
-            self.skipped[model_type] = f"artifact refused: {exc}"
+            self.skipped[str(model_type)] = f"artifact refused: {exc}"
             return None
         except ModelNotTrained as exc:
-            self.skipped[model_type] = str(exc)
+            self.skipped[str(model_type)] = str(exc)
             return None
         except ModuleNotFoundError as exc:
-            self.skipped[model_type] = f"engine not available: {exc}"
+            self.skipped[str(model_type)] = f"engine not available: {exc}"
             return None
-        self.models[model_type] = {
+        self.models[str(model_type)] = {
             "model_id": str(loaded.record.model_id),
             "version": loaded.record.version,
             "algorithm": loaded.record.model_algorithm,
@@ -312,7 +313,7 @@ class _Run:
             history = [_past_incident(PastIncident, item) for item in loaded.artifact.incidents]
             history = [h for h in history if h is not None]
         window = frame if at is None else frame.loc[: pd.Timestamp(at)]
-        window = window.tail(max(24, WRITE_BUCKETS * 2))
+        window = window.tail(ROOT_CAUSE_BUCKETS)
         try:
             return analyze_root_cause(
                 window, service=self.service, error_types=error_types, history=history
@@ -639,6 +640,8 @@ def _past_incident(cls: type, item: dict[str, Any]) -> Any:
 
     names = {f.name for f in dataclasses.fields(cls)}
     values = {k: v for k, v in item.items() if k in names}
+    if isinstance(values.get("occurred_at"), str):
+        values["occurred_at"] = datetime.fromisoformat(values["occurred_at"])
     try:
         return cls(**values)
     except TypeError:

@@ -311,14 +311,14 @@ def _fit(
             at = pd.Timestamp(anomaly.window_start)
             if last_end is not None and at <= last_end:
                 continue  # one incident per run of anomalous buckets
-            window = frame.loc[at - 12 * bucket : at + bucket]
+            window = frame.loc[at - 36 * bucket : at + bucket]  # 3 h baseline + the onset
             if window.empty:
                 continue
             cause = causes.get(anomaly.anomaly_id, "")
             incidents.append(
                 {
                     "incident_id": str(anomaly.anomaly_id),
-                    "started_at": anomaly.window_start.isoformat(),
+                    "occurred_at": anomaly.window_start.isoformat(),
                     "cause_key": str(cause),
                     "summary": anomaly.root_cause_hypothesis[:300],
                     "signature": incident_signature(window),

@@ -65,35 +65,41 @@ def test_acknowledging_an_anomaly_removes_it_from_the_unacknowledged_list(
     assert str(dashboard_rows.high_anomaly_id) in ids
 
 
-@pytest.mark.parametrize(
-    ("button", "verdict"),
-    [("True positive", "true_positive"), ("False positive", "false_positive")],
-)
 def test_prediction_feedback_is_recorded_through_the_api(
-    dashboard_rows, logged_in_page, screenshot, ops_client, button, verdict
+    dashboard_rows, logged_in_page, screenshot, ops_client
 ):
-    # given the most likely open prediction in the high-risk table
+    # given the two most likely open predictions in the high-risk table
     from ml_prediction.models import PredictionFeedback
 
     page = logged_in_page
-    prediction_id = str(dashboard_rows.prediction_ids[0])
-    row = page.locator(f"#predictions tr[data-prediction-id='{prediction_id}']")
-    assert row.locator("text=91%").count() == 1
+    first, second = (str(p) for p in dashboard_rows.prediction_ids[:2])
+    assert page.locator(f"#predictions tr[data-prediction-id='{first}'] >> text=91%").count() == 1
 
-    # when the ops user gives feedback
-    row.get_by_role("button", name=button).click()
+    for prediction_id, button, verdict in (
+        (first, "True positive", "true_positive"),
+        (second, "False positive", "false_positive"),
+    ):
+        # when the ops user gives feedback
+        row = page.locator(f"#predictions tr[data-prediction-id='{prediction_id}']")
+        row.get_by_role("button", name=button).click()
 
-    # then the prediction leaves the open table and the verdict is stored and served by the API
-    page.wait_for_selector(
-        f"#predictions tr[data-prediction-id='{prediction_id}']", state="detached"
-    )
-    screenshot(page, verdict)
-    feedback = PredictionFeedback.objects.get(prediction_id=prediction_id)
-    assert feedback.verdict == verdict
-    assert feedback.created_by == "ops"
-    detail = ops_client.get(f"/api/ml/predictions/{prediction_id}/")
-    assert detail.status_code == 200
-    assert verdict in detail.content.decode()
+        # then the prediction leaves the open table and the verdict is stored and in the API
+        page.wait_for_selector(
+            f"#predictions tr[data-prediction-id='{prediction_id}']", state="detached"
+        )
+        screenshot(page, verdict)
+        feedback = PredictionFeedback.objects.get(prediction_id=prediction_id)
+        assert feedback.verdict == verdict
+        assert feedback.created_by == "ops"
+        audit = ops_client.get(
+            "/api/ml/audit/", {"object_id": prediction_id, "action": "prediction.feedback"}
+        )
+        assert audit.status_code == 200
+        events = audit.json()["results"]
+        assert len(events) == 1
+        assert events[0]["actor"] == "ops"
+        assert events[0]["details"]["verdict"] == verdict
+    assert page.locator("#predictions tbody tr").count() == 1
 
 
 def test_mark_occurred_and_execute_action_buttons(dashboard_rows, logged_in_page, screenshot):

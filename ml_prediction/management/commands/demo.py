@@ -9,10 +9,12 @@ every service, run a full analysis of every service, then serve and print where 
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import secrets
 import shutil
+import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -26,13 +28,26 @@ from django.db import connections
 from tqdm import tqdm
 
 from feeding_hearts.catalog import SERVICES
-from ml_prediction.management.commands.seed_demo import demo_seed, demo_seed_parallel, parse_services
+from ml_prediction.management.commands.seed_demo import (
+    bucket_end,
+    demo_seed,
+    demo_seed_parallel,
+    parse_services,
+)
+from ml_prediction.models import MLModel
 
 DEMO_USER = "demo"
 STATE_FILE = "demo/state.json"
-# A refresh tops up at most this much missing traffic; older demos need ``make demo-reset``.
+# While serving, the demo tops up the traffic missed since the last stored minute (at most this
+# much; older demos need ``make demo-reset``) and re-analyses every service, every 5 minutes.
 MAX_TOP_UP = timedelta(days=2)
-MIN_TOP_UP = timedelta(minutes=15)
+MIN_TOP_UP = timedelta(minutes=5)
+LIVE_INTERVAL_SECONDS = 300.0
+# The dashboard charts the last 3 days; the analyses before "now" cover the 2 days before that.
+BACKFILL_DAYS = 2
+# Baseline errors per minute per service: ~20k errors per service over 30 days (incidents add
+# bursts on top), enough for every model and small enough to ingest in about a minute.
+DEMO_ERRORS_PER_MINUTE = 0.4
 
 
 def _state_path() -> Path:
@@ -129,8 +144,8 @@ def demo_ingest_keys() -> dict[str, str]:
 
 
 # The demo's training profile: every model type and every forecasting candidate (Prophet, LSTM,
-# seasonal naive, exponential smoothing) is still fitted and backtested, with fewer folds and a
-# smaller LSTM, so 7 services train in about a minute per core. ``--full-training`` turns it off.
+# seasonal naive, exponential smoothing) is still fitted and backtested, on the last two weeks,
+# with fewer folds and a smaller LSTM. ``--full-training`` turns it off.
 DEMO_ENGINE_OVERRIDES: dict[str, dict[str, Any]] = {
     "ForecastConfig": {
         "backtest_folds": 2,
@@ -138,6 +153,7 @@ DEMO_ENGINE_OVERRIDES: dict[str, dict[str, Any]] = {
         "lstm_units": 16,
         "lstm_patience": 1,
         "lstm_max_windows": 200,
+        "max_history_steps": 14 * 24,
     },
 }
 
@@ -152,18 +168,23 @@ def _pool_map(function: Callable[[str], Any], services: tuple[str, ...], workers
         return
     connections.close_all()  # never share a database connection with a forked child
     context = multiprocessing.get_context("fork")
-    with context.Pool(processes=min(workers, len(services)), maxtasksperchild=1) as pool:
+    # workers live for the whole step: TensorFlow and Prophet are imported once per worker
+    with context.Pool(processes=min(workers, len(services))) as pool:
         yield from pool.imap_unordered(function, services)
 
 
-def _train_one_service(service: str) -> tuple[str, dict[str, int]]:
+def _train_one_service(
+    service: str, model_types: list[str] | None = None
+) -> tuple[str, dict[str, int]]:
     from ml_prediction.services.locks import service_lock
     from ml_prediction.services.training import training_run_for_service
 
     timeout = int(settings.ML_PREDICTION_CONFIG["MAX_TRAINING_TIME"]) + 120
     try:
         with service_lock(service=service, kind="training", timeout=timeout):
-            histories = training_run_for_service(service=service, progress=lambda message: None)
+            histories = training_run_for_service(
+                service=service, model_types=model_types, progress=lambda message: None
+            )
     finally:
         connections.close_all()
     counts: dict[str, int] = {}
@@ -172,11 +193,40 @@ def _train_one_service(service: str) -> tuple[str, dict[str, int]]:
     return service, counts
 
 
-def _analyse_one_service(service: str) -> tuple[str, dict[str, Any]]:
+def _analyse_one_service(service: str, backfill_days: int = 0) -> tuple[str, dict[str, Any]]:
+    """One service's analysis; a failure is reported, not raised, so the others still run.
+
+    With ``backfill_days``, first a ``deep`` analysis as of each of the last days (oldest
+    first), so the charts mark what the detectors find in the history they show, then one as of
+    now (last, so the newest forecast starts now).
+    """
+    import logging
+    import traceback
+
+    from django.utils import timezone
+
     from ml_prediction.services import PredictionOrchestrator
 
+    orchestrator = PredictionOrchestrator()
+    now = timezone.now()
     try:
-        return service, PredictionOrchestrator().run_full_analysis(service, analysis_type="full")
+        for days_ago in range(backfill_days, 0, -1):
+            orchestrator.run_full_analysis(
+                service, analysis_type="deep", as_of=now - timedelta(days=days_ago)
+            )
+        if backfill_days:
+            # the root-cause model learns from analysed incidents, which exist only now
+            _train_one_service(service, model_types=[MLModel.ModelType.ROOT_CAUSE])
+        analysis_type = "deep" if backfill_days else "full"
+        return service, orchestrator.run_full_analysis(
+            service, analysis_type=analysis_type, as_of=now
+        )
+    except Exception as exc:
+        logging.getLogger("ml_prediction.demo").exception("demo analysis of %s failed", service)
+        return service, {
+            "demo_error": f"{type(exc).__name__}: {exc}",
+            "trace": traceback.format_exc(),
+        }
     finally:
         connections.close_all()
 
@@ -195,12 +245,13 @@ def demo_train(
 
 
 def demo_analyse(
-    *, services: tuple[str, ...], show_progress: bool, workers: int = 1
+    *, services: tuple[str, ...], show_progress: bool, workers: int = 1, backfill_days: int = 0
 ) -> dict[str, Any]:
-    """A full analysis of every service, as the beat schedule would run it."""
+    """A full analysis of every service as the beat schedule runs it (after a backfill)."""
     results: dict[str, Any] = {}
     with tqdm(total=len(services), desc="analyse ", unit=" svc", disable=not show_progress) as bar:
-        for service, result in _pool_map(_analyse_one_service, services, workers):
+        analyse = functools.partial(_analyse_one_service, backfill_days=backfill_days)
+        for service, result in _pool_map(analyse, services, workers):
             results[service] = result
             bar.set_postfix_str(f"{service} done")
             bar.update(1)
@@ -211,6 +262,62 @@ def _newest_error_at() -> datetime | None:
     from error_logging.models import ErrorRollup
 
     return ErrorRollup.objects.order_by("-bucket").values_list("bucket", flat=True).first()
+
+
+def demo_top_up(*, state: dict[str, Any], now: datetime | None = None) -> int:
+    """Ingest the traffic between the end of the stored demo traffic and now; the error count.
+
+    At most MAX_TOP_UP is generated (an older demo stays as it is). Each top-up is a fresh draw
+    of the same generator (same rates, daily and weekly cycles, its own seed), so the history
+    stays continuous in shape.
+    """
+    seeded_until = state.get("seeded_until")
+    if not seeded_until:
+        return 0
+    start = datetime.fromisoformat(seeded_until)
+    now = bucket_end(now)  # so the new traffic starts exactly where the stored traffic ends
+    gap = now - start
+    if gap < MIN_TOP_UP or gap > MAX_TOP_UP:
+        return 0
+    result = demo_seed(
+        days=gap.total_seconds() / 86400,
+        services=tuple(state.get("services") or SERVICES),
+        seed=int(now.timestamp()) % 1_000_000,
+        end=now,
+        show_progress=False,
+        write_labels=False,
+        errors_per_minute=state.get("errors_per_minute"),
+        metric_interval_minutes=state.get("metric_interval_minutes"),
+    )
+    state["seeded_until"] = result.end.isoformat()
+    save_state(state)
+    return result.errors
+
+
+def demo_live_loop(
+    *, state: dict[str, Any], stop: threading.Event, interval: float = LIVE_INTERVAL_SECONDS
+) -> None:
+    """While the demo serves: keep traffic flowing up to now and re-analyse every service.
+
+    Runs at once (a second ``make demo`` serves the old results in seconds and refreshes them
+    in the background) and then every ``interval`` seconds, so new anomalies, predictions and
+    forecasts reach the dashboard's live view without anyone running a command.
+    """
+    import logging
+
+    logger = logging.getLogger("ml_prediction.demo")
+    while not stop.is_set():
+        try:
+            if demo_top_up(state=state):
+                for service in state.get("services") or SERVICES:
+                    if stop.is_set():
+                        break
+                    _analyse_one_service(service)
+        except Exception:
+            logger.exception("demo live refresh failed; trying again in %ss", interval)
+        finally:
+            connections.close_all()
+        stop.wait(interval)
 
 
 class Command(BaseCommand):
@@ -228,14 +335,20 @@ class Command(BaseCommand):
         parser.add_argument(
             "--errors-per-minute",
             type=float,
-            default=None,
-            help="baseline error rate per service (the generator's default when omitted)",
+            default=DEMO_ERRORS_PER_MINUTE,
+            help=f"baseline error rate per service ({DEMO_ERRORS_PER_MINUTE})",
+        )
+        parser.add_argument(
+            "--metric-interval-minutes",
+            type=int,
+            default=10,
+            help="system metrics every N minutes (10)",
         )
         parser.add_argument("--port", type=int, default=8000, help="port to serve on (8000)")
         parser.add_argument(
-            "--no-refresh",
+            "--no-live",
             action="store_true",
-            help="on a second run, do not top up the traffic missed since the last run",
+            help="while serving, do not keep traffic flowing and results fresh",
         )
         parser.add_argument(
             "--workers",
@@ -262,6 +375,14 @@ class Command(BaseCommand):
         started = time.perf_counter()
         services = parse_services(options["services"])
         show = not options["no_progress"]
+        if not options["full_training"]:
+            config = settings.ML_PREDICTION_CONFIG
+            if not config.get("ENGINE_OVERRIDES"):
+                config["ENGINE_OVERRIDES"] = DEMO_ENGINE_OVERRIDES
+        if not os.environ.get("EMAIL_BACKEND"):
+            # no mail server on a fresh machine: alert emails land in files the user can open
+            settings.EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+            settings.EMAIL_FILE_PATH = str(Path(settings.VAR_DIR) / "demo" / "outbox")
         if options["reset"]:
             self.step("Forgetting the previous demo")
             demo_reset(say=self.say)
@@ -279,21 +400,33 @@ class Command(BaseCommand):
 
         timings: dict[str, float] = dict(state.get("timings", {}))
         if not state.get("seeded"):
+            from error_logging.models import ErrorLog
+
+            if ErrorLog.objects.exists():
+                raise CommandError(
+                    "The databases already hold errors the demo did not finish seeding (an "
+                    "interrupted run, or data of your own). `make demo-reset` forgets them and "
+                    "starts over."
+                )
             t = self.step(
                 f"Generating {options['days']:g} days of traffic for {len(services)} services"
             )
-            result = demo_seed(
+            result = demo_seed_parallel(
                 days=options["days"],
                 services=services,
+                workers=options["workers"],
                 seed=options["seed"],
                 show_progress=show,
                 errors_per_minute=options["errors_per_minute"],
+                metric_interval_minutes=options["metric_interval_minutes"],
             )
             timings["seed"] = round(time.perf_counter() - t, 1)
             state.update(
                 seeded=True,
                 services=list(services),
                 seeded_until=result.end.isoformat(),
+                errors_per_minute=options["errors_per_minute"],
+                metric_interval_minutes=options["metric_interval_minutes"],
                 errors=result.errors,
                 metrics=result.metrics,
                 labels=str(result.labels_path),
@@ -306,13 +439,11 @@ class Command(BaseCommand):
                 f"{result.incidents} labelled incidents in {timings['seed']}s "
                 f"(labels: {result.labels_path})"
             )
-        elif not options["no_refresh"]:
-            self._top_up(state=state, show=show)
 
         services = tuple(state.get("services") or services)
         if not state.get("trained"):
             t = self.step(f"Training every model of {len(services)} services")
-            outcome = demo_train(services=services, show_progress=show)
+            outcome = demo_train(services=services, show_progress=show, workers=options["workers"])
             timings["train"] = round(time.perf_counter() - t, 1)
             for service, counts in outcome.items():
                 self.say(
@@ -324,9 +455,18 @@ class Command(BaseCommand):
 
         if not state.get("analysed"):
             t = self.step(f"Running a full analysis of {len(services)} services")
-            demo_analyse(services=services, show_progress=show)
+            results = demo_analyse(
+                services=services,
+                show_progress=show,
+                workers=options["workers"],
+                backfill_days=BACKFILL_DAYS,
+            )
             timings["analyse"] = round(time.perf_counter() - t, 1)
-            state.update(analysed=True, analysed_at=datetime.now(UTC).isoformat())
+            failed = {name: r["demo_error"] for name, r in results.items() if "demo_error" in r}
+            for name, error in failed.items():
+                self.stderr.write(f"    analysis of {name} failed: {error} (details in the log)")
+            if not failed:
+                state.update(analysed=True, analysed_at=datetime.now(UTC).isoformat())
             save_state(state)
 
         setup = time.perf_counter() - started
@@ -337,6 +477,17 @@ class Command(BaseCommand):
         if options["no_serve"]:
             return
         connections.close_all()
+        if not options["no_live"]:
+            threading.Thread(
+                target=demo_live_loop,
+                kwargs={"state": state, "stop": threading.Event()},
+                name="demo-live",
+                daemon=True,
+            ).start()
+            self.say(
+                "  Live: new traffic and a fresh analysis every "
+                f"{LIVE_INTERVAL_SECONDS / 60:.0f} minutes while this runs (--no-live to stop it)."
+            )
         call_command(
             "runserver",
             f"127.0.0.1:{options['port']}",
@@ -344,37 +495,6 @@ class Command(BaseCommand):
             insecure_serving=True,
             skip_checks=True,
         )
-
-    def _top_up(self, *, state: dict[str, Any], show: bool) -> None:
-        """A second run: ingest the traffic missed since the last run, then re-analyse."""
-        newest = _newest_error_at()
-        if newest is None:
-            return
-        now = datetime.now(UTC)
-        gap = now - newest
-        if gap < MIN_TOP_UP:
-            return
-        if gap > MAX_TOP_UP:
-            self.say(
-                f"    the demo data ends {gap.days} days ago; run `make demo-reset` for fresh "
-                "data (serving what exists)"
-            )
-            return
-        t = self.step(
-            f"Topping up {gap.total_seconds() / 3600:.1f} hours of traffic since the last run"
-        )
-        services = tuple(state.get("services") or SERVICES)
-        result = demo_seed(
-            days=gap.total_seconds() / 86400,
-            services=services,
-            seed=int(now.timestamp()) % 100000,
-            end=now,
-            show_progress=show,
-            labels_path=Path(settings.VAR_DIR) / "demo" / f"labels-{now:%Y%m%dT%H%M}.json",
-        )
-        self.say(f"    {result.errors} errors in {time.perf_counter() - t:.1f}s")
-        state.pop("analysed", None)
-        save_state(state)
 
     def _banner(
         self, *, user: Any, password: str, keys: dict[str, str], port: int, setup: float
@@ -402,6 +522,12 @@ class Command(BaseCommand):
             f'"severity": "critical"}}\' {base}/api/errors/',
             "",
         ]
+        if settings.EMAIL_BACKEND.endswith("filebased.EmailBackend"):
+            lines.insert(
+                -1,
+                f"  Alert emails are written to {settings.EMAIL_FILE_PATH}/ "
+                "(set EMAIL_BACKEND for a real mail server).",
+            )
         for line in lines:
             self.say(line)
         if not keys:

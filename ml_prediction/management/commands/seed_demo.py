@@ -56,7 +56,7 @@ def parse_services(value: str) -> tuple[str, ...]:
     return names
 
 
-def _bucket_end(end: datetime | None) -> datetime:
+def bucket_end(end: datetime | None) -> datetime:
     """``end`` (default now) floored to a bucket boundary so the last bucket is complete."""
     bucket = int(settings.ML_PREDICTION_CONFIG["BUCKET_MINUTES"])
     end = end or datetime.now(UTC)
@@ -92,7 +92,7 @@ def demo_seed(
         raise CommandError("--days must be positive")
     config = settings.ML_PREDICTION_CONFIG
     size = batch_size or int(config["INGEST_MAX_BATCH"])
-    end = _bucket_end(end)
+    end = bucket_end(end)
     extra: dict[str, Any] = {}
     if errors_per_minute is not None:
         extra["errors_per_minute"] = errors_per_minute
@@ -177,7 +177,7 @@ def demo_seed_parallel(
 
     from django.db import connections
 
-    end = _bucket_end(end)
+    end = bucket_end(end)
     common = {
         "days": days,
         "seed": seed,

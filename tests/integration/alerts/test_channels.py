@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ml_prediction.models import AlertNotification, ErrorPrediction
+from ml_prediction.models import AlertNotification, ErrorPrediction, PreventiveAction
 from ml_prediction.services.alerts import alerts_dispatch
 from tests.integration.alerts.conftest import BOTH_DBS
 
@@ -76,6 +76,7 @@ def test_email_arrives_with_subject_recipients_both_parts_and_facts(
         assert "45 minutes" in part
         assert "db_pool_in_use" in part and "timeout_count_lag1" in part and "rt_p95" in part
         assert "hour_of_day" not in part  # only the top three factors
+        assert "By horizon" not in part  # a single horizon needs no breakdown
         assert "Connection pool exhaustion: 97 of 100 connections in use" in part
         assert "Increase the database connection pool" in part
         assert link in part
@@ -233,6 +234,13 @@ def test_critical_anomaly_email_and_slack_carry_the_anomaly_facts(
     ml_config(SLACK_WEBHOOK_URL=slack.url)
     make_anomaly(minutes_ago=10, severity="high")
     anomaly = make_anomaly(minutes_ago=5, severity="critical")
+    PreventiveAction.objects.create(
+        anomaly=anomaly,
+        service="laravel",
+        action_type="enable_circuit_breaker",
+        title="Open the circuit breaker on the payment client",
+        priority="critical",
+    )
 
     deliver_on_commit(
         alerts_dispatch,
@@ -247,6 +255,36 @@ def test_critical_anomaly_email_and_slack_carry_the_anomaly_facts(
     text = message.get_body(preferencelist=("plain",)).get_content()
     assert "240.0 / 31.0" in text and "2 anomalous buckets in 60 min" in text
     assert "Upstream payment API timeouts" in text
+    assert "1. Open the circuit breaker on the payment client" in text
     assert_valid_block_kit(slack.bodies[0])
     anomaly.refresh_from_db()
     assert anomaly.alert_triggered and anomaly.alert_sent_at is not None
+
+
+def test_actions_stored_on_the_prediction_are_listed_when_it_has_no_action_rows(
+    smtp_server, ml_config, eager_celery, deliver_on_commit, make_prediction
+):
+    # given a prediction whose recommendations are the engine's dataclasses, as the orchestrator stores them
+    from dataclasses import asdict
+
+    from ml_prediction.engines.types import ActionRecommendation
+
+    recommendation = ActionRecommendation(
+        action_type="rollback_release",
+        title="Roll back release 2.4.1",
+        description="Errors started with the release",
+        priority="critical",
+        can_be_automated=True,
+    )
+    prediction = make_prediction(actions=False, recommended_actions=[asdict(recommendation)])
+
+    deliver_on_commit(
+        alerts_dispatch,
+        service="django",
+        prediction_ids=[prediction.prediction_id],
+        anomaly_ids=[],
+        learning=False,
+    )
+
+    text = smtp_server.messages[0].get_body(preferencelist=("plain",)).get_content()
+    assert "1. Roll back release 2.4.1 (automatable)" in text

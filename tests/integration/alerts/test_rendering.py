@@ -98,3 +98,14 @@ def test_time_estimate_reads_naturally(minutes, shown):
     _, text, html = render_alert_email(payload(time_horizon_minutes=minutes))
 
     assert f"within {shown}" in text and f"within {shown}" in html
+
+
+def test_several_horizons_are_listed_once_each():
+    many = payload(
+        horizons=[{"minutes": 30, "probability": 0.9}, {"minutes": 120, "probability": 0.75}]
+    )
+
+    _, text, html = render_alert_email(many)
+
+    assert "By horizon: 90% within 30 minutes; 75% within 2 hours" in text
+    assert "90% within 30 minutes; 75% within 2 hours" in html

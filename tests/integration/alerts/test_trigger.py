@@ -46,9 +46,10 @@ def test_trigger_sends_now_despite_cooldown_threshold_and_learning(
     assert (audit.actor, audit.object_id, audit.outcome) == ("alice", str(low.prediction_id), "ok")
 
 
-def test_trigger_of_unknown_prediction_raises_not_found(ml_config):
+@pytest.mark.parametrize("bad_id", [uuid.uuid4(), "not-a-uuid"])
+def test_trigger_of_unknown_prediction_raises_not_found(ml_config, bad_id):
     with pytest.raises(NotFound):
-        alert_prediction_now(prediction_id=uuid.uuid4(), triggered_by="alice")
+        alert_prediction_now(prediction_id=bad_id, triggered_by="alice")
 
 
 def test_trigger_alert_endpoint_sends_the_email(

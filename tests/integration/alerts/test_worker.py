@@ -107,3 +107,42 @@ def test_stalled_pending_alerts_are_queued_again(
     ancient.refresh_from_db()
     assert ancient.status == "failed" and "not sent late" in ancient.last_error
     assert len(slack.requests) == 1
+
+
+def test_concurrent_analyses_of_one_service_send_one_alert(
+    smtp_server, ml_config, eager_celery, make_prediction
+):
+    # given eight analyses committing predictions of the same error type at the same moment
+    import threading
+
+    from django.db import connections
+
+    predictions = [make_prediction(actions=False) for _ in range(8)]
+    barrier = threading.Barrier(len(predictions))
+
+    def analysis(prediction):
+        try:
+            barrier.wait(timeout=10)
+            alerts_dispatch(
+                service="django",
+                prediction_ids=[prediction.prediction_id],
+                anomaly_ids=[],
+                learning=False,
+            )
+        finally:
+            connections.close_all()
+
+    # when they all hand their results to alerting at once
+    threads = [threading.Thread(target=analysis, args=(p,)) for p in predictions]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    # then the per-service lock lets exactly one through; the others are in its cooldown
+    assert len(smtp_server.envelopes) == 1
+    assert AlertNotification.objects.filter(status="sent").count() == 1
+    assert (
+        AlertNotification.objects.filter(status="suppressed", reason__startswith="cooldown").count()
+        == 7
+    )

@@ -24,6 +24,12 @@ _seq = itertools.count()
 
 
 @pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    """The test users' passwords need no 870,000 PBKDF2 rounds (seconds per test on 2 cores)."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
 def clean_read_cache():
     """Cached reads (Redis, this run's own cache DB) must not leak from one test to the next."""
     cache.clear()

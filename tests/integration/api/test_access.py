@@ -115,3 +115,49 @@ def test_wrong_password_gets_no_token(anon_client, readonly_user):
     )
 
     assert response.status_code == 401
+
+
+def test_health_needs_no_token_and_shows_no_secrets(anon_client):
+    from django.conf import settings
+
+    response = anon_client.get("/api/ml/health/")
+
+    assert response.status_code in (200, 503)
+    body = response.json()
+    assert {"status", "health_score", "active_models", "timestamp"} <= set(body)
+    text = response.content.decode()
+    assert settings.DATABASES["default"]["HOST"] not in text
+    assert "postgres://" not in text and "redis://" not in text
+
+
+def test_the_webhook_needs_a_token_and_the_ops_role(anon_client, readonly_client):
+    body = {"error_id": SOME_ID, "service": "django", "error_type": "Timeout"}
+
+    assert (
+        anon_client.post("/api/ml/webhooks/predict-for-error/", body, format="json").status_code
+        == 401
+    )
+    assert (
+        readonly_client.post("/api/ml/webhooks/predict-for-error/", body, format="json").status_code
+        == 403
+    )
+
+
+def test_a_deactivated_user_is_refused_at_once(readonly_client, readonly_user):
+    assert readonly_client.get("/api/ml/models/").status_code == 200
+    readonly_user.is_active = False
+    readonly_user.save()
+
+    assert readonly_client.get("/api/ml/models/").status_code == 401
+
+
+def test_requests_are_throttled_per_user(readonly_client, ops_client, monkeypatch):
+    from rest_framework.throttling import UserRateThrottle
+
+    monkeypatch.setattr(UserRateThrottle, "THROTTLE_RATES", {"user": "3/min"})
+
+    statuses = [readonly_client.get("/api/ml/models/").status_code for _ in range(4)]
+    other_user = ops_client.get("/api/ml/models/")
+
+    assert statuses == [200, 200, 200, 429]
+    assert other_user.status_code == 200

@@ -94,3 +94,27 @@ def test_trigger_all_bad_type_is_400(ops_client, broker):
     )
 
     assert response.status_code == 400
+
+
+@pytest.fixture
+def eager_celery():
+    """The embedded mode: no broker, tasks run in-process."""
+    from feeding_hearts.celery import app
+
+    before = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = before
+
+
+def test_trigger_analysis_in_eager_mode_returns_the_result(ops_client, eager_celery):
+    response = ops_client.post(
+        "/api/ml/trigger-analysis/", {"service": "react", "analysis_type": "quick"}, format="json"
+    )
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "completed"
+    assert body["service"] == "react"
+    assert isinstance(body["result"], dict)
+    assert AuditEvent.objects.filter(action="analysis.trigger", object_id="react").exists()

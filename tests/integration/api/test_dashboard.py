@@ -87,3 +87,24 @@ def test_summary_is_cached_and_invalidated_by_writes(ops_client, make_anomaly):
 
     assert before["anomalies"]["total"] == cached["anomalies"]["total"] == 1
     assert after["anomalies"] == {"total": 2, "critical": 2, "unacknowledged": 1}
+
+
+def test_while_one_request_recomputes_others_get_the_previous_summary(
+    readonly_client, make_anomaly
+):
+    from django.core.cache import cache
+
+    from ml_prediction.services.cache import read_cache_bump
+
+    previous = readonly_client.get("/api/ml/dashboard/summary/").json()
+    make_anomaly()
+    read_cache_bump()
+    cache.set("ml-read-lock:dashboard-summary", 1, timeout=30)  # another worker is computing
+
+    during = readonly_client.get("/api/ml/dashboard/summary/").json()
+    cache.delete("ml-read-lock:dashboard-summary")
+    after = readonly_client.get("/api/ml/dashboard/summary/").json()
+
+    assert during == previous
+    assert during["anomalies"]["total"] == 0
+    assert after["anomalies"]["total"] == 1

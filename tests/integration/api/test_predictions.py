@@ -135,8 +135,13 @@ def test_trigger_alert_records_notifications(ops_client, make_prediction):
     stored = AlertNotification.objects.get(alert_id=body["notifications"][0]["alert_id"])
     assert stored.triggered_by == "ops"
     assert str(prediction.prediction_id) in stored.prediction_ids
+    assert AuditEvent.objects.filter(
+        action="prediction.trigger_alert", actor="ops", object_id=str(prediction.prediction_id)
+    ).exists()
 
 
+@pytest.mark.parametrize("bad_id", ["nope", str(uuid.uuid4())])
+@pytest.mark.parametrize("verb", ["trigger_alert", "mark_occurred", "feedback"])
 def test_writes_on_unknown_prediction_are_404(ops_client, bad_id, verb):
     body = {
         "error_id": str(uuid.uuid4()),
@@ -249,3 +254,28 @@ def test_feedback_with_unknown_verdict_is_400(ops_client, make_prediction):
     assert response.status_code == 400
     assert response.json()["error"]["message"].startswith("verdict:")
     assert not PredictionFeedback.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "serializer_name", ["PredictionSerializer", "AnomalySerializer", "ActionSerializer"]
+)
+def test_fast_row_serializer_matches_drfs_output(
+    serializer_name, make_prediction, make_anomaly, make_action
+):
+    from rest_framework import serializers as drf
+
+    from ml_prediction.api import serializers as s
+
+    row = {
+        "PredictionSerializer": make_prediction,
+        "AnomalySerializer": make_anomaly,
+        "ActionSerializer": make_action,
+    }[serializer_name]()
+    serializer_class = getattr(s, serializer_name)
+    columns = serializer_class.value_fields(type(row))
+    as_dict = type(row).objects.filter(pk=row.pk).values(*columns).get()
+
+    expected = drf.Serializer.to_representation(serializer_class(), row)
+
+    assert serializer_class(row).data == expected
+    assert serializer_class(as_dict).data == expected

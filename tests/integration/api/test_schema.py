@@ -111,3 +111,15 @@ def test_swagger_ui_is_served_without_a_cdn(client):
     html = response.content.decode()
     assert "swagger-ui" in html
     assert "cdn.jsdelivr" not in html and "unpkg.com" not in html
+
+
+def test_every_ml_operation_requires_the_jwt_scheme_except_health(schema):
+    for path, operations in schema["paths"].items():
+        if not path.startswith("/api/ml/"):
+            continue
+        for method, operation in operations.items():
+            schemes = {name for item in operation.get("security", []) for name in item}
+            if path == "/api/ml/health/":
+                assert "jwtAuth" not in schemes
+            else:
+                assert "jwtAuth" in schemes, f"{method.upper()} {path}"

@@ -6,7 +6,9 @@ import uuid
 
 import pytest
 
-from error_logging.ingest.common import clear_key_cache
+from error_logging.analysis_trigger import forget_local_state
+from error_logging.ingest import common
+from error_logging.ingest.common import clear_key_cache, clear_rate_state
 
 
 @pytest.fixture(autouse=True)
@@ -16,8 +18,13 @@ def isolated_cache(settings):
     caches["default"]["KEY_PREFIX"] = f"fh-test-ingest-{uuid.uuid4().hex[:12]}"
     settings.CACHES = caches
     clear_key_cache()
+    clear_rate_state()
+    forget_local_state()
+    common._redis_down_until = 0.0
     yield
     clear_key_cache()
+    clear_rate_state()
+    forget_local_state()
 
 
 @pytest.fixture

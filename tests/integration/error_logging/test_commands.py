@@ -39,7 +39,11 @@ def test_create_ingest_key_refuses_a_used_project_id():
 def test_replay_json_lines(tmp_path):
     path = tmp_path / "errors.jsonl"
     lines = [
-        {"error_type": "TimeoutError", "message": "upstream timed out", "occurred_at": "2026-11-20T10:00:0%dZ" % i}
+        {
+            "error_type": "TimeoutError",
+            "message": "upstream timed out",
+            "occurred_at": f"2026-11-20T10:00:0{i}Z",
+        }
         for i in range(5)
     ] + [{"metric_name": "cpu", "value": 0.9, "timestamp": "2026-11-20T10:00:00Z"}]
     path.write_bytes(b"\n".join(orjson.dumps(line) for line in lines))

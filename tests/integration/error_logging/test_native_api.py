@@ -59,14 +59,19 @@ def test_inactive_key_is_401(client, django_key):
 
 
 def test_key_of_another_service_is_403(client, laravel_key):
-    response = post(client, "/api/errors/", error_item(service="django"), key=laravel_key.public_key)
+    response = post(
+        client, "/api/errors/", error_item(service="django"), key=laravel_key.public_key
+    )
     assert response.status_code == 403
     assert ErrorLog.objects.count() == 0
 
 
 def test_unknown_service_is_400_naming_index_and_field(client, django_key):
     response = post(
-        client, "/api/errors/", [error_item(), error_item(service="cobol")], key=django_key.public_key
+        client,
+        "/api/errors/",
+        [error_item(), error_item(service="cobol")],
+        key=django_key.public_key,
     )
     assert response.status_code == 400
     assert (response.json()["index"], response.json()["field"]) == (1, "service")
@@ -104,7 +109,9 @@ def test_batch_over_the_cap_is_413(client, django_key, ingest_config):
 
 def test_oversized_body_is_413(client, django_key, ingest_config):
     ingest_config(INGEST_MAX_BODY_BYTES=2048)
-    response = post(client, "/api/errors/", error_item(message="x" * 4000), key=django_key.public_key)
+    response = post(
+        client, "/api/errors/", error_item(message="x" * 4000), key=django_key.public_key
+    )
     assert response.status_code == 413
     assert ErrorLog.objects.count() == 0
 
@@ -113,7 +120,11 @@ def test_oversized_after_decompression_is_413(client, django_key, ingest_config)
     ingest_config(INGEST_MAX_BODY_BYTES=2048)
     body = gzip.compress(orjson.dumps(error_item(message="x" * 50_000)))
     response = post(
-        client, "/api/errors/", body, key=django_key.public_key, raw=True,
+        client,
+        "/api/errors/",
+        body,
+        key=django_key.public_key,
+        raw=True,
         headers={"HTTP_CONTENT_ENCODING": "gzip"},
     )
     assert len(body) < 2048 and response.status_code == 413
@@ -130,7 +141,11 @@ def test_oversized_after_decompression_is_413(client, django_key, ingest_config)
 def test_compressed_bodies(client, django_key, encoding, compress):
     body = compress(orjson.dumps([error_item(), error_item()]))
     response = post(
-        client, "/api/errors/", body, key=django_key.public_key, raw=True,
+        client,
+        "/api/errors/",
+        body,
+        key=django_key.public_key,
+        raw=True,
         headers={"HTTP_CONTENT_ENCODING": encoding},
     )
     assert response.status_code == 201
@@ -138,10 +153,22 @@ def test_compressed_bodies(client, django_key, encoding, compress):
 
 
 def test_corrupt_gzip_and_unknown_encoding(client, django_key):
-    bad = post(client, "/api/errors/", b"\x1f\x8bnope", key=django_key.public_key, raw=True,
-               headers={"HTTP_CONTENT_ENCODING": "gzip"})
-    odd = post(client, "/api/errors/", b"{}", key=django_key.public_key, raw=True,
-               headers={"HTTP_CONTENT_ENCODING": "zstd"})
+    bad = post(
+        client,
+        "/api/errors/",
+        b"\x1f\x8bnope",
+        key=django_key.public_key,
+        raw=True,
+        headers={"HTTP_CONTENT_ENCODING": "gzip"},
+    )
+    odd = post(
+        client,
+        "/api/errors/",
+        b"{}",
+        key=django_key.public_key,
+        raw=True,
+        headers={"HTTP_CONTENT_ENCODING": "zstd"},
+    )
     assert (bad.status_code, odd.status_code) == (400, 415)
 
 
@@ -178,7 +205,9 @@ def test_metrics_endpoint(client, django_key):
     response = post(client, "/api/metrics/", items, key=django_key.public_key)
     assert response.status_code == 201, response.content
     assert MetricSample.objects.filter(service="django").count() == 2
-    bad = post(client, "/api/metrics/", [{"metric_name": "cpu", "value": 1}], key=django_key.public_key)
+    bad = post(
+        client, "/api/metrics/", [{"metric_name": "cpu", "value": 1}], key=django_key.public_key
+    )
     assert bad.status_code == 400 and bad.json()["field"] == "timestamp"
 
 
@@ -197,5 +226,37 @@ def test_endpoints_are_in_the_openapi_schema(client):
     response = client.get("/api/schema/", HTTP_ACCEPT="application/json")
     assert response.status_code == 200
     paths = orjson.loads(response.content)["paths"]
-    for path in ("/api/errors/", "/api/metrics/", "/api/{project_id}/envelope/", "/api/{project_id}/store/", "/v1/logs"):
+    for path in (
+        "/api/errors/",
+        "/api/metrics/",
+        "/api/{project_id}/envelope/",
+        "/api/{project_id}/store/",
+        "/v1/logs",
+    ):
         assert "post" in paths[path], path
+
+
+def test_redis_down_never_loses_errors(client, django_key, settings):
+    # given the cache (rate limiter, debounce) pointing at a closed port
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",
+            "OPTIONS": {"socket_connect_timeout": 0.2, "socket_timeout": 0.2},
+        }
+    }
+    # when / then the errors are stored anyway
+    response = post(client, "/api/errors/", [error_item()] * 3, key=django_key.public_key)
+    assert response.status_code == 201
+    assert ErrorLog.objects.count() == 3
+
+
+def test_rate_limit_counts_across_requests_of_a_larger_limit(client, db):
+    from error_logging.models import IngestKey
+
+    key = IngestKey.objects.create(service="react", project_id=505, rate_limit_per_minute=10)
+    statuses = [
+        post(client, "/api/errors/", [error_item()] * 4, key=key.public_key).status_code
+        for _ in range(3)
+    ]
+    assert statuses == [201, 201, 429]

@@ -20,7 +20,13 @@ def logs_request(service: str, records: list[dict]) -> dict:
     return {
         "resourceLogs": [
             {
-                "resource": {"attributes": [kv("service.name", service), kv("service.version", "3.1.0"), kv("host.name", "api-2")]},
+                "resource": {
+                    "attributes": [
+                        kv("service.name", service),
+                        kv("service.version", "3.1.0"),
+                        kv("host.name", "api-2"),
+                    ]
+                },
                 "scopeLogs": [{"scope": {"name": "app"}, "logRecords": records}],
             }
         ]
@@ -28,7 +34,12 @@ def logs_request(service: str, records: list[dict]) -> dict:
 
 
 RECORDS = [
-    {"timeUnixNano": "1763633730000000000", "severityNumber": 9, "severityText": "INFO", "body": {"stringValue": "started"}},
+    {
+        "timeUnixNano": "1763633730000000000",
+        "severityNumber": 9,
+        "severityText": "INFO",
+        "body": {"stringValue": "started"},
+    },
     {
         "timeUnixNano": "1763633731000000000",
         "severityNumber": 17,
@@ -41,15 +52,26 @@ RECORDS = [
         "timeUnixNano": "1763633732000000000",
         "severityNumber": 13,
         "body": {"stringValue": "handled"},
-        "attributes": [kv("exception.type", "java.net.SocketTimeoutException"), kv("exception.message", "Read timed out"), kv("exception.stacktrace", "at Foo.bar(Foo.java:1)")],
+        "attributes": [
+            kv("exception.type", "java.net.SocketTimeoutException"),
+            kv("exception.message", "Read timed out"),
+            kv("exception.stacktrace", "at Foo.bar(Foo.java:1)"),
+        ],
     },
-    {"timeUnixNano": "1763633733000000000", "severityNumber": 21, "severityText": "FATAL", "body": {"stringValue": "out of memory"}},
+    {
+        "timeUnixNano": "1763633733000000000",
+        "severityNumber": 21,
+        "severityText": "FATAL",
+        "body": {"stringValue": "out of memory"},
+    },
 ]
 
 
 def post(client, body, key, content_type="application/json"):
     data = body if isinstance(body, bytes) else orjson.dumps(body)
-    return client.post("/v1/logs", data=data, content_type=content_type, HTTP_AUTHORIZATION=f"Bearer {key}")
+    return client.post(
+        "/v1/logs", data=data, content_type=content_type, HTTP_AUTHORIZATION=f"Bearer {key}"
+    )
 
 
 def test_error_records_become_rows_and_info_is_dropped(client, django_key):
@@ -57,7 +79,11 @@ def test_error_records_become_rows_and_info_is_dropped(client, django_key):
     assert response.status_code == 200 and response.json() == {"partialSuccess": {}}
     rows = {r.message: r for r in ErrorLog.objects.all()}
     assert set(rows) == {"payment failed", "Read timed out", "out of memory"}
-    assert (rows["payment failed"].endpoint, rows["payment failed"].status_code, rows["payment failed"].severity) == ("/pay", 502, "error")
+    assert (
+        rows["payment failed"].endpoint,
+        rows["payment failed"].status_code,
+        rows["payment failed"].severity,
+    ) == ("/pay", 502, "error")
     assert rows["Read timed out"].error_type == "java.net.SocketTimeoutException"
     assert rows["Read timed out"].category == "timeout"
     assert rows["out of memory"].severity == "critical"
@@ -85,5 +111,10 @@ def test_malformed_requests(client, django_key, body, status):
 
 
 def test_protobuf_is_415_and_missing_key_401(client, django_key):
-    assert post(client, b"\x0a\x00", django_key.public_key, content_type="application/x-protobuf").status_code == 415
+    assert (
+        post(
+            client, b"\x0a\x00", django_key.public_key, content_type="application/x-protobuf"
+        ).status_code
+        == 415
+    )
     assert client.post("/v1/logs", data=b"{}", content_type="application/json").status_code == 401

@@ -60,7 +60,9 @@ def envelope(*items: tuple[dict, bytes | dict], header: dict | None = None, leng
 
 
 def auth(key: str) -> dict:
-    return {"HTTP_X_SENTRY_AUTH": f"Sentry sentry_version=7, sentry_client=sentry.python/2.75.0, sentry_key={key}"}
+    return {
+        "HTTP_X_SENTRY_AUTH": f"Sentry sentry_version=7, sentry_client=sentry.python/2.75.0, sentry_key={key}"
+    }
 
 
 def post_envelope(client, project, body, *, headers=None, query=""):
@@ -75,10 +77,17 @@ def post_envelope(client, project, body, *, headers=None, query=""):
 def test_python_envelope_gzip_becomes_an_error_row(client, django_key):
     # given an envelope as sentry-python sends it: gzip, auth header, item lengths
     event_id = uuid.uuid4().hex
-    body = gzip.compress(envelope(({"type": "event"}, {**PY_EXCEPTION_EVENT, "event_id": event_id}), header={"event_id": event_id}))
+    body = gzip.compress(
+        envelope(
+            ({"type": "event"}, {**PY_EXCEPTION_EVENT, "event_id": event_id}),
+            header={"event_id": event_id},
+        )
+    )
 
     # when
-    response = post_envelope(client, 101, body, headers={**auth(django_key.public_key), "HTTP_CONTENT_ENCODING": "gzip"})
+    response = post_envelope(
+        client, 101, body, headers={**auth(django_key.public_key), "HTTP_CONTENT_ENCODING": "gzip"}
+    )
 
     # then exactly 200 with the id, and the row carries the event's fields
     assert response.status_code == 200, response.content
@@ -86,7 +95,12 @@ def test_python_envelope_gzip_becomes_an_error_row(client, django_key):
     row = ErrorLog.objects.get(error_id=uuid.UUID(event_id))
     assert (row.service, row.error_type, row.severity) == ("django", "OperationalError", "error")
     assert row.message == "connection to server failed: timeout expired"
-    assert (row.environment, row.release, row.host, row.platform) == ("staging", "shop@2.0.1", "web-1", "python")
+    assert (row.environment, row.release, row.host, row.platform) == (
+        "staging",
+        "shop@2.0.1",
+        "web-1",
+        "python",
+    )
     assert row.endpoint == "/api/orders/12" and row.user_id == "42"
     assert row.category == "timeout"
     assert row.tags == {"region": "eu"}
@@ -114,14 +128,27 @@ def test_javascript_sdk_envelope(client, vue_key):
         "environment": "production",
         "release": "spa@1.4.0",
         "tags": [["browser", "Chrome 131"]],
-        "request": {"url": "https://spa.example/checkout", "headers": {"User-Agent": "Mozilla/5.0"}},
+        "request": {
+            "url": "https://spa.example/checkout",
+            "headers": {"User-Agent": "Mozilla/5.0"},
+        },
         "exception": {
             "values": [
                 {
                     "type": "TypeError",
                     "value": "Cannot read properties of undefined (reading 'id')",
                     "mechanism": {"type": "onerror", "handled": False},
-                    "stacktrace": {"frames": [{"filename": "app:///main.js", "function": "onClick", "in_app": True, "lineno": 1, "colno": 2345}]},
+                    "stacktrace": {
+                        "frames": [
+                            {
+                                "filename": "app:///main.js",
+                                "function": "onClick",
+                                "in_app": True,
+                                "lineno": 1,
+                                "colno": 2345,
+                            }
+                        ]
+                    },
                 }
             ]
         },
@@ -137,13 +164,20 @@ def test_javascript_sdk_envelope(client, vue_key):
     query = f"?sentry_key={vue_key.public_key}&sentry_version=7&sentry_client=sentry.javascript.browser%2F8.40.0"
 
     # when
-    response = client.post(f"/api/404/envelope/{query}", data=body, content_type="text/plain;charset=UTF-8")
+    response = client.post(
+        f"/api/404/envelope/{query}", data=body, content_type="text/plain;charset=UTF-8"
+    )
 
     # then
     assert response.status_code == 200, response.content
     assert response.json() == {"id": event_id}
     row = ErrorLog.objects.get()
-    assert (row.service, row.error_type, row.platform, row.endpoint) == ("vue", "TypeError", "javascript", "/checkout")
+    assert (row.service, row.error_type, row.platform, row.endpoint) == (
+        "vue",
+        "TypeError",
+        "javascript",
+        "/checkout",
+    )
     assert row.tags == {"browser": "Chrome 131"}
     assert row.occurred_at.timestamp() == pytest.approx(1_763_633_730.5)
 
@@ -159,12 +193,25 @@ def test_message_with_synthetic_exception_without_type(client, django_key):
     event = {
         "level": "warning",
         "message": {"formatted": "payment provider slow"},
-        "exception": {"values": [{"value": "payment provider slow", "mechanism": {"type": "generic", "synthetic": True}}]},
+        "exception": {
+            "values": [
+                {
+                    "value": "payment provider slow",
+                    "mechanism": {"type": "generic", "synthetic": True},
+                }
+            ]
+        },
     }
-    response = post_envelope(client, 101, envelope(({"type": "event"}, event)), headers=auth(django_key.public_key))
+    response = post_envelope(
+        client, 101, envelope(({"type": "event"}, event)), headers=auth(django_key.public_key)
+    )
     assert response.status_code == 200
     row = ErrorLog.objects.get()
-    assert (row.error_type, row.message, row.severity) == ("Message", "payment provider slow", "warning")
+    assert (row.error_type, row.message, row.severity) == (
+        "Message",
+        "payment provider slow",
+        "warning",
+    )
 
 
 def test_envelope_with_only_non_event_items_is_accepted_and_ignored(client, django_key):
@@ -190,7 +237,14 @@ def test_envelope_with_only_non_event_items_is_accepted_and_ignored(client, djan
         b'{}\n{"length":3}\nabc\n',
         b"[]\n",
     ],
-    ids=["empty", "bad-header", "truncated", "bad-event-json", "item-without-type", "header-not-object"],
+    ids=[
+        "empty",
+        "bad-header",
+        "truncated",
+        "bad-event-json",
+        "item-without-type",
+        "header-not-object",
+    ],
 )
 def test_malformed_or_truncated_envelopes_are_400(client, django_key, body):
     response = post_envelope(client, 101, body, headers=auth(django_key.public_key))
@@ -223,7 +277,9 @@ def test_dsn_in_envelope_header_authenticates(client, django_key):
 
 def test_brotli_envelope_and_duplicate_event_id(client, django_key):
     event_id = uuid.uuid4().hex
-    body = brotli.compress(envelope(({"type": "event"}, {**PY_EXCEPTION_EVENT, "event_id": event_id})))
+    body = brotli.compress(
+        envelope(({"type": "event"}, {**PY_EXCEPTION_EVENT, "event_id": event_id}))
+    )
     headers = {**auth(django_key.public_key), "HTTP_CONTENT_ENCODING": "br"}
     first = post_envelope(client, 101, body, headers=headers)
     second = post_envelope(client, 101, body, headers=headers)
@@ -236,8 +292,10 @@ def test_store_endpoint_with_deflate_and_query_auth(client, django_key):
     event_id = uuid.uuid4().hex
     body = zlib.compress(orjson.dumps({**PY_EXCEPTION_EVENT, "event_id": event_id}))
     response = client.post(
-        f"/api/101/store/?sentry_key={django_key.public_key}", data=body,
-        content_type="application/json", HTTP_CONTENT_ENCODING="deflate",
+        f"/api/101/store/?sentry_key={django_key.public_key}",
+        data=body,
+        content_type="application/json",
+        HTTP_CONTENT_ENCODING="deflate",
     )
     assert response.status_code == 200 and response.json() == {"id": event_id}
     assert ErrorLog.objects.filter(error_id=uuid.UUID(event_id)).exists()

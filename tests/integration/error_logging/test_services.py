@@ -79,7 +79,9 @@ def test_item_of_another_service_is_a_mismatch():
 def test_duplicate_ids_are_stored_once_and_counted_once():
     # given an id sent twice in one batch and again in a later batch
     same = str(uuid.uuid4())
-    first = ingest_errors(service="django", items=[error_item(error_id=same), error_item(error_id=same)])
+    first = ingest_errors(
+        service="django", items=[error_item(error_id=same), error_item(error_id=same)]
+    )
 
     # when
     second = ingest_errors(service="django", items=[error_item(error_id=same)])
@@ -122,10 +124,16 @@ def test_rollups_equal_a_recount_from_raw_rows_after_random_batches():
                     occurred_at=(start + timedelta(seconds=rng.randint(0, 240))).isoformat(),
                 )
             )
-        ingest_errors(service="django", items=[{k: v for k, v in b.items() if v is not None} for b in batch])
+        ingest_errors(
+            service="django", items=[{k: v for k, v in b.items() if v is not None} for b in batch]
+        )
 
     # when recounting from raw rows
-    rows = list(ErrorLog.objects.values_list("occurred_at", "severity", "category", "response_time_ms", "error_type", "user_id"))
+    rows = list(
+        ErrorLog.objects.values_list(
+            "occurred_at", "severity", "category", "response_time_ms", "error_type", "user_id"
+        )
+    )
 
     # then every minute's rollup matches
     minutes = Counter(r[0].replace(second=0, microsecond=0) for r in rows)
@@ -154,8 +162,11 @@ def test_rollups_equal_a_recount_from_raw_rows_after_random_batches():
 def test_orm_create_also_updates_the_rollup():
     # given a row saved the guide's way
     ErrorLog.objects.create(
-        service="vue", error_type="TypeError", message="x is undefined",
-        occurred_at=datetime(2026, 11, 20, 9, 0, 5, tzinfo=UTC), response_time_ms=12.0,
+        service="vue",
+        error_type="TypeError",
+        message="x is undefined",
+        occurred_at=datetime(2026, 11, 20, 9, 0, 5, tzinfo=UTC),
+        response_time_ms=12.0,
     )
     # then its minute is counted and its derived fields are filled
     rollup = ErrorRollup.objects.get(service="vue")
@@ -167,12 +178,32 @@ def test_orm_create_also_updates_the_rollup():
 def test_ingest_metrics_validates_and_is_idempotent():
     sample_id = str(uuid.uuid4())
     items = [
-        {"sample_id": sample_id, "metric_name": "db_pool_in_use", "value": 42, "timestamp": "2026-11-20T10:00:00Z"},
+        {
+            "sample_id": sample_id,
+            "metric_name": "db_pool_in_use",
+            "value": 42,
+            "timestamp": "2026-11-20T10:00:00Z",
+        },
         {"metric_name": "cpu", "value": "0.5", "timestamp": 1_764_000_000},
     ]
     assert ingest_metrics(service="java", items=items).accepted == 2
     assert ingest_metrics(service="java", items=items[:1]).duplicates == 1
     assert MetricSample.objects.filter(service="java").count() == 2
     with pytest.raises(IngestValidationError) as caught:
-        ingest_metrics(service="java", items=[{"metric_name": "cpu", "value": "high", "timestamp": 1}])
+        ingest_metrics(
+            service="java", items=[{"metric_name": "cpu", "value": "high", "timestamp": 1}]
+        )
     assert caught.value.field == "value"
+
+
+@pytest.mark.django_db
+def test_special_characters_survive_the_copy_path():
+    # given text and JSON with tabs, newlines, backslashes, a literal "\u0000" and a NUL
+    message = 'line1\nline2\tC:\\path\\u0000 "quoted"\r\x00end'
+    tags = {"path": "C:\\temp\\u0000", "nul": "a\x00b", "tab": "x\ty"}
+    result = ingest_errors(service="django", items=[error_item(message=message, tags=tags)])
+
+    # then they are stored as sent (NUL characters dropped: PostgreSQL refuses them)
+    row = ErrorLog.objects.get(error_id=result.ids[0])
+    assert row.message == message.replace("\x00", "")
+    assert row.tags == {"path": "C:\\temp\\u0000", "nul": "ab", "tab": "x\ty"}

@@ -137,7 +137,12 @@ class WorkerProcess:
 
 
 def start_worker(
-    *, artifact_dir: Path, log_dir: Path, name: str, extra_env: dict | None = None
+    *,
+    artifact_dir: Path,
+    log_dir: Path,
+    name: str,
+    extra_env: dict | None = None,
+    queues: str = "analysis,training",
 ) -> WorkerProcess:
     """Start a real worker on the test databases and wait until it answers a ping."""
     from django.db import connections
@@ -163,7 +168,7 @@ def start_worker(
             "feeding_hearts",
             "worker",
             "-Q",
-            "analysis,training",
+            queues,
             "-c",
             "2",
             "-n",
@@ -196,11 +201,12 @@ def start_worker(
     return worker
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def celery_worker_process(
     django_db_setup, django_db_blocker, artifact_dir, tmp_path_factory
 ) -> Iterator[WorkerProcess]:
-    """One real worker for the session, on clean broker and cache Redis databases."""
+    """One real worker for this package's tests (stopped after them, so it never takes another
+    package's queued messages), on clean broker and cache Redis databases."""
     import redis
 
     for url in (settings.CELERY_BROKER_URL, settings.REDIS_URL):

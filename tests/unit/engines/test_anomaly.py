@@ -31,7 +31,7 @@ def _traffic(days: int, *, seed: int = 0, start: pd.Timestamp = START) -> pd.Dat
     index = pd.date_range(start, periods=days * BUCKETS_PER_DAY, freq="5min")
     hour = index.hour.to_numpy()
     rate = np.where((hour >= 9) & (hour < 18), 60.0, 20.0)
-    monday_morning = (index.dayofweek.to_numpy() == 0) & (hour >= 8) & (hour < 11)
+    monday_morning = (index.day_of_week.to_numpy() == 0) & (hour >= 8) & (hour < 11)
     rate = np.where(monday_morning, 200.0, rate)
     total = rng.poisson(rate).astype(float)
     return pd.DataFrame(
@@ -63,7 +63,7 @@ def _next_day(history: pd.DataFrame, seed: int = 99) -> pd.DataFrame:
 
 
 def _next_monday(history: pd.DataFrame) -> pd.DataFrame:
-    days = (7 - (history.index[-1] + pd.Timedelta(minutes=5)).dayofweek) % 7
+    days = (7 - (history.index[-1] + pd.Timedelta(minutes=5)).day_of_week) % 7
     start = (history.index[-1] + pd.Timedelta(minutes=5)).normalize() + pd.Timedelta(days=days)
     return _traffic(1, seed=7, start=start)
 
@@ -106,11 +106,11 @@ def test_scores_are_calibrated_numbers_in_range(model, history):
 
 
 def test_a_bigger_deviation_scores_higher(model, history):
-    # given the same bucket raised to 2×, 3× and 6× its usual count
+    # given the same bucket raised to 1.2×, 1.3× and 1.5× its usual count
     window = _next_day(history)
     at = window.index[window.index.hour == 15][0]
     results = []
-    for factor in (2.0, 3.0, 6.0):
+    for factor in (1.2, 1.3, 1.5):
         changed = window.copy()
         changed.loc[at, "total_count"] = 60.0 * factor
         scored = {s.timestamp: s for s in model.score(changed, config=CONFIG)}
@@ -211,7 +211,8 @@ def test_cold_start_rules_still_find_an_obvious_spike():
         (pd.DataFrame({"total_count": [1.0, 2.0]}), "DatetimeIndex"),
         (
             pd.DataFrame(
-                {"other": 1.0}, index=pd.date_range(START, periods=10 * BUCKETS_PER_DAY, freq="5min")
+                {"other": 1.0},
+                index=pd.date_range(START, periods=10 * BUCKETS_PER_DAY, freq="5min"),
             ),
             "total_count",
         ),
@@ -328,18 +329,32 @@ def test_stream_scores_are_causal():
     np.testing.assert_allclose(full[:2000], prefix)
 
 
-def test_stream_flags_a_spike_once_and_not_the_daily_cycle():
+def test_stream_flags_a_spike_and_not_the_daily_cycle():
     # given a daily sine with noise and one spike at row 2500
     values, index = _series()
     values[2500] += 40.0
-    # when
-    scores = stream_anomaly_scores(values, index)
-    # then: the spike is the highest score after warm-up, and the rows after it are held quiet
+    # when (no hold, to see the raw ranking)
+    scores = stream_anomaly_scores(values, index, config=StreamConfig(hold_rows=0))
+    # then: the spike is the highest score after warm-up, far above the cycle's own rows
     assert np.isfinite(scores).all() and scores.min() >= 0.0 and scores.max() < 1.0
     assert int(np.argmax(scores[600:])) + 600 == 2500
-    assert scores[2500] >= 0.75
-    hold = StreamConfig().hold_rows
-    assert scores[2501 : 2501 + hold].max() == 0.0
+    assert scores[2500] >= 0.9
+    assert np.median(scores[600:]) < 0.5
+
+
+def test_stream_holds_quiet_after_each_alarm():
+    # given
+    values, index = _series(seed=4)
+    values[[1500, 2500]] += 40.0
+    config = StreamConfig()
+    alarm_score = config.alarm_surprise / (1.0 + config.alarm_surprise)
+    # when
+    scores = stream_anomaly_scores(values, index, config=config)
+    # then: every alarm is followed by hold_rows zeros — one incident, one alarm
+    alarms = np.flatnonzero(scores >= alarm_score)
+    assert len(alarms) > 0
+    for row in alarms:
+        assert scores[row + 1 : row + 1 + config.hold_rows].max(initial=0.0) == 0.0
 
 
 def test_stream_handles_flat_empty_and_nan_series():

@@ -27,7 +27,9 @@ def _imports(tree: ast.AST) -> list[tuple[str, int, bool]]:
     found = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            found.extend((alias.name, node.lineno, id(node) in module_level) for alias in node.names)
+            found.extend(
+                (alias.name, node.lineno, id(node) in module_level) for alias in node.names
+            )
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             found.append((node.module, node.lineno, id(node) in module_level))
     return found

@@ -13,17 +13,34 @@ from ml_prediction.engines.simulator import SimulationConfig, simulate
 from ml_prediction.engines.types import InsufficientData
 
 GUIDE_FEATURES = (
-    "hour_of_day", "day_of_week", "is_peak_hours", "error_trend_slope", "error_trend_intercept",
-    "current_error_rate", "error_type_timeout_ratio", "error_type_connection_ratio",
-    "error_type_auth_ratio", "severity_critical_ratio", "severity_high_ratio", "critical_error_count",
-    "response_time_mean", "response_time_p95", "response_time_p99", "response_time_max",
-    "database_error_ratio", "api_error_ratio",
+    "hour_of_day",
+    "day_of_week",
+    "is_peak_hours",
+    "error_trend_slope",
+    "error_trend_intercept",
+    "current_error_rate",
+    "error_type_timeout_ratio",
+    "error_type_connection_ratio",
+    "error_type_auth_ratio",
+    "severity_critical_ratio",
+    "severity_high_ratio",
+    "critical_error_count",
+    "response_time_mean",
+    "response_time_p95",
+    "response_time_p99",
+    "response_time_max",
+    "database_error_ratio",
+    "api_error_ratio",
 )
 
 
 @pytest.fixture(scope="module")
 def frame():
-    sim = simulate(SimulationConfig(days=3, services=("laravel",), seed=2, start=datetime(2026, 1, 5, tzinfo=UTC)))
+    sim = simulate(
+        SimulationConfig(
+            days=3, services=("laravel",), seed=2, start=datetime(2026, 1, 5, tzinfo=UTC)
+        )
+    )
     return sim.bucket_frames()["laravel"]
 
 
@@ -65,8 +82,12 @@ def test_unusable_frames_raise_insufficient_data(frame):
 
 def test_nan_irregular_and_missing_columns_become_clean_rows():
     # given irregular timestamps, a NaN count, a duplicate and no metric/rt columns
-    index = pd.to_datetime(["2026-01-05 00:00", "2026-01-05 00:07", "2026-01-05 00:07", "2026-01-05 00:31"], utc=True)
-    frame = pd.DataFrame({"total_count": [3, np.nan, 2, 5], "timeout_count": [1, 1, 0, 5]}, index=index)
+    index = pd.to_datetime(
+        ["2026-01-05 00:00", "2026-01-05 00:07", "2026-01-05 00:07", "2026-01-05 00:31"], utc=True
+    )
+    frame = pd.DataFrame(
+        {"total_count": [3, np.nan, 2, 5], "timeout_count": [1, 1, 0, 5]}, index=index
+    )
     # when normalised and featurised
     clean = normalize_bucket_frame(frame, bucket_minutes=5)
     features = build_features(frame, bucket_minutes=5)

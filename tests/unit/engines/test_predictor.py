@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 
 import numpy as np
@@ -31,8 +32,16 @@ def constructed_frame(n: int = 10000, seed: int = 0) -> pd.DataFrame:
             pool[t : t + 3] = 90
             if rng.random() < 0.6:
                 database[t + 3] += 40
-    frame = pd.DataFrame({"total_count": database + 2, "database_count": database, "error_count": database + 2,
-                          "metric_db_pool_in_use": pool, "user_error_count": database}, index=index)
+    frame = pd.DataFrame(
+        {
+            "total_count": database + 2,
+            "database_count": database,
+            "error_count": database + 2,
+            "metric_db_pool_in_use": pool,
+            "user_error_count": database,
+        },
+        index=index,
+    )
     return frame
 
 
@@ -44,14 +53,17 @@ def test_future_labels_look_ahead_only_within_the_horizon():
     assert np.isnan(labels.iloc[-1])
 
 
-def test_probabilities_are_calibrated_on_a_constructed_case():
+@pytest.mark.parametrize("scheme", ["holdout", "forward"])
+def test_probabilities_are_calibrated_on_a_constructed_case(scheme):
     # given a frame where a signal precedes a burst 60% of the time
     frame = constructed_frame()
-    config = PredictorConfig(targets=("database",), **FAST)
+    config = PredictorConfig(targets=("database",), calibration_scheme=scheme, **FAST)
     # when fitted on the older part and applied to a fresh, later sample
     model = fit_error_predictor(frame.iloc[:7000], config=config)
     probs = model.predict_proba_frame(frame)["database@30"].iloc[7100:-10]
-    labels = future_labels(frame["database_count"] >= model.thresholds["database"], 6).iloc[7100:-10]
+    labels = future_labels(frame["database_count"] >= model.thresholds["database"], 6).iloc[
+        7100:-10
+    ]
     # then on average the probabilities match the observed frequency (calibration in the large),
     # and they score better than always predicting the base rate (Brier)
     assert abs(probs.mean() - labels.mean()) < 0.03
@@ -68,7 +80,13 @@ def test_probabilities_are_calibrated_on_a_constructed_case():
 
 @pytest.fixture(scope="module")
 def sim_frame():
-    config = SimulationConfig(days=10, services=("django",), seed=4, start=datetime(2026, 1, 5, tzinfo=UTC), incidents_per_week=8)
+    config = SimulationConfig(
+        days=10,
+        services=("django",),
+        seed=4,
+        start=datetime(2026, 1, 5, tzinfo=UTC),
+        incidents_per_week=8,
+    )
     sim = simulate(config)
     return sim.bucket_frames()["django"]
 
@@ -76,7 +94,12 @@ def sim_frame():
 @pytest.mark.parametrize("algorithm", ["xgboost", "random_forest"])
 def test_predict_returns_typed_results_with_factors(sim_frame, algorithm, tmp_path):
     config = PredictorConfig(**FAST)
-    model = fit_error_predictor(sim_frame, config=config, algorithm=algorithm, error_type_names={"database": "OperationalError"})
+    model = fit_error_predictor(
+        sim_frame,
+        config=config,
+        algorithm=algorithm,
+        error_type_names={"database": "OperationalError"},
+    )
     results = model.predict(sim_frame.iloc[-288:], config=config)
     assert {r.time_horizon_minutes for r in results} == {30}
     assert {r.target for r in results} == {m.target for m in model.models}
@@ -90,7 +113,9 @@ def test_predict_returns_typed_results_with_factors(sim_frame, algorithm, tmp_pa
     # and a saved model predicts the same after loading
     model.save(tmp_path)
     loaded = ErrorPredictorModel.load(tmp_path)
-    assert [r.probability for r in loaded.predict(sim_frame.iloc[-288:], config=config)] == [r.probability for r in results]
+    assert [r.probability for r in loaded.predict(sim_frame.iloc[-288:], config=config)] == [
+        r.probability for r in results
+    ]
 
 
 def test_contributing_factors_explain_a_high_risk_bucket():
@@ -107,20 +132,44 @@ def test_contributing_factors_explain_a_high_risk_bucket():
 
 
 def test_feedback_overrides_labels(sim_frame):
-    config = PredictorConfig(targets=("database",), **FAST)
-    ts = sim_frame.index[100:2000:3]
-    feedback = pd.DataFrame({"timestamp": ts, "verdict": "true_positive", "target": "database"})
+    # given a model and human verdicts saying many buckets were followed by the target
+    config = PredictorConfig(**FAST)
     base = fit_error_predictor(sim_frame, config=config)
-    fed = fit_error_predictor(sim_frame, config=config, feedback=feedback)
+    target = base.models[0].target
+    ts = sim_frame.index[100:2000:3]
+    feedback = pd.DataFrame({"timestamp": ts, "verdict": "true_positive", "target": target})
+    # when retrained with the feedback
+    fed = fit_error_predictor(
+        sim_frame, config=dataclasses.replace(config, targets=(target,)), feedback=feedback
+    )
+    # then the verdicts became labels
     assert fed.models[0].base_rate > base.models[0].base_rate
 
 
 @pytest.mark.parametrize(
     "frame, message",
     [
-        (pd.DataFrame({"total_count": [0] * 400}, index=pd.date_range("2026-01-05", periods=400, freq="5min", tz="UTC")), "no errors"),
-        (pd.DataFrame({"total_count": [3] * 50}, index=pd.date_range("2026-01-05", periods=50, freq="5min", tz="UTC")), "buckets of history"),
-        (pd.DataFrame({"total_count": [3] * 400, "database_count": [1] * 400}, index=pd.date_range("2026-01-05", periods=400, freq="5min", tz="UTC")), "no prediction target"),
+        (
+            pd.DataFrame(
+                {"total_count": [0] * 400},
+                index=pd.date_range("2026-01-05", periods=400, freq="5min", tz="UTC"),
+            ),
+            "no errors",
+        ),
+        (
+            pd.DataFrame(
+                {"total_count": [3] * 50},
+                index=pd.date_range("2026-01-05", periods=50, freq="5min", tz="UTC"),
+            ),
+            "buckets of history",
+        ),
+        (
+            pd.DataFrame(
+                {"total_count": [3] * 400, "database_count": [1] * 400},
+                index=pd.date_range("2026-01-05", periods=400, freq="5min", tz="UTC"),
+            ),
+            "no prediction target",
+        ),
     ],
 )
 def test_bad_data_raises_insufficient_data(frame, message):
@@ -131,3 +180,23 @@ def test_bad_data_raises_insufficient_data(frame, message):
 def test_unknown_algorithm_is_refused(sim_frame):
     with pytest.raises(ValueError, match="algorithm"):
         fit_error_predictor(sim_frame, config=PredictorConfig(**FAST), algorithm="svm")
+
+
+def test_predict_on_gappy_nan_window_without_metrics_gives_finite_probabilities(sim_frame):
+    # given a trained model and a scoring window with NaN counts, a gap and no metric columns
+    config = PredictorConfig(**FAST)
+    model = fit_error_predictor(sim_frame, config=config)
+    window = sim_frame.iloc[-288:].drop(columns=[c for c in sim_frame if c.startswith("metric_")])
+    window = window.drop(window.index[100:130]).astype(float)
+    window.iloc[5, 0] = np.nan
+    # when predicting
+    results = model.predict(window, config=config)
+    # then every probability is a number in range
+    assert results and all(0.0 <= r.probability <= 1.0 for r in results)
+
+
+def test_predict_on_empty_window_raises_insufficient_data(sim_frame):
+    config = PredictorConfig(**FAST)
+    model = fit_error_predictor(sim_frame, config=config)
+    with pytest.raises(InsufficientData):
+        model.predict(sim_frame.iloc[:0], config=config)

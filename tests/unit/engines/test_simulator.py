@@ -34,9 +34,24 @@ def test_error_items_use_native_field_names_and_service_types(sim):
     items = list(sim.iter_errors("django"))
     assert len(items) == sim.error_count("django")
     first = items[0]
-    for key in ("error_id", "service", "environment", "release", "host", "error_type", "message",
-                "severity", "endpoint", "status_code", "response_time_ms", "user_id", "stacktrace",
-                "tags", "context", "occurred_at"):
+    for key in (
+        "error_id",
+        "service",
+        "environment",
+        "release",
+        "host",
+        "error_type",
+        "message",
+        "severity",
+        "endpoint",
+        "status_code",
+        "response_time_ms",
+        "user_id",
+        "stacktrace",
+        "tags",
+        "context",
+        "occurred_at",
+    ):
         assert key in first
     names = {spec[0] for spec in SERVICE_ERROR_TYPES["django"]}
     assert {i["error_type"] for i in items} <= names
@@ -49,7 +64,12 @@ def test_bucket_frames_follow_the_engine_convention(sim):
     frame = sim.bucket_frames()["react"]
     assert str(frame.index.tz) == "UTC"
     assert len(frame) == 7 * 288
-    assert (frame["total_count"] == frame[[f"{s}_count" for s in ("debug", "info", "warning", "error", "critical")]].sum(axis=1)).all()
+    assert (
+        frame["total_count"]
+        == frame[[f"{s}_count" for s in ("debug", "info", "warning", "error", "critical")]].sum(
+            axis=1
+        )
+    ).all()
     cats = ["timeout", "connection", "auth", "database", "api", "validation", "memory", "other"]
     assert (frame["total_count"] == frame[[f"{c}_count" for c in cats]].sum(axis=1)).all()
     for metric in ("response_time_ms", "request_count", "db_pool_in_use", "cpu", "memory"):
@@ -66,7 +86,9 @@ def test_daily_cycle_and_incidents_are_visible(sim):
 
 
 def test_precursor_incidents_show_rising_symptoms_before_onset():
-    sim = simulate(SimulationConfig(days=21, services=("django",), seed=3, start=START, precursor_fraction=1.0))
+    sim = simulate(
+        SimulationConfig(days=21, services=("django",), seed=3, start=START, precursor_fraction=1.0)
+    )
     frame = sim.bucket_frames()["django"]
     rises = []
     for inc in [i for i in sim.incidents if i.has_precursors]:
@@ -87,3 +109,18 @@ def test_bad_config_is_refused():
         SimulationConfig(services=("cobol",))
     with pytest.raises(ValueError, match="days"):
         SimulationConfig(days=0)
+
+
+def test_bad_release_incidents_follow_a_deploy_of_their_release():
+    sim = simulate(SimulationConfig(days=14, services=("react",), seed=3, start=START))
+    deploys = sim.deploys("react")
+    bad = [i for i in sim.incidents if i.cause_key == "bad_release"]
+    assert bad
+    for incident in bad:
+        at, release = [d for d in deploys if d[0] <= incident.start][-1]
+        assert (incident.start - at).total_seconds() <= 5 * 60
+        assert incident.release == release and not incident.has_precursors
+    errors_after = [
+        e for e in sim.iter_errors("react") if e["occurred_at"] > bad[0].start.isoformat()
+    ]
+    assert errors_after[0]["release"] == bad[0].release

@@ -38,9 +38,15 @@ def test_fingerprint_groups_repeats_with_different_ids_and_numbers():
     frames = [{"module": "app.views", "function": "index", "in_app": True, "lineno": 10}]
     a = fingerprint("KeyError", "order 123 for user 'bob' missing", frames)
     b = fingerprint("KeyError", "order 987 for user 'alice' missing", [{**frames[0], "lineno": 99}])
-    c = fingerprint("KeyError", "order 123 for user 'bob' missing", [{"module": "app.api", "function": "x", "in_app": True}])
+    c = fingerprint(
+        "KeyError",
+        "order 123 for user 'bob' missing",
+        [{"module": "app.api", "function": "x", "in_app": True}],
+    )
     assert a == b != c
-    assert message_template("id 7f3a1b2c-0000-4000-8000-000000000000 at 0xdeadbeef") == "id <*> at <*>"
+    assert (
+        message_template("id 7f3a1b2c-0000-4000-8000-000000000000 at 0xdeadbeef") == "id <*> at <*>"
+    )
 
 
 @pytest.mark.parametrize(
@@ -58,7 +64,9 @@ def test_parse_timestamp_forms(raw, expected):
     assert parse_timestamp(raw, now=NOW) == expected
 
 
-@pytest.mark.parametrize("raw", ["soon", "", True, None, float("nan"), -5, "2030-01-01T00:00:00Z", [1]])
+@pytest.mark.parametrize(
+    "raw", ["soon", "", True, None, float("nan"), -5, "2030-01-01T00:00:00Z", [1]]
+)
 def test_parse_timestamp_rejects(raw):
     with pytest.raises(TimestampError):
         parse_timestamp(raw, now=NOW)

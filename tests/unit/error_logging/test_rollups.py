@@ -6,7 +6,13 @@ import random
 
 import pytest
 
-from error_logging.rollups import RT_BUCKETS, RT_EDGES, merge_histograms, rollup_percentile, rt_bucket
+from error_logging.rollups import (
+    RT_BUCKETS,
+    RT_EDGES,
+    merge_histograms,
+    rollup_percentile,
+    rt_bucket,
+)
 
 
 def _histogram(values: list[float]) -> list[int]:

@@ -24,7 +24,9 @@ def _sigmoid_reward(position: float) -> float:
 
 def _file(windows=(WINDOW,), rows=ROWS) -> nab.NabFile:
     index = pd.date_range("2024-01-01", periods=rows, freq="5min")
-    return nab.NabFile(key="toy/toy.csv", timestamps=index, values=np.zeros(rows), windows=list(windows))
+    return nab.NabFile(
+        key="toy/toy.csv", timestamps=index, values=np.zeros(rows), windows=list(windows)
+    )
 
 
 def _scores(*detections: tuple[int, float], rows=ROWS) -> np.ndarray:
@@ -79,7 +81,9 @@ def test_only_the_first_detection_in_a_window_counts():
     assert _raw(scores, STANDARD) == pytest.approx(_raw(_scores((45, 1.0)), STANDARD))
 
 
-@pytest.mark.parametrize(("cost", "expected"), [(STANDARD, -0.11), (LOW_FP, -0.22), (LOW_FN, -0.11)])
+@pytest.mark.parametrize(
+    ("cost", "expected"), [(STANDARD, -0.11), (LOW_FP, -0.22), (LOW_FN, -0.11)]
+)
 def test_false_positive_before_any_window_costs_the_profile_weight(cost, expected):
     # given a detection at row 20 (after probation, before the window) and the window detected
     scores = _scores((20, 1.0), (WINDOW[0], 1.0))

@@ -14,7 +14,15 @@ T0 = datetime(2026, 1, 5, tzinfo=UTC)
 
 def incident(minutes: int, precursors: bool = True) -> Incident:
     start = T0 + timedelta(minutes=minutes)
-    return Incident(f"i{minutes}", "django", start, start + timedelta(minutes=20), "database", precursors, "db_pool_exhaustion")
+    return Incident(
+        f"i{minutes}",
+        "django",
+        start,
+        start + timedelta(minutes=20),
+        "database",
+        precursors,
+        "db_pool_exhaustion",
+    )
 
 
 def alerts_at(*buckets: int, n: int = 100) -> pd.Series:
@@ -37,8 +45,12 @@ def test_alerts_during_an_incident_are_not_predictions():
 
 
 def test_alert_too_early_misses_and_sudden_incidents_are_reported_apart():
-    score = score_alerts(alerts_at(20), [incident(200), incident(400, precursors=False)], bucket_minutes=5)
-    assert score.precursor_detected == 0 and score.sudden_incidents == 1 and score.recall_sudden == 0.0
+    score = score_alerts(
+        alerts_at(20), [incident(200), incident(400, precursors=False)], bucket_minutes=5
+    )
+    assert (
+        score.precursor_detected == 0 and score.sudden_incidents == 1 and score.recall_sudden == 0.0
+    )
 
 
 def test_small_evaluation_runs_and_beats_the_baseline_on_recall():

@@ -1,0 +1,162 @@
+"""Dashboard views without a browser: access rules, bad input, the live partial, the charts."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+pytestmark = pytest.mark.django_db(databases=["default", "ml_prediction"])
+
+
+@pytest.fixture
+def anomaly():
+    from ml_prediction.models import AnomalyDetection
+
+    start = timezone.now() - timedelta(minutes=10)
+    return AnomalyDetection.objects.create(
+        service="vue",
+        window_start=start,
+        window_end=start + timedelta(minutes=5),
+        observed_value=50.0,
+        expected_value=5.0,
+        anomaly_score=0.9,
+        is_anomaly=True,
+        severity_level="critical",
+        anomaly_type="spike",
+    )
+
+
+@pytest.fixture
+def prediction():
+    from ml_prediction.models import ErrorPrediction
+
+    now = timezone.now()
+    return ErrorPrediction.objects.create(
+        service="vue",
+        predicted_error_type="ChunkLoadError",
+        probability=0.9,
+        time_horizon_minutes=30,
+        prediction_bucket=now - timedelta(minutes=20),
+        predicted_timestamp=now + timedelta(minutes=10),
+    )
+
+
+@pytest.mark.parametrize("path", ["/dashboard/", "/dashboard/panels/"])
+def test_pages_need_a_login(client, path):
+    response = client.get(path)
+    assert response.status_code == 302
+    assert response["Location"].startswith("/dashboard/login/")
+
+
+def test_panels_partial_has_the_lists_but_not_the_page(client, ops_user, anomaly):
+    # given a signed-in ops user and one open anomaly
+    client.force_login(ops_user)
+
+    # when the live view fetches the partial
+    response = client.get("/dashboard/panels/")
+
+    # then it has the panels and no page chrome
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert f'data-anomaly-id="{anomaly.anomaly_id}"' in body
+    assert "<html" not in body
+    assert body.count('<svg class="chart"') == 7
+
+
+def test_read_only_users_cannot_press_buttons(client, readonly_user, anomaly):
+    client.force_login(readonly_user)
+    response = client.post(f"/dashboard/anomalies/{anomaly.anomaly_id}/acknowledge/")
+    assert response.status_code == 403
+    anomaly.refresh_from_db()
+    assert anomaly.acknowledged is False
+
+
+def test_buttons_need_the_csrf_token(ops_user, anomaly):
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(ops_user)
+    response = client.post(f"/dashboard/anomalies/{anomaly.anomaly_id}/acknowledge/")
+    assert response.status_code == 403
+    anomaly.refresh_from_db()
+    assert anomaly.acknowledged is False
+
+
+@pytest.mark.parametrize(
+    ("verdict", "status"),
+    [("maybe", 400), ("", 400), ("true_positive", 200), ("false_positive", 200)],
+)
+def test_feedback_verdicts(client, ops_user, prediction, verdict, status):
+    from ml_prediction.models import PredictionFeedback
+
+    client.force_login(ops_user)
+    response = client.post(
+        f"/dashboard/predictions/{prediction.prediction_id}/feedback/",
+        {"verdict": verdict},
+        HTTP_X_REQUESTED_WITH="fetch",
+    )
+    assert response.status_code == status
+    stored = PredictionFeedback.objects.filter(prediction=prediction).count()
+    assert stored == (1 if status == 200 else 0)
+    if status == 400:
+        assert "verdict" in response.json()["message"]
+
+
+def test_acknowledging_twice_is_a_conflict_with_a_message(client, ops_user, anomaly):
+    client.force_login(ops_user)
+    url = f"/dashboard/anomalies/{anomaly.anomaly_id}/acknowledge/"
+    first = client.post(url, HTTP_X_REQUESTED_WITH="fetch")
+    second = client.post(url, HTTP_X_REQUESTED_WITH="fetch")
+    assert first.status_code == 200
+    assert second.status_code == 409
+    assert "already acknowledged" in second.json()["message"]
+
+
+def test_unknown_ids_are_not_found(client, ops_user):
+    client.force_login(ops_user)
+    response = client.post(
+        f"/dashboard/anomalies/{uuid.uuid4()}/acknowledge/", HTTP_X_REQUESTED_WITH="fetch"
+    )
+    assert response.status_code == 404
+
+
+def test_a_plain_form_post_redirects_back_with_a_message(client, ops_user, anomaly):
+    client.force_login(ops_user)
+    response = client.post(f"/dashboard/anomalies/{anomaly.anomaly_id}/acknowledge/", follow=True)
+    assert response.redirect_chain[-1][0] == "/dashboard/"
+    assert "Anomaly acknowledged." in response.content.decode()
+
+
+def test_mark_occurred_links_the_error_that_happened(client, ops_user, prediction):
+    # given a stored error of the predicted type after the prediction was made
+    from error_logging.services import ingest_errors
+
+    occurred = prediction.prediction_bucket + timedelta(minutes=12)
+    result = ingest_errors(
+        service="vue",
+        items=[
+            {
+                "error_type": "ChunkLoadError",
+                "message": "Loading chunk 7 failed",
+                "severity": "error",
+                "occurred_at": occurred.isoformat(),
+            }
+        ],
+    )
+    client.force_login(ops_user)
+
+    # when the ops user presses "Mark occurred"
+    response = client.post(
+        f"/dashboard/predictions/{prediction.prediction_id}/occurred/",
+        HTTP_X_REQUESTED_WITH="fetch",
+    )
+
+    # then the prediction points at that error
+    assert response.status_code == 200
+    prediction.refresh_from_db()
+    assert prediction.actual_error_occurred is True
+    assert str(prediction.actual_error_id) == result.ids[0]
+    assert abs((prediction.actual_occurred_at - occurred).total_seconds()) < 1

@@ -1,0 +1,403 @@
+"""Forecasting engine: accuracy against seasonal naive, intervals, capacity, persistence, bad data."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import math
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ml_prediction.engines.forecasting import (
+    ForecastConfig,
+    Forecaster,
+    fit_forecaster,
+    mase_scale,
+    prepare_series,
+    smape,
+)
+from ml_prediction.engines.types import InsufficientData
+
+FAST = ("seasonal_naive", "holt_winters", "prophet")
+# The product's network (2 x 64 units), trained briefly on few windows to keep tests fast.
+LSTM_TEST = {"lstm_epochs": 4, "lstm_max_windows": 150}
+
+
+def hourly(values: np.ndarray, start: str = "2026-03-02") -> pd.Series:
+    index = pd.date_range(start, periods=len(values), freq="60min", tz="UTC")
+    return pd.Series(values, index=index, name="error_count")
+
+
+def trend_and_season(days: int, *, slope: float = 0.15, noise: float = 2.0, seed: int = 3):
+    rng = np.random.default_rng(seed)
+    t = np.arange(days * 24, dtype=float)
+    daily = 25 * np.sin(2 * np.pi * t / 24) + 8 * np.sin(4 * np.pi * t / 24)
+    return 200 + slope * t + daily + rng.normal(0, noise, len(t))
+
+
+def seasonal_naive_forecast(history: np.ndarray, h: int) -> np.ndarray:
+    return np.tile(history[-24:], math.ceil(h / 24))[:h]
+
+
+def test_forecaster_beats_seasonal_naive_on_trend_plus_season():
+    # given 28 days of an hourly series with a trend and a daily cycle, the last day held out
+    values = trend_and_season(28)
+    history, tail = values[:-24], values[-24:]
+    config = ForecastConfig(candidates=FAST)
+    # when
+    forecaster = fit_forecaster(hourly(history), metric_name="error_count", config=config)
+    result = forecaster.forecast()
+    # then it forecasts the tail better than repeating the last day, by a clear margin
+    predicted = np.array([p.value for p in result.points])
+    model_mae = np.mean(np.abs(predicted - tail))
+    naive_mae = np.mean(np.abs(seasonal_naive_forecast(history, 24) - tail))
+    assert forecaster.algorithm != "seasonal_naive"
+    assert model_mae < 0.6 * naive_mae
+    assert result.backtest["mase"] < result.backtest["candidates"]["seasonal_naive"]["mase"]
+    assert forecaster.report.metrics["mase"] == pytest.approx(result.backtest["mase"])
+
+
+def test_forecast_points_are_hourly_after_the_history_with_ordered_intervals():
+    values = trend_and_season(21, noise=4.0)
+    series = hourly(values)
+    result = fit_forecaster(
+        series, metric_name="error_count", config=ForecastConfig(candidates=FAST)
+    ).forecast(horizon_steps=30)
+    stamps = [p.timestamp for p in result.points]
+    assert len(stamps) == 30
+    assert stamps[0] == series.index[-1] + pd.Timedelta(hours=1)
+    assert all(b - a == pd.Timedelta(hours=1) for a, b in itertools.pairwise(stamps))
+    assert all(p.lower <= p.value <= p.upper for p in result.points)
+    assert result.interval_width == 0.8
+    assert result.peak_value == max(p.value for p in result.points)
+    assert result.peak_at in stamps
+
+
+def test_80_percent_interval_covers_about_80_percent_of_held_out_points():
+    # given four series of the same process; each forecast judged on its own held-out day
+    covered = total = 0
+    for seed in range(4):
+        values = trend_and_season(21, noise=6.0, seed=seed)
+        history, tail = values[:-24], values[-24:]
+        result = fit_forecaster(
+            hourly(history), metric_name="x", config=ForecastConfig(candidates=FAST)
+        ).forecast()
+        covered += sum(p.lower <= a <= p.upper for p, a in zip(result.points, tail, strict=True))
+        total += len(tail)
+    # then roughly 80% (small samples: a wide but failing-able band)
+    assert 0.6 <= covered / total <= 0.97
+
+
+@pytest.mark.parametrize(
+    ("limits", "metric", "expect_warning"),
+    [
+        ({"error_count": 150.0}, "error_count", "above the capacity limit of 150"),
+        ({"error_count": 10_000.0}, "error_count", ""),
+        ({"db_pool_in_use": 150.0}, "metric_db_pool_in_use", "above the capacity limit of 150"),
+        ({}, "error_count", ""),
+    ],
+)
+def test_capacity_warning_when_the_forecast_crosses_the_configured_limit(
+    limits, metric, expect_warning
+):
+    values = trend_and_season(14, slope=0.0)  # oscillates between ~170 and ~230
+    config = ForecastConfig(candidates=("seasonal_naive",), capacity_limits=limits)
+    result = fit_forecaster(hourly(values), metric_name=metric, config=config).forecast()
+    if expect_warning:
+        assert expect_warning in result.capacity_warning
+        assert metric in result.capacity_warning
+        assert result.capacity_limit == 150.0
+    else:
+        assert result.capacity_warning == ""
+
+
+def test_capacity_warning_softer_when_only_the_upper_bound_crosses():
+    values = trend_and_season(14, slope=0.0, noise=6.0)
+    peak = fit_forecaster(
+        hourly(values), metric_name="m", config=ForecastConfig(candidates=("seasonal_naive",))
+    ).forecast()
+    top_value = max(p.value for p in peak.points)
+    top_upper = max(p.upper for p in peak.points)
+    limit = (top_value + top_upper) / 2
+    config = ForecastConfig(candidates=("seasonal_naive",), capacity_limit=limit)
+    result = fit_forecaster(hourly(values), metric_name="m", config=config).forecast()
+    assert result.capacity_warning.startswith("m may reach the capacity limit")
+
+
+@pytest.mark.parametrize(
+    ("slope", "expected"), [(1.0, "increasing"), (-1.0, "decreasing"), (0.0, "stable")]
+)
+def test_trend_direction_follows_the_level(slope, expected):
+    values = trend_and_season(21, slope=slope, noise=1.0)
+    result = fit_forecaster(
+        hourly(values), metric_name="m", config=ForecastConfig(candidates=("holt_winters",))
+    ).forecast()
+    assert result.trend_direction == expected
+
+
+@pytest.mark.parametrize(
+    ("candidates", "extra"),
+    [
+        (("seasonal_naive",), {}),
+        (("holt_winters",), {}),
+        (("prophet",), {}),
+        (("holt_winters", "prophet"), {}),  # "ensemble" may win; each must round-trip
+    ],
+)
+def test_save_load_round_trip_gives_the_same_forecast(tmp_path: Path, candidates, extra):
+    values = trend_and_season(21)
+    config = ForecastConfig(candidates=candidates, **extra)
+    forecaster = fit_forecaster(hourly(values), metric_name="error_count", config=config)
+    before = forecaster.forecast()
+    # when
+    forecaster.save(tmp_path / "fc")
+    loaded = Forecaster.load(tmp_path / "fc")
+    after = loaded.forecast()
+    # then
+    assert loaded.algorithm == forecaster.algorithm
+    assert after.points == before.points or np.allclose(
+        [p.value for p in after.points], [p.value for p in before.points], rtol=1e-5
+    )
+    assert after.backtest == before.backtest
+    assert loaded.report == forecaster.report
+
+
+def test_ensemble_forecast_is_the_mean_of_its_members_and_round_trips(tmp_path: Path):
+    from ml_prediction.engines import forecasting as engine
+
+    # given a fitted forecaster whose model is swapped for an ensemble of two fitted models
+    values = trend_and_season(21, noise=5.0, seed=11)
+    config = ForecastConfig(candidates=("holt_winters", "prophet"))
+    forecaster = fit_forecaster(hourly(values), metric_name="m", config=config)
+    assert "ensemble" in forecaster.backtest["candidates"]
+    members = {
+        name: engine._MODEL_CLASSES[name].fit(values, hourly(values).index, config)
+        for name in ("holt_winters", "prophet")
+    }
+    ensemble = dataclasses.replace(
+        forecaster, algorithm="ensemble", _model=engine._Ensemble(members), _cache=None
+    )
+    # when
+    before = ensemble.forecast()
+    ensemble.save(tmp_path / "ens")
+    after = Forecaster.load(tmp_path / "ens").forecast()
+    # then
+    expected = (members["holt_winters"].forecast(24) + members["prophet"].forecast(24)) / 2
+    assert np.allclose([p.value for p in before.points], np.maximum(expected, 0))
+    assert np.allclose([p.value for p in after.points], [p.value for p in before.points])
+    assert (tmp_path / "ens" / "member_prophet" / "prophet.json").exists()
+
+
+def test_lstm_has_the_guide_architecture_beats_naive_and_round_trips(tmp_path: Path):
+    # given a clean daily cycle; the guide's network (2 x 64 LSTM, 72 in, 24 out), briefly trained
+    values = trend_and_season(21, slope=0.0, noise=1.0)
+    history, tail = values[:-24], values[-24:]
+    config = ForecastConfig(candidates=("lstm",), **LSTM_TEST)
+    # when
+    forecaster = fit_forecaster(hourly(history), metric_name="m", config=config)
+    before = forecaster.forecast(horizon_steps=36)  # longer than one output: fed back in
+    forecaster.save(tmp_path / "lstm")
+    after = Forecaster.load(tmp_path / "lstm").forecast(horizon_steps=36)
+    # then
+    assert forecaster.algorithm == "lstm"
+    hp = forecaster.report.hyperparameters
+    assert (hp["layers"], hp["units"], hp["input_steps"], hp["output_steps"]) == (2, 64, 72, 24)
+    predicted = np.array([p.value for p in before.points[:24]])
+    flat_mae = np.mean(np.abs(history[-1] - tail))
+    assert np.mean(np.abs(predicted - tail)) < 0.5 * flat_mae
+    assert (tmp_path / "lstm" / "lstm.keras").exists()
+    assert np.allclose([p.value for p in after.points], [p.value for p in before.points], rtol=1e-5)
+
+
+def test_prophet_holidays_when_configured_lower_the_forecast_on_that_day():
+    # given an hourly daily cycle where two past days ("maintenance") ran at a quarter of
+    # the usual level, and the next day after the history is another one
+    values = trend_and_season(20, slope=0.0, noise=1.0)
+    index = hourly(values).index
+    days = sorted({ts.date() for ts in index})
+    holidays = [days[4], days[9]]  # not a weekly pattern: weekly seasonality cannot explain it
+    next_day = (index[-1] + pd.Timedelta(hours=1)).date()
+    for day in holidays:
+        values[np.asarray(index.date == day)] *= 0.25
+    base = {"candidates": ("prophet",), "backtest_folds": 1, "ensemble": False}
+    named = tuple(("maintenance", day) for day in [*holidays, next_day])
+    # when
+    plain = fit_forecaster(hourly(values), metric_name="m", config=ForecastConfig(**base))
+    aware = fit_forecaster(
+        hourly(values), metric_name="m", config=ForecastConfig(holidays=named, **base)
+    )
+    # then
+    plain_mean = np.mean([p.value for p in plain.forecast().points])
+    aware_mean = np.mean([p.value for p in aware.forecast().points])
+    assert aware_mean < 0.6 * plain_mean
+    config = ForecastConfig.from_ml_config({"FORECAST_HOLIDAYS": [["x", "2026-12-25"]]})
+    assert config.holidays[0][1].isoformat() == "2026-12-25"
+
+
+def test_holt_winters_end_state_forecast_matches_statsmodels():
+    from statsmodels.tsa.holtwinters import ExponentialSmoothing
+
+    from ml_prediction.engines.forecasting import _HoltWinters
+
+    values = trend_and_season(14)
+    config = ForecastConfig()
+    ours = _HoltWinters.fit(values, hourly(values).index, config).forecast(50)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        theirs = (
+            ExponentialSmoothing(
+                values,
+                trend="add",
+                damped_trend=True,
+                seasonal="add",
+                seasonal_periods=24,
+                initialization_method="heuristic",
+            )
+            .fit(optimized=True, use_brute=False)
+            .forecast(50)
+        )
+    assert np.allclose(ours, theirs, rtol=1e-6)
+
+
+# ------------------------------------------------------------------ bad data
+
+
+def _index(n: int) -> pd.DatetimeIndex:
+    return pd.date_range("2026-03-02", periods=n, freq="60min", tz="UTC")
+
+
+@pytest.mark.parametrize(
+    ("series", "message"),
+    [
+        (pd.Series([], dtype=float), "empty"),
+        (pd.Series([np.nan] * 200, index=_index(200)), "no numeric values"),
+        (pd.Series(["a"] * 200, index=_index(200)), "no numeric values"),
+        (pd.Series(np.arange(30.0), index=_index(30)), "at least 48"),
+        (
+            pd.Series(np.where(np.arange(300) % 10 < 7, np.nan, 5.0), index=_index(300)),
+            "have no value",
+        ),
+        (pd.Series(np.arange(5.0), index=["a", "b", "c", "d", "e"]), "not made of timestamps"),
+    ],
+)
+def test_unusable_series_raise_insufficient_data_with_a_reason(series, message):
+    with pytest.raises(InsufficientData, match=message):
+        fit_forecaster(series, metric_name="m", config=ForecastConfig(candidates=FAST))
+
+
+def test_constant_series_gets_a_constant_forecast_with_status():
+    result = fit_forecaster(
+        pd.Series(7.0, index=_index(24 * 10)), metric_name="m", config=ForecastConfig()
+    ).forecast()
+    assert (result.algorithm, result.status, result.trend_direction) == (
+        "constant",
+        "constant",
+        "stable",
+    )
+    assert all(p.value == p.lower == p.upper == 7.0 for p in result.points)
+    assert result.backtest["mase"] is None  # undefined, stored as null, never NaN
+
+
+def test_short_series_falls_back_to_seasonal_naive_with_status():
+    values = trend_and_season(3)  # 72 hourly steps: too short for a backtest
+    result = fit_forecaster(hourly(values), metric_name="m", config=ForecastConfig()).forecast()
+    assert (result.algorithm, result.status) == ("seasonal_naive", "fallback")
+    assert np.allclose([p.value for p in result.points], values[-24:])
+    assert all(p.lower <= p.value <= p.upper for p in result.points)
+
+
+def test_very_short_series_falls_back_to_naive():
+    values = trend_and_season(3)[:40]
+    result = fit_forecaster(
+        hourly(values), metric_name="m", config=ForecastConfig(horizon_steps=12)
+    ).forecast()
+    assert (result.algorithm, result.status) == ("naive", "fallback")
+    assert all(p.value == values[-1] for p in result.points)
+
+
+def test_nan_laden_and_irregular_five_minute_series_gives_finite_hourly_forecast():
+    # given 14 days of irregular (jittered, duplicated, unsorted) 5-minute samples with holes
+    rng = np.random.default_rng(5)
+    stamps = pd.date_range("2026-03-02", periods=14 * 288, freq="5min", tz="UTC")
+    stamps = stamps + pd.to_timedelta(rng.integers(-120, 120, len(stamps)), unit="s")
+    t = np.arange(len(stamps)) / 12
+    values = 50 + 10 * np.sin(2 * np.pi * t / 24) + rng.normal(0, 1, len(stamps))
+    values[rng.random(len(values)) < 0.2] = np.nan
+    values[100:110] = np.inf
+    series = pd.Series(values, index=stamps).sample(frac=1.0, random_state=1)
+    series = pd.concat([series, series.iloc[:50]])
+    # when
+    result = fit_forecaster(
+        series, metric_name="m", config=ForecastConfig(candidates=FAST)
+    ).forecast()
+    # then
+    flat = [v for p in result.points for v in (p.value, p.lower, p.upper)]
+    assert all(np.isfinite(flat))
+    assert [p.timestamp.minute for p in result.points] == [0] * 24
+    assert result.status == "ok"
+
+
+def test_naive_timestamps_are_treated_as_utc_and_forecasts_are_non_negative_for_counts():
+    rng = np.random.default_rng(2)
+    counts = rng.poisson(0.3, 24 * 14).astype(float)  # mostly zeros: a quiet service
+    series = pd.Series(counts, index=pd.date_range("2026-03-02", periods=len(counts), freq="h"))
+    result = fit_forecaster(
+        series, metric_name="error_count", config=ForecastConfig(candidates=FAST)
+    ).forecast()
+    assert str(result.points[0].timestamp.tzinfo) == "UTC"
+    assert min(p.lower for p in result.points) >= 0.0
+
+
+def test_unknown_candidate_is_refused():
+    with pytest.raises(ValueError, match="unknown forecast candidates"):
+        fit_forecaster(
+            hourly(trend_and_season(10)),
+            metric_name="m",
+            config=ForecastConfig(candidates=("arima",)),
+        )
+
+
+# ------------------------------------------------------------------ config and metrics
+
+
+def test_config_from_ml_prediction_config_uses_horizon_and_capacity_limits():
+    config = ForecastConfig.from_ml_config(
+        {"FORECAST_HORIZON": 48, "CAPACITY_LIMITS": {"error_count": 500}}, step_minutes=30
+    )
+    assert (config.step_minutes, config.horizon_steps, config.season) == (30, 96, 48)
+    assert config.limit_for("error_count") == 500.0
+    assert config.limit_for("other") is None
+
+
+def test_prepare_series_sums_counts_when_asked():
+    stamps = pd.date_range("2026-03-02", periods=24, freq="5min", tz="UTC")
+    series = pd.Series(1.0, index=stamps)
+    summed = prepare_series(series, config=ForecastConfig(aggregation="sum"))
+    averaged = prepare_series(series, config=ForecastConfig())
+    assert list(summed) == [12.0, 12.0]
+    assert list(averaged) == [1.0, 1.0]
+
+
+def test_metrics_on_hand_computed_cases():
+    assert smape(np.array([100.0, 0.0]), np.array([110.0, 0.0])) == pytest.approx(
+        (2 * 10 / 210) / 2 * 100
+    )
+    # seasonal differences of a period-2 series shifted by one each season: |1| everywhere
+    assert mase_scale(np.array([0.0, 5.0, 1.0, 6.0, 2.0, 7.0]), 2) == pytest.approx(1.0)
+    assert math.isnan(mase_scale(np.array([3.0, 3.0, 3.0, 3.0]), 2))
+
+
+def test_importing_the_engine_does_not_load_tensorflow_or_prophet():
+    code = (
+        "import sys, ml_prediction.engines.forecasting, ml_prediction.evaluation.forecast;"
+        "bad = [m for m in ('tensorflow', 'prophet', 'keras') if m in sys.modules];"
+        "sys.exit(1 if bad else 0)"
+    )
+    root = Path(__file__).resolve().parents[3]
+    assert subprocess.run([sys.executable, "-c", code], cwd=root).returncode == 0
