@@ -24,7 +24,7 @@ PG_ENV := DATABASE_URL=$(PG_URL)/feeding_hearts \
 	REDIS_URL=redis://127.0.0.1:6379/1
 
 .PHONY: help venv services test test-unit lint format run migrate demo demo-reset bench \
-	evaluate loadtest worker beat serve clean
+	evaluate worker beat serve clean
 
 help:
 	@grep -E '^[a-z-]+:.*## ' Makefile | sed 's/:.*## /\t/' | sort
@@ -79,14 +79,11 @@ demo: venv ## the quick start: seed 30 days for 7 services, train, analyse, serv
 demo-reset: venv ## forget the demo data and start over
 	$(PY) manage.py demo --reset --no-serve
 
-bench: venv services ## run the benchmarks (results: docs/BENCHMARKS.md)
-	$(PG_ENV) $(PY) benchmarks/run_all.py
+bench: venv services ## run the benchmarks (results: docs/BENCHMARKS.md); BENCH="ingest api" for some
+	$(PG_ENV) $(PY) benchmarks/run_all.py $(BENCH)
 
 evaluate: venv ## evaluate the engines on ../shared/datasets (writes docs/EVALUATION.md)
 	$(PY) manage.py evaluate all
-
-loadtest: venv services ## 50 clients for 60 s against gunicorn on PostgreSQL + Redis
-	$(PG_ENV) $(PY) benchmarks/loadtest.py --clients 50 --seconds 60
 
 clean: ## remove local databases, logs and artifacts (keeps the virtualenv)
 	rm -rf var logs
