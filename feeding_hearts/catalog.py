@@ -1,25 +1,15 @@
-"""Names shared by both apps and by the pure engines: services, severities, categories.
+"""Names shared by both apps: services, severities, categories, levels.
 
-Plain Python (no Django) so `ml_prediction.engines` may import it.
+They live in ``ml_prediction.engines.catalog`` so that the pure engines can import them without
+loading this package (whose ``__init__`` starts the Celery app and with it Django settings).
 """
 
-SERVICES: tuple[str, ...] = ("django", "laravel", "java", "react", "angular", "vue", "flutter")
-SERVICE_CHOICES = [(s, s.capitalize()) for s in SERVICES]
-
-# ErrorLog severities, lowest to highest.
-SEVERITIES: tuple[str, ...] = ("debug", "info", "warning", "error", "critical")
-
-# ErrorLog categories, derived from error type and message at ingestion.
-CATEGORIES: tuple[str, ...] = (
-    "timeout",
-    "connection",
-    "auth",
-    "database",
-    "api",
-    "validation",
-    "memory",
-    "other",
+from ml_prediction.engines.catalog import (
+    CATEGORIES,
+    LEVELS,
+    SERVICE_CHOICES,
+    SERVICES,
+    SEVERITIES,
 )
 
-# Severity levels of ML results (anomalies, predictions, actions).
-LEVELS: tuple[str, ...] = ("low", "medium", "high", "critical")
+__all__ = ["CATEGORIES", "LEVELS", "SERVICES", "SERVICE_CHOICES", "SEVERITIES"]

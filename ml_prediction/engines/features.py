@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from feeding_hearts.catalog import CATEGORIES, SEVERITIES
+from ml_prediction.engines.catalog import CATEGORIES, SEVERITIES
 from ml_prediction.engines.types import InsufficientData
 
 COUNT_COLUMNS: tuple[str, ...] = (

@@ -25,7 +25,7 @@ import joblib
 import numpy as np
 import pandas as pd
 
-from feeding_hearts.catalog import CATEGORIES
+from ml_prediction.engines.catalog import CATEGORIES
 from ml_prediction.engines.features import build_features, normalize_bucket_frame
 from ml_prediction.engines.types import (
     ContributingFactor,

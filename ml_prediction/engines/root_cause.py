@@ -15,7 +15,7 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
-from feeding_hearts.catalog import CATEGORIES
+from ml_prediction.engines.catalog import CATEGORIES
 from ml_prediction.engines.features import normalize_bucket_frame
 from ml_prediction.engines.types import InsufficientData, RootCauseResult, SimilarIncident
 

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from feeding_hearts.catalog import CATEGORIES, SERVICES, SEVERITIES
+from ml_prediction.engines.catalog import CATEGORIES, SERVICES, SEVERITIES
 
 # (error_type, category, relative weight in normal traffic, message template, status code)
 _ErrorSpec = tuple[str, str, float, str, int]

@@ -109,7 +109,9 @@ class RootCauseResult:
 
 @dataclass(frozen=True)
 class ActionRecommendation:
-    action_type: str  # scale_up | restart | increase_pool | clear_cache | rate_limit | rollback_release | …
+    action_type: (
+        str  # scale_up | restart | increase_pool | clear_cache | rate_limit | rollback_release | …
+    )
     title: str
     description: str
     priority: str  # low | medium | high | critical

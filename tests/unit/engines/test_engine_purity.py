@@ -16,7 +16,7 @@ FORBIDDEN_PROJECT = (
     "ml_prediction.api",
     "ml_prediction.tasks",
     "error_logging",
-    "feeding_hearts.settings",
+    "feeding_hearts",
 )
 HEAVY = ("tensorflow", "keras", "prophet")
 
@@ -94,3 +94,32 @@ def test_the_scan_itself_recognises_django_imports(source, expected):
     )
     # then
     assert found is expected
+
+
+def test_importing_every_engine_loads_no_django_at_all():
+    # given: a fresh interpreter with no settings module
+    import os
+    import subprocess
+    import sys
+
+    modules = [f"ml_prediction.engines.{p.stem}" for p in ENGINE_FILES if p.stem != "__init__"]
+    code = (
+        "import importlib, sys\n"
+        f"for name in {modules!r}: importlib.import_module(name)\n"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('django', 'celery', 'rest_framework', 'feeding_hearts', 'tensorflow', 'prophet'))\n"
+        "print(','.join(bad))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    # when
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ENGINES_DIR.parents[1],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    # then
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == ""

@@ -1,0 +1,25 @@
+"""Names shared by both apps and by the pure engines: services, severities, categories.
+
+Plain Python with no Django: the engines import it from here; feeding_hearts.catalog re-exports it.
+"""
+
+SERVICES: tuple[str, ...] = ("django", "laravel", "java", "react", "angular", "vue", "flutter")
+SERVICE_CHOICES = [(s, s.capitalize()) for s in SERVICES]
+
+# ErrorLog severities, lowest to highest.
+SEVERITIES: tuple[str, ...] = ("debug", "info", "warning", "error", "critical")
+
+# ErrorLog categories, derived from error type and message at ingestion.
+CATEGORIES: tuple[str, ...] = (
+    "timeout",
+    "connection",
+    "auth",
+    "database",
+    "api",
+    "validation",
+    "memory",
+    "other",
+)
+
+# Severity levels of ML results (anomalies, predictions, actions).
+LEVELS: tuple[str, ...] = ("low", "medium", "high", "critical")
