@@ -293,6 +293,7 @@ class _Run:
                     capacity_limit=limit,
                     capacity_warning=warning,
                     backtest=result.backtest,
+                    status=result.status,
                 )
             )
         return results, loaded.record
@@ -540,7 +541,7 @@ class _Run:
                 capacity_limit=_finite(f.capacity_limit),
                 capacity_warning=f.capacity_warning,
                 is_at_risk=bool(f.capacity_warning),
-                backtest_metrics=_clean(f.backtest),
+                backtest_metrics=_clean({**f.backtest, "status": f.status}),
                 created_at=now,
             )
             for f in forecasts

@@ -39,10 +39,26 @@ def smtp_server(settings):
 
     collector = SmtpCollector()
     loop = asyncio.new_event_loop()
-    server = loop.run_until_complete(loop.create_server(lambda: SMTP(collector), "127.0.0.1", 0))
-    collector.port = server.sockets[0].getsockname()[1]
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    started = threading.Event()
+    holder: dict = {}
+
+    def serve() -> None:
+        # The loop is created, used and closed in its own thread: the main thread may already
+        # run an event loop (Playwright's sync API does), which forbids run_until_complete there.
+        asyncio.set_event_loop(loop)
+        holder["server"] = loop.run_until_complete(
+            loop.create_server(lambda: SMTP(collector), "127.0.0.1", 0)
+        )
+        started.set()
+        loop.run_forever()
+        holder["server"].close()
+        loop.run_until_complete(holder["server"].wait_closed())
+        loop.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
     thread.start()
+    assert started.wait(timeout=10), "SMTP test server did not start"
+    collector.port = holder["server"].sockets[0].getsockname()[1]
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     settings.EMAIL_HOST = "127.0.0.1"
     settings.EMAIL_PORT = collector.port
@@ -53,9 +69,6 @@ def smtp_server(settings):
     yield collector
     loop.call_soon_threadsafe(loop.stop)
     thread.join(timeout=5)
-    server.close()
-    loop.run_until_complete(server.wait_closed())
-    loop.close()
 
 
 @dataclass
