@@ -7,6 +7,7 @@ Plain Django on purpose: this is the hot path (see docs/benchmarks/ingest.md).
 from __future__ import annotations
 
 import gzip
+import hashlib
 import logging
 import threading
 import time
@@ -218,6 +219,11 @@ def key_from_headers(request: HttpRequest) -> str:
     return ""
 
 
+def key_digest(public_key: str) -> str:
+    """What logs may say about a key: a short SHA-256 digest, never the key itself."""
+    return hashlib.sha256(public_key.encode("utf-8", "replace")).hexdigest()[:12]
+
+
 def authenticate(public_key: str) -> KeyInfo:
     if not public_key:
         raise IngestHTTPError(
@@ -227,6 +233,9 @@ def authenticate(public_key: str) -> KeyInfo:
         )
     info = lookup_key(public_key)
     if info is None:
+        logger.warning(
+            "ingest key rejected: unknown or inactive (sha256 %s)", key_digest(public_key)
+        )
         raise IngestHTTPError(401, "unknown or inactive ingest key", code="not_authenticated")
     touch_key(info)
     return info

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
@@ -23,6 +24,8 @@ from error_logging.services import (
     ingest_errors,
     ingest_metrics,
 )
+
+logger = logging.getLogger(__name__)
 
 
 def _items(data: object) -> list:
@@ -54,6 +57,9 @@ def _handle(
         try:
             result = ingest(service=info.service, items=items)
         except IngestServiceMismatch as exc:
+            logger.warning(
+                "ingest key %s of %s sent another service's item: %s", info.id, info.service, exc
+            )
             raise IngestHTTPError(
                 403, str(exc), code="wrong_service", extra={"index": exc.index, "field": exc.field}
             ) from None

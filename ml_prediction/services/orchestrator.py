@@ -848,15 +848,34 @@ def _store_actions(
     return [r.action_id for r in rows]
 
 
+# Actions still to be done (not executed, not skipped).
+OPEN_ACTION_STATUSES = ("recommended", "scheduled")
+
+
 def results_cleanup(*, older_than: datetime) -> dict[str, int]:
     """Delete analysis results created before ``older_than`` (their feedback goes with them).
 
     Predictions are judged by their ``created_at``; anomalies by their bucket; forecasts by the
     end of their horizon. Models, training history, actions, insights and audit stay.
+    Whatever its age, an unacknowledged critical anomaly stays (nobody has looked at it yet),
+    and so do the prediction and anomaly behind an unexecuted high or critical action (the
+    action is still to be done and its evidence must stay readable).
     """
+    open_actions = PreventiveAction.objects.filter(
+        status__in=OPEN_ACTION_STATUSES, priority__in=("high", "critical")
+    )
     with transaction.atomic(using=ML_DB):
-        predictions = ErrorPrediction.objects.filter(created_at__lt=older_than).delete()[1]
-        anomalies = AnomalyDetection.objects.filter(window_start__lt=older_than).delete()[1]
+        predictions = (
+            ErrorPrediction.objects.filter(created_at__lt=older_than)
+            .exclude(pk__in=open_actions.filter(prediction__isnull=False).values("prediction"))
+            .delete()[1]
+        )
+        anomalies = (
+            AnomalyDetection.objects.filter(window_start__lt=older_than)
+            .exclude(acknowledged=False, severity_level="critical")
+            .exclude(pk__in=open_actions.filter(anomaly__isnull=False).values("anomaly"))
+            .delete()[1]
+        )
         forecasts = TimeSeriesForecast.objects.filter(forecast_end__lt=older_than).delete()[1]
     from ml_prediction.services.cache import read_cache_bump
 

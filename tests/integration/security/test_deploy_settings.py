@@ -25,7 +25,8 @@ PRODUCTION_ENV = {
 
 
 def _manage(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
-    full = dict(os.environ)
+    # The browser tests set DJANGO_ALLOW_ASYNC_UNSAFE in this process; production never does.
+    full = {k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"}
     full.update({"FH_VAR_DIR": str(tmp_path / "var"), "FH_LOG_DIR": str(tmp_path / "logs")})
     full.update(env)
     return subprocess.run(
