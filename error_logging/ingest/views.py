@@ -5,12 +5,18 @@ authentication and throttling on the hot path (the ingest key and rate limit are
 
 from __future__ import annotations
 
+import logging
+
+from django.db import InterfaceError, OperationalError
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.views import APIView
 
 from error_logging.ingest import native, otlp, sentry
+from error_logging.ingest.common import IngestHTTPError
 from feeding_hearts.catalog import CATEGORIES, SERVICES, SEVERITIES
+
+logger = logging.getLogger(__name__)
 
 
 class ErrorItemSchema(serializers.Serializer):
@@ -83,6 +89,9 @@ _ERRORS = {
     403: OpenApiResponse(IngestErrorSchema, "The key belongs to another service / project."),
     413: OpenApiResponse(IngestErrorSchema, "Body or batch over the configured cap."),
     429: OpenApiResponse(IngestErrorSchema, "Rate limit exceeded; see Retry-After."),
+    503: OpenApiResponse(
+        IngestErrorSchema, "The database is unavailable; nothing stored; retry (see Retry-After)."
+    ),
 }
 _KEY_HEADER = OpenApiParameter(
     "X-Ingest-Key",
@@ -110,7 +119,18 @@ class _PlainDispatch(APIView):
     handler = None
 
     def dispatch(self, request, *args, **kwargs):
-        return type(self).handler(request, *args, **kwargs)
+        try:
+            return type(self).handler(request, *args, **kwargs)
+        except (OperationalError, InterfaceError):
+            # The database went away mid-request: the batch's transaction rolled back, so
+            # nothing is stored; 503 tells the SDK to retry (ids make the retry idempotent).
+            logger.error("ingest: database unavailable, answering 503", exc_info=True)
+            return IngestHTTPError(
+                503,
+                "The error store is temporarily unavailable; nothing was stored. Retry shortly.",
+                code="unavailable",
+                headers={"Retry-After": "5"},
+            ).response()
 
 
 class ErrorIngestView(_PlainDispatch):
