@@ -93,8 +93,11 @@ def health_report() -> dict[str, Any]:
         health_score -= 50
     if recent_predictions == 0:
         health_score -= 25
-    if not checks["database_ml"] or not checks["database_default"]:
-        health_score = min(health_score, 25)
+    if not checks["database_default"]:
+        health_score = min(health_score, 25)  # errors cannot be stored: critical
+    elif not checks["database_ml"]:
+        # Ingestion still works and nothing is lost; the ML counts are unknown, not zero.
+        health_score = 50
     status = "healthy" if health_score >= 80 else "degraded" if health_score >= 50 else "critical"
     if down and status == "healthy":
         status = "degraded"

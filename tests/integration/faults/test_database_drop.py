@@ -8,11 +8,7 @@ import pytest
 from django.db import connection
 
 from error_logging.models import ErrorLog, ErrorRollup
-from tests.integration.error_logging.conftest import (  # noqa: F401  (fixtures)
-    django_key,
-    error_item,
-    isolated_cache,
-)
+from tests.integration.error_logging.conftest import error_item
 
 pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "ml_prediction"])
 
