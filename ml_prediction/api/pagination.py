@@ -99,6 +99,10 @@ def _cheap_count(queryset: QuerySet, *, limit: int) -> tuple[int, bool]:
     return max(estimate, limit + 1), True
 
 
+# Beyond this the OFFSET would overflow PostgreSQL's bigint: a clear 400 instead of a 500.
+MAX_PAGE = 1_000_000
+
+
 class StandardPagination(BasePagination):
     page_size = 20
     page_query_param = "page"
@@ -111,7 +115,7 @@ class StandardPagination(BasePagination):
             request.query_params.get(self.page_query_param),
             name=self.page_query_param,
             default=1,
-            maximum=None,
+            maximum=MAX_PAGE,
         )
         size = _positive_int(
             request.query_params.get(self.page_size_query_param),
