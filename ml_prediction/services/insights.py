@@ -108,7 +108,7 @@ def _recurring_pattern(service: str, hourly: pd.DataFrame) -> list[InsightDraft]
     busy_days = int((at_hour >= PATTERN_RATIO * overall).sum())
     if busy_days < max(3, int(0.6 * days)):
         return []
-    weekday = counts.groupby(counts.index.dayofweek).sum()
+    weekday = counts.groupby(counts.index.day_of_week).sum()
     return [
         InsightDraft(
             insight_type="recurring_pattern",

@@ -547,9 +547,27 @@ class _Run:
             for f in forecasts
         ]
         with transaction.atomic(using=ML_DB):
-            anomaly_ids = _upsert_anomalies(self.service, anomaly_rows)
-            prediction_ids = _upsert_predictions(self.service, prediction_rows)
-            forecast_ids = _upsert_forecasts(self.service, forecast_rows)
+            anomaly_ids = _upsert(
+                AnomalyDetection,
+                self.service,
+                anomaly_rows,
+                key=("metric_name", "window_start"),
+                update_fields=_ANOMALY_UPDATE,
+            )
+            prediction_ids = _upsert(
+                ErrorPrediction,
+                self.service,
+                prediction_rows,
+                key=("prediction_bucket", "predicted_error_type", "time_horizon_minutes"),
+                update_fields=_PREDICTION_UPDATE,
+            )
+            forecast_ids = _upsert(
+                TimeSeriesForecast,
+                self.service,
+                forecast_rows,
+                key=("metric_name", "forecast_start"),
+                update_fields=_FORECAST_UPDATE,
+            )
             action_ids = _store_actions(
                 self.service,
                 recommendations,
@@ -741,64 +759,25 @@ _FORECAST_UPDATE = [
 ]
 
 
-def _upsert_anomalies(service: str, rows: list[AnomalyDetection]) -> dict[tuple, Any]:
-    """Insert or update per (service, metric, bucket); keeps acknowledgements and alert state."""
+def _upsert(
+    model: Any, service: str, rows: list, *, key: tuple[str, ...], update_fields: list[str]
+) -> dict[tuple, Any]:
+    """Insert or update rows per (service, *key) and return their ids keyed by ``key``.
+
+    Only ``update_fields`` are overwritten, so acknowledgements, feedback, outcomes and alert
+    state set on an earlier run of the same bucket survive a re-run.
+    """
     if not rows:
         return {}
-    AnomalyDetection.objects.bulk_create(
+    model.objects.bulk_create(
         rows,
         update_conflicts=True,
-        unique_fields=["service", "metric_name", "window_start"],
-        update_fields=_ANOMALY_UPDATE,
+        unique_fields=["service", *key],
+        update_fields=update_fields,
     )
-    found = AnomalyDetection.objects.filter(
-        service=service,
-        metric_name__in={r.metric_name for r in rows},
-        window_start__in={r.window_start for r in rows},
-    ).values_list("metric_name", "window_start", "anomaly_id")
-    return {(m, w): i for m, w, i in found}
-
-
-def _upsert_predictions(service: str, rows: list[ErrorPrediction]) -> dict[tuple, Any]:
-    """Insert or update per (service, bucket, type, horizon); keeps feedback and outcomes."""
-    if not rows:
-        return {}
-    ErrorPrediction.objects.bulk_create(
-        rows,
-        update_conflicts=True,
-        unique_fields=[
-            "service",
-            "prediction_bucket",
-            "predicted_error_type",
-            "time_horizon_minutes",
-        ],
-        update_fields=_PREDICTION_UPDATE,
-    )
-    found = ErrorPrediction.objects.filter(
-        service=service,
-        prediction_bucket__in={r.prediction_bucket for r in rows},
-        predicted_error_type__in={r.predicted_error_type for r in rows},
-    ).values_list(
-        "prediction_bucket", "predicted_error_type", "time_horizon_minutes", "prediction_id"
-    )
-    return {(b, t, h): i for b, t, h, i in found}
-
-
-def _upsert_forecasts(service: str, rows: list[TimeSeriesForecast]) -> dict[tuple, Any]:
-    if not rows:
-        return {}
-    TimeSeriesForecast.objects.bulk_create(
-        rows,
-        update_conflicts=True,
-        unique_fields=["service", "metric_name", "forecast_start"],
-        update_fields=_FORECAST_UPDATE,
-    )
-    found = TimeSeriesForecast.objects.filter(
-        service=service,
-        metric_name__in={r.metric_name for r in rows},
-        forecast_start__in={r.forecast_start for r in rows},
-    ).values_list("metric_name", "forecast_start", "forecast_id")
-    return {(m, s): i for m, s, i in found}
+    lookups = {f"{field}__in": {getattr(r, field) for r in rows} for field in key}
+    found = model.objects.filter(service=service, **lookups).values_list(*key, "pk")
+    return {tuple(values[:-1]): values[-1] for values in found}
 
 
 def _store_actions(
