@@ -30,3 +30,16 @@ class ReusedClientRedisCache(RedisCache):
     def __init__(self, server: Any, params: dict[str, Any]) -> None:
         super().__init__(server, params)
         self._class = ReusedClientRedisCacheClient
+
+    def count_in_window(self, key: str, timeout: int) -> int:
+        """Increment a counter that expires ``timeout`` s after its first increment; one round trip.
+
+        Django's ``incr`` checks existence first (two round trips) and cannot set an expiry.
+        """
+        client = self._cache.get_client(key, write=True)
+        full_key = self.make_and_validate_key(key)
+        pipe = client.pipeline(transaction=True)
+        pipe.incr(full_key)
+        pipe.expire(full_key, timeout, nx=True)
+        count, _ = pipe.execute()
+        return int(count)

@@ -185,7 +185,12 @@ CELERY_TIMEZONE = "UTC"
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 7200}
+# A message a worker took but never acknowledged (acks_late; the worker was killed) goes back to
+# the queue after this many seconds. Keep it above the longest task (training) or a slow task
+# runs twice; tests shorten it to see a killed task redelivered.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env_int("CELERY_BROKER_VISIBILITY_TIMEOUT", 7200, minimum=1)
+}
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_DEFAULT_QUEUE = "analysis"
@@ -256,7 +261,7 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
-    "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.UserRateThrottle"],
+    "DEFAULT_THROTTLE_CLASSES": ["ml_prediction.api.throttling.WindowUserRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"user": env_str("API_THROTTLE_USER", "6000/min")},
     "EXCEPTION_HANDLER": "ml_prediction.api.errors.exception_handler",
 }

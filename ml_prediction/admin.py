@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib import admin, messages
 
 from ml_prediction import models as m
+from ml_prediction.services.cache import read_cache_bump
 
 
 @admin.register(m.MLModel)
@@ -36,11 +37,13 @@ class MLModelAdmin(admin.ModelAdmin):
     @admin.action(description="Deactivate")
     def deactivate(self, request, queryset) -> None:
         count = queryset.update(status=m.MLModel.Status.INACTIVE)
+        read_cache_bump()
         self.message_user(request, f"Deactivated {count} model(s).", messages.SUCCESS)
 
     @admin.action(description="Archive")
     def archive(self, request, queryset) -> None:
         count = queryset.update(status=m.MLModel.Status.ARCHIVED)
+        read_cache_bump()
         self.message_user(request, f"Archived {count} model(s).", messages.SUCCESS)
 
 

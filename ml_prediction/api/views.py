@@ -35,7 +35,7 @@ from ml_prediction.api.permissions import IsOpsUser
 from ml_prediction.api.renderers import FastJSONRenderer
 from ml_prediction.services import feedback, selectors
 from ml_prediction.services.audit import audit_record
-from ml_prediction.services.cache import cached_read
+from ml_prediction.services.cache import cache_lookup, cached_read
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +67,9 @@ def single_flight_read(key: str, compute: Any) -> Any:
     """
     if settings.ML_PREDICTION_CONFIG["PREDICTION_CACHE_TTL"] <= 0:
         return compute()
+    found, hit = cache_lookup(key)
+    if found:
+        return hit
     lock_key, last_key = f"ml-read-lock:{key}", f"ml-read-last:{key}"
     try:
         if cache.get(lock_key):
@@ -119,18 +122,22 @@ class _ReadViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         return queryset
 
     def _page(self, queryset: Any, serializer_class: Any = None) -> Response:
-        serializer_class = serializer_class or self.get_serializer_class()
-        page = self.paginate_queryset(self._rows(queryset, serializer_class))
-        return self.get_paginated_response(serializer_class(page, many=True).data)
+        """One page of a list, cached per URL until the next write of ML rows.
 
-    def _cached_page(self, request: Request, key: str, queryset: Any) -> Response:
-        def compute() -> dict[str, Any]:
-            serializer_class = self.get_serializer_class()
+        Dashboards poll the same few lists; every write of this app's rows bumps the read-cache
+        version (``services.cache``), so a cached page is never older than the last write. A
+        time window (``hours``) can lag by up to PREDICTION_CACHE_TTL as rows age out of it.
+        """
+        serializer_class = serializer_class or self.get_serializer_class()
+
+        def compute() -> tuple[dict[str, Any], bool]:
             page = self.paginate_queryset(self._rows(queryset, serializer_class))
             data = serializer_class(page, many=True).data
-            return dict(self.paginator.get_paginated_data(data))
+            return dict(self.paginator.get_paginated_data(data)), self.paginator.count_is_estimate
 
-        return Response(single_flight_read(f"{key}:{request.build_absolute_uri()}", compute))
+        key = f"page:{self.request.build_absolute_uri()}"
+        body, estimated = single_flight_read(key, compute)
+        return Response(body, headers={"X-Count-Estimated": "true"} if estimated else None)
 
 
 # --- models ----------------------------------------------------------------------------------
@@ -212,7 +219,7 @@ class PredictionViewSet(_ReadViewSet):
     )
     @action(detail=False, methods=["get"], filterset_class=filters.HighRiskFilter)
     def high_risk(self, request: Request) -> Response:
-        return self._cached_page(request, "high-risk", self.get_queryset())
+        return self._page(self.get_queryset())
 
     @extend_schema(
         summary="Send the alert for a prediction now",

@@ -29,14 +29,30 @@ def read_cache_bump() -> None:
         logger.warning("read cache unavailable; bump skipped", exc_info=True)
 
 
+def _full_key(key: str) -> str:
+    return f"ml-read:{cache.get(_VERSION_KEY) or 0}:{key}"
+
+
+def cache_lookup(key: str) -> tuple[bool, Any]:
+    """``(True, value)`` when ``key`` is cached under the current version, else ``(False, None)``.
+
+    A cache that is down counts as a miss.
+    """
+    try:
+        hit = cache.get(_full_key(key))
+    except Exception:
+        logger.warning("read cache unavailable; computing", exc_info=True)
+        return False, None
+    return hit is not None, hit
+
+
 def cached_read(key: str, compute: Callable[[], T], *, ttl: int | None = None) -> T:
     """Return ``compute()``, cached for PREDICTION_CACHE_TTL under the current version."""
     timeout = settings.ML_PREDICTION_CONFIG["PREDICTION_CACHE_TTL"] if ttl is None else ttl
     if timeout <= 0:
         return compute()
     try:
-        version = cache.get(_VERSION_KEY) or 0
-        full_key = f"ml-read:{version}:{key}"
+        full_key = _full_key(key)
         hit: Any = cache.get(full_key)
     except Exception:
         logger.warning("read cache unavailable; computing", exc_info=True)
@@ -49,3 +65,8 @@ def cached_read(key: str, compute: Callable[[], T], *, ttl: int | None = None) -
     except Exception:
         logger.warning("read cache unavailable; not stored", exc_info=True)
     return value
+
+
+def bump_on_model_change(sender: Any, **kwargs: Any) -> None:
+    """Signal receiver (post_save/post_delete of the ML app's models): invalidate cached reads."""
+    read_cache_bump()

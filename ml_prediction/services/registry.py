@@ -33,6 +33,7 @@ from django.utils import timezone
 
 from ml_prediction.engines.types import ModelNotTrained, TrainingReport
 from ml_prediction.models import MLModel
+from ml_prediction.services.cache import read_cache_bump
 
 logger = logging.getLogger(__name__)
 
@@ -275,7 +276,7 @@ def model_activate(*, model_id: uuid.UUID) -> MLModel:
             service=model.service, model_type=model.model_type, status=MLModel.Status.ACTIVE
         ).exclude(model_id=model.model_id).update(status=MLModel.Status.INACTIVE)
         model.status = MLModel.Status.ACTIVE
-        model.save(update_fields=["status", "updated_at"])
+        model.save(update_fields=["status", "updated_at"])  # post_save invalidates cached reads
     return model
 
 
@@ -284,6 +285,7 @@ def model_retire(*, model_id: uuid.UUID) -> None:
     MLModel.objects.filter(model_id=model_id).update(
         status=MLModel.Status.INACTIVE, updated_at=timezone.now()
     )
+    read_cache_bump()
 
 
 def _safe_name(name: str) -> str:

@@ -161,3 +161,35 @@ def test_requests_are_throttled_per_user(readonly_client, ops_client, monkeypatc
 
     assert statuses == [200, 200, 200, 429]
     assert other_user.status_code == 200
+
+
+def test_a_throttled_request_says_when_to_retry_and_the_window_resets(readonly_client, monkeypatch):
+    from rest_framework.throttling import UserRateThrottle
+
+    from ml_prediction.api.throttling import WindowUserRateThrottle
+
+    monkeypatch.setattr(UserRateThrottle, "THROTTLE_RATES", {"user": "2/min"})
+    clock = [1_000_000 * 60 + 10.0]  # 10 s into a minute
+    monkeypatch.setattr(WindowUserRateThrottle, "timer", lambda self: clock[0])
+
+    first = [readonly_client.get("/api/ml/models/").status_code for _ in range(3)]
+    refused = readonly_client.get("/api/ml/models/")
+    clock[0] += 50.0  # the next minute: a new window
+    next_window = readonly_client.get("/api/ml/models/")
+
+    assert first == [200, 200, 429]
+    assert refused.status_code == 429
+    assert refused["Retry-After"] == "50"
+    assert "50 seconds" in refused.json()["error"]["message"]
+    assert next_window.status_code == 200
+
+
+def test_requests_are_served_when_the_throttle_cache_is_down(readonly_client, monkeypatch):
+    from ml_prediction.api.throttling import WindowUserRateThrottle
+
+    def down(self, key, timeout):
+        raise ConnectionError("redis is down")
+
+    monkeypatch.setattr(WindowUserRateThrottle, "_count", down)
+
+    assert readonly_client.get("/api/ml/models/").status_code == 200

@@ -77,16 +77,30 @@ def test_summary_uses_a_bounded_number_of_queries(readonly_client, make_model, m
 
 
 def test_summary_is_cached_and_invalidated_by_writes(ops_client, make_anomaly):
+    from ml_prediction.models import AnomalyDetection
+
     anomaly = make_anomaly()
     before = ops_client.get("/api/ml/dashboard/summary/").json()
-    make_anomaly()
+    # A write that sends no signal and bumps nothing leaves the cached summary as it was ...
+    AnomalyDetection.objects.filter(pk=anomaly.pk).update(severity_level="warning")
     cached = ops_client.get("/api/ml/dashboard/summary/").json()
-
+    # ... a saved row (post_save) and an acknowledgement through the API invalidate it.
+    make_anomaly()
+    after_save = ops_client.get("/api/ml/dashboard/summary/").json()
     ops_client.post(f"/api/ml/anomalies/{anomaly.anomaly_id}/acknowledge/")
     after = ops_client.get("/api/ml/dashboard/summary/").json()
 
-    assert before["anomalies"]["total"] == cached["anomalies"]["total"] == 1
-    assert after["anomalies"] == {"total": 2, "critical": 2, "unacknowledged": 1}
+    assert (
+        before["anomalies"]
+        == cached["anomalies"]
+        == {
+            "total": 1,
+            "critical": 1,
+            "unacknowledged": 1,
+        }
+    )
+    assert after_save["anomalies"] == {"total": 2, "critical": 1, "unacknowledged": 2}
+    assert after["anomalies"] == {"total": 2, "critical": 1, "unacknowledged": 1}
 
 
 def test_while_one_request_recomputes_others_get_the_previous_summary(

@@ -108,11 +108,14 @@ def test_high_risk_lists_upcoming_high_probability_ones_most_likely_first(
 
 
 def test_high_risk_is_cached_until_a_write_bumps_the_cache(readonly_client, make_prediction):
+    from ml_prediction.models import ErrorPrediction
     from ml_prediction.services.cache import read_cache_bump
 
     make_prediction(probability=0.95)
+    low = make_prediction(probability=0.5)
     first = readonly_client.get("/api/ml/predictions/high_risk/").json()
-    make_prediction(probability=0.96)
+    # A bulk write (as the orchestrator's upserts) sends no signal: the cache holds until a bump.
+    ErrorPrediction.objects.filter(pk=low.pk).update(probability=0.96)
 
     cached = readonly_client.get("/api/ml/predictions/high_risk/").json()
     read_cache_bump()
@@ -279,3 +282,19 @@ def test_fast_row_serializer_matches_drfs_output(
 
     assert serializer_class(row).data == expected
     assert serializer_class(as_dict).data == expected
+
+
+def test_list_pages_are_cached_until_a_row_is_saved(readonly_client, make_prediction):
+    from ml_prediction.models import ErrorPrediction
+
+    kept = make_prediction(probability=0.7)
+    first = readonly_client.get("/api/ml/predictions/?service=django").json()
+    ErrorPrediction.objects.filter(pk=kept.pk).update(probability=0.1)  # no signal, no bump
+    cached = readonly_client.get("/api/ml/predictions/?service=django").json()
+    make_prediction(probability=0.8)  # a saved row invalidates every cached page
+    fresh = readonly_client.get("/api/ml/predictions/?service=django").json()
+
+    assert first == cached
+    assert cached["results"][0]["probability"] == 0.7
+    assert fresh["count"] == 2
+    assert {r["probability"] for r in fresh["results"]} == {0.1, 0.8}
