@@ -24,7 +24,7 @@ PG_ENV := DATABASE_URL=$(PG_URL)/feeding_hearts \
 	REDIS_URL=redis://127.0.0.1:6379/1
 
 .PHONY: help venv services test test-unit lint format run migrate demo demo-reset bench \
-	evaluate worker beat serve clean
+	loadtest evaluate worker beat serve clean
 
 help:
 	@grep -E '^[a-z-]+:.*## ' Makefile | sed 's/:.*## /\t/' | sort
@@ -80,7 +80,11 @@ demo-reset: venv ## forget the demo data and start over
 	$(PY) manage.py demo --reset --no-serve
 
 bench: venv services ## run the benchmarks (results: docs/BENCHMARKS.md); BENCH="ingest api" for some
+	scripts/ensure_wrk.sh
 	$(PG_ENV) $(PY) benchmarks/run_all.py $(BENCH)
+
+loadtest: venv services ## load test, 50 clients × 60 s: acked == stored == rollups (docs/benchmarks/loadtest.md); LOADTEST_ARGS="--seconds 10"
+	$(PG_ENV) $(PY) benchmarks/loadtest.py $(LOADTEST_ARGS)
 
 evaluate: venv ## evaluate the engines on ../shared/datasets (writes docs/EVALUATION.md)
 	$(PY) manage.py evaluate all
