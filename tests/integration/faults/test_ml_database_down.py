@@ -1,14 +1,19 @@
-"""The ML database unreachable: ingestion keeps working; health says degraded, naming it."""
+"""The ML database unreachable: ingestion keeps working; health says degraded, naming it; an
+analysis task retries with backoff and succeeds once the database is back."""
 
 from __future__ import annotations
 
+import os
 import socket
+from datetime import timedelta
 
 import pytest
-from django.db import connections
+from django.db import OperationalError, connections
+from django.utils import timezone
 
 from error_logging.models import ErrorLog
 from tests.integration.error_logging.conftest import error_item
+from tests.integration.orchestrator.conftest import start_worker, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "ml_prediction"])
 
@@ -52,3 +57,55 @@ def test_ingestion_works_and_health_is_degraded_naming_the_ml_database(
     assert body["checks"]["database_ml"] is False
     assert "database_ml" in body["down"]
     assert body["checks"]["database_default"] is True
+
+
+def test_an_analysis_retries_with_backoff_while_the_ml_database_is_down_and_succeeds_after(
+    postgres_forwarder, tmp_path
+):
+    from error_logging.analysis_trigger import analysis_requests_suspended
+    from error_logging.services import ingest_errors
+    from ml_prediction.models import AnomalyDetection
+    from ml_prediction.tasks import run_analysis_for_service
+
+    # given the task's retry policy: database errors, exponential backoff, bounded
+    assert OperationalError in run_analysis_for_service.autoretry_for
+    assert run_analysis_for_service.retry_backoff and run_analysis_for_service.max_retries == 5
+    # and vue's errors, and a real worker whose ML database sits behind a port that refuses
+    now = timezone.now()
+    items = [
+        error_item(message=f"e{i}", occurred_at=(now - timedelta(minutes=6 + i)).isoformat())
+        for i in range(20)
+    ]
+    with analysis_requests_suspended():
+        ingest_errors(service="vue", items=items)
+    ml = connections["ml_prediction"].settings_dict
+    behind_forwarder = (
+        f"postgres://{ml['USER']}:{ml['PASSWORD']}@127.0.0.1:{postgres_forwarder.port}/{ml['NAME']}"
+    )
+    queue = f"ml-db-down-{os.getpid()}"  # only this worker takes it
+    (tmp_path / "artifacts").mkdir()
+    worker = start_worker(
+        artifact_dir=tmp_path / "artifacts",
+        log_dir=tmp_path,
+        name="ml-db-down",
+        extra_env={"ML_DATABASE_URL": behind_forwarder},
+        queues=queue,
+    )
+    try:
+        # when an analysis runs while the ML database is unreachable, and it then comes back
+        task = run_analysis_for_service.apply_async(("vue", "quick"), queue=queue)
+        retried = f"[{task.id}] retry: Retry in"
+        wait_for(lambda: retried in worker.log(), timeout=60, message="the analysis to retry")
+        postgres_forwarder.start()
+        summary = task.get(timeout=60)
+        done = f"[{task.id}] succeeded in"  # logged just after the result is stored
+        wait_for(lambda: done in worker.log(), timeout=30, message="the success to be logged")
+    finally:
+        worker.stop()
+
+    # then the failed attempt was retried on the database error and a later attempt succeeded
+    retry_lines = [line for line in worker.log().splitlines() if retried in line]
+    assert all("OperationalError" in line for line in retry_lines), retry_lines
+    assert summary["status"] == "completed" and summary["service"] == "vue"
+    assert AnomalyDetection.objects.filter(service="vue").count() == 12
+    assert worker.log().count(done) == 1

@@ -121,11 +121,35 @@ class WorkerProcess:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
+    def _descendants(self) -> list[int]:
+        found, todo = [], [self.process.pid]
+        while todo:
+            pid = todo.pop()
+            try:
+                tasks = Path(f"/proc/{pid}/task").iterdir()
+                children = [int(c) for t in tasks for c in (t / "children").read_text().split()]
+            except OSError:
+                continue
+            found += children
+            todo += children
+        return found
+
     def kill(self) -> None:
-        """SIGKILL the whole worker (main process and pool children), as a crash would."""
+        """SIGKILL the whole worker (main process and pool children), as a crash would, and
+        return only once every one of them is gone: a pool child still exiting would otherwise
+        count as a live lock holder for the next step of a test."""
+        from ml_prediction.services.locks import process_alive
+
+        children = self._descendants()
         if self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait(timeout=30)
+        wait_for(
+            lambda: not any(process_alive(pid) for pid in children),
+            timeout=30,
+            interval=0.05,
+            message="the worker's pool children to exit",
+        )
 
     def stop(self) -> None:
         if self.process.poll() is None:
