@@ -182,3 +182,73 @@ def test_an_analysis_killed_midway_is_redelivered_and_completes_once(
     )
     broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
     assert broker.llen(queue) == 0  # nothing left to run it a third time
+
+
+@pytest.mark.django_db(databases=BOTH_DBS, transaction=True)
+def test_a_pool_process_killed_midway_requeues_the_analysis_on_the_same_worker(
+    redis_clean, artifact_dir, tmp_path
+):
+    """Only the pool processes die (the OOM killer's usual victim), the worker's main process
+    lives: ``task_reject_on_worker_lost`` puts the message back at once (no visibility timeout
+    involved: this worker keeps the production two hours) and a fresh pool process runs it."""
+    from celery.result import AsyncResult
+
+    from ml_prediction.models import AnomalyDetection, TimeSeriesForecast
+    from ml_prediction.services.locks import process_alive
+    from ml_prediction.services.training import training_run_for_service
+    from ml_prediction.tasks import run_analysis_for_service
+
+    load_traffic("vue", days=4, seed=12, errors_per_minute=2.0, incidents_per_week=10)
+    training_run_for_service(
+        service="vue", model_types=["anomaly_detection", "time_series_forecast"]
+    )
+    queue = f"analysis-pool-kill-{os.getpid()}"
+    worker = start_worker(
+        artifact_dir=artifact_dir,
+        log_dir=tmp_path,
+        name="analysis-pool",
+        extra_env=WORKER_ENV,
+        queues=queue,
+    )
+    lock, monitor = _connection(), _connection()
+    monitor.autocommit = True
+    done = None
+    try:
+        with lock.cursor() as locking, monitor.cursor() as watching:
+            locking.execute("LOCK TABLE time_series_forecasts IN SHARE MODE")
+            task = run_analysis_for_service.apply_async(("vue", "full"), queue=queue)
+            done = f"[{task.id}] succeeded in"
+            waiting = wait_for(
+                lambda: _backends_waiting_on(watching, "time_series_forecasts"),
+                timeout=60,
+                message="the analysis to reach its forecast upsert",
+            )
+            pool = worker._descendants()
+            assert pool, "the worker has no pool processes"
+            for pid in pool:
+                os.kill(pid, 9)
+            wait_for(lambda: not any(process_alive(pid) for pid in pool), timeout=30)
+            lock.commit()
+            wait_for(
+                lambda: not any(_backend_alive(watching, pid) for pid in waiting),
+                timeout=30,
+                message="the killed pool process's database session to end",
+            )
+        assert worker.process.poll() is None  # the main process survived
+        summary = AsyncResult(task.id).get(timeout=90)
+        wait_for(lambda: done in worker.log(), timeout=30, message="the success to be logged")
+    finally:
+        worker.stop()
+        lock.close()
+        monitor.close()
+
+    log = worker.log()
+    assert "WorkerLostError" in log or "signal 9" in log, log[-3000:]
+    assert log.count(done) == 1, log[-3000:]
+    assert summary["status"] == "completed", summary
+    assert AnomalyDetection.objects.filter(service="vue").count() == summary["anomalies"]["scored"]
+    assert (
+        TimeSeriesForecast.objects.filter(service="vue").count() == summary["forecasts"]["stored"]
+    )
+    assert _duplicates(AnomalyDetection, "service", "metric_name", "window_start") == 0
+    assert _duplicates(TimeSeriesForecast, "service", "metric_name", "forecast_start") == 0
