@@ -13,7 +13,7 @@ from typing import Any
 from django.conf import settings
 from django.db import connections
 from django.utils import timezone
-from rest_framework.decorators import api_view, permission_classes
+from rest_framework.decorators import api_view, authentication_classes, permission_classes
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -114,6 +114,7 @@ def health_report() -> dict[str, Any]:
 
 
 @api_view(["GET"])
+@authentication_classes([])  # public: a stale token sent by a monitor must not turn it into a 401
 @permission_classes([AllowAny])
 def health_check(request: Request) -> Response:
     """GET /api/ml/health/ — 200 when healthy or degraded, 503 when critical."""

@@ -115,7 +115,7 @@ ENDPOINTS = [
         {"service": "no-such-service"},
         write(ops=400),
     ),
-    # public, but a credential that is not a valid JWT is still refused
+    # public: credentials are ignored, so a monitor holding a stale token still gets an answer
     (
         "health",
         "get",
@@ -125,9 +125,9 @@ ENDPOINTS = [
             "anonymous": 200,
             "readonly": 200,
             "ops": 200,
-            "expired_jwt": 401,
+            "expired_jwt": 200,
             "key_a_header": 200,
-            "key_a_bearer": 401,
+            "key_a_bearer": 200,
             "key_b": 200,
         },
     ),
