@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import logging
 
-from django.db.models.signals import post_save
+from django.db.models.signals import post_delete, post_save
 from django.dispatch import Signal, receiver
 
 from error_logging.analysis_trigger import request_analysis
-from error_logging.models import ErrorLog
+from error_logging.models import ErrorLog, IngestKey
 from error_logging.rollups import rollup_deltas, rollup_upsert
 
 logger = logging.getLogger(__name__)
@@ -57,3 +57,12 @@ def on_error_logged(sender, instance: ErrorLog, created: bool, **kwargs) -> None
 @receiver(errors_ingested, dispatch_uid="error_logging.on_errors_ingested")
 def on_errors_ingested(sender, service: str, error_ids: list[str], **kwargs) -> None:
     request_analysis(service=service)
+
+
+@receiver(post_save, sender=IngestKey, dispatch_uid="error_logging.key_saved")
+@receiver(post_delete, sender=IngestKey, dispatch_uid="error_logging.key_deleted")
+def on_key_changed(sender: type, **kwargs: object) -> None:
+    """A key deactivated, deleted or re-limited stops being served from any process's cache."""
+    from error_logging.ingest.common import keys_changed
+
+    keys_changed()

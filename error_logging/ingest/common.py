@@ -158,9 +158,13 @@ class KeyInfo:
 
 
 _KEY_TTL_SECONDS = 30.0
+# How often a process asks the shared cache whether any key changed (deactivated, limit edited).
+_KEY_VERSION_CHECK_SECONDS = 1.0
+KEY_VERSION_CACHE_KEY = "ingest-keys-version"
 _key_cache: dict[str, tuple[float, KeyInfo | None]] = {}
 _key_lock = threading.Lock()
 _last_used: dict[int, float] = {}
+_key_version: dict[str, object] = {"seen": None, "checked_at": -1e9}
 
 
 def clear_key_cache() -> None:
@@ -168,13 +172,46 @@ def clear_key_cache() -> None:
         _key_cache.clear()
 
 
+def keys_changed() -> None:
+    """Tell every web process that a key changed, so none serves it from its cache any more.
+
+    Called when a key is saved or deleted (admin, commands). With the cache down, processes fall
+    back to their 30 s expiry.
+    """
+    from django.core.cache import cache
+
+    clear_key_cache()
+    try:
+        cache.set(KEY_VERSION_CACHE_KEY, time.time_ns(), timeout=None)
+    except Exception:
+        logger.warning("cache unavailable: key change reaches other processes within 30 s")
+
+
+def _drop_cache_if_keys_changed(now: float) -> None:
+    """At most once a second per process: one cache read, and a cleared key cache on change."""
+    from django.core.cache import cache
+
+    if now - _key_version["checked_at"] < _KEY_VERSION_CHECK_SECONDS:  # type: ignore[operator]
+        return
+    _key_version["checked_at"] = now
+    try:
+        version = cache.get(KEY_VERSION_CACHE_KEY)
+    except Exception:
+        return
+    if version != _key_version["seen"]:
+        _key_version["seen"] = version
+        clear_key_cache()
+
+
 def lookup_key(public_key: str) -> KeyInfo | None:
-    """The active key with this public key; cached per process for 30 s (one query per key)."""
+    """The active key with this public key; cached per process (one query per key) for 30 s or
+    until any key changes (checked once a second through the shared cache)."""
     from error_logging.models import IngestKey
 
     if not public_key or len(public_key) > 64:
         return None
     now = time.monotonic()
+    _drop_cache_if_keys_changed(now)
     with _key_lock:
         hit = _key_cache.get(public_key)
     if hit and hit[0] > now:

@@ -58,6 +58,39 @@ def test_inactive_key_is_401(client, django_key):
     assert post(client, "/api/errors/", error_item(), key=django_key.public_key).status_code == 401
 
 
+def test_a_key_deactivated_by_another_process_stops_working_within_a_second(
+    client, django_key, monkeypatch
+):
+    from django.core.cache import cache
+
+    from error_logging.ingest import common
+    from error_logging.models import IngestKey
+
+    monkeypatch.setattr(common, "_KEY_VERSION_CHECK_SECONDS", 0.0)  # do not wait the second
+    assert post(client, "/api/errors/", error_item(), key=django_key.public_key).status_code == 201
+    # another process deactivates the key: the row changes, this process's cache does not ...
+    IngestKey.objects.filter(pk=django_key.pk).update(is_active=False)
+    still_cached = post(client, "/api/errors/", error_item(), key=django_key.public_key)
+    # ... until the shared version moves, as that process's post_save makes it
+    cache.set(common.KEY_VERSION_CACHE_KEY, "changed elsewhere", timeout=None)
+    refused = post(client, "/api/errors/", error_item(), key=django_key.public_key)
+
+    assert still_cached.status_code == 201
+    assert refused.status_code == 401
+
+
+def test_saving_a_key_moves_the_shared_key_version(django_key):
+    from django.core.cache import cache
+
+    from error_logging.ingest import common
+
+    before = cache.get(common.KEY_VERSION_CACHE_KEY)
+    django_key.rate_limit_per_minute = 10
+    django_key.save()
+
+    assert cache.get(common.KEY_VERSION_CACHE_KEY) not in (None, before)
+
+
 def test_key_of_another_service_is_403(client, laravel_key):
     response = post(
         client, "/api/errors/", error_item(service="django"), key=laravel_key.public_key
