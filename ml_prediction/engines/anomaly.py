@@ -526,11 +526,13 @@ class StreamConfig:
     long_window: int = 1024  # rows for the slow-drift baseline (sustained signal only)
     seasonal_window: int = 1024  # rows of seasonal residuals for their robust scale
     seasonal_lags: int = 3  # baseline = median of the same time 1, 2, 3 periods ago
-    short: int = 20  # rows averaged for the sustained-deviation signals
+    short: int = 20  # rows averaged for the sustained-deviation and volatility signals
     tail_quantile: float = 0.98  # above it the tail is extrapolated exponentially
     min_history: int = 20
-    alarm_surprise: float = 3.0  # -log10(tail probability) that counts as an alarm (1 in 1000)
+    alarm_surprise: float = 2.5  # calibrated surprise that counts as an alarm (score 0.714)
     hold_rows: int = 100  # rows after an alarm whose scores are suppressed
+    refractory_surprise: float = 1.0  # then subtracted from the surprise, decaying …
+    refractory_rows: int = 200  # … as exp(-rows since the alarm / refractory_rows)
 
 
 def _rolling_robust_z(series: pd.Series, window: int) -> pd.Series:
@@ -561,15 +563,27 @@ def _stream_signals(
     values: np.ndarray, timestamps: pd.DatetimeIndex | None, config: StreamConfig
 ) -> list[np.ndarray]:
     """Raw, causal deviation signals: local spike, local sustained shift, slow drift against a
-    long baseline, and (when the series has a daily rhythm) spike and sustained shift of the
-    residual from the same time on previous days."""
+    long baseline, change of volatility, novelty of the value (both tails), and (when the
+    series has a daily rhythm) spike and sustained shift of the residual from the same time on
+    previous days. Each is scored by its upper tail in ``_causal_surprise``."""
     series = pd.Series(values).ffill().fillna(0.0)
     local = _rolling_robust_z(series, config.window)
     drift = _rolling_robust_z(series, config.long_window)
+    # Volatility: log ratio of the recent mean step size to the one over the window before it,
+    # so a series that turns noisy (or flat) stands out even when its level does not move.
+    steps = series.diff().abs().fillna(0.0)
+    recent = steps.rolling(config.short, min_periods=5).mean()
+    before = steps.shift(config.short).rolling(config.window, min_periods=config.short).mean()
+    volatility = np.log((recent + 1e-9) / (before + 1e-9))
     signals = [
         local.abs(),
         local.rolling(config.short, min_periods=1).mean().abs(),
         drift.rolling(config.short, min_periods=1).mean().abs(),
+        volatility.abs(),
+        # Novelty: the value itself against every value before it, both tails (a level the
+        # series has never been at, however slowly it got there).
+        series,
+        -series,
     ]
     period = _period_rows(timestamps, len(values))
     if period:
@@ -615,6 +629,59 @@ def _causal_surprise(signal: np.ndarray, config: StreamConfig) -> np.ndarray:
     return surprise
 
 
+def stream_surprise(
+    values: np.ndarray,
+    timestamps: pd.DatetimeIndex | None = None,
+    *,
+    config: StreamConfig | None = None,
+) -> np.ndarray:
+    """Causal calibrated surprise per row (row t uses rows <= t only), before any alarm hold.
+
+    Each signal's value becomes -log10 of its tail probability against its own past; ``m`` is
+    the max over signals. Series differ in how often ``m`` is high (a bursty tweet count
+    exceeds a 1-in-1000 level on some signal far more often than a smooth temperature), so
+    ``m`` is itself scored against its own past, ``m2``, and the surprise is sqrt(m × m2):
+    high only when the deviation is rare for its signal *and* rare for this series' surprises.
+    That makes one global alarm level fit every series better than ``m`` alone.
+    """
+    config = config or StreamConfig()
+    values = np.asarray(values, dtype=float)
+    if len(values) == 0:
+        return np.zeros(0)
+    signals = _stream_signals(values, timestamps, config)
+    surprise = np.max([_causal_surprise(signal, config) for signal in signals], axis=0)
+    second = _causal_surprise(surprise, config)
+    return np.sqrt(surprise * second)
+
+
+def hold_alarms(surprise: np.ndarray, config: StreamConfig) -> np.ndarray:
+    """Surprise → score s / (1 + s), quieter after each alarm: one incident, one alarm.
+
+    An alarm is a row whose (discounted) surprise reaches alarm_surprise. The ``hold_rows``
+    rows after it score 0; after that the surprise is discounted by
+    ``refractory_surprise × exp(-rows since the alarm / refractory_rows)``, so the same
+    incident's after-shocks (a shift the baselines are still absorbing) need to be more
+    surprising than a fresh event to alarm again. Repeats are noise to whoever is paged, and
+    NAB charges each one.
+    """
+    held = np.asarray(surprise, dtype=float).copy()
+    last_alarm = -(10**9)
+    for t, value in enumerate(held.tolist()):
+        since = t - last_alarm
+        if since <= config.hold_rows:
+            held[t] = 0.0
+            continue
+        discount = (
+            config.refractory_surprise * math.exp(-since / config.refractory_rows)
+            if config.refractory_rows > 0
+            else 0.0
+        )
+        held[t] = max(value - discount, 0.0)
+        if held[t] >= config.alarm_surprise:
+            last_alarm = t
+    return held / (1.0 + held)
+
+
 def stream_anomaly_scores(
     values: np.ndarray,
     timestamps: pd.DatetimeIndex | None = None,
@@ -624,22 +691,10 @@ def stream_anomaly_scores(
 ) -> np.ndarray:
     """Causal anomaly score in [0, 1) per row of one series (row t uses rows <= t only).
 
-    surprise = max over the signals of -log10(tail probability); score = s / (1 + s), so 0.75
-    is a 1-in-1000 event. After an alarm (surprise >= alarm_surprise) the next ``hold_rows``
-    rows score 0: one incident, one alarm. ``probation`` is accepted for interface symmetry
-    with NAB's detectors; the statistics simply start from whatever history exists.
+    score = s / (1 + s) for the calibrated surprise s of ``stream_surprise`` (so 0.714 is the
+    default alarm level s = 2.5), quieter after each alarm (``hold_alarms``).
+    ``probation`` is accepted for interface symmetry with NAB's detectors; the statistics
+    simply start from whatever history exists.
     """
     config = config or StreamConfig()
-    values = np.asarray(values, dtype=float)
-    if len(values) == 0:
-        return np.zeros(0)
-    signals = _stream_signals(values, timestamps, config)
-    surprise = np.max([_causal_surprise(signal, config) for signal in signals], axis=0)
-    held = surprise.copy()
-    last_alarm = -(config.hold_rows + 1)
-    for t, value in enumerate(surprise.tolist()):
-        if t - last_alarm <= config.hold_rows:
-            held[t] = 0.0
-        elif value >= config.alarm_surprise:
-            last_alarm = t
-    return held / (1.0 + held)
+    return hold_alarms(stream_surprise(values, timestamps, config=config), config)

@@ -265,6 +265,161 @@ def detect_corpus(
     return results
 
 
+# The alarm knobs the split check re-chooses on one half of the files: the level that counts as
+# an alarm, how long an alarm holds and how much surprise the refractory period then discounts.
+# Everything else in StreamConfig stays at its default.
+SPLIT_ALARM_SURPRISE = (2.0, 2.5, 3.0, 3.5)
+SPLIT_HOLD_ROWS = (50, 100, 200)
+SPLIT_REFRACTORY_SURPRISE = (0.0, 0.5, 1.0, 2.0)
+
+
+@dataclass(frozen=True)
+class SplitResult:
+    """Knobs and threshold chosen on ``tuned_on``, scored on the other half."""
+
+    tuned_on: str
+    scored_on: str
+    alarm_surprise: float
+    hold_rows: int
+    refractory_surprise: float
+    tuned_score: float  # standard score on the tuning half (in-sample)
+    held_out: dict[str, float]  # profile → score on the other half, threshold from tuning half
+    held_out_nab: dict[str, float]  # same knobs, threshold re-optimised on that half (NAB rule)
+
+
+def normalised_at(
+    corpus: Sequence[NabFile], scores: Sequence[np.ndarray], cost: CostMatrix, threshold: float
+) -> float:
+    """Normalised score (null 0, perfect 100) at a threshold fixed beforehand, not optimised."""
+    rows = [sweep_rows(len(f.values), f.windows, cost) for f in corpus]
+    raw = raw_score(scores, rows, cost, threshold)
+    null_scores = [np.full(len(f.values), 0.5) for f in corpus]
+    _, null_raw = optimise_threshold(null_scores, rows, cost)
+    perfect = sum(len(f.windows) for f in corpus) * cost.tp_weight
+    return 100.0 * (raw - null_raw) / (perfect - null_raw) if perfect != null_raw else 0.0
+
+
+def split_check(
+    corpus: Sequence[NabFile],
+    profiles: dict[str, CostMatrix],
+    *,
+    progress: Callable[[str], None] | None = None,
+) -> list[SplitResult]:
+    """Leave-half-out check of the alarm knobs: tune on odd files, score even ones, and back.
+
+    Files are numbered 1.. in sorted order. On the tuning half, the (alarm_surprise, hold_rows,
+    refractory_surprise) triple and each profile's threshold that maximise the score are
+    chosen; the other half is then scored with them unchanged. The surprise itself is computed
+    once per file (it does not depend on these knobs).
+    """
+    from ml_prediction.engines.anomaly import StreamConfig, hold_alarms, stream_surprise
+
+    surprises = []
+    for number, nab_file in enumerate(corpus, start=1):
+        surprises.append(stream_surprise(nab_file.values, nab_file.timestamps))
+        if progress is not None:
+            progress(f"nab split {number}/{len(corpus)} {nab_file.key}")
+    halves = {
+        "odd": [i for i in range(len(corpus)) if i % 2 == 0],  # files 1, 3, 5, …
+        "even": [i for i in range(len(corpus)) if i % 2 == 1],
+    }
+    grid = [
+        (a, h, r)
+        for a in SPLIT_ALARM_SURPRISE
+        for h in SPLIT_HOLD_ROWS
+        for r in SPLIT_REFRACTORY_SURPRISE
+    ]
+    held = {}
+    for alarm, hold, refractory in grid:
+        config = StreamConfig(alarm_surprise=alarm, hold_rows=hold, refractory_surprise=refractory)
+        held[(alarm, hold, refractory)] = [hold_alarms(s, config) for s in surprises]
+    results = []
+    for tuned_on, scored_on in (("odd", "even"), ("even", "odd")):
+        tune_files = [corpus[i] for i in halves[tuned_on]]
+        test_files = [corpus[i] for i in halves[scored_on]]
+
+        def pick(indices: list[int], knobs: tuple[float, int, float]) -> list[np.ndarray]:
+            return [held[knobs][i] for i in indices]
+
+        standard = profiles["standard"]
+        best = max(
+            grid,
+            key=lambda knobs: (
+                score_profile(
+                    tune_files, pick(halves[tuned_on], knobs), "standard", standard
+                ).normalised
+            ),
+        )
+        tuned_scores = pick(halves[tuned_on], best)
+        test_scores = pick(halves[scored_on], best)
+        held_out = {}
+        held_out_nab = {}
+        tuned_standard = 0.0
+        for name in PROFILE_NAMES:
+            tuned = score_profile(tune_files, tuned_scores, name, profiles[name])
+            if name == "standard":
+                tuned_standard = tuned.normalised
+            held_out[name] = normalised_at(test_files, test_scores, profiles[name], tuned.threshold)
+            held_out_nab[name] = score_profile(
+                test_files, test_scores, name, profiles[name]
+            ).normalised
+        results.append(
+            SplitResult(
+                tuned_on=tuned_on,
+                scored_on=scored_on,
+                alarm_surprise=best[0],
+                hold_rows=best[1],
+                refractory_surprise=best[2],
+                tuned_score=tuned_standard,
+                held_out=held_out,
+                held_out_nab=held_out_nab,
+            )
+        )
+    return results
+
+
+def _split_lines(results: Sequence[SplitResult]) -> list[str]:
+    """Markdown for the split check."""
+    from ml_prediction.engines.anomaly import StreamConfig
+
+    default = StreamConfig()
+    lines = [
+        "",
+        "Leave-half-out check (`--split-check`): files numbered 1..58 in sorted order; the alarm "
+        f"knobs (alarm_surprise in {list(SPLIT_ALARM_SURPRISE)}, hold_rows in "
+        f"{list(SPLIT_HOLD_ROWS)}, refractory_surprise in {list(SPLIT_REFRACTORY_SURPRISE)}) "
+        "and each profile's threshold are chosen on one half and the "
+        'other half is scored with them unchanged ("held-out"); "held-out, NAB threshold" '
+        "keeps those knobs but lets NAB's rule re-optimise the threshold on the scored half.",
+        "",
+        "| tuned on → scored on | knobs chosen | tuning half (standard) "
+        "| held-out standard | held-out low FP | held-out low FN | held-out, NAB threshold "
+        "(std / low FP / low FN) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        lines.append(
+            f"| {r.tuned_on} → {r.scored_on} | surprise {r.alarm_surprise:g}, hold {r.hold_rows}, "
+            f"refractory {r.refractory_surprise:g} "
+            f"| {r.tuned_score:.1f} | **{r.held_out['standard']:.1f}** "
+            f"| {r.held_out['reward_low_FP_rate']:.1f} | {r.held_out['reward_low_FN_rate']:.1f} "
+            f"| {r.held_out_nab['standard']:.1f} / {r.held_out_nab['reward_low_FP_rate']:.1f} / "
+            f"{r.held_out_nab['reward_low_FN_rate']:.1f} |"
+        )
+    lines.extend(
+        [
+            "",
+            f"The defaults (surprise {default.alarm_surprise:g}, hold {default.hold_rows}, "
+            f"refractory {default.refractory_surprise:g}) are "
+            "what the full-corpus run above uses. The check covers only these alarm knobs: "
+            "the signal design and its window lengths were chosen by looking at the whole "
+            "corpus and stay fixed in both halves, so the held-out figures still carry that "
+            "(smaller) in-sample part.",
+        ]
+    )
+    return lines
+
+
 def export_results(
     directory: Path,
     corpus: Sequence[NabFile],
@@ -320,8 +475,12 @@ def run(
     quick: bool,
     progress: Callable[[str], None] | None = None,
     export_dir: Path | None = None,
+    split: bool = False,
 ) -> str:
-    """Score the streaming detector on NAB (all 58 files, or QUICK_FILES) → markdown section."""
+    """Score the streaming detector on NAB (all 58 files, or QUICK_FILES) → markdown section.
+
+    ``split`` adds the leave-half-out check of the alarm knobs (``split_check``).
+    """
     nab_dir = Path(datasets_dir) / "nab"
     started = time.perf_counter()
     corpus = load_corpus(nab_dir, files=QUICK_FILES if quick else None)
@@ -333,7 +492,11 @@ def run(
         export_results(export_dir, corpus, scores)
     total_rows = sum(len(f.values) for f in corpus)
     scope = f"quick subset ({len(corpus)} files)" if quick else f"all {len(corpus)} files"
-    command = "python manage.py evaluate nab" + (" --quick" if quick else "")
+    command = (
+        "python manage.py evaluate nab"
+        + (" --quick" if quick else "")
+        + (" --split-check" if split else "")
+    )
     lines = [
         "## Anomaly detection — Numenta Anomaly Benchmark",
         "",
@@ -361,26 +524,36 @@ def run(
     lines.extend(
         [
             "",
-            "How the detector works (`StreamConfig` holds every parameter): per row, up to five "
+            "How the detector works (`StreamConfig` holds every parameter): per row, up to eight "
             "causal deviation signals — a robust z against the median / IQR of the previous 128 "
             "rows, its 20-row mean (sustained shifts), the 20-row mean of a robust z against the "
-            "previous 1024 rows (slow drift), and, when the series has a daily rhythm, the "
-            "same two on the residual from the median of the same time 1–3 days earlier (the "
-            "seasonal baseline). Each signal is turned into a tail probability against its own "
-            "past (empirical, with an exponential tail above the 98th percentile), the score "
-            "is s / (1 + s) for s = max over signals of -log10(tail probability), so 0.75 is a "
-            "1-in-1000 event; after an alarm (s >= 3) the next 100 rows are held at 0. "
+            "previous 1024 rows (slow drift), the log ratio of the mean step size over the last "
+            "20 rows to the one over the 128 rows before (volatility change), the value itself "
+            "against every earlier value, both tails (novelty: a level never seen before), and, "
+            "when the series has a daily rhythm, spike and 20-row mean of the residual from the "
+            "median of the same time 1–3 days earlier (the seasonal baseline). Each signal is "
+            "turned into a tail probability against its own past (empirical, with an "
+            "exponential tail above the 98th percentile); m = max over signals of "
+            "-log10(tail probability). Because some series cross a given m far more often than "
+            "others, m is itself scored against its own past the same way (m2) and the surprise "
+            "is sqrt(m × m2), so one global alarm level fits bursty and smooth series alike. "
+            "The score is s / (1 + s). After an alarm (s >= 2.5, score 0.714) the next 100 rows "
+            "score 0, and then a refractory discount of 1.0 × exp(-rows since the alarm / 200) "
+            "is taken off the surprise, so the after-shocks of one incident (baselines still "
+            "absorbing a shift) do not alarm again unless clearly more surprising. "
             "IsolationForest and LOF are not in the streaming form: on a single value per row "
             "they add nothing the robust z does not already see (they run in the product model "
             "on the multi-column bucket frame).",
             "",
-            "Honesty notes: the handful of global parameters above were chosen by trying a few "
-            "values on this same corpus (no file-specific settings, no use of labels or file "
+            "Honesty notes: the handful of global parameters above (and the choice of signals) "
+            "were chosen by trying a few values on this same corpus (no file-specific settings, no use of labels or file "
             "names in the detector), so the score is an in-sample figure for those few knobs. "
             "The threshold per profile is NAB's own rule (the best one for the corpus), as for "
             "every published detector.",
         ]
     )
+    if split:
+        lines.extend(_split_lines(split_check(corpus, profiles, progress=progress)))
     if not quick:
         lines.extend(_published_table(nab_dir))
     return "\n".join(lines) + "\n"

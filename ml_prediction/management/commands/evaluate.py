@@ -66,6 +66,11 @@ class Command(BaseCommand):
             metavar="DIR",
             help="also write the NAB detector's per-row scores in NAB's results layout",
         )
+        parser.add_argument(
+            "--split-check",
+            action="store_true",
+            help="NAB: also choose the alarm knobs on odd files and score even ones (and back)",
+        )
 
     def handle(self, *args, **options) -> None:
         datasets = options["datasets"] or default_datasets_dir()
@@ -91,6 +96,8 @@ class Command(BaseCommand):
                 kwargs = {"quick": quick, "progress": progress}
                 if name == "nab" and options["export_nab"] is not None:
                     kwargs["export_dir"] = options["export_nab"]
+                if name == "nab" and options["split_check"]:
+                    kwargs["split"] = True
                 body = module.run(datasets, **kwargs)
             stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
             elapsed = time.perf_counter() - started

@@ -15,8 +15,10 @@ from ml_prediction.engines.anomaly import (
     AnomalyModel,
     StreamConfig,
     fit_anomaly_model,
+    hold_alarms,
     score_without_model,
     stream_anomaly_scores,
+    stream_surprise,
 )
 from ml_prediction.engines.types import InsufficientData
 
@@ -363,3 +365,40 @@ def test_stream_handles_flat_empty_and_nan_series():
     assert np.isfinite(flat).all() and flat.max() == 0.0
     gappy = np.where(np.arange(500) % 9 == 0, np.nan, np.arange(500, dtype=float) % 7)
     assert np.isfinite(stream_anomaly_scores(gappy)).all()
+
+
+def test_hold_alarms_holds_then_discounts_repeats_of_the_same_incident():
+    # given a surprise series with one alarm-level row and two equal repeats later on
+    config = StreamConfig(
+        alarm_surprise=2.5, hold_rows=10, refractory_surprise=1.0, refractory_rows=20
+    )
+    surprise = np.zeros(200)
+    surprise[[5, 12, 17, 150]] = 3.0
+    # when
+    scores = hold_alarms(surprise, config)
+    # then: the first row alarms at s / (1 + s); row 12 is inside the hold; row 17 (2 rows after
+    # the hold) is discounted by 1.0 * exp(-12 / 20) below the alarm level; row 150 is far
+    # enough for the discount to have faded and alarms again
+    alarm_score = config.alarm_surprise / (1.0 + config.alarm_surprise)
+    assert scores[5] == pytest.approx(0.75)
+    assert scores[6:16].max() == 0.0
+    discounted = 3.0 - math.exp(-12 / 20)
+    assert scores[17] == pytest.approx(discounted / (1.0 + discounted))
+    assert scores[17] < alarm_score
+    assert scores[150] >= alarm_score
+    assert np.flatnonzero(scores >= alarm_score).tolist() == [5, 150]
+
+
+def test_stream_surprise_is_causal_and_flags_a_never_seen_level():
+    # given a noisy flat series that moves slowly, over 300 rows, to a level it has never had
+    rng = np.random.default_rng(7)
+    values = 10.0 + rng.normal(0.0, 1.0, 3000)
+    values[2000:2300] += np.linspace(0.0, 12.0, 300)
+    values[2300:] += 12.0
+    # when
+    full = stream_surprise(values)
+    prefix = stream_surprise(values[:2100])
+    # then: row t only depends on rows <= t, and the new level is more surprising than
+    # anything in the stable stretch before it
+    np.testing.assert_allclose(full[:2100], prefix)
+    assert full[2000:2400].max() > full[300:2000].max()
