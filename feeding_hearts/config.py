@@ -135,6 +135,9 @@ def build_ml_prediction_config(environ: Mapping[str, str] | None = None) -> dict
         "PREDICTION_THRESHOLD": env_float(
             "ML_PREDICTION_THRESHOLD", 0.6, e, minimum=0.0, maximum=1.0
         ),
+        # a predicted risk counts when it held this many consecutive buckets (the evaluated,
+        # debounced policy: docs/EVALUATION.md); 1 reports every bucket's own probability
+        "PREDICTION_ALERT_MIN_BUCKETS": env_int("ML_PREDICTION_ALERT_MIN_BUCKETS", 2, e, minimum=1),
         "HIGH_PROBABILITY_THRESHOLD": env_float(
             "ML_HIGH_PROBABILITY_THRESHOLD", 0.75, e, minimum=0.0, maximum=1.0
         ),

@@ -153,6 +153,29 @@ def _rolling_slope(y: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
     return slope, level
 
 
+def _trailing_baseline(x: np.ndarray, skip: int, window: int) -> np.ndarray:
+    """Median of x over the `window` buckets that end `skip` buckets before t (NaN when unknown).
+
+    Skipping the last `skip` buckets keeps a precursor ramp (at most about an hour long) out of
+    its own baseline, so "how far above normal" does not shrink while the ramp grows.
+    """
+    shifted = pd.Series(x).shift(skip)
+    return shifted.rolling(window, min_periods=max(window // 4, 1)).median().to_numpy()
+
+
+def _ratio_to(x: np.ndarray, base: np.ndarray) -> np.ndarray:
+    """x / base, 1.0 where the baseline is unknown or not positive (no evidence of a change)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = x / base
+    return np.where(np.isfinite(ratio) & (base > 0), ratio, 1.0)
+
+
+def _lagged(x: np.ndarray, lag: int, fill: float) -> np.ndarray:
+    if lag <= 0:
+        return x.copy()
+    return np.concatenate([np.full(min(lag, len(x)), fill), x[:-lag]])[: len(x)]
+
+
 def build_features(frame: pd.DataFrame, *, bucket_minutes: int | None = None) -> pd.DataFrame:
     """One feature row per bucket of `frame` (after normalisation); no NaN in the result.
 
@@ -238,8 +261,42 @@ def build_features(frame: pd.DataFrame, *, bucket_minutes: int | None = None) ->
         out[f"{name}_delta_1d"] = series - _rolling_mean(series, per_day, per_hour)
         out[f"{name}_slope_1h"] = _rolling_slope(series, per_hour)[0]
         out[f"{name}_max_1h"] = _rolling_max(series, per_hour)
+        _add_baseline_features(out, name, series, per_hour, bm)
+
+    # The same "how far above its own recent normal, and how fast" for the error stream.
+    _add_baseline_features(out, "response_time_p95", p95, per_hour, bm)
+    timeouts_15m = _trailing_sum(col["timeout_count"], 3)[0]
+    _add_baseline_features(out, "timeout_count_15m", timeouts_15m, per_hour, bm, offset=1.0)
 
     matrix = np.nan_to_num(np.column_stack(list(out.values())), nan=0.0, posinf=0.0, neginf=0.0)
     features = pd.DataFrame(matrix, index=idx, columns=list(out))
     features.attrs["bucket_minutes"] = bm
     return features
+
+
+def _add_baseline_features(
+    out: dict[str, np.ndarray],
+    name: str,
+    series: np.ndarray,
+    per_hour: int,
+    bucket_minutes: int,
+    *,
+    offset: float = 0.0,
+) -> None:
+    """Level of `series` against its baseline from one to three hours ago, and how it moves.
+
+    A precursor (saturating pool, growing latency, rising timeouts) is a departure from the
+    service's normal of the same day that keeps growing until the outage; a near miss grows
+    less and then fades. The ratio to a baseline that excludes the last hour measures how far
+    the departure has gone; its 15-minute change and acceleration say whether it still grows;
+    the minimum over the last 15 minutes says whether it holds. `offset` keeps ratios of small
+    counts finite (timeouts are often zero).
+    """
+    base = _trailing_baseline(series, per_hour, 2 * per_hour)
+    ratio = _ratio_to(series + offset, base + offset)
+    k = max(round(15 / bucket_minutes), 1)
+    change = ratio - _lagged(ratio, k, 1.0)
+    out[f"{name}_vs_base"] = ratio
+    out[f"{name}_vs_base_change_15m"] = change
+    out[f"{name}_vs_base_accel_15m"] = change - _lagged(change, k, 0.0)
+    out[f"{name}_vs_base_min_15m"] = -_rolling_max(-ratio, k)

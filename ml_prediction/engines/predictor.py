@@ -9,6 +9,9 @@ never trains on; or ("forward") the model trains on everything before the test s
 twin trained on the oldest half predicts the rest for the calibrator (more calibration data;
 on the generator it raised recall and lowered precision, so it is not the default).
 A purge gap of one horizon separates the slices so no label peeks into the next one.
+XGBoost is monotone in the features that measure a signal against its own recent baseline
+(see `_monotone_constraints`). `alert_min_buckets` (PREDICTION_ALERT_MIN_BUCKETS) is the
+debounced alert policy: `predict` reports the probability that held over the last k buckets.
 Pure: numpy/pandas/sklearn/xgboost.
 """
 
@@ -65,6 +68,7 @@ class PredictorConfig:
     medium_probability: float = 0.60
     low_probability: float = 0.40
     prediction_threshold: float = 0.60
+    alert_min_buckets: int = 1  # a risk must hold this many consecutive buckets (debounce)
     burst_min_count: int = 10  # a burst needs at least this many errors of the category in a bucket
     burst_mad_k: float = 8.0  # … and this many robust standard deviations above the median
     critical_min_count: int = 3  # critical errors in one bucket that count as a critical event
@@ -77,6 +81,7 @@ class PredictorConfig:
     forward_split: float = 0.5  # forward scheme: the twin trains on this oldest share
     test_fraction: float = 0.15
     max_pos_weight: float = 50.0
+    monotone_rising: bool = True  # risk never falls as a "…_vs_base" departure grows
     n_jobs: int = 1  # on a shared 2-core box threads cost more than they give
     random_state: int = 42
     bucket_minutes: int = 5
@@ -89,6 +94,8 @@ class PredictorConfig:
             raise ValueError("calibration must be 'sigmoid' or 'isotonic'")
         if self.calibration_scheme not in ("forward", "holdout"):
             raise ValueError("calibration_scheme must be 'forward' or 'holdout'")
+        if self.alert_min_buckets < 1:
+            raise ValueError("alert_min_buckets must be at least 1")
         if not self.horizons_minutes or min(self.horizons_minutes) <= 0:
             raise ValueError("horizons_minutes must be positive")
 
@@ -104,6 +111,7 @@ class PredictorConfig:
             "medium_probability": float(settings.get("MEDIUM_PROBABILITY_THRESHOLD", 0.60)),
             "low_probability": float(settings.get("LOW_PROBABILITY_THRESHOLD", 0.40)),
             "prediction_threshold": float(settings.get("PREDICTION_THRESHOLD", 0.60)),
+            "alert_min_buckets": int(settings.get("PREDICTION_ALERT_MIN_BUCKETS", 1)),
             "min_training_buckets": int(settings.get("MIN_TRAINING_SAMPLES", 1000)),
             "bucket_minutes": int(settings.get("BUCKET_MINUTES", 5)),
         }
@@ -118,6 +126,19 @@ def level_for(probability: float, config: PredictorConfig) -> str:
     if probability >= config.medium_probability:
         return "medium"
     return "low"
+
+
+def held_probabilities(probabilities: pd.DataFrame, min_buckets: int) -> pd.DataFrame:
+    """Per column, the probability that held for `min_buckets` consecutive buckets (causal).
+
+    The debounced alert policy: a one-bucket blip (a precursor-shaped wobble that fades, a
+    noisy count) does not page anyone; a risk that persists does. It is the trailing minimum,
+    so "held ≥ threshold" equals "≥ threshold in each of the last `min_buckets` buckets".
+    The first buckets of a window, with too little history to tell, count as not held (0).
+    """
+    if min_buckets <= 1:
+        return probabilities
+    return probabilities.rolling(min_buckets, min_periods=min_buckets).min().fillna(0.0)
 
 
 def burst_thresholds(frame: pd.DataFrame, config: PredictorConfig) -> dict[str, float]:
@@ -276,14 +297,22 @@ class ErrorPredictorModel:
     def predict(
         self, frame: pd.DataFrame, *, config: PredictorConfig
     ) -> list[ErrorPredictionResult]:
-        """Every target × horizon for the latest bucket of `frame`, most probable first."""
+        """Every target × horizon for the latest bucket of `frame`, most probable first.
+
+        With `config.alert_min_buckets` = k > 1 the probability is the one that held over the
+        last k buckets (their minimum), so callers that compare it with a threshold get the
+        debounced policy the evaluation measures.
+        """
         features = build_features(frame, bucket_minutes=self.bucket_minutes)
         last = features.iloc[[-1]]
         x = self._matrix(last)
+        held = min(config.alert_min_buckets, len(features))
+        x_held = self._matrix(features.iloc[-held:])
         timestamp = last.index[0].to_pydatetime()
         results: list[ErrorPredictionResult] = []
         for model in self.models:
-            probability = float(np.clip(model.calibrator(self._raw(model, x))[0], 0.0, 1.0))
+            recent = np.clip(model.calibrator(self._raw(model, x_held)), 0.0, 1.0)
+            probability = float(recent.min())
             if not np.isfinite(probability):
                 probability = model.base_rate
             level = level_for(probability, config)
@@ -510,7 +539,7 @@ def fit_error_predictor(
                 f"{episodes} distinct positive episodes (need {config.min_positive_events})"
             )
             continue
-        estimator = _make_estimator(algorithm, config, positives, negatives)
+        estimator = _make_estimator(algorithm, config, positives, negatives, feature_names)
         estimator.fit(x_all[train_idx], y_train)
         tm = _TargetModel(target, horizon, estimator, _Calibrator("none"), positives / len(y_train))
         calibration_estimator = estimator
@@ -524,7 +553,7 @@ def fit_error_predictor(
             twin_pos = int(y_twin.sum())
             if min(twin_pos, len(y_twin) - twin_pos) >= config.min_positive_samples:
                 calibration_estimator = _make_estimator(
-                    algorithm, config, twin_pos, len(y_twin) - twin_pos
+                    algorithm, config, twin_pos, len(y_twin) - twin_pos, feature_names
                 )
                 calibration_estimator.fit(x_all[twin_idx], y_twin)
             else:
@@ -602,9 +631,20 @@ def fit_error_predictor(
     )
 
 
-def _make_estimator(algorithm: str, config: PredictorConfig, positives: int, negatives: int) -> Any:
+def _make_estimator(
+    algorithm: str,
+    config: PredictorConfig,
+    positives: int,
+    negatives: int,
+    feature_names: list[str] | None = None,
+) -> Any:
     """Class imbalance: XGBoost weighs positives by sqrt(neg/pos); the forest balances classes."""
     if algorithm == "xgboost":
+        monotone = (
+            _monotone_constraints(feature_names)
+            if config.monotone_rising and feature_names
+            else None
+        )
         from xgboost import XGBClassifier
 
         return XGBClassifier(
@@ -616,7 +656,8 @@ def _make_estimator(algorithm: str, config: PredictorConfig, positives: int, neg
             tree_method="hist",
             max_bin=64,
             subsample=0.9,
-            colsample_bytree=0.8,
+            colsample_bytree=1.0,  # every tree sees the baseline levels the constraints hold
+            monotone_constraints=monotone,
             n_jobs=config.n_jobs,
             random_state=config.random_state,
             eval_metric="logloss",
@@ -632,6 +673,21 @@ def _make_estimator(algorithm: str, config: PredictorConfig, positives: int, neg
         n_jobs=config.n_jobs,
         random_state=config.random_state,
     )
+
+
+def _monotone_constraints(feature_names: list[str]) -> str:
+    """XGBoost constraints: the risk may only rise with a level against its own baseline.
+
+    With a handful of incidents per service, an unconstrained model can learn that a p95 twice
+    its normal is *safer* than one 1.8 times it because one near miss happened to peak there.
+    Levels (`…_vs_base`, `…_vs_base_min_15m`) are constrained; their changes and accelerations,
+    which legitimately go both ways, and every other feature are free.
+    """
+    flags = (
+        "1" if "_vs_base" in name and not name.endswith(("_change_15m", "_accel_15m")) else "0"
+        for name in feature_names
+    )
+    return "(" + ",".join(flags) + ")"
 
 
 def _pos_weight(positives: int, negatives: int, config: PredictorConfig) -> float:

@@ -11,6 +11,7 @@ out of both precision and recall. No shuffling anywhere: the split is by time.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -20,15 +21,21 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ml_prediction.engines.features import build_features
 from ml_prediction.engines.predictor import (
     PredictorConfig,
     burst_events,
     fit_error_predictor,
+    held_probabilities,
 )
 from ml_prediction.engines.root_cause import analyze_root_cause
-from ml_prediction.engines.simulator import Incident, SimulationConfig, simulate
+from ml_prediction.engines.simulator import Incident, NearMiss, SimulationConfig, simulate
 
 HORIZON_MINUTES = 30
+# The product's other probability levels: ML_ALERT_PROBABILITY (what pages someone) and the
+# guide's HIGH_PROBABILITY_THRESHOLD (its "HIGH RISK" notification).
+ALERT_LEVELS = {"ALERT_PROBABILITY": 0.70, "HIGH_PROBABILITY_THRESHOLD": 0.75}
+DEPARTURE_BINS = (1.2, 1.4, 1.6, 1.8, 2.0, 2.2)
 
 
 @dataclass
@@ -37,6 +44,7 @@ class AlertScore:
 
     episodes: int = 0
     true_episodes: int = 0
+    near_miss_episodes: int = 0  # false episodes that overlap a generator near miss
     precursor_incidents: int = 0
     precursor_detected: int = 0
     sudden_incidents: int = 0
@@ -46,6 +54,7 @@ class AlertScore:
     def add(self, other: AlertScore) -> None:
         self.episodes += other.episodes
         self.true_episodes += other.true_episodes
+        self.near_miss_episodes += other.near_miss_episodes
         self.precursor_incidents += other.precursor_incidents
         self.precursor_detected += other.precursor_detected
         self.sudden_incidents += other.sudden_incidents
@@ -77,11 +86,14 @@ def score_alerts(
     *,
     bucket_minutes: int,
     horizon_minutes: int = HORIZON_MINUTES,
+    near_misses: list[NearMiss] | None = None,
 ) -> AlertScore:
     """Precision over alert episodes, recall over incident onsets, lead time of detections.
 
     `alerts` is a boolean series indexed by bucket start. An episode (a run of alert buckets) is
     true when an incident starts within `horizon_minutes` after one of its buckets closes.
+    A false episode that starts during a near miss (or within the horizon after it) is counted
+    in `near_miss_episodes`, so the report can say where false alarms come from.
     """
     step = pd.Timedelta(minutes=bucket_minutes)
     horizon = pd.Timedelta(minutes=horizon_minutes)
@@ -105,6 +117,13 @@ def score_alerts(
         score.episodes += 1
         if np.any((onsets >= first_known) & (onsets <= last_known + horizon.value)):
             score.true_episodes += 1
+        elif any(
+            pd.Timestamp(nm.start) - horizon
+            <= alerts.index[start_i]
+            <= pd.Timestamp(nm.end) + horizon
+            for nm in near_misses or ()
+        ):
+            score.near_miss_episodes += 1
     # Incidents.
     alert_known = known_at[mask]
     for inc in incidents:
@@ -150,6 +169,7 @@ def evaluate_simulation(
     )
     threshold = config.prediction_threshold if threshold is None else threshold
     model_score, confirmed_score, base_score = AlertScore(), AlertScore(), AlertScore()
+    paged = {name: AlertScore() for name in ALERT_LEVELS}
     for name, frame in frames.items():
         split = frame.index[int(len(frame) * train_fraction)]
         train = frame[frame.index < split]
@@ -162,20 +182,91 @@ def evaluate_simulation(
             for i in sim.incidents
             if i.service == name and pd.Timestamp(i.start) >= split + timedelta(hours=1)
         ]
+        near = [n for n in sim.near_misses if n.service == name]
         bm = model.bucket_minutes
-        model_score.add(score_alerts(alerts, incidents, bucket_minutes=bm))
-        # Debounced policy: alert only when the risk holds for two consecutive buckets.
-        confirmed = alerts & alerts.shift(1, fill_value=False)
-        confirmed_score.add(score_alerts(confirmed, incidents, bucket_minutes=bm))
+        model_score.add(score_alerts(alerts, incidents, bucket_minutes=bm, near_misses=near))
+        # Debounced policy (PREDICTION_ALERT_MIN_BUCKETS = 2, what `predict` reports with it):
+        # a target's risk must hold for two consecutive buckets.
+        held = held_probabilities(probabilities, 2).max(axis=1)
+        confirmed_score.add(
+            score_alerts(
+                (held >= threshold)[test_mask], incidents, bucket_minutes=bm, near_misses=near
+            )
+        )
+        for level, level_score in paged.items():
+            level_score.add(
+                score_alerts(
+                    (held >= ALERT_LEVELS[level])[test_mask],
+                    incidents,
+                    bucket_minutes=bm,
+                    near_misses=near,
+                )
+            )
         base = baseline_alerts(frame, model.thresholds, bucket_minutes=bm)[test_mask]
-        base_score.add(score_alerts(base, incidents, bucket_minutes=bm))
+        base_score.add(score_alerts(base, incidents, bucket_minutes=bm, near_misses=near))
         if progress:
             progress(f"prediction: {name} done")
     return {
         "model": model_score,
         "model, 2 buckets in a row": confirmed_score,
+        **{
+            f"model ≥ {ALERT_LEVELS[level]:g} ({level}), 2 buckets in a row": level_score
+            for level, level_score in paged.items()
+        },
         "baseline": base_score,
     }
+
+
+def departure_odds(
+    *, days: float, services: tuple[str, ...], seeds: tuple[int, ...], train_fraction: float
+) -> list[tuple[str, float, int, float]]:
+    """How often an outage follows a latency departure, on the training part of the histories.
+
+    Per bin of `metric_response_time_ms_vs_base` (latency against its own baseline one to three
+    hours earlier): the share of buckets outside incidents followed by an incident onset within
+    30 minutes, how many buckets, and the share of near misses whose peak reaches the bin. It
+    shows the ceiling of a bucket-level probability: no calibrated model can put a near miss's
+    peak much above the frequency its bin has here.
+    """
+    start = datetime(2026, 1, 5, tzinfo=UTC)
+    ratios: list[np.ndarray] = []
+    labels: list[np.ndarray] = []
+    peaks: list[float] = []
+    horizon = pd.Timedelta(minutes=HORIZON_MINUTES)
+    for seed in seeds:
+        sim = simulate(SimulationConfig(days=days, services=services, seed=seed, start=start))
+        for name, frame in sim.bucket_frames().items():
+            frame = frame.iloc[: int(len(frame) * train_fraction)]
+            step = pd.Timedelta(minutes=sim.config.bucket_minutes)
+            ratio = build_features(frame)["metric_response_time_ms_vs_base"]
+            known = ratio.index + step
+            soon = np.zeros(len(ratio), dtype=bool)
+            inside = np.zeros(len(ratio), dtype=bool)
+            for inc in (i for i in sim.incidents if i.service == name):
+                onset = pd.Timestamp(inc.start)
+                soon |= (known <= onset) & (known > onset - horizon)
+                inside |= (known > onset) & (ratio.index < pd.Timestamp(inc.end) + horizon)
+            ratios.append(ratio.to_numpy()[~inside])
+            labels.append(soon[~inside])
+            for nm in (n for n in sim.near_misses if n.service == name):
+                during = ratio[(ratio.index >= nm.start) & (ratio.index < nm.end)]
+                if len(during):
+                    peaks.append(float(during.max()))
+    r, y, peak = np.concatenate(ratios), np.concatenate(labels), np.array(peaks)
+    edges = (0.0, *DEPARTURE_BINS, np.inf)
+    rows: list[tuple[str, float, int, float]] = []
+    for lo, hi in itertools.pairwise(edges):
+        in_bin = (r >= lo) & (r < hi)
+        label = f"< {hi:g}" if lo == 0.0 else (f"≥ {lo:g}" if hi == np.inf else f"{lo:g}–{hi:g}")
+        rows.append(
+            (
+                label,
+                float(y[in_bin].mean()) if in_bin.any() else 0.0,
+                int(in_bin.sum()),
+                float((peak >= lo).mean()) if len(peak) else 0.0,
+            )
+        )
+    return rows
 
 
 def evaluate_root_cause(
@@ -225,22 +316,28 @@ def run(datasets_dir: Path, *, quick: bool, progress: Callable[[str], Any] | Non
         "Generator: `ml_prediction.engines.simulator`; per service, XGBoost trained on the "
         "oldest part of the history (with its own time-ordered calibration slice), then the newest part "
         "replayed causally, bucket by bucket. An alert = any target's calibrated probability ≥ "
-        "PREDICTION_THRESHOLD (0.6). Precision is over alert episodes outside incidents; recall is over "
+        "PREDICTION_THRESHOLD (0.6), or, in the rows that say so, ≥ the product's alert levels "
+        "ALERT_PROBABILITY (0.7) and HIGH_PROBABILITY_THRESHOLD (0.75), all three fixed by the "
+        "configuration defaults, none chosen here. Precision is over alert episodes outside incidents; recall is over "
         "incident onsets with an alert in the 30 minutes before; lead = onset − the moment the first such "
-        'alert was known. "2 buckets in a row" is the same model with a debounced alert policy (the risk must '
-        "hold for two consecutive buckets, like ANOMALY_ALERT_MIN_BUCKETS for anomalies). Baseline: "
-        '"same as the last hour" (alert while any burst happened in the last hour). '
-        "The generator includes near misses (precursor-shaped episodes that end without an outage), which "
-        "cost precision honestly. Several seeds are pooled where shown; the per-seed rows show the spread.",
+        'alert was known. "2 buckets in a row" is the same model with the debounced alert policy '
+        "`PREDICTION_ALERT_MIN_BUCKETS = 2` (a target's risk must hold for two consecutive buckets; "
+        "`predict` then reports the held probability, like ANOMALY_ALERT_MIN_BUCKETS for anomalies). "
+        'Baseline: "same as the last hour" (alert while any burst happened in the last hour). '
+        "The generator includes near misses (precursor-shaped episodes that fade without an outage); the "
+        '"false at near misses" column counts the false episodes that start during one (or within 30 '
+        "minutes of it). Several seeds are pooled where shown; the per-seed rows show the spread. "
+        "Every setting is global; nothing is chosen on the replayed part.",
         "",
-        "| history | seeds | detector | precision | recall (with precursors) | recall (without precursors) | median lead (min) | alert episodes | incidents with / without precursors |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| history | seeds | detector | precision | recall (with precursors) | recall (without precursors) | median lead (min) | alert episodes | false at near misses | incidents with / without precursors |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
 
     def row(history: str, seeds: str, name: str, s: AlertScore) -> str:
         return (
             f"| {history} | {seeds} | {name} | {s.precision:.2f} | {s.recall_precursor:.2f} | "
             f"{s.recall_sudden:.2f} | {s.median_lead:.0f} | {s.episodes} | "
+            f"{s.near_miss_episodes} / {s.episodes - s.true_episodes} | "
             f"{s.precursor_incidents} / {s.sudden_incidents} |"
         )
 
@@ -276,17 +373,52 @@ def run(datasets_dir: Path, *, quick: bool, progress: Callable[[str], Any] | Non
         if headline is None:
             headline = pooled
     assert headline is not None
-    m = headline["model, 2 buckets in a row"]
-    verdict = "meets" if m.precision >= 0.8 and m.recall_precursor >= 0.7 else "does NOT meet"
+    first_days, first_services, first_fraction, first_seeds = scenarios[0]
+
+    def verdict(name: str) -> str:
+        m = headline[name]
+        met = "meets" if m.precision >= 0.8 and m.recall_precursor >= 0.7 else "does NOT meet"
+        return (
+            f"{met} it (precision {m.precision:.2f}, recall {m.recall_precursor:.2f}; "
+            f"{m.near_miss_episodes} of its {m.episodes - m.true_episodes} false episodes are "
+            "near misses)"
+        )
+
+    alert_row, high_row = (k for k in headline if k.startswith("model ≥"))
     lines += [
         "",
-        f"Target precision ≥ 0.8 and recall ≥ 0.7 on incidents with precursors: on the first history "
-        f"(pooled) the debounced model {verdict} it (precision {m.precision:.2f}, recall "
-        f"{m.recall_precursor:.2f}). Precision varies from seed to seed: most false alarms are the "
-        "generator's near misses, which look like the start of a precursor ramp. Shorter training "
-        "histories see fewer incidents and score lower. Incidents without precursors (network "
-        "partitions, bad releases, sudden variants) are not predictable from the past; their recall is "
-        "reported separately and is expected to be near zero.",
+        "Target precision ≥ 0.8 and recall ≥ 0.7 on incidents with precursors, first history "
+        f"(pooled): at PREDICTION_THRESHOLD the debounced model {verdict('model, 2 buckets in a row')}; "
+        f"at ALERT_PROBABILITY (0.7) it {verdict(alert_row)}; at the guide's high level (0.75) it "
+        f"{verdict(high_row)}.",
+        "",
+        "Why the near misses: a near miss grows like the first part of a precursor ramp and then "
+        "fades. The features that measure each signal against its own baseline from one to three "
+        "hours earlier (`…_vs_base`, with its 15-minute change, acceleration and 15-minute minimum; "
+        "the models are monotone in those levels) separate the late, steep part of a precursor from "
+        "a near miss, but the early part is ambiguous even with perfect knowledge of the rates. On "
+        "the training part of the same histories (never the replayed part), latency against its "
+        "baseline is followed by an outage this often:",
+        "",
+        "| latency / its baseline | outage within 30 min | buckets | near misses peaking this high |",
+        "|---|---|---|---|",
+    ]
+    for label, share, count, near_share in departure_odds(
+        days=first_days, services=first_services, seeds=first_seeds, train_fraction=first_fraction
+    ):
+        near_text = "—" if label.startswith("<") else f"{near_share:.2f}"
+        lines.append(f"| {label} | {share:.2f} | {count} | {near_text} |")
+    lines += [
+        "",
+        "A well-calibrated bucket probability at a near miss's peak is therefore often 0.5–0.75: "
+        "at 0.6 a perfect model would still fire on most near misses, and only from about 0.75–0.8 "
+        "would precision 0.8 be within reach (with shorter leads). The fitted models learn from a "
+        "handful of incidents per service and are noisier than this table: in the rows above, the "
+        "higher product levels cost recall and buy little or no precision. Shorter training "
+        "histories see fewer "
+        "incidents and score lower. Incidents without precursors (network partitions, bad "
+        "releases, sudden variants) are not predictable from the past; their recall is reported "
+        "separately and is expected to be near zero.",
         "",
     ]
     rc_days, rc_services = (14.0, ("django", "react")) if quick else (42.0, all_services)

@@ -95,3 +95,45 @@ def test_nan_irregular_and_missing_columns_become_clean_rows():
     assert list(clean["total_count"]) == [3, 2, 0, 0, 0, 0, 5]
     assert np.isfinite(features.to_numpy()).all()
     assert features["error_type_timeout_ratio"].iloc[-1] == pytest.approx(1.0)
+
+
+def _metric_frame(values: np.ndarray) -> pd.DataFrame:
+    index = pd.date_range("2026-01-05", periods=len(values), freq="5min", tz="UTC")
+    return pd.DataFrame(
+        {"total_count": np.ones(len(values)), "metric_response_time_ms": values}, index=index
+    )
+
+
+def test_baseline_ratio_measures_a_ramp_against_the_recent_normal():
+    # given four quiet hours at 100 ms, then a 30-minute ramp up to 200 ms
+    values = np.concatenate([np.full(48, 100.0), np.linspace(110.0, 200.0, 6)])
+    features = build_features(_metric_frame(values))
+    ratio = features["metric_response_time_ms_vs_base"]
+    # then the quiet part sits at 1 and the end of the ramp at 2 (its baseline is the quiet part)
+    assert ratio.iloc[12:48].to_numpy() == pytest.approx(1.0)
+    assert ratio.iloc[-1] == pytest.approx(2.0)
+    # and the departure still grows: positive 15-minute change, the 15-minute minimum lags it
+    assert features["metric_response_time_ms_vs_base_change_15m"].iloc[-1] > 0.5
+    assert features["metric_response_time_ms_vs_base_min_15m"].iloc[-1] < ratio.iloc[-1]
+
+
+def test_baseline_leaves_out_the_last_hour():
+    # given a level that tripled 50 minutes ago and stayed there
+    values = np.concatenate([np.full(48, 100.0), np.full(10, 300.0)])
+    features = build_features(_metric_frame(values))
+    # then the ratio still says 3: the rise is not yet part of its own baseline
+    assert features["metric_response_time_ms_vs_base"].iloc[-1] == pytest.approx(3.0)
+    # and it holds, so the departure is steady (no change over 15 minutes)
+    assert features["metric_response_time_ms_vs_base_change_15m"].iloc[-1] == pytest.approx(0.0)
+
+
+def test_baseline_features_of_the_error_stream_exist_without_metrics(frame):
+    errors_only = frame[[c for c in frame.columns if not c.startswith("metric_")]]
+    features = build_features(errors_only)
+    for name in ("response_time_p95", "timeout_count_15m"):
+        for suffix in ("", "_change_15m", "_accel_15m", "_min_15m"):
+            assert f"{name}_vs_base{suffix}" in features.columns
+    assert np.isfinite(features.to_numpy()).all()
+    # a short window (less than the baseline needs) reads as "no departure", not as NaN
+    short = build_features(errors_only.iloc[:6])
+    assert (short["timeout_count_15m_vs_base"] == 1.0).all()

@@ -9,11 +9,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from ml_prediction.engines.features import build_features
 from ml_prediction.engines.predictor import (
     ErrorPredictorModel,
     PredictorConfig,
     fit_error_predictor,
     future_labels,
+    held_probabilities,
 )
 from ml_prediction.engines.simulator import SimulationConfig, simulate
 from ml_prediction.engines.types import InsufficientData
@@ -200,3 +202,55 @@ def test_predict_on_empty_window_raises_insufficient_data(sim_frame):
     model = fit_error_predictor(sim_frame, config=config)
     with pytest.raises(InsufficientData):
         model.predict(sim_frame.iloc[:0], config=config)
+
+
+def test_held_probabilities_is_the_trailing_minimum():
+    index = pd.date_range("2026-01-05", periods=5, freq="5min", tz="UTC")
+    probs = pd.DataFrame({"timeout@30": [0.9, 0.2, 0.8, 0.7, 0.95]}, index=index)
+    # one bucket: unchanged; two: the risk must hold in both, and the first bucket cannot tell
+    assert held_probabilities(probs, 1) is probs
+    held = held_probabilities(probs, 2)["timeout@30"].tolist()
+    assert held == pytest.approx([0.0, 0.2, 0.2, 0.7, 0.7])
+
+
+def test_predict_reports_the_held_probability_with_alert_min_buckets(sim_frame):
+    config = PredictorConfig(**FAST)
+    model = fit_error_predictor(sim_frame, config=config)
+    window = sim_frame.iloc[-288:]
+    frame_probs = model.predict_proba_frame(window)
+    debounced = dataclasses.replace(config, alert_min_buckets=2)
+    for result in model.predict(window, config=debounced):
+        column = frame_probs[f"{result.target}@{result.time_horizon_minutes}"]
+        assert result.probability == pytest.approx(column.iloc[-2:].min(), abs=1e-4)
+    # and one bucket (the default) is the latest bucket's own probability
+    for result in model.predict(window, config=config):
+        column = frame_probs[f"{result.target}@{result.time_horizon_minutes}"]
+        assert result.probability == pytest.approx(column.iloc[-1], abs=1e-4)
+
+
+def test_alert_min_buckets_comes_from_settings_and_is_validated():
+    assert PredictorConfig.from_settings({}).alert_min_buckets == 1
+    config = PredictorConfig.from_settings({"PREDICTION_ALERT_MIN_BUCKETS": 3})
+    assert config.alert_min_buckets == 3
+    with pytest.raises(ValueError, match="alert_min_buckets"):
+        PredictorConfig(alert_min_buckets=0)
+
+
+def test_risk_never_falls_as_a_departure_from_baseline_grows(sim_frame):
+    # given a fitted XGBoost model and its riskiest bucket
+    config = PredictorConfig(**FAST)
+    model = fit_error_predictor(sim_frame, config=config)
+    x = model._matrix(build_features(sim_frame))
+    columns = [i for i, f in enumerate(model.feature_names) if f.endswith("_vs_base")]
+    assert columns
+    rose = False
+    for target_model in model.models:
+        base = model._raw(target_model, x)
+        # when every level against its baseline is raised, other features unchanged
+        raised = x.copy()
+        raised[:, columns] *= 1.5
+        # then no bucket's raw score falls (the constraint), and some rise
+        after = model._raw(target_model, raised)
+        assert np.all(after >= base - 1e-6)
+        rose = rose or bool(np.any(after > base + 1e-3))
+    assert rose

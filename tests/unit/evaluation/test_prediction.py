@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 
-from ml_prediction.engines.simulator import Incident
+from ml_prediction.engines.simulator import Incident, NearMiss
 from ml_prediction.evaluation.prediction import evaluate_simulation, run, score_alerts
 
 T0 = datetime(2026, 1, 5, tzinfo=UTC)
@@ -51,6 +51,17 @@ def test_alert_too_early_misses_and_sudden_incidents_are_reported_apart():
     assert (
         score.precursor_detected == 0 and score.sudden_incidents == 1 and score.recall_sudden == 0.0
     )
+
+
+def test_false_alarms_during_or_just_after_a_near_miss_are_counted_apart():
+    # a near miss from minute 100 to 130; false alarms at buckets 22 (during it), 31 (within the
+    # 30-minute horizon after it) and 70 (nowhere near it); a true one at 35 before the incident
+    near = NearMiss("django", T0 + timedelta(minutes=100), T0 + timedelta(minutes=130), "db_pool")
+    score = score_alerts(
+        alerts_at(22, 31, 35, 70), [incident(200)], bucket_minutes=5, near_misses=[near]
+    )
+    assert score.episodes == 4 and score.true_episodes == 1
+    assert score.near_miss_episodes == 2
 
 
 def test_small_evaluation_runs_and_beats_the_baseline_on_recall():
