@@ -6,6 +6,17 @@ tail once. Reported: MASE (mean absolute error over the in-sample seasonal-naive
 one day), the seasonal naive's own MASE on the same tail (the baseline), sMAPE, and how often the
 80% interval held the truth; on the simulator's error-rate series also MAPE (the guide's
 "Forecast MAPE < 20%").
+
+What "error rate" means here: the product forecasts each service's errors per hour for the next
+24 hours (``training.FORECAST_SERIES["error_count"]``), so the guide's MAPE is judged on that,
+hour by hour, over every held-out hour — incidents included. Two other readings are printed
+beside it, not instead of it: the error rate over the whole horizon (errors per day: the
+forecast 24-hour total against the actual one) and the hourly MAPE outside the simulator's
+labelled incident hours (how well the normal level is forecast; the labels are used for this
+column only, never by the forecaster). Errors per request would change nothing: dividing the
+forecast and the actual by the same request count leaves every percentage error as it is.
+Each service is scored on its last ``SIMULATOR_DAYS`` days, one 24-hour forecast per day from
+the history before it, because a single day per service is mostly luck.
 """
 
 from __future__ import annotations
@@ -40,6 +51,8 @@ QUICK_FILES = (
 TARGET_MASE = 0.9
 TARGET_COVERAGE = (0.70, 0.90)
 TARGET_MAPE = 20.0
+# Held-out days per simulated service (each forecast from the history before it).
+SIMULATOR_DAYS = 3
 
 
 @dataclass(frozen=True)
@@ -56,6 +69,8 @@ class SeriesResult:
     steps: int
     fit_seconds: float
     error: str = ""
+    total_ape: float = float("nan")  # |forecast 24 h total - actual total| / actual total, in %
+    calm_mape: float = float("nan")  # MAPE over the steps not in ``exclude`` (see evaluate_series)
 
 
 def evaluation_config(*, quick: bool) -> ForecastConfig:
@@ -77,9 +92,17 @@ def load_nab_series(path: Path) -> pd.Series:
 
 
 def evaluate_series(
-    key: str, category: str, series: pd.Series, *, config: ForecastConfig
+    key: str,
+    category: str,
+    series: pd.Series,
+    *,
+    config: ForecastConfig,
+    exclude: pd.DatetimeIndex | None = None,
 ) -> SeriesResult:
-    """Hold out the last horizon of the hourly series, fit on the rest, forecast the tail once."""
+    """Hold out the last horizon of the hourly series, fit on the rest, forecast the tail once.
+
+    ``exclude``: timestamps left out of ``calm_mape`` only (every other figure uses every step).
+    """
     h = config.horizon_steps
     started = time.perf_counter()
     hourly = series.resample(f"{config.step_minutes}min").mean().dropna()
@@ -106,6 +129,8 @@ def evaluate_series(
     positions = [predicted.index.get_loc(ts) for ts in joined.index]
     baseline = baseline[positions]
     value = joined["value"].to_numpy()
+    calm = ~joined.index.isin(exclude) if exclude is not None else np.ones(len(joined), bool)
+    total = float(np.sum(np.abs(actual)))
     return SeriesResult(
         key=key,
         category=category,
@@ -120,17 +145,38 @@ def evaluate_series(
         ),
         steps=len(actual),
         fit_seconds=time.perf_counter() - started,
+        total_ape=abs(float(np.sum(value)) - float(np.sum(actual))) / total * 100
+        if total > 0
+        else float("nan"),
+        calm_mape=mape(actual[calm], value[calm]) if calm.any() else float("nan"),
     )
 
 
-def nab_files(nab_dir: Path, *, quick: bool) -> list[Path]:
+def nab_files(
+    nab_dir: Path,
+    *,
+    quick: bool,
+    categories: Sequence[str] | None = None,
+    limit: int | None = None,
+) -> list[Path]:
+    """NAB's data files (or QUICK_FILES); ``categories``/``limit`` narrow a run while iterating."""
     data = nab_dir / "data"
     if quick:
-        return [data / name for name in QUICK_FILES]
-    return sorted(data.glob("*/*.csv"))
+        files = [data / name for name in QUICK_FILES]
+    else:
+        files = sorted(data.glob("*/*.csv"))
+    if categories:
+        files = [f for f in files if f.parent.name in set(categories)]
+    return files[:limit] if limit else files
 
 
-def simulator_series(*, quick: bool) -> dict[str, pd.Series]:
+@dataclass(frozen=True)
+class SimulatedService:
+    errors: pd.Series  # hourly error counts
+    incident_hours: pd.DatetimeIndex  # hours that overlap a labelled incident
+
+
+def simulator_series(*, quick: bool) -> dict[str, SimulatedService]:
     """Hourly error counts per service from the labelled traffic generator (seeded)."""
     from ml_prediction.engines.simulator import SimulationConfig, simulate
 
@@ -138,8 +184,22 @@ def simulator_series(*, quick: bool) -> dict[str, pd.Series]:
     config = SimulationConfig(
         days=10 if quick else 28, seed=7, **({"services": services} if services else {})
     )
-    frames = simulate(config).bucket_frames(bucket_minutes=60)
-    return {name: frame["total_count"].astype(float) for name, frame in frames.items()}
+    simulation = simulate(config)
+    frames = simulation.bucket_frames(bucket_minutes=60)
+    result = {}
+    for name, frame in frames.items():
+        hours = [
+            pd.date_range(
+                pd.Timestamp(i.start).floor("60min"),
+                pd.Timestamp(i.end).ceil("60min"),
+                freq="60min",
+            )
+            for i in simulation.incidents
+            if i.service == name
+        ]
+        incident_hours = hours[0].append(hours[1:]) if hours else pd.DatetimeIndex([], tz="UTC")
+        result[name] = SimulatedService(frame["total_count"].astype(float), incident_hours)
+    return result
 
 
 def _mean(values: Sequence[float]) -> float:
@@ -184,14 +244,21 @@ def summarise(rows: Sequence[SeriesResult]) -> dict[str, float]:
         "mean_smape": _mean([r.smape for r in scored]),
         "coverage": sum(r.covered for r in scored) / steps if steps else float("nan"),
         "mean_mape": _mean([r.mape for r in scored]),
+        "mean_total_ape": _mean([r.total_ape for r in scored]),
+        "mean_calm_mape": _mean([r.calm_mape for r in scored]),
     }
 
 
 def run_nab(
-    nab_dir: Path, *, quick: bool, progress: Callable[[str], Any] | None = None
+    nab_dir: Path,
+    *,
+    quick: bool,
+    progress: Callable[[str], Any] | None = None,
+    categories: Sequence[str] | None = None,
+    limit: int | None = None,
 ) -> list[SeriesResult]:
     config = evaluation_config(quick=quick)
-    files = nab_files(nab_dir, quick=quick)
+    files = nab_files(nab_dir, quick=quick, categories=categories, limit=limit)
     results = []
     for number, path in enumerate(files, start=1):
         key = f"{path.parent.name}/{path.name}"
@@ -204,19 +271,49 @@ def run_nab(
 def run_simulator(
     *, quick: bool, progress: Callable[[str], Any] | None = None
 ) -> list[SeriesResult]:
+    """One result per service and held-out day (the last SIMULATOR_DAYS, 1 in quick mode)."""
     config = evaluation_config(quick=quick)
+    h = config.horizon_steps
+    days = 1 if quick else SIMULATOR_DAYS
     results = []
-    for service, series in simulator_series(quick=quick).items():
-        results.append(evaluate_series(f"simulator/{service}", "simulator", series, config=config))
-        if progress:
-            progress(f"forecast simulator/{service} → {results[-1].algorithm}")
+    for service, simulated in simulator_series(quick=quick).items():
+        for back in range(days - 1, -1, -1):  # oldest held-out day first
+            series = simulated.errors.iloc[: len(simulated.errors) - back * h]
+            results.append(
+                evaluate_series(
+                    f"simulator/{service}",
+                    "simulator",
+                    series,
+                    config=config,
+                    exclude=simulated.incident_hours,
+                )
+            )
+            if progress:
+                progress(f"forecast simulator/{service} day -{back} → {results[-1].algorithm}")
     return results
 
 
-def run(datasets_dir: Path, *, quick: bool, progress: Callable[[str], Any] | None = None) -> str:
-    """Evaluate on NAB (all files, or QUICK_FILES) and the simulator → a markdown section."""
+def run(
+    datasets_dir: Path,
+    *,
+    quick: bool,
+    progress: Callable[[str], Any] | None = None,
+    categories: Sequence[str] | None = None,
+    limit: int | None = None,
+) -> str:
+    """Evaluate on NAB (all files, or QUICK_FILES) and the simulator → a markdown section.
+
+    ``categories`` (NAB folder names) and ``limit`` (files) narrow the NAB part for iterating;
+    the published figures come from the full run.
+    """
     started = time.perf_counter()
-    nab = run_nab(Path(datasets_dir) / "nab", quick=quick, progress=progress)
+    nab = run_nab(
+        Path(datasets_dir) / "nab",
+        quick=quick,
+        progress=progress,
+        categories=categories,
+        limit=limit,
+    )
     nab_seconds = time.perf_counter() - started
     simulated = run_simulator(quick=quick, progress=progress)
     total_seconds = time.perf_counter() - started
@@ -231,15 +328,21 @@ def run(datasets_dir: Path, *, quick: bool, progress: Callable[[str], Any] | Non
         "",
         f"Command: `{command}` — {len(nab)} NAB files"
         f"{' (quick subset)' if quick else ''} in {nab_seconds:.0f} s, "
-        f"{len(simulated)} simulated services; {total_seconds:.0f} s in all on this machine.",
+        f"{len({r.key for r in simulated})} simulated services ({len(simulated)} held-out days); "
+        f"{total_seconds:.0f} s in all on this machine.",
         "",
         "What ran: each series resampled to hourly means (NAB files are 5-minute or finer; the "
         f"few hourly ones stay hourly); the last {config.horizon_steps} hours held out; "
         "`ml_prediction.engines.forecasting.fit_forecaster` on everything before them — its "
         f"rolling-origin backtest ({config.backtest_folds} time-ordered folds of "
-        f"{config.horizon_steps} h) picks among seasonal naive, Holt-Winters, Prophet and the LSTM "
-        f"(max {config.lstm_epochs} epochs, early stopping) and calibrates the 80% interval from "
-        "its own held-out errors — then one forecast of the tail. MASE divides the tail's mean "
+        f"{config.horizon_steps} h) scores {_candidate_names(config)} and their per-hour median "
+        '("ensemble"), keeps the ensemble unless one model beats its mean backtest MASE by '
+        f"{config.selection_margin:.0%} and wins most folds, and calibrates the 80% interval from "
+        "the winner's own held-out errors; every model sees its history with isolated outliers "
+        f"(STL residual beyond {config.outlier_threshold:g} robust SDs, except a run still going "
+        "on at the end) "
+        "replaced by the STL fit, and is scored against the raw values — then one forecast of "
+        "the tail. MASE divides the tail's mean "
         "absolute error by the history's mean absolute seasonal-naive (24 h) error; "
         '"seasonal naive" is the same MASE for the baseline that repeats the last day.',
         "",
@@ -278,30 +381,87 @@ def run(datasets_dir: Path, *, quick: bool, progress: Callable[[str], Any] | Non
         + ", ".join(f"{name} {count}" for name, count in winners.most_common())
         + ".",
         "",
+        *_largest_contributions([r for r in nab if r.steps and np.isfinite(r.mase)]),
         "### Error-rate series (simulator)",
         "",
-        "Hourly error counts per service from `ml_prediction.engines.simulator` "
-        "(seed 7, incidents included), last 24 h held out as above.",
+        "Hourly error counts per service from `ml_prediction.engines.simulator` (seed 7, "
+        f"incidents included); each of the last {1 if quick else SIMULATOR_DAYS} days held out in "
+        "turn and forecast 24 h ahead from the history before it, as above. **MAPE** — the "
+        "figure the guide's target is judged on — is the hourly error rate's (errors per hour, "
+        "what the product forecasts) mean absolute percentage error over every held-out hour. "
+        "Beside it: the error rate over the whole day (forecast 24 h total against the actual "
+        "total) and the hourly MAPE outside the simulator's labelled incident hours (the labels "
+        "are used for that column only; the forecaster never sees them). Errors per request "
+        "would give the same percentages as errors per hour (the same request count divides "
+        "forecast and actual).",
         "",
-        "| service | model | MAPE | sMAPE | MASE | seasonal naive MASE | 80% coverage |",
-        "|---|---|---|---|---|---|---|",
+        "| service | days | model(s) | MAPE (hourly) | 24 h total error | MAPE outside incidents "
+        "| sMAPE | MASE | seasonal naive MASE | 80% coverage |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for r in simulated:
-        cover = r.covered / r.steps * 100 if r.steps else float("nan")
+    services = list(dict.fromkeys(r.key for r in simulated))
+    for key in services:
+        rows = [r for r in simulated if r.key == key and r.steps]
+        summary = summarise(rows)
+        models = Counter(r.algorithm for r in rows)
         lines.append(
-            f"| {r.key.split('/', 1)[1]} | {r.algorithm} | {_fmt(r.mape, 1, '%')} "
-            f"| {_fmt(r.smape, 1, '%')} | {_fmt(r.mase)} | {_fmt(r.baseline_mase)} "
-            f"| {_fmt(cover, 0, '%')} |"
+            f"| {key.split('/', 1)[1]} | {len(rows)} "
+            f"| {', '.join(f'{n} {c}' if c > 1 else n for n, c in models.most_common())} "
+            f"| {_fmt(summary['mean_mape'], 1, '%')} | {_fmt(summary['mean_total_ape'], 1, '%')} "
+            f"| {_fmt(summary['mean_calm_mape'], 1, '%')} | {_fmt(summary['mean_smape'], 1, '%')} "
+            f"| {_fmt(summary['mean_mase'])} | {_fmt(summary['baseline_mean_mase'])} "
+            f"| {_fmt(summary['coverage'] * 100, 0, '%')} |"
         )
     mape_ok = sim["mean_mape"] < TARGET_MAPE
     lines += [
         "",
-        f"Mean MAPE **{_fmt(sim['mean_mape'], 1, '%')}** "
-        f"({'meets' if mape_ok else 'misses'} the guide's < {TARGET_MAPE:.0f}%), coverage "
+        f"Mean hourly MAPE **{_fmt(sim['mean_mape'], 1, '%')}** "
+        f"({'meets' if mape_ok else 'misses'} the guide's < {TARGET_MAPE:.0f}%); the day's total "
+        f"is off by {_fmt(sim['mean_total_ape'], 1, '%')} on average; outside incident hours the "
+        f"hourly MAPE is {_fmt(sim['mean_calm_mape'], 1, '%')}; mean MASE "
+        f"{_fmt(sim['mean_mase'])} (seasonal naive {_fmt(sim['baseline_mean_mase'])}), coverage "
         f"{_fmt(sim['coverage'] * 100, 0, '%')}.",
         "",
     ]
     return "\n".join(lines)
+
+
+def _candidate_names(config: ForecastConfig) -> str:
+    names = {
+        "seasonal_naive": "seasonal naive",
+        "holt_winters": "Holt-Winters (damped)",
+        "prophet": "Prophet",
+        "lstm": f"the LSTM (max {config.lstm_epochs} epochs, early stopping)",
+    }
+    return ", ".join(names.get(c, c) for c in config.candidates)
+
+
+def _largest_contributions(rows: Sequence[SeriesResult], top: int = 5) -> list[str]:
+    """The files that weigh most on the mean MASE: where a mean above the median comes from."""
+    if not rows:
+        return []
+    total = sum(r.mase for r in rows)
+    worst = sorted(rows, key=lambda r: r.mase, reverse=True)[:top]
+    lines = [
+        f"Largest contributions to the mean MASE (the mean of {len(rows)} files; one file's share "
+        "is its MASE divided by that count):",
+        "",
+        "| file | model | MASE | seasonal naive MASE | share of the mean |",
+        "|---|---|---|---|---|",
+    ]
+    for r in worst:
+        lines.append(
+            f"| {r.key} | {r.algorithm} | {_fmt(r.mase)} | {_fmt(r.baseline_mase)} "
+            f"| {_fmt(r.mase / len(rows))} ({r.mase / total:.0%}) |"
+        )
+    without = (total - worst[0].mase) / (len(rows) - 1) if len(rows) > 1 else float("nan")
+    lines += [
+        "",
+        f"Without its single worst file the mean would be {_fmt(without)} — said for "
+        "context only; the target is judged on every file.",
+        "",
+    ]
+    return lines
 
 
 __all__ = ["QUICK_FILES", "SeriesResult", "evaluate_series", "run", "summarise"]

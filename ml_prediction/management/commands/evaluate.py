@@ -71,6 +71,15 @@ class Command(BaseCommand):
             action="store_true",
             help="NAB: also choose the alarm knobs on odd files and score even ones (and back)",
         )
+        parser.add_argument(
+            "--category",
+            action="append",
+            default=None,
+            help="forecast: only these NAB categories (repeatable; for iterating, not publishing)",
+        )
+        parser.add_argument(
+            "--limit", type=int, default=None, help="forecast: at most this many NAB files"
+        )
 
     def handle(self, *args, **options) -> None:
         datasets = options["datasets"] or default_datasets_dir()
@@ -98,6 +107,8 @@ class Command(BaseCommand):
                     kwargs["export_dir"] = options["export_nab"]
                 if name == "nab" and options["split_check"]:
                     kwargs["split"] = True
+                if name == "forecast":
+                    kwargs.update(categories=options["category"], limit=options["limit"])
                 body = module.run(datasets, **kwargs)
             stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
             elapsed = time.perf_counter() - started

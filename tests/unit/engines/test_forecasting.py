@@ -168,7 +168,7 @@ def test_save_load_round_trip_gives_the_same_forecast(tmp_path: Path, candidates
     assert loaded.report == forecaster.report
 
 
-def test_ensemble_forecast_is_the_mean_of_its_members_and_round_trips(tmp_path: Path):
+def test_ensemble_forecast_is_the_median_of_its_members_and_round_trips(tmp_path: Path):
     from ml_prediction.engines import forecasting as engine
 
     # given a fitted forecaster whose model is swapped for an ensemble of two fitted models
@@ -188,10 +188,130 @@ def test_ensemble_forecast_is_the_mean_of_its_members_and_round_trips(tmp_path: 
     ensemble.save(tmp_path / "ens")
     after = Forecaster.load(tmp_path / "ens").forecast()
     # then
+    # (the median of two members is their mean)
     expected = (members["holt_winters"].forecast(24) + members["prophet"].forecast(24)) / 2
     assert np.allclose([p.value for p in before.points], np.maximum(expected, 0))
     assert np.allclose([p.value for p in after.points], [p.value for p in before.points])
     assert (tmp_path / "ens" / "member_prophet" / "prophet.json").exists()
+
+
+def test_ensemble_of_three_takes_the_median_so_one_runaway_member_does_not_drag_it():
+    from ml_prediction.engines import forecasting as engine
+
+    members = {"a": engine._Constant(10.0), "b": engine._Constant(12.0), "c": engine._Constant(1e6)}
+    assert np.allclose(engine._Ensemble(members).forecast(5), 12.0)
+
+
+def _backtest_with(scores: dict[str, list[float]]):
+    from ml_prediction.engines import forecasting as engine
+
+    backtest = engine._Backtest(folds=3, origins=[100, 124, 148])
+    for name, values in scores.items():
+        backtest.mase[name] = list(values)
+        backtest.residuals[name] = [np.full(24, v) for v in values]
+    return backtest
+
+
+@pytest.mark.parametrize(
+    ("scores", "expected"),
+    [
+        # a single model only slightly better on average: the ensemble stays
+        ({"ensemble": [1.0, 1.0, 1.0], "prophet": [0.95, 0.9, 0.95]}, "ensemble"),
+        # clearly better on average but thanks to one fold only: the ensemble stays
+        ({"ensemble": [1.0, 1.0, 3.0], "prophet": [1.1, 1.1, 0.5]}, "ensemble"),
+        # clearly better on average and on most folds: it replaces the ensemble
+        ({"ensemble": [1.0, 1.0, 1.0], "holt_winters": [0.7, 0.8, 1.1]}, "holt_winters"),
+        # no ensemble (a single fitted model besides the baseline): plain lowest mean
+        ({"seasonal_naive": [1.0, 1.0, 1.0], "holt_winters": [0.99, 0.99, 0.99]}, "holt_winters"),
+        # the ensemble is the best anyway
+        ({"ensemble": [0.5, 0.5, 0.5], "holt_winters": [0.7, 0.8, 1.1]}, "ensemble"),
+    ],
+)
+def test_model_selection_prefers_the_ensemble_unless_a_model_is_clearly_better(scores, expected):
+    from ml_prediction.engines.forecasting import _pick_winner
+
+    assert _pick_winner(_backtest_with(scores), 0.1) == expected
+
+
+def test_clean_history_replaces_isolated_spikes_but_keeps_a_new_level_at_the_end():
+    from ml_prediction.engines.forecasting import clean_history
+
+    values = trend_and_season(14, slope=0.0, noise=2.0)
+    spiky = values.copy()
+    spiky[100] += 400  # an incident hour in the middle of the history
+    spiky[-10] += 400  # and one ten hours before the end, over since
+    spiky[-3:] += 300  # a jump still going on at the end: maybe a new level
+    config = ForecastConfig()
+    # when
+    cleaned = clean_history(spiky, config=config)
+    # then the finished spikes are back near the normal curve, the ongoing jump is untouched
+    assert abs(cleaned[100] - values[100]) < 15
+    assert abs(cleaned[-10] - values[-10]) < 15
+    assert np.array_equal(cleaned[-3:], spiky[-3:])
+    # and the rest of the history barely moves (at most a point or two near the jump, by noise)
+    others = np.ones(len(values), bool)
+    others[[100, len(values) - 10]] = False
+    assert np.sum(cleaned[others] != spiky[others]) <= 3
+    assert np.max(np.abs(cleaned[others] - spiky[others])) < 15
+    # and it can be turned off
+    off = dataclasses.replace(config, outlier_threshold=0.0)
+    assert np.array_equal(clean_history(spiky, config=off), spiky)
+
+
+def test_a_jump_that_lasts_a_quarter_day_is_a_new_level_every_model_continues_from():
+    from ml_prediction.engines.forecasting import clean_history
+
+    # given a daily cycle that dropped by 100 eight hours before the end and stayed there
+    values = trend_and_season(14, slope=0.0, noise=2.0)
+    shifted = values.copy()
+    shifted[-8:] -= 100
+    # when
+    cleaned = clean_history(shifted, config=ForecastConfig())
+    # then the recent hours are as observed and the past is moved to the new level
+    assert np.array_equal(cleaned[-8:], shifted[-8:])
+    assert np.mean(cleaned[:-8] - values[:-8]) == pytest.approx(-100, abs=5)
+    # and the forecast continues from it: seasonal naive alone would repeat the old level
+    result = fit_forecaster(
+        hourly(shifted), metric_name="m", config=ForecastConfig(candidates=FAST)
+    ).forecast()
+    expected = seasonal_naive_forecast(values, 24) - 100
+    assert np.mean(np.abs(np.array([p.value for p in result.points]) - expected)) < 15
+    # a two-hour jump at the end is not a new level yet
+    brief = values.copy()
+    brief[-2:] -= 100
+    assert np.array_equal(clean_history(brief, config=ForecastConfig())[-2:], brief[-2:])
+    assert np.mean(np.abs(clean_history(brief, config=ForecastConfig())[:-2] - values[:-2])) < 3
+
+
+def test_clean_history_leaves_configured_holidays_alone():
+    from ml_prediction.engines.forecasting import clean_history
+
+    values = trend_and_season(14, slope=0.0, noise=2.0)
+    index = hourly(values).index
+    holiday = sorted({ts.date() for ts in index})[5]
+    on_holiday = np.asarray(index.date == holiday)
+    values[on_holiday] *= 0.1
+    plain = clean_history(values, config=ForecastConfig(), index=index)
+    aware = clean_history(
+        values, config=ForecastConfig(holidays=(("maintenance", holiday),)), index=index
+    )
+    assert not np.array_equal(plain[on_holiday], values[on_holiday])
+    assert np.array_equal(aware[on_holiday], values[on_holiday])
+
+
+def test_an_incident_spike_in_the_last_day_does_not_lift_the_next_days_forecast():
+    # given a daily cycle whose last day had a two-hour incident (10x the usual errors)
+    values = trend_and_season(21, slope=0.0, noise=3.0)
+    history, tail = values[:-24].copy(), values[-24:]
+    history[-12:-10] *= 10
+    # when
+    result = fit_forecaster(
+        hourly(history), metric_name="error_count", config=ForecastConfig(candidates=FAST)
+    ).forecast()
+    # then the forecast follows the normal cycle, not the incident
+    predicted = np.array([p.value for p in result.points])
+    assert np.mean(np.abs(predicted - tail)) < 10
+    assert result.backtest["mase"] is not None
 
 
 def test_lstm_has_the_guide_architecture_beats_naive_and_round_trips(tmp_path: Path):

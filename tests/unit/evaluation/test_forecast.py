@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from ml_prediction.engines.forecasting import ForecastConfig
 from ml_prediction.evaluation import forecast as evaluation
@@ -57,3 +58,28 @@ def test_series_with_mostly_gaps_is_reported_not_crashed():
     )
     assert (result.status, result.steps) == ("insufficient_data", 0)
     assert "have no value" in result.error
+
+
+def test_daily_total_and_outside_incident_figures_are_computed_on_the_right_steps():
+    # given a clean daily cycle with an "incident" (10x) in two of the held-out hours
+    t = np.arange(24 * 20, dtype=float)
+    values = 100 + 20 * np.sin(2 * np.pi * t / 24)
+    values[-5:-3] *= 10
+    index = pd.date_range("2026-01-05", periods=len(t), freq="60min", tz="UTC")
+    config = ForecastConfig(candidates=("seasonal_naive", "holt_winters"))
+    # when the incident hours are excluded from the calm MAPE only
+    result = evaluation.evaluate_series(
+        "x/y.csv", "x", pd.Series(values, index=index), config=config, exclude=index[-5:-3]
+    )
+    # then the hourly MAPE pays for the incident (two hours 90% off of 24: 7.5%), the calm not
+    assert result.mape == pytest.approx(7.5, abs=1.0)
+    assert result.calm_mape < 1
+    # and the day's total is off by roughly the incident's extra errors
+    extra = 9 * values[-5:-3].sum() / 10
+    assert result.total_ape == pytest.approx(extra / values[-24:].sum() * 100, rel=0.1)
+
+
+def test_nab_files_can_be_narrowed_by_category_and_count(datasets_dir):
+    files = evaluation.nab_files(datasets_dir / "nab", quick=False, categories=["realTraffic"])
+    assert files and all(f.parent.name == "realTraffic" for f in files)
+    assert len(evaluation.nab_files(datasets_dir / "nab", quick=False, limit=2)) == 2
