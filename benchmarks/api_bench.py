@@ -1,6 +1,6 @@
 """Read-API benchmark: 1,000,000 rows in error_predictions and anomaly_detections.
 
-Runs the production server (gunicorn.conf.py: 2 gthread workers × 4 threads) on a dedicated pair of
+Runs the production server (gunicorn.conf.py: 2 sync workers) on a dedicated pair of
 PostgreSQL databases (``fh_bench_api`` / ``fh_bench_api_ml``, bulk-loaded with COPY once and
 reused while the row counts match), and drives it with ``wrk`` (16 connections) from a separate
 process; without ``wrk`` a small threaded Python load generator runs in a child process.
@@ -638,8 +638,8 @@ def main() -> None:
     )
     print(
         f"\n{args.rows:,} rows in error_predictions and in anomaly_detections; gunicorn "
-        f"2 workers × {os.environ.get('GUNICORN_THREADS', '4')} threads "
-        f"({os.environ.get('GUNICORN_WORKER_CLASS', 'gthread')}); "
+        f"2 {os.environ.get('GUNICORN_WORKER_CLASS', 'sync')} workers × "
+        f"{os.environ.get('GUNICORN_THREADS', '1')} thread(s); "
         f"{args.clients} concurrent clients ({tool}, separate process), "
         f"{args.seconds} s per endpoint; load took {load_seconds:.0f} s (0 = reused).\n"
     )

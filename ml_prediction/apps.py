@@ -9,6 +9,7 @@ class MlPredictionConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_delete, post_save
 
+        from ml_prediction.api.authentication import connect_user_cache_signals
         from ml_prediction.services.cache import bump_on_model_change
 
         # Every API list page is cached until the next write; a save or delete of any of this
@@ -17,3 +18,4 @@ class MlPredictionConfig(AppConfig):
         for model in self.get_models():
             post_save.connect(bump_on_model_change, sender=model, dispatch_uid=f"bump-{model}")
             post_delete.connect(bump_on_model_change, sender=model, dispatch_uid=f"bump-d-{model}")
+        connect_user_cache_signals()

@@ -6,6 +6,7 @@ acknowledge, execute, trigger-analysis) and the audit trail: the ``ops`` permiss
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from typing import Any
@@ -110,7 +111,7 @@ class _ReadViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         return type(self).getter(**{self.lookup_url_kwarg: self.kwargs[self.lookup_url_kwarg]})
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        return self._page(self.get_queryset())
+        return self._page(self.get_queryset)
 
     def _rows(self, queryset: Any, serializer_class: Any) -> Any:
         """Filtered rows, as ``.values()`` dicts when the serializer reads plain columns only."""
@@ -124,18 +125,22 @@ class _ReadViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     def _page(self, queryset: Any, serializer_class: Any = None) -> Response:
         """One page of a list, cached per URL until the next write of ML rows.
 
-        Dashboards poll the same few lists; every write of this app's rows bumps the read-cache
-        version (``services.cache``), so a cached page is never older than the last write. A
-        time window (``hours``) can lag by up to PREDICTION_CACHE_TTL as rows age out of it.
+        ``queryset`` is the view's ``get_queryset`` (called only on a cache miss: building the
+        filtered query costs more than serving a hit). Dashboards poll the same few lists;
+        every write of this app's rows bumps the read-cache version (``services.cache``), so a
+        cached page is never older than the last write. A time window (``hours``) can lag by up
+        to PREDICTION_CACHE_TTL as rows age out of it.
         """
         serializer_class = serializer_class or self.get_serializer_class()
 
         def compute() -> tuple[dict[str, Any], bool]:
-            page = self.paginate_queryset(self._rows(queryset, serializer_class))
+            rows = self._rows(queryset(), serializer_class)
+            page = self.paginate_queryset(rows)
             data = serializer_class(page, many=True).data
             return dict(self.paginator.get_paginated_data(data)), self.paginator.count_is_estimate
 
-        key = f"page:{self.request.build_absolute_uri()}"
+        url = self.request.build_absolute_uri().encode()
+        key = f"page:{hashlib.sha1(url, usedforsecurity=False).hexdigest()}"  # any URL → safe key
         body, estimated = single_flight_read(key, compute)
         return Response(body, headers={"X-Count-Estimated": "true"} if estimated else None)
 
@@ -219,7 +224,7 @@ class PredictionViewSet(_ReadViewSet):
     )
     @action(detail=False, methods=["get"], filterset_class=filters.HighRiskFilter)
     def high_risk(self, request: Request) -> Response:
-        return self._page(self.get_queryset())
+        return self._page(self.get_queryset)
 
     @extend_schema(
         summary="Send the alert for a prediction now",
@@ -311,7 +316,7 @@ class AnomalyViewSet(_ReadViewSet):
     )
     @action(detail=False, methods=["get"], filterset_class=filters.ServiceOnlyAnomalyFilter)
     def unacknowledged(self, request: Request) -> Response:
-        return self._page(self.get_queryset())
+        return self._page(self.get_queryset)
 
     @extend_schema(
         summary="Critical anomalies",
@@ -319,7 +324,7 @@ class AnomalyViewSet(_ReadViewSet):
     )
     @action(detail=False, methods=["get"], filterset_class=filters.ServiceOnlyAnomalyFilter)
     def critical(self, request: Request) -> Response:
-        return self._page(self.get_queryset())
+        return self._page(self.get_queryset)
 
     @extend_schema(
         summary="Acknowledge an anomaly (409 if already acknowledged)",
@@ -387,7 +392,7 @@ class ForecastViewSet(_ReadViewSet):
     )
     @action(detail=False, methods=["get"])
     def at_risk(self, request: Request) -> Response:
-        return self._page(self.get_queryset())
+        return self._page(self.get_queryset)
 
 
 # --- actions ---------------------------------------------------------------------------------
@@ -416,7 +421,7 @@ class ActionViewSet(_ReadViewSet):
     )
     @action(detail=False, methods=["get"])
     def pending(self, request: Request) -> Response:
-        return self._page(self.get_queryset())
+        return self._page(self.get_queryset)
 
     @extend_schema(
         summary="Execute a preventive action and record its result (409 if already executed)",
@@ -477,7 +482,7 @@ class InsightViewSet(_ReadViewSet):
     )
     @action(detail=False, methods=["get"])
     def active(self, request: Request) -> Response:
-        return self._page(self.get_queryset())
+        return self._page(self.get_queryset)
 
     @extend_schema(
         summary="Insight counts per service",

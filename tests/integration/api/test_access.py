@@ -193,3 +193,26 @@ def test_requests_are_served_when_the_throttle_cache_is_down(readonly_client, mo
     monkeypatch.setattr(WindowUserRateThrottle, "_count", down)
 
     assert readonly_client.get("/api/ml/models/").status_code == 200
+
+
+def test_an_authenticated_read_does_not_load_the_user_again(readonly_client):
+    from django.db import connections
+    from django.test.utils import CaptureQueriesContext
+
+    readonly_client.get("/api/ml/models/")  # the first request caches the user
+    with CaptureQueriesContext(connections["default"]) as queries:
+        assert readonly_client.get("/api/ml/models/").status_code == 200
+
+    assert not [q for q in queries.captured_queries if "auth_user" in q["sql"]]
+
+
+def test_losing_the_ops_group_takes_effect_on_the_next_request(ops_client, ops_user, make_anomaly):
+    from django.contrib.auth.models import Group
+
+    anomaly = make_anomaly()
+    assert ops_client.get("/api/ml/models/").status_code == 200  # cached now
+    ops_user.groups.remove(Group.objects.get(name="ops"))
+
+    response = ops_client.post(f"/api/ml/anomalies/{anomaly.anomaly_id}/acknowledge/")
+
+    assert response.status_code == 403
