@@ -533,11 +533,30 @@ class _Prophet(_Model):
 
 
 def _keras():
-    """TensorFlow's Keras, imported on first use only (the web process never pays for it)."""
+    """TensorFlow's Keras, imported on first use only (the web process never pays for it).
+
+    TensorFlow's C++ side prints start-up notices (oneDNN, absl) straight to file descriptor 2
+    before ``TF_CPP_MIN_LOG_LEVEL`` applies; they would fill every worker's and the demo's
+    output, so the import runs with fd 2 pointed at /dev/null. A failing import still raises.
+    """
     import os
+    import sys
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    import tensorflow as tf
+    if "tensorflow" in sys.modules:
+        import tensorflow as tf
+    else:
+        sys.stderr.flush()
+        saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
+        try:
+            import tensorflow as tf
+
+            tf.constant(0.0)  # the device set-up notices come on first use
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            os.close(devnull)
 
     try:  # a shared 2-core machine: do not let one fit grab every core twice over
         tf.config.threading.set_intra_op_parallelism_threads(2)
