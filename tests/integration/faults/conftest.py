@@ -96,11 +96,16 @@ def own_redis(tmp_path) -> Iterator[OwnRedis]:
 
 def reset_celery_connections() -> None:
     """Forget the Celery app's broker connections and result backend (they follow the URLs)."""
+    from kombu import pools
+
     from feeding_hearts.celery import app
 
-    if app._pool is not None:
-        with contextlib.suppress(Exception):  # its server may be the one a test stopped
-            app._pool.force_close_all()
+    # The app's pool is kombu's global pool for the broker URL: closing it alone would leave a
+    # closed pool registered under the original URL for every later test ("Acquire on closed
+    # pool"). reset() closes every pool and empties the registries, so the next use builds
+    # fresh ones for whatever URL is configured then.
+    with contextlib.suppress(Exception):  # a pool's server may be the one a test stopped
+        pools.reset()
     app._pool = None
     app.amqp._producer_pool = None
     app._backend_cache = None

@@ -121,7 +121,9 @@ def test_rate_limited_requests_are_counted_apart_and_never_acknowledged(tmp_path
     native = summary["doors"]["native"]
     assert native["status_429"] > 0, native
     assert native["acked"] == 100 * native["statuses"].get("201", 0), native
-    # the limit is per wall-clock minute: a short run may straddle two windows
-    assert native["acked_total"] <= 2 * 300, native
+    # the limit is per wall-clock minute: a short run may straddle two windows, and each of the
+    # 2 web workers counts locally for up to 250 ms before it syncs with Redis, so each may let
+    # one more batch through a full window (documented in docs/INGESTION.md)
+    assert native["acked_total"] <= 2 * 300 + 2 * 100, native
     for door, figures in summary["doors"].items():
         assert figures["acked_total"] == figures["rows"] == figures["rollups"], (door, figures)
