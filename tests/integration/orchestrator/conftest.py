@@ -7,6 +7,8 @@ process. Tests that need it use ``transaction=True`` so the worker sees their ro
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import json
 import os
 import signal
@@ -160,6 +162,19 @@ class WorkerProcess:
                 self.kill()
 
 
+_STARTED: list[WorkerProcess] = []
+
+
+@atexit.register
+def _kill_leftover_workers() -> None:
+    """A worker whose test failed before stopping it must not outlive the run: it would keep
+    consuming the shared test broker's queues with this checkout's code in the next run."""
+    for worker in _STARTED:
+        if worker.process.poll() is None:
+            with contextlib.suppress(Exception):
+                os.killpg(worker.process.pid, signal.SIGKILL)
+
+
 def start_worker(
     *,
     artifact_dir: Path,
@@ -209,6 +224,7 @@ def start_worker(
         stderr=subprocess.STDOUT,
     )
     worker = WorkerProcess(process, nodename, log_path)
+    _STARTED.append(worker)
     try:
         wait_for(
             lambda: (
@@ -217,7 +233,7 @@ def start_worker(
             timeout=90,
             message=f"worker {nodename} to start",
         )
-    except AssertionError:
+    except BaseException:  # whatever failed (a broker error, Ctrl-C), never leave it running
         worker.kill()
         raise
     if process.poll() is not None:
