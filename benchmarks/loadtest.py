@@ -363,12 +363,19 @@ def warm_up(keys: dict[str, str], port: int, seed: int) -> dict[str, DoorStats]:
         poster.close()
 
     threads = [threading.Thread(target=client, args=(stats,)) for stats in per_client]
+    return run_threads(threads, per_client)
+
+
+def run_threads(
+    threads: list[threading.Thread], per_thread: list[dict[str, DoorStats]]
+) -> dict[str, DoorStats]:
+    """Start the client threads, wait for them, and sum what each counted per door."""
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     merged = {door: DoorStats() for door in DOORS}
-    for stats in per_client:
+    for stats in per_thread:
         for door in DOORS:
             merged[door].merge(stats[door])
     return merged
@@ -395,14 +402,7 @@ def client_process(plan: ClientPlan, ready, go, port, end_at, counters, results)
         )
         for i in range(plan.threads)
     ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    merged = {door: DoorStats() for door in DOORS}
-    for stats in per_thread:
-        for door in DOORS:
-            merged[door].merge(stats[door])
+    merged = run_threads(threads, per_thread)
     # plain dicts: a class pickled in a spawned child is named after __mp_main__, which the
     # parent does not know
     cpu = time.process_time() - cpu_at_start
