@@ -86,7 +86,7 @@ def load(errors: int, days: int) -> dict:
     from error_logging.analysis_trigger import analysis_requests_suspended
     from error_logging.models import ErrorRollup
     from error_logging.normalize import derive_category
-    from error_logging.rollups import rollup_deltas
+    from error_logging.rollups import ROLLUP_COLUMNS, rollup_deltas
     from error_logging.services import ingest_errors, ingest_metrics
     from feeding_hearts.catalog import CATEGORIES, SERVICES, SEVERITIES
     from ml_prediction.engines.simulator import SimulationConfig, simulate
@@ -107,20 +107,7 @@ def load(errors: int, days: int) -> dict:
     raw_from = end - timedelta(hours=2)
     categories: dict[tuple[str, str], str] = {}
     digits = re.compile(r"\d+")
-    fields = (
-        ["service", "bucket", "total_count"]
-        + [f"{s}_count" for s in SEVERITIES]
-        + [f"{c}_count" for c in CATEGORIES]
-        + [
-            "rt_count",
-            "rt_sum",
-            "rt_max",
-            "rt_histogram",
-            "user_error_count",
-            "error_types",
-            "updated_at",
-        ]
-    )
+    fields = ROLLUP_COLUMNS
     total = 0
     recent: dict[str, list[dict]] = {s: [] for s in SERVICES}
     with connections["default"].cursor() as cursor:

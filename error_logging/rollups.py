@@ -150,6 +150,8 @@ UPDATE_FIELDS = [
     "error_types",
     "updated_at",
 ]
+# Every column of a rollup row, in the order the upsert (and the benchmarks' COPY) write them.
+ROLLUP_COLUMNS = ["service", "bucket", *UPDATE_FIELDS]
 
 
 def rollup_upsert(*, deltas: dict[tuple[str, datetime], RollupDelta]) -> int:
@@ -252,19 +254,6 @@ def _update_rows(rows: list) -> None:
         cursor.executemany(sql, params)
 
 
-_PG_COLUMNS = [
-    "service",
-    "bucket",
-    "total_count",
-    *_COUNT_FIELDS,
-    "rt_count",
-    "rt_sum",
-    "rt_max",
-    "rt_histogram",
-    "user_error_count",
-    "error_types",
-    "updated_at",
-]
 _PG_ADDITIVE = ["total_count", *_COUNT_FIELDS, "rt_count", "rt_sum", "user_error_count"]
 _PG_UPSERT = """
 INSERT INTO error_rollups ({columns}) VALUES {values}
@@ -299,7 +288,7 @@ def _rollup_upsert_postgresql(deltas: dict, *, now: datetime) -> int:
     row_sql = (
         "("
         + ", ".join(
-            "%s::jsonb" if c in ("rt_histogram", "error_types") else "%s" for c in _PG_COLUMNS
+            "%s::jsonb" if c in ("rt_histogram", "error_types") else "%s" for c in ROLLUP_COLUMNS
         )
         + ")"
     )
@@ -322,7 +311,7 @@ def _rollup_upsert_postgresql(deltas: dict, *, now: datetime) -> int:
         ]
         placeholders.append(row_sql)
     sql = _PG_UPSERT.format(
-        columns=", ".join(_PG_COLUMNS),
+        columns=", ".join(ROLLUP_COLUMNS),
         values=", ".join(placeholders),
         additive=",\n  ".join(f"{c} = error_rollups.{c} + EXCLUDED.{c}" for c in _PG_ADDITIVE),
     )

@@ -36,7 +36,7 @@ from ml_prediction.api.permissions import IsOpsUser
 from ml_prediction.api.renderers import FastJSONRenderer
 from ml_prediction.services import feedback, selectors
 from ml_prediction.services.audit import audit_record
-from ml_prediction.services.cache import cache_lookup, cached_read
+from ml_prediction.services.cache import cache_lookup, cache_store
 
 logger = logging.getLogger(__name__)
 
@@ -68,8 +68,8 @@ def single_flight_read(key: str, compute: Any) -> Any:
     """
     if settings.ML_PREDICTION_CONFIG["PREDICTION_CACHE_TTL"] <= 0:
         return compute()
-    found, hit = cache_lookup(key)
-    if found:
+    full_key, hit = cache_lookup(key)
+    if hit is not None:
         return hit
     lock_key, last_key = f"ml-read-lock:{key}", f"ml-read-last:{key}"
     try:
@@ -93,7 +93,9 @@ def single_flight_read(key: str, compute: Any) -> Any:
             if locked:
                 cache.delete(lock_key)
 
-    return cached_read(key, locked_compute)
+    value = locked_compute()
+    cache_store(full_key, value)
+    return value
 
 
 def _actor(request: Request) -> str:

@@ -29,41 +29,44 @@ def read_cache_bump() -> None:
         logger.warning("read cache unavailable; bump skipped", exc_info=True)
 
 
-def _full_key(key: str) -> str:
-    return f"ml-read:{cache.get(_VERSION_KEY) or 0}:{key}"
+def _ttl(ttl: int | None) -> int:
+    return settings.ML_PREDICTION_CONFIG["PREDICTION_CACHE_TTL"] if ttl is None else ttl
 
 
-def cache_lookup(key: str) -> tuple[bool, Any]:
-    """``(True, value)`` when ``key`` is cached under the current version, else ``(False, None)``.
+def cache_lookup(key: str) -> tuple[str | None, Any]:
+    """``(versioned key, cached value or None)`` for ``key`` under the current version.
 
-    A cache that is down counts as a miss.
+    Store a computed value under the returned versioned key (``cache_store``), not under a fresh
+    one: if a write bumps the version meanwhile, the value lands under the old version and is
+    never served. With the cache down the versioned key is None (compute, do not store).
     """
     try:
-        hit = cache.get(_full_key(key))
+        full_key = f"ml-read:{cache.get(_VERSION_KEY) or 0}:{key}"
+        return full_key, cache.get(full_key)
     except Exception:
         logger.warning("read cache unavailable; computing", exc_info=True)
-        return False, None
-    return hit is not None, hit
+        return None, None
+
+
+def cache_store(full_key: str | None, value: Any, *, ttl: int | None = None) -> None:
+    """Store ``value`` under a versioned key from ``cache_lookup`` for PREDICTION_CACHE_TTL."""
+    if full_key is None:
+        return
+    try:
+        cache.set(full_key, value, timeout=_ttl(ttl))
+    except Exception:
+        logger.warning("read cache unavailable; not stored", exc_info=True)
 
 
 def cached_read(key: str, compute: Callable[[], T], *, ttl: int | None = None) -> T:
     """Return ``compute()``, cached for PREDICTION_CACHE_TTL under the current version."""
-    timeout = settings.ML_PREDICTION_CONFIG["PREDICTION_CACHE_TTL"] if ttl is None else ttl
-    if timeout <= 0:
+    if _ttl(ttl) <= 0:
         return compute()
-    try:
-        full_key = _full_key(key)
-        hit: Any = cache.get(full_key)
-    except Exception:
-        logger.warning("read cache unavailable; computing", exc_info=True)
-        return compute()
+    full_key, hit = cache_lookup(key)
     if hit is not None:
         return hit
     value = compute()
-    try:
-        cache.set(full_key, value, timeout=timeout)
-    except Exception:
-        logger.warning("read cache unavailable; not stored", exc_info=True)
+    cache_store(full_key, value, ttl=ttl)
     return value
 
 
