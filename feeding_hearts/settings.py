@@ -166,7 +166,12 @@ if REDIS_URL:
             "BACKEND": "feeding_hearts.redis_cache.ReusedClientRedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "fh"),
-            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 2},
+            "OPTIONS": {
+                "socket_connect_timeout": 1,
+                "socket_timeout": 2,
+                # JSON with type tags, never pickle: Redis content must not become code.
+                "serializer": "feeding_hearts.cache_serializer.JSONRedisSerializer",
+            },
         }
     }
 else:

@@ -3,8 +3,9 @@
 simplejwt loads the user with an ORM query on every request; for a cached API read that query
 was about a quarter of the web worker's CPU. The cached entry is deleted whenever the user,
 their groups or their permissions change (signals below), in every process at once through
-Redis, so a deactivated user is still refused on their next request. Permissions themselves are
-not cached: a cached user object carries none, and ``has_perm`` loads them per request.
+Redis, so a deactivated user is still refused on their next request. The entry is the row's
+column values (plain data: the cache never pickles), rebuilt into a ``User`` as the ORM would
+load it. Permissions themselves are not cached: ``has_perm`` loads them per request.
 """
 
 from __future__ import annotations
@@ -29,6 +30,26 @@ def user_cache_key(user_id: Any) -> str:
     return f"jwt-user:{user_id}"
 
 
+def user_cache_entry(user: Any) -> dict[str, Any]:
+    """What the cache keeps of a user: the database alias and every column's value."""
+    return {
+        "db": user._state.db,
+        "fields": {f.attname: getattr(user, f.attname) for f in user._meta.concrete_fields},
+    }
+
+
+def user_from_cache_entry(entry: Any) -> Any:
+    """The ``User`` of a ``user_cache_entry``, as loaded from its database; None (a miss) for
+    no entry or one whose columns no longer match the model (an entry from before a migration)."""
+    if not isinstance(entry, dict) or not isinstance(entry.get("fields"), dict):
+        return None
+    model = get_user_model()
+    fields = entry["fields"]
+    if list(fields) != [f.attname for f in model._meta.concrete_fields]:
+        return None
+    return model.from_db(entry.get("db"), list(fields), list(fields.values()))
+
+
 class CachedUserJWTAuthentication(JWTAuthentication):
     """simplejwt's ``JWTAuthentication``, the same checks, the user from the cache when there."""
 
@@ -39,14 +60,16 @@ class CachedUserJWTAuthentication(JWTAuthentication):
             raise InvalidToken("Token contained no recognizable user identification") from exc
         key = user_cache_key(user_id)
         try:
-            user = cache.get(key)
+            user = user_from_cache_entry(cache.get(key))
         except Exception:
             logger.warning("cache unavailable; loading the user from the database", exc_info=True)
             return super().get_user(validated_token)
         if user is None:
             user = super().get_user(validated_token)  # raises for unknown or inactive users
             try:
-                cache.set(key, user, timeout=USER_CACHE_SECONDS)
+                cache.set(key, user_cache_entry(user), timeout=USER_CACHE_SECONDS)
+            except TypeError:  # a column type the cache cannot store is a bug, not an outage
+                raise
             except Exception:
                 logger.warning("cache unavailable; user not cached", exc_info=True)
             return user

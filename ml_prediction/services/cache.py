@@ -54,6 +54,8 @@ def cache_store(full_key: str | None, value: Any, *, ttl: int | None = None) -> 
         return
     try:
         cache.set(full_key, value, timeout=_ttl(ttl))
+    except TypeError:  # a value the cache cannot store (it never pickles) is a bug, not an outage
+        raise
     except Exception:
         logger.warning("read cache unavailable; not stored", exc_info=True)
 

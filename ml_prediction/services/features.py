@@ -234,6 +234,8 @@ def bucket_frame_for_service(
     if ttl > 0:
         try:
             cache.set(key, frame, timeout=ttl)
+        except TypeError:  # a frame the cache cannot store (it never pickles) is a bug
+            raise
         except Exception:
             logger.warning("feature cache unavailable; not stored", exc_info=True)
     return frame
