@@ -80,6 +80,19 @@ class Command(BaseCommand):
         parser.add_argument(
             "--limit", type=int, default=None, help="forecast: at most this many NAB files"
         )
+        parser.add_argument(
+            "--nab-days",
+            type=int,
+            default=None,
+            help="forecast: held-out days (rolling origins) per NAB file "
+            "(default 3; 1 with --quick)",
+        )
+        parser.add_argument(
+            "--jobs",
+            type=int,
+            default=None,
+            help="forecast: worker processes (at most the number of cores; default 2)",
+        )
 
     def handle(self, *args, **options) -> None:
         datasets = options["datasets"] or default_datasets_dir()
@@ -88,6 +101,10 @@ class Command(BaseCommand):
         output = options["output"] or Path(settings.BASE_DIR) / "docs" / "EVALUATION.md"
         names = EVALUATIONS if options["which"] == "all" else (options["which"],)
         quick = options["quick"]
+        if options["nab_days"] is not None and options["nab_days"] < 1:
+            raise CommandError("--nab-days must be at least 1")
+        if options["jobs"] is not None and options["jobs"] < 1:
+            raise CommandError("--jobs must be at least 1")
 
         def progress(message: str) -> None:
             if options.get("verbosity", 1) >= 1:
@@ -108,7 +125,13 @@ class Command(BaseCommand):
                 if name == "nab" and options["split_check"]:
                     kwargs["split"] = True
                 if name == "forecast":
-                    kwargs.update(categories=options["category"], limit=options["limit"])
+                    kwargs.update(
+                        categories=options["category"],
+                        limit=options["limit"],
+                        nab_days=options["nab_days"],
+                    )
+                    if options["jobs"] is not None:
+                        kwargs["jobs"] = options["jobs"]
                 body = module.run(datasets, **kwargs)
             stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
             elapsed = time.perf_counter() - started

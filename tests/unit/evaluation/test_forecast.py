@@ -1,31 +1,44 @@
-"""Forecasting evaluation: the quick run produces an honest markdown section from real data."""
+"""Forecasting evaluation: the quick run produces an honest markdown section from real data,
+every held-out day is forecast from the history before it only, and worker processes change
+nothing but the wall-clock time."""
 
 from __future__ import annotations
 
 import math
+from dataclasses import replace
+from functools import partial
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from ml_prediction.engines.forecasting import ForecastConfig
+from ml_prediction.engines.forecasting import ForecastConfig, mase_scale
 from ml_prediction.evaluation import forecast as evaluation
 
 
 def test_quick_run_reports_every_category_with_finite_figures(datasets_dir):
     messages: list[str] = []
-    # when
-    markdown = evaluation.run(datasets_dir, quick=True, progress=messages.append)
+    # when two days per NAB file are held out, in two worker processes
+    markdown = evaluation.run(
+        datasets_dir, quick=True, progress=messages.append, nab_days=2, jobs=2
+    )
     # then
     assert markdown.startswith("## Forecasting")
-    assert "`python manage.py evaluate forecast --quick`" in markdown
+    assert "`python manage.py evaluate forecast --quick --nab-days 2`" in markdown
+    assert "3 NAB files (quick subset) × 2 held-out days" in markdown
+    assert "with 2 worker processes" in markdown
     for name in evaluation.QUICK_FILES:
         assert f"| {name.split('/')[0]} | 1 |" in markdown
     assert "| **all NAB** | 3 |" in markdown
+    assert "Last day only (the single-origin protocol): mean MASE" in markdown
+    assert "Models chosen by the backtest (one choice per file and held-out day)" in markdown
     assert "### Error-rate series (simulator)" in markdown
     assert "| django |" in markdown
     assert "nan" not in markdown.lower()
+    # one progress line per file or service, counted and timed, whatever order they finish in
     assert len(messages) == len(evaluation.QUICK_FILES) + 1
+    assert sorted(int(m.split()[1].split("/")[0]) for m in messages) == [1, 2, 3, 4]
+    assert all(m.endswith("s elapsed)") for m in messages)
 
 
 def test_evaluate_series_scores_the_held_out_tail_against_seasonal_naive():
@@ -83,3 +96,105 @@ def test_nab_files_can_be_narrowed_by_category_and_count(datasets_dir):
     files = evaluation.nab_files(datasets_dir / "nab", quick=False, categories=["realTraffic"])
     assert files and all(f.parent.name == "realTraffic" for f in files)
     assert len(evaluation.nab_files(datasets_dir / "nab", quick=False, limit=2)) == 2
+
+
+def _daily_series(days: int = 20, seed: int = 0) -> pd.Series:
+    rng = np.random.default_rng(seed)
+    t = np.arange(24 * days, dtype=float)
+    values = 100 + 20 * np.sin(2 * np.pi * t / 24) + rng.normal(0, 2, len(t))
+    index = pd.date_range("2026-01-05", periods=len(t), freq="60min", tz="UTC")
+    return pd.Series(values, index=index)
+
+
+def test_each_held_out_day_is_forecast_from_the_history_before_it_only():
+    # given a daily cycle whose last day jumps far up (no forecaster could know)
+    series = _daily_series()
+    series.iloc[-24:] += 500
+    config = ForecastConfig(candidates=("seasonal_naive", "holt_winters"))
+    # when the last two days are held out in turn
+    days = evaluation.evaluate_origins("x/y.csv", "x", series, config=config, days=2)
+    # then oldest first, each day equal to a fit on the series cut at its start
+    assert [d.day for d in days] == [1, 0]
+    assert [d.steps for d in days] == [24, 24]
+    for day in days:
+        cut = series.iloc[: len(series) - day.day * 24]
+        alone = evaluation.evaluate_series("x/y.csv", "x", cut, config=config)
+        assert day.mase == pytest.approx(alone.mase)
+        assert day.covered == alone.covered
+    # and the jump costs the last day only: the day before never saw it
+    assert days[0].mase < 2 < days[1].mase
+    # and the older day is scaled by the history before it, not by the whole series
+    history = series.iloc[:-48].to_numpy()
+    tail = series.iloc[-48:-24].to_numpy()
+    by_hand = np.mean(np.abs(tail - history[-24:])) / mase_scale(history, 24)
+    assert days[0].baseline_mase == pytest.approx(by_hand)
+
+
+def test_a_files_figures_combine_its_days():
+    # given three scored days
+    config = ForecastConfig(candidates=("seasonal_naive", "holt_winters"))
+    days = evaluation.evaluate_origins("x/y.csv", "x", _daily_series(), config=config, days=3)
+    # when
+    combined = evaluation.combine_origins(days)
+    # then MASE is the mean of the days' MASEs; sMAPE and coverage are over all 72 steps
+    assert combined.mase == pytest.approx(np.mean([d.mase for d in days]))
+    assert combined.baseline_mase == pytest.approx(np.mean([d.baseline_mase for d in days]))
+    assert (combined.steps, combined.origins) == (72, 3)
+    assert combined.covered == sum(d.covered for d in days)
+    assert combined.smape == pytest.approx(np.mean([d.smape for d in days]))
+    assert combined.algorithm == ", ".join(d.algorithm for d in days)
+    assert evaluation.summarise([combined])["coverage"] == combined.covered / 72
+
+
+def test_days_without_enough_history_are_left_out_and_counted():
+    # given five days of data: the older origins leave too little history to fit
+    config = ForecastConfig(candidates=("seasonal_naive", "holt_winters"))
+    days = evaluation.evaluate_origins("x/y.csv", "x", _daily_series(5), config=config, days=5)
+    # when
+    combined = evaluation.combine_origins(days)
+    # then only the scored days count
+    scored = [d for d in days if d.steps]
+    assert 0 < len(scored) < 5
+    assert [d.status for d in days if not d.steps] == ["insufficient_data"] * (5 - len(scored))
+    assert (combined.origins, combined.steps) == (len(scored), 24 * len(scored))
+    assert combined.mase == pytest.approx(np.mean([d.mase for d in scored]))
+    # and a series with no scored day reports the last day's failure
+    nothing = evaluation.combine_origins(days[:2])
+    assert (nothing.status, nothing.steps, nothing.origins) == ("insufficient_data", 0, 0)
+
+
+def _without_timing(results: list[list[evaluation.SeriesResult]]) -> list[list[object]]:
+    return [[replace(r, fit_seconds=0.0) for r in rows] for rows in results]
+
+
+def test_worker_processes_give_the_same_results_in_the_same_order():
+    # given two series, two held-out days each
+    config = ForecastConfig(candidates=("seasonal_naive", "holt_winters"))
+    tasks = [
+        partial(
+            evaluation.evaluate_origins,
+            f"x/{seed}.csv",
+            "x",
+            _daily_series(seed=seed),
+            config=config,
+            days=2,
+        )
+        for seed in range(2)
+    ]
+    finished: list[int] = []
+    # when run in this process and in two worker processes
+    alone = evaluation.run_parallel(tasks, jobs=1)
+    pooled = evaluation.run_parallel(tasks, jobs=2, done=lambda i, rows: finished.append(i))
+    # then the results are identical and in the order of the tasks
+    assert [[(r.key, r.day) for r in rows] for rows in pooled] == [
+        [(f"x/{seed}.csv", 1), (f"x/{seed}.csv", 0)] for seed in range(2)
+    ]
+    assert _without_timing(pooled) == _without_timing(alone)
+    assert sorted(finished) == [0, 1]
+
+
+def test_jobs_are_capped_at_the_cores(monkeypatch):
+    monkeypatch.setattr(evaluation.os, "cpu_count", lambda: 2)
+    assert [evaluation.worker_count(j) for j in (1, 2, 8)] == [1, 2, 2]
+    monkeypatch.setattr(evaluation.os, "cpu_count", lambda: None)
+    assert evaluation.worker_count(4) == 1
