@@ -29,7 +29,7 @@ from ml_prediction.engines.predictor import (
     fit_error_predictor,
 )
 from ml_prediction.engines.root_cause import analyze_root_cause
-from ml_prediction.engines.simulator import SimulationConfig, simulate
+from ml_prediction.engines.simulator import SERVICES, SimulationConfig, simulate
 
 # metric name → (bucket-frame column, aggregation per forecast step)
 FORECAST_SERIES = {
@@ -62,17 +62,25 @@ def main() -> None:
         default="error_count",
         help=f"comma-separated, from {', '.join(FORECAST_SERIES)}; each adds one full backtest",
     )
+    parser.add_argument(
+        "--no-fleet",
+        action="store_true",
+        help="train the error predictor on the service's own history only "
+        "(ML_PREDICTION_FLEET_TRAINING=false); by default the other services' histories are added",
+    )
     args = parser.parse_args()
 
     sim = simulate(
         SimulationConfig(
             days=args.days,
-            services=(args.service,),
+            services=SERVICES if not args.no_fleet else (args.service,),
             seed=42,
             start=datetime(2026, 1, 5, tzinfo=UTC),
         )
     )
-    frame = sim.bucket_frames()[args.service]
+    frames = sim.bucket_frames()
+    frame = frames[args.service]
+    fleet = [f for name, f in frames.items() if name != args.service]
     window = frame.iloc[-288:]
 
     anomaly_config = AnomalyConfig()
@@ -80,11 +88,20 @@ def main() -> None:
     training: list[tuple[str, float]] = []
     anomaly, t = timed(fit_anomaly_model, frame, config=anomaly_config)
     training.append(("anomaly (IsolationForest + LOF + seasonal z)", t))
-    predictor, t = timed(fit_error_predictor, frame, config=predictor_config, algorithm="xgboost")
-    training.append(
-        (f"error predictor, XGBoost ({len(predictor.models)} target×horizon models)", t)
+    predictor, t = timed(
+        fit_error_predictor, frame, config=predictor_config, algorithm="xgboost", fleet_frames=fleet
     )
-    _, t_rf = timed(fit_error_predictor, frame, config=predictor_config, algorithm="random_forest")
+    with_fleet = f", with {len(fleet)} other services' histories" if fleet else ""
+    training.append(
+        (f"error predictor, XGBoost ({len(predictor.models)} target×horizon models{with_fleet})", t)
+    )
+    _, t_rf = timed(
+        fit_error_predictor,
+        frame,
+        config=predictor_config,
+        algorithm="random_forest",
+        fleet_frames=fleet,
+    )
     forecasters = {}
     for metric in [m.strip() for m in args.forecast_metrics.split(",") if m.strip()]:
         column, aggregation = FORECAST_SERIES[metric]

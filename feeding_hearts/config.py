@@ -138,6 +138,9 @@ def build_ml_prediction_config(environ: Mapping[str, str] | None = None) -> dict
         # a predicted risk counts when it held this many consecutive buckets (the evaluated,
         # debounced policy: docs/EVALUATION.md); 1 reports every bucket's own probability
         "PREDICTION_ALERT_MIN_BUCKETS": env_int("ML_PREDICTION_ALERT_MIN_BUCKETS", 2, e, minimum=1),
+        # each service's error predictor also learns from the other services' histories (one
+        # service sees too few incidents to learn from alone: docs/EVALUATION.md)
+        "PREDICTION_FLEET_TRAINING": env_bool("ML_PREDICTION_FLEET_TRAINING", True, e),
         "HIGH_PROBABILITY_THRESHOLD": env_float(
             "ML_HIGH_PROBABILITY_THRESHOLD", 0.75, e, minimum=0.0, maximum=1.0
         ),

@@ -18,7 +18,7 @@ Pure: numpy/pandas/sklearn/xgboost.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -85,6 +85,8 @@ class PredictorConfig:
     n_jobs: int = 1  # on a shared 2-core box threads cost more than they give
     random_state: int = 42
     bucket_minutes: int = 5
+    # fleet training: other services' negatives kept per own training negative (all positives)
+    fleet_negative_ratio: float = 1.0
 
     def __post_init__(self) -> None:
         unknown = [t for t in self.targets if t not in TARGETS]
@@ -465,12 +467,20 @@ def fit_error_predictor(
     algorithm: str = "xgboost",
     feedback: pd.DataFrame | None = None,
     error_type_names: Mapping[str, str] | None = None,
+    fleet_frames: Sequence[pd.DataFrame] = (),
 ) -> ErrorPredictorModel:
     """Fit one calibrated classifier per (target, horizon) on the service's bucket history.
 
     Raises InsufficientData when there are too few buckets, or when no target has enough
     positives and negatives to learn from (a service with no errors, a single class).
     `error_type_names` maps a target to the service's most frequent concrete error type.
+
+    `fleet_frames`: other services' bucket histories, added to the training rows only. One
+    service sees a handful of incidents a month, too few to learn where a departure from normal
+    turns into an outage; the fleet sees many, and the departure features (each signal against
+    its own baseline) mean the same on every service. Each frame gets its own burst thresholds
+    and labels; only its rows before this service's calibration slice are used, so calibration
+    and the held-out metrics stay on this service's own, later data.
     """
     if algorithm not in ALGORITHMS:
         raise ValueError(f"algorithm must be one of {', '.join(ALGORITHMS)}, not {algorithm!r}")
@@ -498,6 +508,13 @@ def fit_error_predictor(
 
     cal_start = int(n * (1 - config.calibration_fraction - config.test_fraction))
     test_start = int(n * (1 - config.test_fraction))
+    fleet = _fleet_rows(
+        fleet_frames,
+        config=config,
+        bucket_minutes=bm,
+        feature_names=feature_names,
+        before=features.index[max(cal_start, 0)],
+    )
     models: list[_TargetModel] = []
     skipped: dict[str, str] = {}
     metrics: dict[str, float] = {}
@@ -527,7 +544,15 @@ def fit_error_predictor(
         train_idx = train_idx[~np.isnan(y_all[train_idx])]
         cal_idx = cal_idx[~np.isnan(y_all[cal_idx])]
         test_idx = test_idx[~np.isnan(y_all[test_idx])]
+        x_train = x_all[train_idx]
         y_train = y_all[train_idx].astype(int)
+        if (target, horizon) in fleet:
+            x_fleet, y_fleet = _thin_negatives(
+                *fleet[(target, horizon)],
+                keep=int(config.fleet_negative_ratio * (len(y_train) - y_train.sum())),
+            )
+            x_train = np.vstack([x_train, x_fleet])
+            y_train = np.concatenate([y_train, y_fleet])
         positives = int(y_train.sum())
         negatives = len(y_train) - positives
         episodes = int(np.sum(np.diff(np.concatenate([[0], y_train])) == 1))
@@ -540,7 +565,7 @@ def fit_error_predictor(
             )
             continue
         estimator = _make_estimator(algorithm, config, positives, negatives, feature_names)
-        estimator.fit(x_all[train_idx], y_train)
+        estimator.fit(x_train, y_train)
         tm = _TargetModel(target, horizon, estimator, _Calibrator("none"), positives / len(y_train))
         calibration_estimator = estimator
         pos_weight = (
@@ -549,13 +574,21 @@ def fit_error_predictor(
             else negatives / max(positives, 1)
         )
         if len(twin_idx):
+            x_twin = x_all[twin_idx]
             y_twin = y_all[twin_idx].astype(int)
+            if (target, horizon) in fleet:  # the twin learns like the final model does
+                x_fleet, y_fleet = _thin_negatives(
+                    *fleet[(target, horizon)],
+                    keep=int(config.fleet_negative_ratio * (len(y_twin) - y_twin.sum())),
+                )
+                x_twin = np.vstack([x_twin, x_fleet])
+                y_twin = np.concatenate([y_twin, y_fleet])
             twin_pos = int(y_twin.sum())
             if min(twin_pos, len(y_twin) - twin_pos) >= config.min_positive_samples:
                 calibration_estimator = _make_estimator(
                     algorithm, config, twin_pos, len(y_twin) - twin_pos, feature_names
                 )
-                calibration_estimator.fit(x_all[twin_idx], y_twin)
+                calibration_estimator.fit(x_twin, y_twin)
             else:
                 cal_idx = np.arange(0)  # no usable twin: undo the class weight instead
         raw_cal = (
@@ -629,6 +662,64 @@ def fit_error_predictor(
         ),
         skipped=skipped,
     )
+
+
+def _thin_negatives(x: np.ndarray, y: np.ndarray, *, keep: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every positive, and at most about `keep` negatives taken at an even stride.
+
+    The fleet's quiet buckets say little the service's own do not; its incidents are what the
+    service lacks. Thinning keeps training time near that of the service alone (the forest
+    would otherwise cost seven times as much); the calibration on the service's own slice
+    absorbs the changed class balance.
+    """
+    negatives = np.flatnonzero(y == 0)
+    if keep <= 0 or len(negatives) <= keep:
+        return x, y
+    stride = int(np.ceil(len(negatives) / keep))
+    rows = np.sort(np.concatenate([np.flatnonzero(y == 1), negatives[::stride]]))
+    return x[rows], y[rows]
+
+
+def _fleet_rows(
+    frames: Sequence[pd.DataFrame],
+    *,
+    config: PredictorConfig,
+    bucket_minutes: int,
+    feature_names: list[str],
+    before: pd.Timestamp,
+) -> dict[tuple[str, int], tuple[np.ndarray, np.ndarray]]:
+    """Training rows from other services: (features, labels) per (target, horizon).
+
+    Features are aligned to this service's columns; a signal the other service does not have
+    reads as "no departure" (ratio 1, everything else 0). Frames too short or without errors
+    are skipped: the fleet only adds evidence, it never makes training fail.
+    """
+    parts: dict[tuple[str, int], tuple[list[np.ndarray], list[np.ndarray]]] = {}
+    fill = {
+        name: (1.0 if name.endswith(("_vs_base", "_vs_base_min_15m")) else 0.0)
+        for name in feature_names
+    }
+    for frame in frames:
+        try:
+            data = normalize_bucket_frame(frame, bucket_minutes=bucket_minutes)
+        except InsufficientData:
+            continue
+        data = data[data.index < before]
+        if len(data) < config.min_training_buckets or float(data["total_count"].sum()) == 0:
+            continue
+        features = build_features(data, bucket_minutes=bucket_minutes)
+        x = features.reindex(columns=feature_names)
+        x = x.fillna({k: v for k, v in fill.items() if k in x.columns}).to_numpy(dtype=np.float32)
+        events = burst_events(data, burst_thresholds(data, config))
+        for horizon in config.horizons_minutes:
+            h = max(round(horizon / bucket_minutes), 1)
+            for target in config.targets:
+                y = future_labels(events[target], h).to_numpy()
+                known = ~np.isnan(y)
+                xs, ys = parts.setdefault((target, horizon), ([], []))
+                xs.append(x[known])
+                ys.append(y[known].astype(int))
+    return {key: (np.vstack(xs), np.concatenate(ys)) for key, (xs, ys) in parts.items()}
 
 
 def _make_estimator(

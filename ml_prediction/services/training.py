@@ -17,7 +17,7 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -25,6 +25,7 @@ import pandas as pd
 from django.conf import settings
 from django.utils import timezone
 
+from feeding_hearts.catalog import SERVICES
 from ml_prediction.engines.types import InsufficientData, TrainingReport
 from ml_prediction.models import (
     AnomalyDetection,
@@ -238,7 +239,12 @@ def forecast_series(frame: pd.DataFrame) -> dict[str, pd.Series]:
 
 
 def _fit(
-    model_type: str, *, service: str, frame: pd.DataFrame, algorithm: str | None
+    model_type: str,
+    *,
+    service: str,
+    frame: pd.DataFrame,
+    algorithm: str | None,
+    fleet_frames: Sequence[pd.DataFrame] = (),
 ) -> tuple[Any, TrainingReport, str]:
     """Fit one model; returns (artifact with save/load, report, framework)."""
     if model_type == MLModel.ModelType.ANOMALY_DETECTION:
@@ -259,6 +265,7 @@ def _fit(
             error_type_names=error_type_names_for_service(
                 service=service, end=frame.index[-1].to_pydatetime()
             ),
+            fleet_frames=fleet_frames,
         )
         framework = "xgboost" if algorithm == "xgboost" else "scikit-learn"
         return model, model.report, framework
@@ -356,6 +363,7 @@ def _train_one(
     error_total: int,
     task_id: str,
     progress: Progress,
+    fleet_frames: Sequence[pd.DataFrame] = (),
 ) -> ModelTrainingHistory:
     history = ModelTrainingHistory.objects.create(
         service=service,
@@ -376,7 +384,11 @@ def _train_one(
     progress(f"{label}: training on {len(frame)} buckets…")
     try:
         artifact, report, framework = _fit(
-            model_type, service=service, frame=frame, algorithm=algorithm
+            model_type,
+            service=service,
+            frame=frame,
+            algorithm=algorithm,
+            fleet_frames=fleet_frames,
         )
     except InsufficientData as exc:
         _finish(
@@ -475,6 +487,16 @@ def training_run_for_service(
     say(
         f"{service}: {len(frame)} buckets, {error_total} errors ({time.perf_counter() - started:.1f}s)"
     )
+    fleet: list[pd.DataFrame] = []
+    if MLModel.ModelType.ERROR_CLASSIFIER in types and _config().get(
+        "PREDICTION_FLEET_TRAINING", True
+    ):
+        started = time.perf_counter()
+        fleet = fleet_frames_for_service(service=service, start=start, end=end)
+        say(
+            f"{service}: {len(fleet)} other services' histories for the error predictor "
+            f"({time.perf_counter() - started:.1f}s)"
+        )
     histories = []
     for model_type in types:
         algorithms = (
@@ -490,6 +512,22 @@ def training_run_for_service(
                     error_total=error_total,
                     task_id=task_id,
                     progress=say,
+                    fleet_frames=fleet if model_type == MLModel.ModelType.ERROR_CLASSIFIER else (),
                 )
             )
     return histories
+
+
+def fleet_frames_for_service(*, service: str, start: datetime, end: datetime) -> list[pd.DataFrame]:
+    """The other services' bucket histories over the same window, for the error predictor.
+
+    Only services with errors in the window count; the predictor skips any that are too short.
+    """
+    frames = []
+    for other in SERVICES:
+        if other == service:
+            continue
+        frame = bucket_frame_for_service(service=other, start=start, end=end)
+        if len(frame) and float(frame["total_count"].sum()) > 0:
+            frames.append(frame)
+    return frames

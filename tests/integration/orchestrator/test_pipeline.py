@@ -206,3 +206,32 @@ def test_run_all_services_analyses_each_service_and_reports_failures(monkeypatch
         for name, r in result["services"].items()
         if name != "java"
     )
+
+
+def test_the_error_predictor_also_learns_from_the_other_services_histories(settings):
+    from ml_prediction.services.training import fleet_frames_for_service, training_run_for_service
+
+    django = load_traffic("django", days=4, seed=11, errors_per_minute=2.0, incidents_per_week=10)
+    java = load_traffic("java", days=4, seed=12, errors_per_minute=2.0, incidents_per_week=10)
+
+    frames = fleet_frames_for_service(service="django", start=django.start, end=django.end)
+    # only java: django is the service itself, the others have no errors in the window
+    assert len(frames) == 1
+    assert frames[0]["total_count"].sum() == java.error_count("java")
+
+    messages: list[str] = []
+    histories = training_run_for_service(
+        service="django", model_types=["error_classifier"], progress=messages.append
+    )
+    assert [h.status for h in histories] == ["completed", "completed"]
+    assert any("1 other services' histories for the error predictor" in m for m in messages)
+
+    settings.ML_PREDICTION_CONFIG = {
+        **settings.ML_PREDICTION_CONFIG,
+        "PREDICTION_FLEET_TRAINING": False,
+    }
+    messages.clear()
+    training_run_for_service(
+        service="django", model_types=["error_classifier"], progress=messages.append
+    )
+    assert not any("other services' histories" in m for m in messages)

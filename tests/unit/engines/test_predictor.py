@@ -13,6 +13,8 @@ from ml_prediction.engines.features import build_features
 from ml_prediction.engines.predictor import (
     ErrorPredictorModel,
     PredictorConfig,
+    _fleet_rows,
+    _thin_negatives,
     fit_error_predictor,
     future_labels,
     held_probabilities,
@@ -254,3 +256,81 @@ def test_risk_never_falls_as_a_departure_from_baseline_grows(sim_frame):
         assert np.all(after >= base - 1e-6)
         rose = rose or bool(np.any(after > base + 1e-3))
     assert rose
+
+
+def _quiet_copy(frame: pd.DataFrame) -> pd.DataFrame:
+    """The same warning signals, but no burst ever follows them: nothing to learn alone."""
+    quiet = frame.copy()
+    quiet["database_count"] = np.minimum(quiet["database_count"], 4.0)
+    quiet["total_count"] = quiet["database_count"] + 2
+    quiet["error_count"] = quiet["total_count"]
+    return quiet
+
+
+@pytest.mark.parametrize("scheme", ["holdout", "forward"])
+def test_fleet_histories_teach_a_service_too_quiet_to_learn_alone(scheme):
+    # given a service whose own history has no burst at all, and two others that had many
+    own = _quiet_copy(constructed_frame(n=4000, seed=5))
+    fleet = [constructed_frame(seed=1), constructed_frame(seed=2)]
+    config = PredictorConfig(targets=("database",), calibration_scheme=scheme, **FAST)
+    with pytest.raises(InsufficientData):
+        fit_error_predictor(own, config=config)
+    # when it is trained with the fleet's histories
+    model = fit_error_predictor(own, config=config, fleet_frames=fleet)
+    # then it learned the fleet's pattern and applies it to a fresh history
+    fresh = constructed_frame(n=3000, seed=3)
+    probs = model.predict_proba_frame(fresh)["database@30"]
+    signal = fresh["metric_db_pool_in_use"] > 80
+    assert probs[signal].mean() > 5 * probs[~signal].mean()
+    assert model.report.train_samples < len(own)  # its own calibration/test slices stay its own
+
+
+def test_fleet_rows_end_before_the_services_calibration_slice():
+    other = constructed_frame(n=4000, seed=1)
+    config = PredictorConfig(targets=("database",), **FAST)
+    feature_names = list(build_features(other).columns)
+    before = other.index[2500]
+    rows = _fleet_rows(
+        [other], config=config, bucket_minutes=5, feature_names=feature_names, before=before
+    )
+    x, y = rows[("database", 30)]
+    # every row before the cut whose 30-minute future is known there (the last 6 only if positive)
+    assert x.shape[1] == len(feature_names)
+    assert 2500 - 6 <= x.shape[0] <= 2500 and len(y) == x.shape[0]
+    # labels come from the other service's own bursts, never from beyond the cut
+    assert 0 < y.sum() < len(y)
+
+
+def test_unusable_fleet_frames_are_skipped_and_missing_signals_read_as_no_departure():
+    own = constructed_frame(n=4000, seed=0)
+    no_metric = constructed_frame(n=4000, seed=1).drop(columns=["metric_db_pool_in_use"])
+    too_short = constructed_frame(n=50, seed=2)
+    silent = constructed_frame(n=4000, seed=3) * 0.0
+    config = PredictorConfig(targets=("database",), **FAST)
+    feature_names = list(build_features(own).columns)
+    rows = _fleet_rows(
+        [no_metric, too_short, silent, pd.DataFrame()],
+        config=config,
+        bucket_minutes=5,
+        feature_names=feature_names,
+        before=own.index[-1],
+    )
+    x, _ = rows[("database", 30)]
+    assert x.shape[0] >= 3900  # only the frame without the metric contributed
+    ratio = feature_names.index("metric_db_pool_in_use_vs_base")
+    level = feature_names.index("metric_db_pool_in_use")
+    assert np.all(x[:, ratio] == 1.0) and np.all(x[:, level] == 0.0)
+    model = fit_error_predictor(
+        own, config=config, fleet_frames=[no_metric, too_short, silent, pd.DataFrame()]
+    )
+    assert np.isfinite(model.predict_proba_frame(own.iloc[-300:]).to_numpy()).all()
+
+
+def test_thinning_keeps_every_positive_and_an_even_share_of_negatives_in_time_order():
+    y = np.array([0] * 90 + [1] * 5 + [0] * 105)
+    x = np.arange(len(y), dtype=np.float32).reshape(-1, 1)
+    tx, ty = _thin_negatives(x, y, keep=50)
+    assert ty.sum() == 5 and 45 <= (ty == 0).sum() <= 50
+    assert np.all(np.diff(tx[:, 0]) > 0)  # still in time order
+    _, same_y = _thin_negatives(x, y, keep=1000)
+    assert len(same_y) == len(y)

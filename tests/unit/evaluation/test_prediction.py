@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pandas as pd
+import pytest
 
 from ml_prediction.engines.simulator import Incident, NearMiss
 from ml_prediction.evaluation.prediction import evaluate_simulation, run, score_alerts
@@ -76,3 +77,26 @@ def test_run_returns_a_markdown_section(tmp_path):
     text = run(tmp_path, quick=True)
     assert text.startswith("## Error prediction")
     assert "| model |" in text and "| baseline |" in text
+
+
+@pytest.mark.parametrize("fleet_training", [True, False])
+def test_each_service_learns_from_the_others_training_part_only(monkeypatch, fleet_training):
+    from ml_prediction.evaluation import prediction
+
+    calls = []
+    real = prediction.fit_error_predictor
+
+    def spy(train, *, config, algorithm, fleet_frames):
+        calls.append((train.index[-1], [f.index[-1] for f in fleet_frames]))
+        return real(train, config=config, algorithm=algorithm, fleet_frames=fleet_frames)
+
+    monkeypatch.setattr(prediction, "fit_error_predictor", spy)
+    results = evaluate_simulation(
+        days=21, services=("django", "java"), seed=7, fleet_training=fleet_training
+    )
+    assert len(calls) == 2
+    for own_end, fleet_ends in calls:
+        # the other service's history stops where the training part stops: never the replay
+        assert fleet_ends == ([own_end] if fleet_training else [])
+    strict = results["model ≥ 0.7 (ALERT_PROBABILITY), 3 buckets in a row"]
+    assert strict.precursor_incidents == results["model"].precursor_incidents
