@@ -208,8 +208,18 @@ def test_run_all_services_analyses_each_service_and_reports_failures(monkeypatch
     )
 
 
-def test_the_error_predictor_also_learns_from_the_other_services_histories(settings):
+def test_the_error_predictor_also_learns_from_the_other_services_histories(settings, monkeypatch):
+    from ml_prediction.engines import predictor
     from ml_prediction.services.training import fleet_frames_for_service, training_run_for_service
+
+    fits: list[tuple[str, int]] = []
+    real_fit = predictor.fit_error_predictor
+
+    def spy(frame, *, algorithm, fleet_frames=(), **kwargs):
+        fits.append((algorithm, len(fleet_frames)))
+        return real_fit(frame, algorithm=algorithm, fleet_frames=fleet_frames, **kwargs)
+
+    monkeypatch.setattr(predictor, "fit_error_predictor", spy)
 
     django = load_traffic("django", days=4, seed=11, errors_per_minute=2.0, incidents_per_week=10)
     java = load_traffic("java", days=4, seed=12, errors_per_minute=2.0, incidents_per_week=10)
@@ -225,6 +235,8 @@ def test_the_error_predictor_also_learns_from_the_other_services_histories(setti
     )
     assert [h.status for h in histories] == ["completed", "completed"]
     assert any("1 other services' histories for the error predictor" in m for m in messages)
+    # the XGBoost champion learns from the fleet; the RandomForest challenger from django alone
+    assert fits == [("xgboost", 1), ("random_forest", 0)]
 
     settings.ML_PREDICTION_CONFIG = {
         **settings.ML_PREDICTION_CONFIG,
@@ -235,3 +247,4 @@ def test_the_error_predictor_also_learns_from_the_other_services_histories(setti
         service="django", model_types=["error_classifier"], progress=messages.append
     )
     assert not any("other services' histories" in m for m in messages)
+    assert fits[2:] == [("xgboost", 0), ("random_forest", 0)]
