@@ -95,13 +95,8 @@ def main() -> None:
     training.append(
         (f"error predictor, XGBoost ({len(predictor.models)} target×horizon models{with_fleet})", t)
     )
-    _, t_rf = timed(
-        fit_error_predictor,
-        frame,
-        config=predictor_config,
-        algorithm="random_forest",
-        fleet_frames=fleet,
-    )
+    # The RandomForest challenger trains on the service's own history (training.FLEET_ALGORITHM).
+    _, t_rf = timed(fit_error_predictor, frame, config=predictor_config, algorithm="random_forest")
     forecasters = {}
     for metric in [m.strip() for m in args.forecast_metrics.split(",") if m.strip()]:
         column, aggregation = FORECAST_SERIES[metric]
