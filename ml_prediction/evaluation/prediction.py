@@ -373,9 +373,14 @@ def run(datasets_dir: Path, *, quick: bool, progress: Callable[[str], Any] | Non
             f"{s.precursor_incidents} / {s.sudden_incidents} |"
         )
 
-    headline: dict[str, AlertScore] | None = None
-    for days, services, train_fraction, seeds in scenarios:
-        history = f"{days:g} d × {len(services)} services, train {days * train_fraction:.0f} d"
+    def over_seeds(
+        days: float,
+        services: tuple[str, ...],
+        train_fraction: float,
+        seeds: tuple[int, ...],
+        fleet_training: bool,
+    ) -> tuple[dict[str, AlertScore], list[tuple[int, dict[str, AlertScore]]]]:
+        """Scores pooled over `seeds`, and each seed's own."""
         pooled: dict[str, AlertScore] = {}
         per_seed: list[tuple[int, dict[str, AlertScore]]] = []
         for one_seed in seeds:
@@ -385,27 +390,23 @@ def run(datasets_dir: Path, *, quick: bool, progress: Callable[[str], Any] | Non
                 seed=one_seed,
                 train_fraction=train_fraction,
                 progress=progress,
+                fleet_training=fleet_training,
             )
             per_seed.append((one_seed, results))
             for name, score in results.items():
                 pooled.setdefault(name, AlertScore()).add(score)
+        return pooled, per_seed
+
+    headline: dict[str, AlertScore] | None = None
+    for days, services, train_fraction, seeds in scenarios:
+        history = f"{days:g} d × {len(services)} services, train {days * train_fraction:.0f} d"
+        pooled, per_seed = over_seeds(days, services, train_fraction, seeds, True)
         label = ", ".join(str(x) for x in seeds)
         for name, score in pooled.items():
             lines.append(row(history, label, name, score))
         if headline is None:
             # The same models trained on each service's own history alone (fleet training off).
-            alone: dict[str, AlertScore] = {}
-            for one_seed in seeds:
-                results = evaluate_simulation(
-                    days=days,
-                    services=services,
-                    seed=one_seed,
-                    train_fraction=train_fraction,
-                    progress=progress,
-                    fleet_training=False,
-                )
-                for name, score in results.items():
-                    alone.setdefault(name, AlertScore()).add(score)
+            alone, _ = over_seeds(days, services, train_fraction, seeds, False)
             for name, score in alone.items():
                 if name.startswith("model"):
                     lines.append(row(history, label, f"own history only: {name}", score))
