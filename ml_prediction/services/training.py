@@ -52,6 +52,10 @@ MODEL_TYPES: tuple[str, ...] = (
     MLModel.ModelType.ROOT_CAUSE,
 )
 CLASSIFIER_ALGORITHMS: tuple[str, ...] = ("xgboost", "random_forest")
+# The fleet's histories go to the XGBoost predictor, the default champion. The RandomForest
+# challenger keeps to the service's own history: with the fleet it cost 4× as long (52.8 s
+# against 12.2 s per service, docs/benchmarks/engines.md), which pushed `make demo` past 5 minutes.
+FLEET_ALGORITHM = "xgboost"
 # (metric, higher_is_better) in order of preference; the first one both versions have decides.
 PRIMARY_METRICS: dict[str, tuple[tuple[str, bool], ...]] = {
     MLModel.ModelType.ANOMALY_DETECTION: (("f1", True), ("auc_pr", True), ("precision", True)),
@@ -495,8 +499,7 @@ def training_run_for_service(
         fleet = fleet_frames_for_service(service=service, start=start, end=end)
         say(
             f"{service}: {len(fleet)} other services' histories for the error predictor "
-            f"({FLEET_ALGORITHM}) "
-            f"({time.perf_counter() - started:.1f}s)"
+            f"({FLEET_ALGORITHM}, {time.perf_counter() - started:.1f}s)"
         )
     histories = []
     for model_type in types:
@@ -517,12 +520,6 @@ def training_run_for_service(
                 )
             )
     return histories
-
-
-# The fleet's histories go to the XGBoost predictor, the default champion. The RandomForest
-# challenger keeps to the service's own history: with the fleet it cost 4× as long (52.8 s
-# against 12.2 s per service, docs/benchmarks/engines.md), which pushed `make demo` past 5 minutes.
-FLEET_ALGORITHM = "xgboost"
 
 
 def fleet_frames_for_service(*, service: str, start: datetime, end: datetime) -> list[pd.DataFrame]:
