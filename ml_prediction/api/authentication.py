@@ -22,6 +22,8 @@ from rest_framework_simplejwt.exceptions import AuthenticationFailed, InvalidTok
 from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.utils import get_md5_hash_password
 
+from ml_prediction.services.cache import cache_set_if_up
+
 logger = logging.getLogger(__name__)
 USER_CACHE_SECONDS = 300
 
@@ -66,12 +68,9 @@ class CachedUserJWTAuthentication(JWTAuthentication):
             return super().get_user(validated_token)
         if user is None:
             user = super().get_user(validated_token)  # raises for unknown or inactive users
-            try:
-                cache.set(key, user_cache_entry(user), timeout=USER_CACHE_SECONDS)
-            except TypeError:  # a column type the cache cannot store is a bug, not an outage
-                raise
-            except Exception:
-                logger.warning("cache unavailable; user not cached", exc_info=True)
+            cache_set_if_up(
+                key, user_cache_entry(user), timeout=USER_CACHE_SECONDS, what="user cache"
+            )
             return user
         if api_settings.CHECK_USER_IS_ACTIVE and not user.is_active:
             raise AuthenticationFailed("User is inactive", code="user_inactive")

@@ -544,15 +544,10 @@ def fit_error_predictor(
         train_idx = train_idx[~np.isnan(y_all[train_idx])]
         cal_idx = cal_idx[~np.isnan(y_all[cal_idx])]
         test_idx = test_idx[~np.isnan(y_all[test_idx])]
-        x_train = x_all[train_idx]
-        y_train = y_all[train_idx].astype(int)
-        if (target, horizon) in fleet:
-            x_fleet, y_fleet = _thin_negatives(
-                *fleet[(target, horizon)],
-                keep=int(config.fleet_negative_ratio * (len(y_train) - y_train.sum())),
-            )
-            x_train = np.vstack([x_train, x_fleet])
-            y_train = np.concatenate([y_train, y_fleet])
+        fleet_rows = fleet.get((target, horizon))
+        x_train, y_train = _with_fleet(
+            x_all[train_idx], y_all[train_idx].astype(int), fleet_rows, config
+        )
         positives = int(y_train.sum())
         negatives = len(y_train) - positives
         episodes = int(np.sum(np.diff(np.concatenate([[0], y_train])) == 1))
@@ -574,15 +569,10 @@ def fit_error_predictor(
             else negatives / max(positives, 1)
         )
         if len(twin_idx):
-            x_twin = x_all[twin_idx]
-            y_twin = y_all[twin_idx].astype(int)
-            if (target, horizon) in fleet:  # the twin learns like the final model does
-                x_fleet, y_fleet = _thin_negatives(
-                    *fleet[(target, horizon)],
-                    keep=int(config.fleet_negative_ratio * (len(y_twin) - y_twin.sum())),
-                )
-                x_twin = np.vstack([x_twin, x_fleet])
-                y_twin = np.concatenate([y_twin, y_fleet])
+            # the twin learns like the final model does
+            x_twin, y_twin = _with_fleet(
+                x_all[twin_idx], y_all[twin_idx].astype(int), fleet_rows, config
+            )
             twin_pos = int(y_twin.sum())
             if min(twin_pos, len(y_twin) - twin_pos) >= config.min_positive_samples:
                 calibration_estimator = _make_estimator(
@@ -662,6 +652,22 @@ def fit_error_predictor(
         ),
         skipped=skipped,
     )
+
+
+def _with_fleet(
+    x: np.ndarray,
+    y: np.ndarray,
+    fleet_rows: tuple[np.ndarray, np.ndarray] | None,
+    config: PredictorConfig,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The service's own rows followed by the fleet's for the same target, thinned so the fleet
+    adds about ``fleet_negative_ratio`` quiet buckets per own quiet bucket."""
+    if fleet_rows is None:
+        return x, y
+    x_fleet, y_fleet = _thin_negatives(
+        *fleet_rows, keep=int(config.fleet_negative_ratio * (len(y) - y.sum()))
+    )
+    return np.vstack([x, x_fleet]), np.concatenate([y, y_fleet])
 
 
 def _thin_negatives(x: np.ndarray, y: np.ndarray, *, keep: int) -> tuple[np.ndarray, np.ndarray]:

@@ -48,16 +48,24 @@ def cache_lookup(key: str) -> tuple[str | None, Any]:
         return None, None
 
 
-def cache_store(full_key: str | None, value: Any, *, ttl: int | None = None) -> None:
-    """Store ``value`` under a versioned key from ``cache_lookup`` for PREDICTION_CACHE_TTL."""
-    if full_key is None:
-        return
+def cache_set_if_up(key: str, value: Any, *, timeout: int, what: str) -> None:
+    """Store ``value``; a cache that is down is logged and skipped (it is an optimisation).
+
+    A value the cache cannot encode (it never pickles) raises ``TypeError``: that is a bug to
+    see in tests, not an outage to log.
+    """
     try:
-        cache.set(full_key, value, timeout=_ttl(ttl))
-    except TypeError:  # a value the cache cannot store (it never pickles) is a bug, not an outage
+        cache.set(key, value, timeout=timeout)
+    except TypeError:
         raise
     except Exception:
-        logger.warning("read cache unavailable; not stored", exc_info=True)
+        logger.warning("%s unavailable; not stored", what, exc_info=True)
+
+
+def cache_store(full_key: str | None, value: Any, *, ttl: int | None = None) -> None:
+    """Store ``value`` under a versioned key from ``cache_lookup`` for PREDICTION_CACHE_TTL."""
+    if full_key is not None:
+        cache_set_if_up(full_key, value, timeout=_ttl(ttl), what="read cache")
 
 
 def cached_read(key: str, compute: Callable[[], T], *, ttl: int | None = None) -> T:

@@ -19,6 +19,7 @@ from django.db import connections, router
 from django.utils import timezone
 
 from error_logging.models import ErrorRollup, MetricSample
+from ml_prediction.services.cache import cache_set_if_up
 
 logger = logging.getLogger(__name__)
 
@@ -232,12 +233,7 @@ def bucket_frame_for_service(
         frame = frame.join(metrics.reindex(index), how="left")
     frame.index.name = "bucket"
     if ttl > 0:
-        try:
-            cache.set(key, frame, timeout=ttl)
-        except TypeError:  # a frame the cache cannot store (it never pickles) is a bug
-            raise
-        except Exception:
-            logger.warning("feature cache unavailable; not stored", exc_info=True)
+        cache_set_if_up(key, frame, timeout=ttl, what="feature cache")
     return frame
 
 
