@@ -87,6 +87,8 @@ class PredictorConfig:
     bucket_minutes: int = 5
     # fleet training: other services' negatives kept per own training negative (all positives)
     fleet_negative_ratio: float = 1.0
+    # fleet training: calibrate on the other services' buckets of the same calibration period too
+    fleet_calibration: bool = True
 
     def __post_init__(self) -> None:
         unknown = [t for t in self.targets if t not in TARGETS]
@@ -508,12 +510,13 @@ def fit_error_predictor(
 
     cal_start = int(n * (1 - config.calibration_fraction - config.test_fraction))
     test_start = int(n * (1 - config.test_fraction))
-    fleet = _fleet_rows(
+    fleet, fleet_cal = _fleet_rows(
         fleet_frames,
         config=config,
         bucket_minutes=bm,
         feature_names=feature_names,
         before=features.index[max(cal_start, 0)],
+        calibration_before=features.index[min(max(test_start, 0), n - 1)],
     )
     models: list[_TargetModel] = []
     skipped: dict[str, str] = {}
@@ -586,9 +589,14 @@ def fit_error_predictor(
             if len(cal_idx)
             else np.array([])
         )
-        tm.calibrator = _fit_calibrator(
-            raw_cal, y_all[cal_idx].astype(int), config.calibration, pos_weight
-        )
+        y_cal = y_all[cal_idx].astype(int)
+        fleet_cal_rows = fleet_cal.get((target, horizon))
+        if config.fleet_calibration and fleet_cal_rows is not None and not len(twin_idx):
+            raw_cal = np.concatenate(
+                [raw_cal, _raw_scores(algorithm, estimator, fleet_cal_rows[0])]
+            )
+            y_cal = np.concatenate([y_cal, fleet_cal_rows[1]])
+        tm.calibrator = _fit_calibrator(raw_cal, y_cal, config.calibration, pos_weight)
         models.append(tm)
         importances += np.asarray(estimator.feature_importances_, dtype=float)
         if len(test_idx):
@@ -686,6 +694,9 @@ def _thin_negatives(x: np.ndarray, y: np.ndarray, *, keep: int) -> tuple[np.ndar
     return x[rows], y[rows]
 
 
+_FleetRows = dict[tuple[str, int], tuple[np.ndarray, np.ndarray]]
+
+
 def _fleet_rows(
     frames: Sequence[pd.DataFrame],
     *,
@@ -693,14 +704,19 @@ def _fleet_rows(
     bucket_minutes: int,
     feature_names: list[str],
     before: pd.Timestamp,
-) -> dict[tuple[str, int], tuple[np.ndarray, np.ndarray]]:
-    """Training rows from other services: (features, labels) per (target, horizon).
+    calibration_before: pd.Timestamp,
+) -> tuple[_FleetRows, _FleetRows]:
+    """Rows from other services, (features, labels) per (target, horizon): training rows (before
+    `before`, this service's calibration slice) and calibration rows (from `before` to
+    `calibration_before`, the start of its held-out slice).
 
-    Features are aligned to this service's columns; a signal the other service does not have
-    reads as "no departure" (ratio 1, everything else 0). Frames too short or without errors
-    are skipped: the fleet only adds evidence, it never makes training fail.
+    Each part's labels only look at that part's own data, as this service's slices do. Features
+    are aligned to this service's columns; a signal the other service does not have reads as
+    "no departure" (ratio 1, everything else 0). Frames too short or without errors are
+    skipped: the fleet only adds evidence, it never makes training fail.
     """
     parts: dict[tuple[str, int], tuple[list[np.ndarray], list[np.ndarray]]] = {}
+    cal_parts: dict[tuple[str, int], tuple[list[np.ndarray], list[np.ndarray]]] = {}
     fill = {
         name: (1.0 if name.endswith(("_vs_base", "_vs_base_min_15m")) else 0.0)
         for name in feature_names
@@ -710,22 +726,30 @@ def _fleet_rows(
             data = normalize_bucket_frame(frame, bucket_minutes=bucket_minutes)
         except InsufficientData:
             continue
-        data = data[data.index < before]
-        if len(data) < config.min_training_buckets or float(data["total_count"].sum()) == 0:
+        data = data[data.index < calibration_before]
+        n_train = int(np.searchsorted(data.index, before))
+        if n_train < config.min_training_buckets or float(data["total_count"].sum()) == 0:
             continue
-        features = build_features(data, bucket_minutes=bucket_minutes)
+        features = build_features(data, bucket_minutes=bucket_minutes)  # causal: one pass
         x = features.reindex(columns=feature_names)
         x = x.fillna({k: v for k, v in fill.items() if k in x.columns}).to_numpy(dtype=np.float32)
-        events = burst_events(data, burst_thresholds(data, config))
+        events = burst_events(data, burst_thresholds(data.iloc[:n_train], config))
         for horizon in config.horizons_minutes:
             h = max(round(horizon / bucket_minutes), 1)
             for target in config.targets:
-                y = future_labels(events[target], h).to_numpy()
-                known = ~np.isnan(y)
-                xs, ys = parts.setdefault((target, horizon), ([], []))
-                xs.append(x[known])
-                ys.append(y[known].astype(int))
-    return {key: (np.vstack(xs), np.concatenate(ys)) for key, (xs, ys) in parts.items()}
+                for store, y in (
+                    (parts, future_labels(events[target].iloc[:n_train], h).to_numpy()),
+                    (cal_parts, future_labels(events[target], h).to_numpy()[n_train:]),
+                ):
+                    rows = x[:n_train] if store is parts else x[n_train:]
+                    known = ~np.isnan(y)
+                    xs, ys = store.setdefault((target, horizon), ([], []))
+                    xs.append(rows[known])
+                    ys.append(y[known].astype(int))
+    return tuple(  # type: ignore[return-value]
+        {key: (np.vstack(xs), np.concatenate(ys)) for key, (xs, ys) in store.items()}
+        for store in (parts, cal_parts)
+    )
 
 
 def _make_estimator(

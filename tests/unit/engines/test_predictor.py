@@ -289,9 +289,14 @@ def test_fleet_rows_end_before_the_services_calibration_slice():
     other = constructed_frame(n=4000, seed=1)
     config = PredictorConfig(targets=("database",), **FAST)
     feature_names = list(build_features(other).columns)
-    before = other.index[2500]
-    rows = _fleet_rows(
-        [other], config=config, bucket_minutes=5, feature_names=feature_names, before=before
+    before, calibration_before = other.index[2500], other.index[3200]
+    rows, cal_rows = _fleet_rows(
+        [other],
+        config=config,
+        bucket_minutes=5,
+        feature_names=feature_names,
+        before=before,
+        calibration_before=calibration_before,
     )
     x, y = rows[("database", 30)]
     # every row before the cut whose 30-minute future is known there (the last 6 only if positive)
@@ -299,6 +304,42 @@ def test_fleet_rows_end_before_the_services_calibration_slice():
     assert 2500 - 6 <= x.shape[0] <= 2500 and len(y) == x.shape[0]
     # labels come from the other service's own bursts, never from beyond the cut
     assert 0 < y.sum() < len(y)
+    # calibration rows: the buckets between the two cuts, labelled from that span only
+    x_cal, y_cal = cal_rows[("database", 30)]
+    assert 700 - 6 <= x_cal.shape[0] <= 700 and len(y_cal) == x_cal.shape[0]
+    features = build_features(other).to_numpy(dtype=np.float32)
+    assert np.array_equal(x_cal[0], features[2500])  # the first row is the first after the cut
+    events = (other["database_count"] >= 10).iloc[2500:3200]  # this frame's burst threshold
+    assert y_cal.sum() == future_labels(events, 6).iloc[: len(y_cal)].sum()
+
+
+def test_a_service_without_incidents_in_its_calibration_slice_is_calibrated_on_the_fleets():
+    # given a service that has been calm lately (no warning, no burst in its newest half), and
+    # two services of the same kind with many incidents in the same period
+    own = constructed_frame(n=4000, seed=5)
+    rng = np.random.default_rng(9)
+    own.loc[own.index[2000:], "metric_db_pool_in_use"] = 30 + rng.normal(0, 2, 2000)
+    own.loc[own.index[2000:], "database_count"] = rng.poisson(1.0, 2000).astype(float)
+    own["total_count"] = own["error_count"] = own["database_count"] + 2
+    fleet = [constructed_frame(n=4000, seed=1), constructed_frame(n=4000, seed=2)]
+    alone = PredictorConfig(targets=("database",), fleet_calibration=False, **FAST)
+    pooled = PredictorConfig(targets=("database",), **FAST)
+    # when trained with the fleet, calibrating on its own slice alone or on the fleet's too
+    own_only = fit_error_predictor(own, config=alone, fleet_frames=fleet)
+    with_fleet = fit_error_predictor(own, config=pooled, fleet_frames=fleet)
+    # then alone there is nothing to fit a calibration curve on (only the class weight is undone)
+    assert own_only.models[0].calibrator.method == "prior"
+    assert with_fleet.models[0].calibrator.method == "sigmoid"
+    # and with the fleet's calibration buckets, on a fresh history of the same kind, the
+    # probabilities match the observed frequency on average, beat the base rate (Brier), and
+    # a warning still raises the risk many times over
+    fresh = constructed_frame(n=4000, seed=3)
+    probs = with_fleet.predict_proba_frame(fresh)["database@30"].iloc[300:-10]
+    labels = future_labels(fresh["database_count"] >= 10, 6).iloc[300:-10]
+    assert abs(probs.mean() - labels.mean()) < 0.03
+    assert ((probs - labels) ** 2).mean() < ((labels.mean() - labels) ** 2).mean() * 0.9
+    warned = (fresh["metric_db_pool_in_use"] > 80).iloc[300:-10]
+    assert probs[warned].mean() > 5 * probs[~warned].mean()
 
 
 def test_unusable_fleet_frames_are_skipped_and_missing_signals_read_as_no_departure():
@@ -308,12 +349,13 @@ def test_unusable_fleet_frames_are_skipped_and_missing_signals_read_as_no_depart
     silent = constructed_frame(n=4000, seed=3) * 0.0
     config = PredictorConfig(targets=("database",), **FAST)
     feature_names = list(build_features(own).columns)
-    rows = _fleet_rows(
+    rows, _ = _fleet_rows(
         [no_metric, too_short, silent, pd.DataFrame()],
         config=config,
         bucket_minutes=5,
         feature_names=feature_names,
         before=own.index[-1],
+        calibration_before=own.index[-1],
     )
     x, _ = rows[("database", 30)]
     assert x.shape[0] >= 3900  # only the frame without the metric contributed
