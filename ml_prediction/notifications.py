@@ -98,6 +98,10 @@ def alert_context(payload: dict[str, Any]) -> dict[str, Any]:
             f"{float(h['probability']):.0%} within {format_minutes(h['minutes'])}"
             for h in payload.get("horizons") or []
         ],
+        "likely_type_lines": [
+            f"{t['error_type']} {float(t['probability']):.0%} within {format_minutes(t['minutes'])}"
+            for t in payload.get("likely_types") or []
+        ],
     }
 
 
@@ -189,6 +193,8 @@ def _alert_blocks(context: dict[str, Any]) -> list[dict[str, Any]]:
             f"*Time estimate*\nwithin {context['time_estimate']}",
             f"*Severity*\n{_esc(context.get('severity', ''))}",
         ]
+        if context["likely_type_lines"]:
+            fields.append(f"*Likely types*\n{_esc('; '.join(context['likely_type_lines']))}")
     blocks: list[dict[str, Any]] = [
         {"type": "section", "fields": [_mrkdwn(_cut(f, 2000)) for f in fields[:10]]}
     ]

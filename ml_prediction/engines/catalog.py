@@ -21,5 +21,9 @@ CATEGORIES: tuple[str, ...] = (
     "other",
 )
 
+# The error predictor's target for "a burst of any category, or critical errors": the event an
+# on-call person is paged for; the per-category targets say which kind it is likely to be.
+INCIDENT = "incident"
+
 # Severity levels of ML results (anomalies, predictions, actions).
 LEVELS: tuple[str, ...] = ("low", "medium", "high", "critical")

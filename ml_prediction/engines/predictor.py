@@ -1,13 +1,17 @@
 """Error prediction: "will a burst of category T, or critical errors, happen within H minutes?"
 
 One binary classifier per (target, horizon), trained per service on labels made from its own
-history (XGBoost or RandomForest with the guide's parameters). Time-ordered splits only: the
-newest 15% is the held-out test the report's metrics come from; the model learns from what
-precedes it. Probabilities are calibrated (Platt sigmoid or isotonic) on predictions the model
-could not have seen: by default ("holdout") a 15% slice before the test slice, which the model
-never trains on; or ("forward") the model trains on everything before the test slice and a
-twin trained on the oldest half predicts the rest for the calibrator (more calibration data;
-on the generator it raised recall and lowered precision, so it is not the default).
+history (XGBoost or RandomForest with the guide's parameters). The targets are each error
+category, critical errors, and "incident": a burst of any of them, the event an on-call person
+is paged for; no type is reported likelier than the incident (see `_probabilities`).
+Time-ordered splits only: the newest 15% is the held-out test the report's metrics come from;
+the model learns from what precedes it. Probabilities are calibrated (Platt sigmoid, or
+isotonic once there are enough positive buckets to fit it) on predictions the model could not
+have seen: by default ("holdout") a 15% slice before the test slice, which the model never
+trains on, together with the other services' buckets of the same period when the fleet is
+given; or ("forward") the model trains on everything before the test slice and a twin trained
+on the oldest half predicts the rest for the calibrator (more calibration data; on the
+generator it raised recall and lowered precision, so it is not the default).
 A purge gap of one horizon separates the slices so no label peeks into the next one.
 XGBoost is monotone in the features that measure a signal against its own recent baseline
 (see `_monotone_constraints`). `alert_min_buckets` (PREDICTION_ALERT_MIN_BUCKETS) is the
@@ -28,7 +32,7 @@ import joblib
 import numpy as np
 import pandas as pd
 
-from ml_prediction.engines.catalog import CATEGORIES
+from ml_prediction.engines.catalog import CATEGORIES, INCIDENT
 from ml_prediction.engines.features import build_features, normalize_bucket_frame
 from ml_prediction.engines.types import (
     ContributingFactor,
@@ -38,7 +42,8 @@ from ml_prediction.engines.types import (
 )
 
 ALGORITHMS = ("xgboost", "random_forest")
-TARGETS: tuple[str, ...] = (*CATEGORIES, "critical")
+BURST_TARGETS: tuple[str, ...] = (*CATEGORIES, "critical")
+TARGETS: tuple[str, ...] = (*BURST_TARGETS, INCIDENT)
 _ARTIFACT = "predictor.joblib"
 
 DEFAULT_ERROR_TYPE = {
@@ -51,6 +56,7 @@ DEFAULT_ERROR_TYPE = {
     "memory": "OutOfMemoryError",
     "other": "Error",
     "critical": "CriticalError",
+    INCIDENT: "ErrorBurst",
 }
 
 
@@ -75,7 +81,11 @@ class PredictorConfig:
     min_training_buckets: int = 1000
     min_positive_samples: int = 10
     min_positive_events: int = 3  # distinct episodes: one incident is not a pattern
-    calibration: str = "sigmoid"  # sigmoid | isotonic
+    # sigmoid (Platt) | isotonic | auto: isotonic once the calibration set holds at least
+    # `isotonic_min_positives` positive buckets (with the fleet's calibration buckets it does),
+    # sigmoid below that, where a step function would fit the few incidents' noise
+    calibration: str = "auto"
+    isotonic_min_positives: int = 100
     calibration_fraction: float = 0.15
     calibration_scheme: str = "holdout"  # holdout (one slice) | forward (twin model)
     forward_split: float = 0.5  # forward scheme: the twin trains on this oldest share
@@ -94,8 +104,8 @@ class PredictorConfig:
         unknown = [t for t in self.targets if t not in TARGETS]
         if unknown:
             raise ValueError(f"unknown prediction targets {unknown}; known: {', '.join(TARGETS)}")
-        if self.calibration not in ("sigmoid", "isotonic"):
-            raise ValueError("calibration must be 'sigmoid' or 'isotonic'")
+        if self.calibration not in ("sigmoid", "isotonic", "auto"):
+            raise ValueError("calibration must be 'sigmoid', 'isotonic' or 'auto'")
         if self.calibration_scheme not in ("forward", "holdout"):
             raise ValueError("calibration_scheme must be 'forward' or 'holdout'")
         if self.alert_min_buckets < 1:
@@ -146,9 +156,14 @@ def held_probabilities(probabilities: pd.DataFrame, min_buckets: int) -> pd.Data
 
 
 def burst_thresholds(frame: pd.DataFrame, config: PredictorConfig) -> dict[str, float]:
-    """Per target, the bucket count from which it is a burst: robust, from the service's own data."""
+    """Per target, the bucket count from which it is a burst: robust, from the service's own data.
+
+    The incident target has no threshold of its own: it is any burst of every other target,
+    so all of them get one when it is asked for.
+    """
     thresholds: dict[str, float] = {}
-    for target in config.targets:
+    wanted = BURST_TARGETS if INCIDENT in config.targets else config.targets
+    for target in wanted:
         if target == "critical":
             thresholds[target] = float(config.critical_min_count)
             continue
@@ -162,12 +177,14 @@ def burst_thresholds(frame: pd.DataFrame, config: PredictorConfig) -> dict[str, 
 
 
 def burst_events(frame: pd.DataFrame, thresholds: Mapping[str, float]) -> pd.DataFrame:
-    """Boolean frame: did target T burst in this bucket?"""
+    """Boolean frame: did target T burst in this bucket? The incident column: did any?"""
     columns = {}
     for target, threshold in thresholds.items():
         column = "critical_count" if target == "critical" else f"{target}_count"
         columns[target] = frame[column].to_numpy(dtype=float) >= threshold
-    return pd.DataFrame(columns, index=frame.index)
+    events = pd.DataFrame(columns, index=frame.index)
+    events[INCIDENT] = events.any(axis=1) if columns else False
+    return events
 
 
 def future_labels(events: pd.Series, horizon_buckets: int) -> pd.Series:
@@ -205,13 +222,17 @@ class _Calibrator:
         return raw
 
 
-def _fit_calibrator(raw: np.ndarray, y: np.ndarray, method: str, pos_weight: float) -> _Calibrator:
+def _fit_calibrator(
+    raw: np.ndarray, y: np.ndarray, method: str, pos_weight: float, isotonic_min_positives: int
+) -> _Calibrator:
     """Fit on a held-out slice. With too few of either class there, fall back to undoing the
     training class weight, so a weighted model never reports inflated probabilities."""
     positives = int(y.sum())
     if positives < 3 or positives > len(y) - 3:
         return _Calibrator("prior", a=max(pos_weight, 1.0))
     raw = np.clip(raw, 1e-6, 1 - 1e-6)
+    if method == "auto":
+        method = "isotonic" if positives >= isotonic_min_positives else "sigmoid"
     if method == "isotonic":
         from sklearn.isotonic import IsotonicRegression
 
@@ -291,12 +312,35 @@ class ErrorPredictorModel:
     def predict_proba_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Calibrated probability per bucket of `frame`, one column per "target@horizon" (causal)."""
         features = build_features(frame, bucket_minutes=self.bucket_minutes)
-        x = self._matrix(features)
+        probabilities = self._probabilities(self._matrix(features))
         columns = {
-            f"{m.target}@{m.horizon_minutes}": np.clip(m.calibrator(self._raw(m, x)), 0.0, 1.0)
-            for m in self.models
+            f"{m.target}@{m.horizon_minutes}": p
+            for m, p in zip(self.models, probabilities, strict=True)
         }
         return pd.DataFrame(columns, index=features.index)
+
+    def _probabilities(self, x: np.ndarray) -> list[np.ndarray]:
+        """Calibrated probabilities per model (in `self.models` order), made coherent.
+
+        A burst of one type is an incident, so no type may be likelier than the incident
+        model of the same horizon says an incident is: each type is capped at it. The
+        incident model learns from every type's episodes (several times the positives of any
+        one type), so where the two disagree it is the better-informed of the two; and the
+        alerts, which fire on any row above the threshold, then fire on the incident risk,
+        not on the noisiest of nine separately calibrated type models.
+        """
+        out = [np.clip(m.calibrator(self._raw(m, x)), 0.0, 1.0) for m in self.models]
+        incident = {
+            m.horizon_minutes: p
+            for m, p in zip(self.models, out, strict=True)
+            if m.target == INCIDENT
+        }
+        return [
+            np.minimum(p, incident[m.horizon_minutes])
+            if m.target != INCIDENT and m.horizon_minutes in incident
+            else p
+            for m, p in zip(self.models, out, strict=True)
+        ]
 
     def predict(
         self, frame: pd.DataFrame, *, config: PredictorConfig
@@ -314,8 +358,7 @@ class ErrorPredictorModel:
         x_held = self._matrix(features.iloc[-held:])
         timestamp = last.index[0].to_pydatetime()
         results: list[ErrorPredictionResult] = []
-        for model in self.models:
-            recent = np.clip(model.calibrator(self._raw(model, x_held)), 0.0, 1.0)
+        for model, recent in zip(self.models, self._probabilities(x_held), strict=True):
             probability = float(recent.min())
             if not np.isfinite(probability):
                 probability = model.base_rate
@@ -596,7 +639,9 @@ def fit_error_predictor(
                 [raw_cal, _raw_scores(algorithm, estimator, fleet_cal_rows[0])]
             )
             y_cal = np.concatenate([y_cal, fleet_cal_rows[1]])
-        tm.calibrator = _fit_calibrator(raw_cal, y_cal, config.calibration, pos_weight)
+        tm.calibrator = _fit_calibrator(
+            raw_cal, y_cal, config.calibration, pos_weight, config.isotonic_min_positives
+        )
         models.append(tm)
         importances += np.asarray(estimator.feature_importances_, dtype=float)
         if len(test_idx):

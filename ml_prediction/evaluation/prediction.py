@@ -344,13 +344,16 @@ def run(datasets_dir: Path, *, quick: bool, progress: Callable[[str], Any] | Non
         "Generator: `ml_prediction.engines.simulator`; per service, XGBoost trained on the "
         "oldest part of its history and, as the product does by default "
         "(`ML_PREDICTION_FLEET_TRAINING`), on the oldest part of the other services' histories "
-        "(the same period, never the replayed one; calibration and held-out metrics stay on the "
+        "(the same period, never the replayed one), and calibrated on its own and the others' "
+        "buckets of its calibration period (the held-out metrics of training stay on the "
         "service's own data), then the newest part "
         'replayed causally, bucket by bucket. Rows marked "own history only" train each '
         "service on its own history alone, for comparison. An alert = any target's calibrated probability ≥ "
         "PREDICTION_THRESHOLD (0.6), or, in the rows that say so, ≥ the product's alert levels "
         "ALERT_PROBABILITY (0.7) and HIGH_PROBABILITY_THRESHOLD (0.75), all three fixed by the "
-        "configuration defaults, none chosen here. Precision is over alert episodes outside incidents; recall is over "
+        "configuration defaults, none chosen here. As no error type may be likelier than the "
+        '"incident" target (a burst of any type, or critical errors), that is its probability '
+        "when the service has an incident model. Precision is over alert episodes outside incidents; recall is over "
         "incident onsets with an alert in the 30 minutes before; lead = onset − the moment the first such "
         'alert was known. "2 buckets in a row" is the same model with the debounced alert policy '
         "`PREDICTION_ALERT_MIN_BUCKETS = 2` (a target's risk must hold for two consecutive buckets; "

@@ -21,6 +21,7 @@ from django.core.exceptions import ValidationError
 from django.db import connections, transaction
 from django.utils import timezone
 
+from ml_prediction.engines.catalog import INCIDENT
 from ml_prediction.models import (
     AlertNotification,
     AnomalyDetection,
@@ -349,9 +350,29 @@ def prediction_payload(
     representative: ErrorPrediction,
     group: list[ErrorPrediction],
     actions: list[PreventiveAction],
+    likely: Iterable[ErrorPrediction] = (),
 ) -> dict[str, Any]:
-    """The facts of a prediction alert, stored on the notification and rendered per channel."""
+    """The facts of a prediction alert, stored on the notification and rendered per channel.
+
+    `likely`: for an incident alert, the type predictions of the same analysis; the payload
+    lists the most probable types (best per type) so the page says what kind to expect.
+    """
     p = representative
+    best: dict[str, ErrorPrediction] = {}
+    for q in likely:
+        if (
+            q.predicted_error_type not in best
+            or q.probability > best[q.predicted_error_type].probability
+        ):
+            best[q.predicted_error_type] = q
+    likely_types = [
+        {
+            "error_type": q.predicted_error_type,
+            "probability": round(float(q.probability), 4),
+            "minutes": q.time_horizon_minutes,
+        }
+        for q in sorted(best.values(), key=lambda q: (-q.probability, q.predicted_error_type))[:3]
+    ]
     return {
         "kind": Kind.PREDICTION,
         "subject": f"HIGH RISK: {p.predicted_error_type}",
@@ -368,6 +389,7 @@ def prediction_payload(
         "root_cause_hypothesis": p.root_cause_hypothesis,
         "recommended_actions": _action_lines(p.recommended_actions, actions),
         "horizons": _horizons(group),
+        "likely_types": likely_types,
         "prediction_id": str(p.prediction_id),
         **_links(f"/api/ml/predictions/{p.prediction_id}/"),
     }
@@ -498,10 +520,23 @@ def _drop_decided(
 
 
 def _prediction_groups(service: str, predictions: list[ErrorPrediction]) -> list[_Group]:
-    """One group per error type; the most probable (then the soonest) prediction speaks for it."""
+    """One group per error type; the most probable (then the soonest) prediction speaks for it.
+
+    An incident prediction (a burst of any type) and the type predictions of the same analysis
+    are one risk: they form one alert, spoken for by the incident, which lists the likely types.
+    No type is ever likelier than the incident, so a type above the threshold always comes with
+    an incident above it; paging for both would page twice for one outage.
+    """
     by_type: dict[str, list[ErrorPrediction]] = defaultdict(list)
+    folded: dict[str, list[ErrorPrediction]] = defaultdict(list)
+    incident_type = next(
+        (p.predicted_error_type for p in predictions if p.predicted_category == INCIDENT), None
+    )
     for prediction in predictions:
-        by_type[prediction.predicted_error_type].append(prediction)
+        if incident_type is not None and prediction.predicted_category != INCIDENT:
+            folded[incident_type].append(prediction)
+        else:
+            by_type[prediction.predicted_error_type].append(prediction)
     actions_by_prediction: dict[str, list[PreventiveAction]] = defaultdict(list)
     if predictions:
         for action in PreventiveAction.objects.filter(
@@ -511,8 +546,9 @@ def _prediction_groups(service: str, predictions: list[ErrorPrediction]) -> list
     groups = []
     for error_type, members in sorted(by_type.items()):
         representative = min(members, key=lambda p: (-p.probability, p.time_horizon_minutes))
+        related = members + folded.get(error_type, [])
         actions = actions_by_prediction.get(str(representative.prediction_id)) or [
-            a for p in members for a in actions_by_prediction.get(str(p.prediction_id), [])
+            a for p in related for a in actions_by_prediction.get(str(p.prediction_id), [])
         ]
         groups.append(
             _Group(
@@ -520,9 +556,11 @@ def _prediction_groups(service: str, predictions: list[ErrorPrediction]) -> list
                 dedup_key=f"prediction:{service}:{error_type}"[:300],
                 error_type=error_type,
                 severity=representative.predicted_severity,
-                payload=prediction_payload(representative, members, actions),
+                payload=prediction_payload(
+                    representative, members, actions, likely=folded.get(error_type, [])
+                ),
                 created_from=representative.created_at,
-                prediction_ids=[str(p.prediction_id) for p in members],
+                prediction_ids=[str(p.prediction_id) for p in related],
             )
         )
     return groups

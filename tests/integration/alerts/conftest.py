@@ -212,7 +212,7 @@ def make_prediction():
         prediction = ErrorPrediction.objects.create(
             service=service,
             predicted_error_type=error_type,
-            predicted_category="database",
+            predicted_category=fields.pop("predicted_category", "database"),
             predicted_severity=fields.pop("predicted_severity", "high"),
             probability=probability,
             confidence_level="high",

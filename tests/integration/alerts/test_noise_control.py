@@ -45,6 +45,35 @@ def test_burst_of_100_same_type_predictions_in_one_analysis_sends_one_email(
     assert ErrorPrediction.objects.filter(alert_triggered=True).count() == 100
 
 
+def test_an_incident_and_its_likely_types_page_once(
+    smtp_server, ml_config, eager_celery, deliver_on_commit, make_prediction
+):
+    # given one analysis with an incident risk and the types it is likely to be
+    incident = make_prediction(
+        error_type="ErrorBurst", predicted_category="incident", probability=0.86, horizon=30
+    )
+    database = make_prediction(probability=0.74, horizon=30, actions=False)
+    timeout = make_prediction(
+        error_type="TimeoutError", predicted_category="timeout", probability=0.71, horizon=30
+    )
+
+    dispatch(deliver_on_commit, predictions=[incident, database, timeout])
+
+    # then one alert goes out, spoken for by the incident, naming the likely types
+    assert len(smtp_server.envelopes) == 1
+    row = AlertNotification.objects.get()
+    assert row.status == "sent" and row.dedup_key == "prediction:django:ErrorBurst"
+    assert set(row.prediction_ids) == {str(p.prediction_id) for p in (incident, database, timeout)}
+    assert row.payload["error_type"] == "ErrorBurst"
+    assert [t["error_type"] for t in row.payload["likely_types"]] == [
+        "DatabaseConnectionTimeout",
+        "TimeoutError",
+    ]
+    text = smtp_server.messages[0].get_body(preferencelist=("plain",)).get_content()
+    assert "Likely types: DatabaseConnectionTimeout 74% within 30 minutes; TimeoutError 71%" in text
+    assert ErrorPrediction.objects.filter(alert_triggered=True).count() == 3
+
+
 def test_burst_of_100_same_type_predictions_one_call_each_sends_one_email(
     smtp_server, ml_config, eager_celery, deliver_on_commit, make_prediction
 ):

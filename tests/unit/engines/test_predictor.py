@@ -9,12 +9,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml_prediction.engines.features import build_features
+from ml_prediction.engines.features import build_features, normalize_bucket_frame
 from ml_prediction.engines.predictor import (
+    BURST_TARGETS,
     ErrorPredictorModel,
     PredictorConfig,
     _fleet_rows,
     _thin_negatives,
+    burst_events,
+    burst_thresholds,
     fit_error_predictor,
     future_labels,
     held_probabilities,
@@ -120,6 +123,69 @@ def test_predict_returns_typed_results_with_factors(sim_frame, algorithm, tmp_pa
     assert [r.probability for r in loaded.predict(sim_frame.iloc[-288:], config=config)] == [
         r.probability for r in results
     ]
+
+
+def test_the_incident_event_is_a_burst_of_any_type():
+    frame = pd.DataFrame(
+        {"database_count": [0, 12, 0, 0], "timeout_count": [0, 0, 15, 0]},
+        index=pd.date_range("2026-01-05", periods=4, freq="5min", tz="UTC"),
+    )
+    events = burst_events(frame, {"database": 10.0, "timeout": 10.0})
+    assert events["incident"].tolist() == [False, True, True, False]
+    # asked for alone, the incident target still gets every type's threshold
+    sim = simulate(SimulationConfig(days=3, services=("java",), seed=1)).bucket_frames()["java"]
+    thresholds = burst_thresholds(sim, PredictorConfig(targets=("incident",), **FAST))
+    assert set(thresholds) == set(BURST_TARGETS)
+
+
+def _two_kinds_frame(n: int = 9000, seed: int = 0) -> pd.DataFrame:
+    """One warning signal; what follows is a database burst or a timeout burst, each rare."""
+    rng = np.random.default_rng(seed)
+    index = pd.date_range("2026-01-05", periods=n, freq="5min", tz="UTC")
+    database = rng.poisson(1.0, n).astype(float)
+    timeout = rng.poisson(1.0, n).astype(float)
+    pool = 30 + rng.normal(0, 2, n)
+    for t in range(20, n - 10):
+        if rng.random() < 0.012 and pool[t - 5 : t].max() < 60:
+            pool[t : t + 3] = 90
+            if rng.random() < 0.7:
+                (database if rng.random() < 0.5 else timeout)[t + 3] += 40
+    return pd.DataFrame(
+        {
+            "total_count": database + timeout,
+            "database_count": database,
+            "timeout_count": timeout,
+            "metric_db_pool_in_use": pool,
+        },
+        index=index,
+    )
+
+
+def test_the_incident_model_learns_from_every_type_and_caps_each_of_them():
+    # given a history where a warning is followed by a burst of one of two kinds
+    frame = _two_kinds_frame()
+    config = PredictorConfig(targets=("database", "timeout", "incident"), **FAST)
+    model = fit_error_predictor(frame.iloc[:7000], config=config)
+    assert {m.target for m in model.models} == {"database", "timeout", "incident"}
+    probs = model.predict_proba_frame(frame).iloc[7100:-10]
+    # then no type is ever likelier than an incident of any type
+    assert (probs["database@30"] <= probs["incident@30"] + 1e-12).all()
+    assert (probs["timeout@30"] <= probs["incident@30"] + 1e-12).all()
+    # and the incident risk after a warning matches how often a burst of either kind followed
+    events = burst_events(normalize_bucket_frame(frame, bucket_minutes=5), model.thresholds)
+    labels = future_labels(events["incident"], 6).iloc[7100:-10]
+    warned = frame["metric_db_pool_in_use"].iloc[7100:-10] > 80
+    assert probs["incident@30"][warned].mean() > 5 * probs["incident@30"][~warned].mean()
+    assert abs(probs["incident@30"].mean() - labels.mean()) < 0.03
+    # and `predict` reports the same coherent probabilities, the incident as an error burst
+    results = model.predict(
+        frame.iloc[: 7100 + int(np.argmax(warned.to_numpy())) + 1], config=config
+    )
+    by_target = {r.target: r for r in results}
+    assert by_target["incident"].predicted_error_type == "ErrorBurst"
+    assert by_target["incident"].probability >= max(
+        by_target["database"].probability, by_target["timeout"].probability
+    )
 
 
 def test_contributing_factors_explain_a_high_risk_bucket():
@@ -329,7 +395,7 @@ def test_a_service_without_incidents_in_its_calibration_slice_is_calibrated_on_t
     with_fleet = fit_error_predictor(own, config=pooled, fleet_frames=fleet)
     # then alone there is nothing to fit a calibration curve on (only the class weight is undone)
     assert own_only.models[0].calibrator.method == "prior"
-    assert with_fleet.models[0].calibrator.method == "sigmoid"
+    assert with_fleet.models[0].calibrator.method in ("sigmoid", "isotonic")
     # and with the fleet's calibration buckets, on a fresh history of the same kind, the
     # probabilities match the observed frequency on average, beat the base rate (Brier), and
     # a warning still raises the risk many times over
