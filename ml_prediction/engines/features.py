@@ -176,6 +176,41 @@ def _lagged(x: np.ndarray, lag: int, fill: float) -> np.ndarray:
     return np.concatenate([np.full(min(lag, len(x)), fill), x[:-lag]])[: len(x)]
 
 
+# Features without a unit: the same value means the same on every service.
+_SCALE_FREE_NAMES = frozenset(
+    {
+        "hour_of_day",
+        "day_of_week",
+        "is_peak_hours",
+        "hour_sin",
+        "hour_cos",
+        "total_count_z_1d",
+        "total_count_1h_vs_1d",
+        "response_time_p95_vs_1d",
+        "database_error_ratio",
+        "api_error_ratio",
+    }
+)
+
+
+def scale_free_columns(names: list[str]) -> list[str]:
+    """The features that carry no service-specific scale: time of day and week, shares of error
+    types and severities, and every signal measured against its own baseline.
+
+    A model that learns from several services' histories (fleet training) must not use counts,
+    latencies or gauges in their own units: 800 ms is an outage on one service and a normal
+    Monday on another, and a split learned on the fleet's incidents would fire on the service's
+    ordinary level. These columns transfer; the others do not.
+    """
+    return [
+        name
+        for name in names
+        if name in _SCALE_FREE_NAMES
+        or "_vs_base" in name
+        or (name.startswith(("error_type_", "severity_")) and name.endswith("_ratio"))
+    ]
+
+
 def build_features(frame: pd.DataFrame, *, bucket_minutes: int | None = None) -> pd.DataFrame:
     """One feature row per bucket of `frame` (after normalisation); no NaN in the result.
 

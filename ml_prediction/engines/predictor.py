@@ -33,7 +33,11 @@ import numpy as np
 import pandas as pd
 
 from ml_prediction.engines.catalog import CATEGORIES, INCIDENT
-from ml_prediction.engines.features import build_features, normalize_bucket_frame
+from ml_prediction.engines.features import (
+    build_features,
+    normalize_bucket_frame,
+    scale_free_columns,
+)
 from ml_prediction.engines.types import (
     ContributingFactor,
     ErrorPredictionResult,
@@ -523,7 +527,8 @@ def fit_error_predictor(
     `fleet_frames`: other services' bucket histories, added to the training rows only. One
     service sees a handful of incidents a month, too few to learn where a departure from normal
     turns into an outage; the fleet sees many, and the departure features (each signal against
-    its own baseline) mean the same on every service. Each frame gets its own burst thresholds
+    its own baseline) mean the same on every service; with a fleet the model uses only the
+    features without a service-specific scale (`scale_free_columns`). Each frame gets its own burst thresholds
     and labels; only its rows before this service's calibration slice are used, so calibration
     and the held-out metrics stay on this service's own, later data.
     """
@@ -538,6 +543,9 @@ def fit_error_predictor(
     if float(data["total_count"].sum()) == 0:
         raise InsufficientData("the service has no errors in its history: nothing to learn")
     features = build_features(data, bucket_minutes=bm)
+    if fleet_frames:
+        # learning from other services: only the features that mean the same on each of them
+        features = features[scale_free_columns(list(features.columns))]
     feature_names = list(features.columns)
     x_all = features.to_numpy(dtype=np.float32)
     n = len(features)

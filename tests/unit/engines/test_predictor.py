@@ -9,7 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml_prediction.engines.features import build_features, normalize_bucket_frame
+from ml_prediction.engines.features import (
+    build_features,
+    normalize_bucket_frame,
+    scale_free_columns,
+)
 from ml_prediction.engines.predictor import (
     BURST_TARGETS,
     ErrorPredictorModel,
@@ -349,6 +353,24 @@ def test_fleet_histories_teach_a_service_too_quiet_to_learn_alone(scheme):
     signal = fresh["metric_db_pool_in_use"] > 80
     assert probs[signal].mean() > 5 * probs[~signal].mean()
     assert model.report.train_samples < len(own)  # its own calibration/test slices stay its own
+
+
+def test_with_a_fleet_the_model_uses_only_features_without_a_service_scale():
+    own = constructed_frame(n=4000, seed=5)
+    fleet = [constructed_frame(n=4000, seed=1)]
+    config = PredictorConfig(targets=("database",), **FAST)
+    every = list(build_features(own).columns)
+    alone = fit_error_predictor(own, config=config)
+    with_fleet = fit_error_predictor(own, config=config, fleet_frames=fleet)
+    assert alone.feature_names == every
+    assert with_fleet.feature_names == scale_free_columns(every)
+    # levels in the service's own units are out; the same signals against their baseline are in
+    for absolute in ("metric_db_pool_in_use", "database_count_sum_1h", "response_time_p95"):
+        assert absolute in every and absolute not in with_fleet.feature_names
+    for relative in ("metric_db_pool_in_use_vs_base", "hour_of_day", "total_count_z_1d"):
+        assert relative in with_fleet.feature_names
+    # and it still scores any window of the service, whatever columns the window has
+    assert np.isfinite(with_fleet.predict_proba_frame(own.iloc[-300:]).to_numpy()).all()
 
 
 def test_fleet_rows_end_before_the_services_calibration_slice():
