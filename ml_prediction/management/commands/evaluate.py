@@ -88,6 +88,15 @@ class Command(BaseCommand):
             "(default 3; 1 with --quick)",
         )
         parser.add_argument(
+            "--skip-last-days",
+            type=int,
+            default=0,
+            metavar="K",
+            help="forecast: hold out the days K days before the end instead of the last ones "
+            "(NAB and simulator; for tuning on earlier origins, never on the published days; "
+            "default 0)",
+        )
+        parser.add_argument(
             "--jobs",
             type=int,
             default=None,
@@ -105,6 +114,8 @@ class Command(BaseCommand):
             raise CommandError("--nab-days must be at least 1")
         if options["jobs"] is not None and options["jobs"] < 1:
             raise CommandError("--jobs must be at least 1")
+        if options["skip_last_days"] < 0:
+            raise CommandError("--skip-last-days must not be negative")
 
         def progress(message: str) -> None:
             if options.get("verbosity", 1) >= 1:
@@ -129,6 +140,7 @@ class Command(BaseCommand):
                         categories=options["category"],
                         limit=options["limit"],
                         nab_days=options["nab_days"],
+                        skip_last_days=options["skip_last_days"],
                     )
                     if options["jobs"] is not None:
                         kwargs["jobs"] = options["jobs"]

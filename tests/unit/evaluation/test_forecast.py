@@ -130,6 +130,35 @@ def test_each_held_out_day_is_forecast_from_the_history_before_it_only():
     assert days[0].baseline_mase == pytest.approx(by_hand)
 
 
+def test_skipping_the_last_days_scores_earlier_days_and_never_sees_the_skipped_ones():
+    # given a daily cycle whose last two days jump far up
+    series = _daily_series()
+    series.iloc[-48:] += 500
+    config = ForecastConfig(candidates=("seasonal_naive", "holt_winters"))
+    # when two days are held out, two days before the end
+    days = evaluation.evaluate_origins("x/y.csv", "x", series, config=config, days=2, skip=2)
+    # then they are the third and fourth days from the end, each fitted on the history before it
+    assert [d.day for d in days] == [1, 0]
+    for day, back in zip(days, (3, 2), strict=True):
+        cut = series.iloc[: len(series) - back * 24]
+        alone = evaluation.evaluate_series("x/y.csv", "x", cut, config=config)
+        assert day.mase == pytest.approx(alone.mase)
+        assert day.covered == alone.covered
+    # and the skipped days change nothing: the same as the series without them
+    without = evaluation.evaluate_origins("x/y.csv", "x", series.iloc[:-48], config=config, days=2)
+    assert [d.mase for d in days] == pytest.approx([d.mase for d in without])
+    assert all(d.mase < 2 for d in days)  # the jump would have cost far more
+
+
+def test_run_says_when_the_held_out_days_were_shifted(datasets_dir):
+    markdown = evaluation.run(datasets_dir, quick=True, limit=1, jobs=1, skip_last_days=2)
+    assert "`python manage.py evaluate forecast --quick --skip-last-days 2`" in markdown
+    assert "**Tuning run, not the published protocol:**" in markdown
+    assert "2 days earlier than usual" in markdown
+    with pytest.raises(ValueError, match="skip_last_days"):
+        evaluation.run(datasets_dir, quick=True, limit=1, jobs=1, skip_last_days=-1)
+
+
 def test_a_files_figures_combine_its_days():
     # given three scored days
     config = ForecastConfig(candidates=("seasonal_naive", "holt_winters"))
@@ -198,3 +227,19 @@ def test_jobs_are_capped_at_the_cores(monkeypatch):
     assert [evaluation.worker_count(j) for j in (1, 2, 8)] == [1, 2, 2]
     monkeypatch.setattr(evaluation.os, "cpu_count", lambda: None)
     assert evaluation.worker_count(4) == 1
+
+
+def test_the_diagnosis_quotes_the_diagnosed_files_figures_from_the_run():
+    # given two days of one diagnosed file and one day of a file the diagnosis is not about
+    key = evaluation.DIAGNOSED_FILES[0]
+    day = evaluation.SeriesResult(
+        key, "c", "ensemble", "ok", 4.25, 1.0, 1.0, 1.0, 20, 24, 1.0, day=1
+    )
+    rows = [day, replace(day, mase=0.5, algorithm="holt_winters", day=0)]
+    rows.append(replace(day, key="c/other.csv", mase=9.0))
+    # when
+    paragraph = evaluation._diagnosis(rows)[0]
+    # then the paragraph ends with this run's figures for it, oldest day first, and no others
+    assert paragraph.startswith(evaluation.DIAGNOSIS)
+    assert paragraph.endswith(f"{key.split('/', 1)[1]} 4.25 (ensemble) / 0.50 (holt_winters).")
+    assert "other.csv" not in paragraph
