@@ -528,9 +528,11 @@ def fit_error_predictor(
     service sees a handful of incidents a month, too few to learn where a departure from normal
     turns into an outage; the fleet sees many, and the departure features (each signal against
     its own baseline) mean the same on every service; with a fleet the model uses only the
-    features without a service-specific scale (`scale_free_columns`). Each frame gets its own burst thresholds
-    and labels; only its rows before this service's calibration slice are used, so calibration
-    and the held-out metrics stay on this service's own, later data.
+    features without a service-specific scale (`scale_free_columns`). Each frame gets its own
+    burst thresholds and labels; its rows before this service's calibration slice are training
+    rows, its rows of the calibration period join the calibration (`fleet_calibration`: each
+    service's 0.7 then rests on the fleet's incidents, not on its own two or three), and the
+    held-out metrics stay on this service's own, later data.
     """
     if algorithm not in ALGORITHMS:
         raise ValueError(f"algorithm must be one of {', '.join(ALGORITHMS)}, not {algorithm!r}")
