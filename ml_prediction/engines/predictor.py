@@ -772,10 +772,7 @@ def _fleet_rows(
     """
     parts: dict[tuple[str, int], tuple[list[np.ndarray], list[np.ndarray]]] = {}
     cal_parts: dict[tuple[str, int], tuple[list[np.ndarray], list[np.ndarray]]] = {}
-    fill = {
-        name: (1.0 if name.endswith(("_vs_base", "_vs_base_min_15m")) else 0.0)
-        for name in feature_names
-    }
+    fill = {name: (1.0 if _is_baseline_level(name) else 0.0) for name in feature_names}
     for frame in frames:
         try:
             data = normalize_bucket_frame(frame, bucket_minutes=bucket_minutes)
@@ -787,24 +784,25 @@ def _fleet_rows(
             continue
         features = build_features(data, bucket_minutes=bucket_minutes)  # causal: one pass
         x = features.reindex(columns=feature_names)
-        x = x.fillna({k: v for k, v in fill.items() if k in x.columns}).to_numpy(dtype=np.float32)
+        x = x.fillna(fill).to_numpy(dtype=np.float32)
         events = burst_events(data, burst_thresholds(data.iloc[:n_train], config))
         for horizon in config.horizons_minutes:
             h = max(round(horizon / bucket_minutes), 1)
             for target in config.targets:
-                for store, y in (
-                    (parts, future_labels(events[target].iloc[:n_train], h).to_numpy()),
-                    (cal_parts, future_labels(events[target], h).to_numpy()[n_train:]),
+                for store, rows, y in (
+                    (parts, x[:n_train], future_labels(events[target].iloc[:n_train], h)),
+                    (cal_parts, x[n_train:], future_labels(events[target], h).iloc[n_train:]),
                 ):
-                    rows = x[:n_train] if store is parts else x[n_train:]
-                    known = ~np.isnan(y)
+                    labels = y.to_numpy()
+                    known = ~np.isnan(labels)
                     xs, ys = store.setdefault((target, horizon), ([], []))
                     xs.append(rows[known])
-                    ys.append(y[known].astype(int))
-    return tuple(  # type: ignore[return-value]
-        {key: (np.vstack(xs), np.concatenate(ys)) for key, (xs, ys) in store.items()}
-        for store in (parts, cal_parts)
-    )
+                    ys.append(labels[known].astype(int))
+
+    def stacked(store: dict) -> _FleetRows:
+        return {key: (np.vstack(xs), np.concatenate(ys)) for key, (xs, ys) in store.items()}
+
+    return stacked(parts), stacked(cal_parts)
 
 
 def _make_estimator(
@@ -859,11 +857,13 @@ def _monotone_constraints(feature_names: list[str]) -> str:
     Levels (`…_vs_base`, `…_vs_base_min_15m`) are constrained; their changes and accelerations,
     which legitimately go both ways, and every other feature are free.
     """
-    flags = (
-        "1" if "_vs_base" in name and not name.endswith(("_change_15m", "_accel_15m")) else "0"
-        for name in feature_names
-    )
+    flags = ("1" if _is_baseline_level(name) else "0" for name in feature_names)
     return "(" + ",".join(flags) + ")"
+
+
+def _is_baseline_level(name: str) -> bool:
+    """A signal's level against its own baseline (1 = as usual), not its change or acceleration."""
+    return "_vs_base" in name and not name.endswith(("_change_15m", "_accel_15m"))
 
 
 def _pos_weight(positives: int, negatives: int, config: PredictorConfig) -> float:

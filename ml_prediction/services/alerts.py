@@ -528,13 +528,13 @@ def _prediction_groups(service: str, predictions: list[ErrorPrediction]) -> list
     an incident above it; paging for both would page twice for one outage.
     """
     by_type: dict[str, list[ErrorPrediction]] = defaultdict(list)
-    folded: dict[str, list[ErrorPrediction]] = defaultdict(list)
+    folded: list[ErrorPrediction] = []  # type predictions that the incident speaks for
     incident_type = next(
         (p.predicted_error_type for p in predictions if p.predicted_category == INCIDENT), None
     )
     for prediction in predictions:
         if incident_type is not None and prediction.predicted_category != INCIDENT:
-            folded[incident_type].append(prediction)
+            folded.append(prediction)
         else:
             by_type[prediction.predicted_error_type].append(prediction)
     actions_by_prediction: dict[str, list[PreventiveAction]] = defaultdict(list)
@@ -546,7 +546,8 @@ def _prediction_groups(service: str, predictions: list[ErrorPrediction]) -> list
     groups = []
     for error_type, members in sorted(by_type.items()):
         representative = min(members, key=lambda p: (-p.probability, p.time_horizon_minutes))
-        related = members + folded.get(error_type, [])
+        likely = folded if error_type == incident_type else []
+        related = members + likely
         actions = actions_by_prediction.get(str(representative.prediction_id)) or [
             a for p in related for a in actions_by_prediction.get(str(p.prediction_id), [])
         ]
@@ -556,9 +557,7 @@ def _prediction_groups(service: str, predictions: list[ErrorPrediction]) -> list
                 dedup_key=f"prediction:{service}:{error_type}"[:300],
                 error_type=error_type,
                 severity=representative.predicted_severity,
-                payload=prediction_payload(
-                    representative, members, actions, likely=folded.get(error_type, [])
-                ),
+                payload=prediction_payload(representative, members, actions, likely=likely),
                 created_from=representative.created_at,
                 prediction_ids=[str(p.prediction_id) for p in related],
             )
