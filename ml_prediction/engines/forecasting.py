@@ -7,9 +7,10 @@ How a forecaster is chosen (``fit_forecaster``):
 1. the series is cleaned and put on a regular grid (``ForecastConfig.step_minutes``, hourly by
    default, because the product forecasts 24 h ahead and 5-minute noise only slows the models);
 2. a rolling-origin backtest (time-ordered origins, never shuffled) scores every candidate —
-   seasonal naive, the same hours a week earlier (weekly naive, from two weeks of history),
-   Holt-Winters exponential smoothing, Prophet, LSTM — by MASE (scaled by the in-sample
-   seasonal-naive error), sMAPE and the coverage of its interval;
+   seasonal naive, the same hours of the last weeks (weekly naive: their mean shape at the last
+   week's level, from two weeks of history), Holt-Winters exponential smoothing, Prophet,
+   LSTM — by MASE (scaled by the in-sample seasonal-naive error), sMAPE and the coverage of
+   its interval;
 3. the per-step median of the fitted models other than the (daily) seasonal naive ("ensemble") is
    preferred; a single candidate replaces it only when its mean backtest MASE is clearly lower
    (``selection_margin``), it wins most folds and its worst fold is no worse than the
@@ -362,12 +363,20 @@ class _SeasonalNaive(_Model):
         return cls(np.array(state["last_season"], dtype=float))
 
 
+_WEEKLY_PROFILE_WEEKS = 4  # older weeks describe an older system
+
+
 class _WeeklyNaive(_SeasonalNaive):
-    """The same hours one week earlier: the only candidate that sees a weekday/weekend pattern
+    """The same hours of the last weeks: the only candidate that sees a weekday/weekend pattern
     whatever the history's length (Holt-Winters has a daily season only, Prophet's weekly term
     is smooth). In the ensemble it pulls the median toward last week's shape, which on NAB's
     weekly series (taxis, tweets, ad exchanges) and the simulator's error counts beat the
     daily-season models; fitted only on two weeks or more, where a weekday has been seen twice.
+
+    With more than one week of history the week's shape is the mean of the last weeks' shapes
+    (up to ``_WEEKLY_PROFILE_WEEKS``, each around its own mean) at the last week's level: one
+    week's copy repeats that week's noise hour by hour, and on hourly error counts that noise
+    is most of the error (simulator seeds 11-13, pooled hourly MAPE 20.8% -> 19.9%).
     """
 
     name = "weekly_naive"
@@ -377,7 +386,13 @@ class _WeeklyNaive(_SeasonalNaive):
         week = 7 * config.season
         if len(y) < 2 * week:
             raise InsufficientData(f"the weekly naive needs two weeks ({2 * week} steps)")
-        return cls(y[-week:])
+        weeks = min(len(y) // week, _WEEKLY_PROFILE_WEEKS)
+        stack = np.asarray(y[-weeks * week :], dtype=float).reshape(weeks, week)
+        shape = (stack - stack.mean(axis=1, keepdims=True)).mean(axis=0)
+        profile = shape + stack[-1].mean()
+        if np.all(y >= 0):
+            profile = np.maximum(profile, 0.0)
+        return cls(profile)
 
 
 class _HoltWinters(_Model):

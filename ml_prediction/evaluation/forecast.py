@@ -646,7 +646,8 @@ def _diagnosis(days: Sequence[SeriesResult]) -> list[str]:
 def _candidate_names(config: ForecastConfig) -> str:
     names = {
         "seasonal_naive": "seasonal naive",
-        "weekly_naive": "weekly naive (the same hours a week earlier; from two weeks of history)",
+        "weekly_naive": "weekly naive (the same hours of up to four last weeks: their mean "
+        "shape at the last week's level; from two weeks of history)",
         "holt_winters": "Holt-Winters (damped)",
         "prophet": "Prophet",
         "lstm": f"the LSTM (max {config.lstm_epochs} epochs, early stopping)",

@@ -275,13 +275,28 @@ def test_weekly_naive_carries_a_weekend_the_daily_season_models_cannot_see():
     assert with_weekly < 25  # the weekday level is 70 above the weekend's
 
 
-def test_weekly_naive_repeats_last_week_and_needs_two_weeks():
+def test_weekly_naive_averages_the_last_weeks_shapes_at_last_weeks_level():
     from ml_prediction.engines import forecasting as engine
 
+    # given four weeks of one weekly shape with hourly noise, the last week 20 higher
+    rng = np.random.default_rng(8)
+    index = pd.date_range("2026-03-02", periods=4 * 168, freq="60min", tz="UTC")
+    hour_of_week = np.arange(168, dtype=float)
+    shape = 50 + 30 * np.sin(2 * np.pi * hour_of_week / 24) - 25 * (hour_of_week >= 120)
+    values = np.tile(shape, 4) + rng.normal(0, 5, 4 * 168)
+    values[-168:] += 20
+    # when the weekly naive is fitted
+    forecast = engine._WeeklyNaive.fit(values, index, ForecastConfig()).forecast(200)
+    # then it keeps the last week's level and repeats weekly; averaging halves the noise copied
+    assert abs(forecast[:168].mean() - values[-168:].mean()) < 1e-9
+    assert np.array_equal(forecast[168:], forecast[: 200 - 168])
+    truth = shape + 20
+    averaged = np.mean(np.abs(forecast[:168] - truth))
+    copied = np.mean(np.abs(values[-168:] - truth))
+    assert averaged < 0.7 * copied
+    # and it needs two weeks
     series = weekday_weekend(2)
     values = series.to_numpy()
-    model = engine._WeeklyNaive.fit(values, series.index, ForecastConfig())
-    assert np.array_equal(model.forecast(200), np.tile(values[-168:], 2)[:200])
     with pytest.raises(InsufficientData, match="two weeks"):
         engine._WeeklyNaive.fit(values[:-1], series.index[:-1], ForecastConfig())
     # a history shorter than two weeks backtests the others and says why the weekly one is out
