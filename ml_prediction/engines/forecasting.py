@@ -369,14 +369,14 @@ _WEEKLY_PROFILE_WEEKS = 4  # older weeks describe an older system
 class _WeeklyNaive(_SeasonalNaive):
     """The same hours of the last weeks: the only candidate that sees a weekday/weekend pattern
     whatever the history's length (Holt-Winters has a daily season only, Prophet's weekly term
-    is smooth). In the ensemble it pulls the median toward last week's shape, which on NAB's
+    is smooth). In the ensemble it pulls the median toward the weekly shape, which on NAB's
     weekly series (taxis, tweets, ad exchanges) and the simulator's error counts beat the
     daily-season models; fitted only on two weeks or more, where a weekday has been seen twice.
 
-    With more than one week of history the week's shape is the mean of the last weeks' shapes
-    (up to ``_WEEKLY_PROFILE_WEEKS``, each around its own mean) at the last week's level: one
-    week's copy repeats that week's noise hour by hour, and on hourly error counts that noise
-    is most of the error (simulator seeds 11-13, pooled hourly MAPE 20.8% -> 19.9%).
+    The week's shape is the mean of the last weeks' shapes (up to ``_WEEKLY_PROFILE_WEEKS``,
+    each around its own mean) at the last week's level: one week's copy repeats that week's
+    noise hour by hour, and on hourly error counts that noise is most of the error (simulator
+    seeds 11-13, pooled hourly MAPE 20.8% -> 19.9%).
     """
 
     name = "weekly_naive"
