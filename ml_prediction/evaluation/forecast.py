@@ -47,6 +47,7 @@ from ml_prediction.engines.forecasting import (
     fit_forecaster,
     mape,
     mase_scale,
+    new_level_steps,
     smape,
 )
 
@@ -82,8 +83,9 @@ DIAGNOSIS = (
     "out), a history ending in a run of 1, 2 or 3 hours beyond 5 robust SDs on one side "
     "stayed there the next day in 12%, 19% and 26% of 581, 236 and 103 cases, and following "
     "such a run would have tripled the next day's error; from six hours on, following wins "
-    "(59% of 27 cases), which is the run length after which `clean_history` already moves the "
-    "history to the new level. nyc_taxi's first day is an ordinary Thursday after the "
+    "(59% of 27 cases), which is the run length after which `clean_history` moves the "
+    "history to the new level (shorter runs it replaces by the normal curve, as it does "
+    "spikes that are over). nyc_taxi's first day is an ordinary Thursday after the "
     "January 2015 blizzard: the three backtest folds were the storm days and whoever fitted "
     "them best is no guide to a normal day; the weekly naive (last Thursday) and the rule "
     "that a single model must not fail any fold worse than the ensemble are the principled "
@@ -517,9 +519,9 @@ def run(
         "mean backtest MASE by "
         f"{config.selection_margin:.0%}, wins most folds and has no worse worst fold, and "
         "calibrates the 80% interval from "
-        "the winner's own held-out errors; every model sees its history with isolated outliers "
-        f"(STL residual beyond {config.outlier_threshold:g} robust SDs, except a run still going "
-        "on at the end) "
+        "the winner's own held-out errors; every model sees its history with outliers "
+        f"(STL residual beyond {config.outlier_threshold:g} robust SDs; a run of them still going "
+        f"on at the end only while it is shorter than {new_level_steps(config) * config.step_minutes / 60:g} h) "
         "replaced by the STL fit, and is scored against the raw values — then one forecast of "
         f"that day, {config.horizon_steps} h ahead. A day's MASE divides its mean absolute error "
         "by the mean absolute seasonal-naive (24 h) error of the history before that day; a "

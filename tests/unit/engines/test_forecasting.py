@@ -19,6 +19,7 @@ from ml_prediction.engines.forecasting import (
     Forecaster,
     fit_forecaster,
     mase_scale,
+    new_level_steps,
     prepare_series,
     smape,
 )
@@ -309,24 +310,24 @@ def test_weekly_naive_averages_the_last_weeks_shapes_at_last_weeks_level():
     assert "two weeks" in fitted.backtest["failed"]["weekly_naive"]
 
 
-def test_clean_history_replaces_isolated_spikes_but_keeps_a_new_level_at_the_end():
+def test_clean_history_replaces_isolated_spikes_and_a_short_run_still_going_on():
     from ml_prediction.engines.forecasting import clean_history
 
     values = trend_and_season(14, slope=0.0, noise=2.0)
     spiky = values.copy()
     spiky[100] += 400  # an incident hour in the middle of the history
     spiky[-10] += 400  # and one ten hours before the end, over since
-    spiky[-3:] += 300  # a jump still going on at the end: maybe a new level
+    spiky[-3:] += 300  # an incident still going on at the end, three hours old
     config = ForecastConfig()
     # when
     cleaned = clean_history(spiky, config=config)
-    # then the finished spikes are back near the normal curve, the ongoing jump is untouched
+    # then the finished spikes and the young run are back near the normal curve
     assert abs(cleaned[100] - values[100]) < 15
     assert abs(cleaned[-10] - values[-10]) < 15
-    assert np.array_equal(cleaned[-3:], spiky[-3:])
+    assert np.max(np.abs(cleaned[-3:] - values[-3:])) < 15
     # and the rest of the history barely moves (at most a point or two near the jump, by noise)
     others = np.ones(len(values), bool)
-    others[[100, len(values) - 10]] = False
+    others[[100, len(values) - 10, -3, -2, -1]] = False
     assert np.sum(cleaned[others] != spiky[others]) <= 3
     assert np.max(np.abs(cleaned[others] - spiky[others])) < 15
     # and it can be turned off
@@ -352,11 +353,14 @@ def test_a_jump_that_lasts_a_quarter_day_is_a_new_level_every_model_continues_fr
     ).forecast()
     expected = seasonal_naive_forecast(values, 24) - 100
     assert np.mean(np.abs(np.array([p.value for p in result.points]) - expected)) < 15
-    # a two-hour jump at the end is not a new level yet
+    # a jump one hour shorter than that is not a new level yet: it is replaced like a spike
+    hours = new_level_steps(ForecastConfig())
+    assert hours == 6
     brief = values.copy()
-    brief[-2:] -= 100
-    assert np.array_equal(clean_history(brief, config=ForecastConfig())[-2:], brief[-2:])
-    assert np.mean(np.abs(clean_history(brief, config=ForecastConfig())[:-2] - values[:-2])) < 3
+    brief[-(hours - 1) :] -= 100
+    cleaned_brief = clean_history(brief, config=ForecastConfig())
+    assert np.max(np.abs(cleaned_brief[-(hours - 1) :] - values[-(hours - 1) :])) < 15
+    assert np.mean(np.abs(cleaned_brief[: -(hours - 1)] - values[: -(hours - 1)])) < 3
 
 
 def test_clean_history_leaves_configured_holidays_alone():
@@ -388,6 +392,23 @@ def test_an_incident_spike_in_the_last_day_does_not_lift_the_next_days_forecast(
     predicted = np.array([p.value for p in result.points])
     assert np.mean(np.abs(predicted - tail)) < 10
     assert result.backtest["mase"] is not None
+
+
+def test_an_incident_still_going_on_at_the_end_does_not_send_the_next_day_off():
+    # given a daily cycle whose last two hours are an incident (10x the usual errors) that
+    # has not ended yet; the next day is normal again, as most such days are
+    values = trend_and_season(21, slope=0.0, noise=3.0)
+    history, tail = values[:-24].copy(), values[-24:]
+    history[-2:] *= 10
+    # when
+    result = fit_forecaster(
+        hourly(history), metric_name="error_count", config=ForecastConfig(candidates=FAST)
+    ).forecast()
+    # then the forecast follows the normal cycle: neither Holt-Winters' level nor Prophet's
+    # trend has followed the incident (kept in the history, it made the forecast miss by
+    # thousands)
+    predicted = np.array([p.value for p in result.points])
+    assert np.mean(np.abs(predicted - tail)) < 10
 
 
 def test_lstm_has_the_guide_architecture_beats_naive_and_round_trips(tmp_path: Path):
