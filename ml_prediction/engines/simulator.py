@@ -290,6 +290,11 @@ BUCKET_COLUMNS: tuple[str, ...] = (
 )
 
 
+# The start the evaluations use (a Monday): with the default start (``days`` before today) the
+# weekdays, and so the figures, would change with the day a run is made.
+FIXED_START = datetime(2026, 1, 5, tzinfo=UTC)
+
+
 @dataclass(frozen=True)
 class SimulationConfig:
     """What to generate. Rates are per service; the defaults give ~300k errors for 30 days × 7."""

@@ -50,6 +50,7 @@ from ml_prediction.engines.forecasting import (
     new_level_steps,
     smape,
 )
+from ml_prediction.engines.simulator import FIXED_START
 
 # Small files, one per kind of behaviour, for tests and `evaluate forecast --quick`.
 QUICK_FILES = (
@@ -332,7 +333,10 @@ def simulator_series(*, quick: bool) -> dict[str, SimulatedService]:
 
     services = ("django",) if quick else None
     config = SimulationConfig(
-        days=10 if quick else 28, seed=7, **({"services": services} if services else {})
+        days=10 if quick else 28,
+        seed=7,
+        start=FIXED_START,
+        **({"services": services} if services else {}),
     )
     simulation = simulate(config)
     frames = simulation.bucket_frames(bucket_minutes=60)
@@ -593,7 +597,8 @@ def run(
         "### Error-rate series (simulator)",
         "",
         "Hourly error counts per service from `ml_prediction.engines.simulator` (seed 7, "
-        f"incidents included); each of the last {simulator_days} days held out in "
+        f"starting {FIXED_START:%A %Y-%m-%d} whatever the day of the run, incidents included); "
+        f"each of the last {simulator_days} days held out in "
         "turn and forecast 24 h ahead from the history before it, as above. **MAPE** — the "
         "figure the guide's target is judged on — is the hourly error rate's (errors per hour, "
         "what the product forecasts) mean absolute percentage error over every held-out hour. "

@@ -14,7 +14,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,13 @@ from ml_prediction.engines.predictor import (
     held_probabilities,
 )
 from ml_prediction.engines.root_cause import analyze_root_cause
-from ml_prediction.engines.simulator import Incident, NearMiss, SimulationConfig, simulate
+from ml_prediction.engines.simulator import (
+    FIXED_START,
+    Incident,
+    NearMiss,
+    SimulationConfig,
+    simulate,
+)
 
 HORIZON_MINUTES = 30
 # The product's other probability levels: ML_ALERT_PROBABILITY (what pages someone) and the
@@ -166,8 +172,7 @@ def evaluate_simulation(
     With `fleet_training` (the product's default, ML_PREDICTION_FLEET_TRAINING) each service's
     model also learns from the other services' training parts, as the orchestrator does.
     """
-    start = datetime(2026, 1, 5, tzinfo=UTC)  # a Monday: fixed so reruns are identical
-    sim = simulate(SimulationConfig(days=days, services=services, seed=seed, start=start))
+    sim = simulate(SimulationConfig(days=days, services=services, seed=seed, start=FIXED_START))
     frames = sim.bucket_frames()
     config = PredictorConfig(
         horizons_minutes=(HORIZON_MINUTES,), min_training_buckets=288, **(predictor_overrides or {})
@@ -256,13 +261,12 @@ def departure_odds(
     shows the ceiling of a bucket-level probability: no calibrated model can put a near miss's
     peak much above the frequency its bin has here.
     """
-    start = datetime(2026, 1, 5, tzinfo=UTC)
     ratios: list[np.ndarray] = []
     labels: list[np.ndarray] = []
     peaks: list[float] = []
     horizon = pd.Timedelta(minutes=HORIZON_MINUTES)
     for seed in seeds:
-        sim = simulate(SimulationConfig(days=days, services=services, seed=seed, start=start))
+        sim = simulate(SimulationConfig(days=days, services=services, seed=seed, start=FIXED_START))
         for name, frame in sim.bucket_frames().items():
             frame = frame.iloc[: int(len(frame) * train_fraction)]
             step = pd.Timedelta(minutes=sim.config.bucket_minutes)
@@ -302,11 +306,7 @@ def evaluate_root_cause(
 ) -> dict[str, tuple[int, int]]:
     """Per labelled cause: (found, incidents). The window is the 24 h ending 15 minutes into
     the outage, as a full analysis triggered by the outage would see it."""
-    sim = simulate(
-        SimulationConfig(
-            days=days, services=services, seed=seed, start=datetime(2026, 1, 5, tzinfo=UTC)
-        )
-    )
+    sim = simulate(SimulationConfig(days=days, services=services, seed=seed, start=FIXED_START))
     frames = sim.bucket_frames()
     tally: dict[str, tuple[int, int]] = {}
     for inc in sim.incidents:

@@ -243,3 +243,25 @@ def test_the_diagnosis_quotes_the_diagnosed_files_figures_from_the_run():
     assert paragraph.startswith(evaluation.DIAGNOSIS)
     assert paragraph.endswith(f"{key.split('/', 1)[1]} 4.25 (ensemble) / 0.50 (holt_winters).")
     assert "other.csv" not in paragraph
+
+
+def test_the_simulated_series_do_not_depend_on_the_day_the_evaluation_runs(monkeypatch):
+    # given the simulator's default start (``days`` before today) moved to another day
+    from datetime import UTC, datetime
+
+    from ml_prediction.engines import simulator
+
+    first = evaluation.simulator_series(quick=True)
+
+    class Tomorrow(datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return datetime(2031, 7, 17, 9, 0, tzinfo=tz or UTC)
+
+    monkeypatch.setattr(simulator, "datetime", Tomorrow)
+    # when the series are made again
+    second = evaluation.simulator_series(quick=True)
+    # then they are the same hours with the same counts: a rerun reproduces the published table
+    for name, simulated in first.items():
+        assert simulated.errors.index[0] == pd.Timestamp(simulator.FIXED_START)
+        pd.testing.assert_series_equal(simulated.errors, second[name].errors)
