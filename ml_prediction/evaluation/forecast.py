@@ -50,7 +50,7 @@ from ml_prediction.engines.forecasting import (
     new_level_steps,
     smape,
 )
-from ml_prediction.engines.simulator import FIXED_START
+from ml_prediction.engines.simulator import FIXED_START, SimulationConfig, simulate
 
 # Small files, one per kind of behaviour, for tests and `evaluate forecast --quick`.
 QUICK_FILES = (
@@ -332,8 +332,6 @@ class SimulatedService:
 
 def simulator_series(*, quick: bool) -> dict[str, SimulatedService]:
     """Hourly error counts per service from the labelled traffic generator (seeded)."""
-    from ml_prediction.engines.simulator import SimulationConfig, simulate
-
     services = ("django",) if quick else None
     config = SimulationConfig(
         days=10 if quick else 28,
