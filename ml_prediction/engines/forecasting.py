@@ -20,6 +20,8 @@ How a forecaster is chosen (``fit_forecaster``):
 Before any model sees a history, isolated outliers (incident spikes, sensor glitches) are
 replaced by a robust STL fit (``clean_history``) — the models forecast the normal behaviour;
 the backtest still scores them, and calibrates the interval, against the raw values.
+Count series (error counts) are modelled on the log scale, where their level-proportional
+swings and noise become additive (``is_count_series``); forecasts are taken back to counts.
 Intervals are empirical: the quantiles of the model's own held-out backtest errors (split
 conformal), so the 80% band means what it says whatever model wins. Series too short, constant
 or too gappy get a simple fallback with a status, or a typed ``InsufficientData``.
@@ -79,6 +81,9 @@ class ForecastConfig:
     # history is replaced too until it has lasted a quarter of a season (see clean_history).
     outlier_threshold: float = 5.0
     max_history_steps: int = 24 * 35  # five weeks: older history adds fit time, not accuracy
+    # Count series (non-negative whole numbers: error counts) are modelled on the log scale
+    # (see ``is_count_series``); False models every series on its own scale.
+    log_counts: bool = True
     max_missing_fraction: float = 0.5
     capacity_limit: float | None = None  # explicit limit wins over capacity_limits
     capacity_limits: Mapping[str, float] = field(default_factory=dict)
@@ -198,6 +203,40 @@ def new_level_steps(config: ForecastConfig) -> int:
     season (6 hours of a daily season), the length from which such runs on NAB were more often
     a new level than an incident that ends (see ``clean_history``)."""
     return max(3, config.season // 4)
+
+
+_COUNT_CEILING_FACTOR = 10.0
+
+
+def is_count_series(y: np.ndarray) -> bool:
+    """Whether ``y`` looks like counts: non-negative, not all zero, whole numbers at 90%+ of
+    the steps (interpolated gaps are not).
+
+    Why it matters: a count's noise grows with its level (Poisson: the SD is the square root of
+    the mean), and its daily and weekly shapes scale with the level (a weekend at half the
+    weekday's volume has half its swings). On the log scale (``log1p``) both become additive,
+    which is what Holt-Winters, Prophet's seasonality and the weekly naive's mean shape
+    assume. On the simulator's error counts (seeds 11-13, 7 held-out days per service, each
+    model alone) the hourly MAPE of Prophet went 21.3% -> 18.0%, Holt-Winters 27.5% -> 25.1%
+    and the median of the models 20.6% -> 19.4%; on NAB's non-count series (CPU, latency,
+    hourly means) the same change was neutral, so it is limited to counts.
+    """
+    y = np.asarray(y, dtype=float)
+    if len(y) == 0 or not np.all(np.isfinite(y)) or np.any(y < 0) or not np.any(y > 0):
+        return False
+    return float(np.mean(np.abs(y - np.round(y)) < 1e-9)) >= 0.9
+
+
+def _to_model_scale(y: np.ndarray, log_scale: bool) -> np.ndarray:
+    return np.log1p(np.maximum(y, 0.0)) if log_scale else y
+
+
+def _from_model_scale(values: np.ndarray, log_scale: bool, ceiling: float) -> np.ndarray:
+    """Back to the series' scale. A trend on the log scale is exponential growth on the count
+    scale; ``ceiling`` (10x the history's largest count) keeps a long horizon from running away."""
+    if not log_scale:
+        return values
+    return np.expm1(np.minimum(values, math.log1p(ceiling)))
 
 
 def clean_history(
@@ -807,14 +846,25 @@ def _plan_origins(n: int, config: ForecastConfig) -> list[int]:
 
 
 def _run_backtest(
-    y: np.ndarray, index: pd.DatetimeIndex, config: ForecastConfig, origins: list[int]
+    y: np.ndarray,
+    index: pd.DatetimeIndex,
+    config: ForecastConfig,
+    origins: list[int],
+    *,
+    log_scale: bool = False,
+    ceiling: float = math.inf,
 ) -> _Backtest:
+    """Every candidate forecasts each origin's next horizon from the (cleaned) history before
+    it, on the model scale; the forecasts are scored on the series' own scale."""
     h = config.horizon_steps
     result = _Backtest(folds=len(origins), origins=origins)
     predictions: dict[str, list[np.ndarray]] = {}
     # Each origin's history is cleaned on its own: nothing after the origin may shape it.
     cleaned = {
-        origin: clean_history(y[:origin], config=config, index=index[:origin]) for origin in origins
+        origin: _to_model_scale(
+            clean_history(y[:origin], config=config, index=index[:origin]), log_scale
+        )
+        for origin in origins
     }
     for name in config.candidates:
         cls = _MODEL_CLASSES[name]
@@ -833,9 +883,10 @@ def _run_backtest(
                     pred = lstm_model.forecast_from(train, h)
                 else:
                     pred = cls.fit(train, index[:origin], config).forecast(h)  # type: ignore[attr-defined]
+                pred = _from_model_scale(pred, log_scale, ceiling)
                 if not np.all(np.isfinite(pred)):
                     raise ValueError("non-finite forecast")
-                folds.append(np.maximum(pred, 0.0) if np.all(train >= 0) else pred)
+                folds.append(np.maximum(pred, 0.0) if np.all(y[:origin] >= 0) else pred)
         except Exception as exc:  # one failing candidate must not sink the others
             logger.info("forecast candidate %s failed: %s", name, exc)
             result.failures[name] = f"{type(exc).__name__}: {exc}"
@@ -922,6 +973,9 @@ class Forecaster:
     backtest: dict[str, Any]
     report: TrainingReport
     _model: _Model
+    # The model was fitted on log1p of a count series; forecasts are capped at ``ceiling``.
+    log_scale: bool = False
+    ceiling: float = math.inf
     _cache: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     def forecast(self, *, horizon_steps: int | None = None) -> ForecastResult:
@@ -932,7 +986,8 @@ class Forecaster:
         # A fitted model's forecast never changes: compute a week (or h) once, slice after.
         if self._cache is None or len(self._cache) < h:
             week = 7 * 24 * 60 // self.config.step_minutes
-            self._cache = np.asarray(self._model.forecast(max(h, week)), dtype=float)
+            raw = np.asarray(self._model.forecast(max(h, week)), dtype=float)
+            self._cache = _from_model_scale(raw, self.log_scale, self.ceiling)
         values = self._cache[:h].copy()
         algorithm, status = self.algorithm, self.status
         if not np.all(np.isfinite(values)):
@@ -988,6 +1043,8 @@ class Forecaster:
             "backtest": self.backtest,
             "report": asdict(self.report),
             "model_state": state,
+            "log_scale": self.log_scale,
+            "ceiling": self.ceiling if math.isfinite(self.ceiling) else None,
         }
         (directory / "forecaster.json").write_text(json.dumps(meta, indent=1, default=_jsonable))
 
@@ -1012,6 +1069,8 @@ class Forecaster:
             backtest=meta["backtest"],
             report=TrainingReport(**meta["report"]),
             _model=model,
+            log_scale=bool(meta.get("log_scale", False)),
+            ceiling=math.inf if meta.get("ceiling") is None else float(meta["ceiling"]),
         )
 
 
@@ -1091,7 +1150,12 @@ def fit_forecaster(series: pd.Series, *, metric_name: str, config: ForecastConfi
     diffs = recent[m:] - recent[:-m] if len(recent) > m else np.diff(recent)
     noise = 2 * float(np.std(diffs)) / math.sqrt(max(1, min(h, m))) if len(diffs) else 0.0
 
-    def build(name: str, status: str, backtest: _Backtest | None, model: _Model) -> Forecaster:
+    log_scale = config.log_counts and is_count_series(y)
+    ceiling = _COUNT_CEILING_FACTOR * float(np.max(y)) if log_scale else math.inf
+
+    def build(
+        name: str, status: str, backtest: _Backtest | None, model: _Model, on_log: bool = False
+    ) -> Forecaster:
         summary = backtest.summary(name) if backtest else {}
         residuals = (
             np.concatenate(backtest.residuals[name])
@@ -1136,6 +1200,7 @@ def fit_forecaster(series: pd.Series, *, metric_name: str, config: ForecastConfi
                 "status": status,
                 "outlier_threshold": config.outlier_threshold,
                 "history_steps_adjusted": int(np.sum(y_clean != y)),
+                "log_scale": on_log,
                 **({"members": list(backtest.members)} if backtest and name == "ensemble" else {}),
                 **(_lstm_hyperparameters(config) if uses_lstm(name, backtest) else {}),
             },
@@ -1153,6 +1218,8 @@ def fit_forecaster(series: pd.Series, *, metric_name: str, config: ForecastConfi
             backtest=table,
             report=report,
             _model=model,
+            log_scale=on_log,
+            ceiling=ceiling if on_log else math.inf,
         )
 
     if np.ptp(y) <= 1e-12 * max(1.0, abs(float(y[0]))):
@@ -1162,20 +1229,18 @@ def fit_forecaster(series: pd.Series, *, metric_name: str, config: ForecastConfi
         if n >= 2 * m:
             return build("seasonal_naive", "fallback", None, _SeasonalNaive(y_clean[-m:]))
         return build("naive", "fallback", None, _Naive(float(y[-1])))
-    backtest = _run_backtest(y, index, config, origins)
+    backtest = _run_backtest(y, index, config, origins, log_scale=log_scale, ceiling=ceiling)
     winner = _pick_winner(backtest, config.selection_margin)
     if winner is None:
         return build("seasonal_naive", "fallback", None, _SeasonalNaive(y_clean[-m:]))
     try:
-        model = _refit(winner, y_clean, index, config, backtest)
-        status = "ok"
+        model = _refit(winner, _to_model_scale(y_clean, log_scale), index, config, backtest)
     except Exception as exc:  # the refit on all data failed: keep a forecast, say so
         logger.warning(
             "refitting %s on %s failed (%s); using seasonal naive", winner, metric_name, exc
         )
-        winner, status = "seasonal_naive", "fallback"
-        model = _SeasonalNaive(y_clean[-m:])
-    return build(winner, status, backtest, model)
+        return build("seasonal_naive", "fallback", backtest, _SeasonalNaive(y_clean[-m:]))
+    return build(winner, "ok", backtest, model, on_log=log_scale)
 
 
 def _refit(
@@ -1242,6 +1307,7 @@ __all__: Sequence[str] = (
     "coverage",
     "fit_forecaster",
     "forecast_many",
+    "is_count_series",
     "mape",
     "mase_scale",
     "new_level_steps",

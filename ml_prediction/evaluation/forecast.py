@@ -528,7 +528,14 @@ def run(
         "the winner's own held-out errors; every model sees its history with outliers "
         f"(STL residual beyond {config.outlier_threshold:g} robust SDs; a run of them still going "
         f"on at the end only while it is shorter than {new_level_hours:g} h) "
-        "replaced by the STL fit, and is scored against the raw values — then one forecast of "
+        "replaced by the STL fit"
+        + (
+            ", a series of counts (whole numbers: the simulator's hourly error counts, not "
+            "NAB's hourly means) on the log scale (`log1p`, forecasts taken back)"
+            if config.log_counts
+            else ""
+        )
+        + ", and is scored against the raw values — then one forecast of "
         f"that day, {config.horizon_steps} h ahead. A day's MASE divides its mean absolute error "
         "by the mean absolute seasonal-naive (24 h) error of the history before that day; a "
         "file's MASE is the mean of its days' MASEs, its sMAPE and 80% coverage are over all "

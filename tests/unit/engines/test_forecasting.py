@@ -18,6 +18,7 @@ from ml_prediction.engines.forecasting import (
     ForecastConfig,
     Forecaster,
     fit_forecaster,
+    is_count_series,
     mase_scale,
     new_level_steps,
     prepare_series,
@@ -308,6 +309,83 @@ def test_weekly_naive_averages_the_last_weeks_shapes_at_last_weeks_level():
     )
     assert "weekly_naive" not in fitted.backtest["candidates"]
     assert "two weeks" in fitted.backtest["failed"]["weekly_naive"]
+
+
+def weekday_weekend_counts(weeks: int, extra_days: int) -> pd.Series:
+    """Error counts whose daily swing scales with the level: weekdays 60 on average, weekends
+    15, each with the same relative daily shape (night at a fifth of the day's mean, peak 1.8x)."""
+    index = pd.date_range(
+        "2026-03-02", periods=weeks * 168 + extra_days * 24, freq="60min", tz="UTC"
+    )
+    t = np.arange(len(index), dtype=float)
+    level = np.where(np.asarray(index.day_of_week) >= 5, 15.0, 60.0)
+    return pd.Series(np.round(level * (1 + 0.8 * np.sin(2 * np.pi * (t - 8) / 24))), index=index)
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        (np.array([0.0, 3, 7, 12, 0, 1]), True),
+        (np.array([0.0, 3, 7, 12, 0, 1, 4, 2, 9, 5.5]), True),  # an interpolated gap in ten
+        (np.array([0.5, 3.2, 7.1, 12.4, 0.3, 1.5]), False),  # hourly means, latencies
+        (np.array([0.0, 3, -7, 12, 0, 1]), False),
+        (np.zeros(6), False),
+        (np.array([0.0, 3, np.nan, 12, 0, 1]), False),
+    ],
+)
+def test_count_series_are_recognised(values, expected):
+    assert is_count_series(values) is expected
+
+
+def test_counts_whose_swings_scale_with_the_level_are_modelled_on_the_log_scale():
+    # given four weeks and three days of counts whose daily swing is four times larger on
+    # weekdays than at weekends; the held-out day is a Thursday
+    series = weekday_weekend_counts(4, 4)
+    history, thursday = series.iloc[:-24], series.iloc[-24:].to_numpy()
+
+    def fitted(log_counts: bool) -> tuple[float, Forecaster]:
+        config = ForecastConfig(candidates=("prophet",), log_counts=log_counts)
+        forecaster = fit_forecaster(history, metric_name="error_count", config=config)
+        predicted = np.array([p.value for p in forecaster.forecast().points])
+        return float(np.mean(np.abs(predicted - thursday))), forecaster
+
+    # when Prophet is fitted on the log scale (the default for counts) and on the raw counts
+    on_log, forecaster = fitted(True)
+    on_counts, raw = fitted(False)
+    # then only the log scale can give weekdays and weekends their own swing (additive
+    # seasonality gives every day the same one): the forecast is several times closer
+    assert forecaster.report.hyperparameters["log_scale"] is True
+    assert raw.report.hyperparameters["log_scale"] is False
+    assert on_log < 0.4 * on_counts
+    assert on_log < 3  # errors per hour, on a weekday mean of 60
+    # and a series that is not made of counts stays on its own scale
+    latency = fit_forecaster(
+        hourly(trend_and_season(21)), metric_name="rt", config=ForecastConfig(candidates=FAST)
+    )
+    assert latency.report.hyperparameters["log_scale"] is False
+
+
+def test_a_log_scale_forecaster_round_trips_and_caps_exponential_growth(tmp_path: Path):
+    # given counts that grow steadily (3% a day) with a daily cycle
+    rng = np.random.default_rng(4)
+    t = np.arange(21 * 24, dtype=float)
+    rate = 40 * 1.03 ** (t / 24) * (1 + 0.5 * np.sin(2 * np.pi * t / 24))
+    history = hourly(rng.poisson(rate).astype(float))
+    config = ForecastConfig(candidates=("holt_winters", "prophet"))
+    forecaster = fit_forecaster(history, metric_name="error_count", config=config)
+    assert forecaster.log_scale
+    # when saved and loaded
+    forecaster.save(tmp_path / "fc")
+    loaded = Forecaster.load(tmp_path / "fc")
+    # then the loaded forecaster forecasts the same counts
+    before = [p.value for p in forecaster.forecast(horizon_steps=48).points]
+    after = [p.value for p in loaded.forecast(horizon_steps=48).points]
+    assert np.allclose(after, before, rtol=1e-5)
+    assert loaded.log_scale and loaded.ceiling == forecaster.ceiling
+    # and however long the horizon, growth on the log scale stops at 10x the largest count seen
+    far = loaded.forecast(horizon_steps=24 * 365)
+    assert max(p.value for p in far.points) <= 10 * history.max() + 1e-6
+    assert all(np.isfinite(p.upper) for p in far.points)
 
 
 def test_clean_history_replaces_isolated_spikes_and_a_short_run_still_going_on():
