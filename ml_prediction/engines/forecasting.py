@@ -6,7 +6,8 @@ functions that need them so that importing this module stays cheap for the web p
 How a forecaster is chosen (``fit_forecaster``):
 1. the series is cleaned and put on a regular grid (``ForecastConfig.step_minutes``, hourly by
    default, because the product forecasts 24 h ahead and 5-minute noise only slows the models);
-2. a rolling-origin backtest (time-ordered origins, never shuffled) scores every candidate —
+2. a rolling-origin backtest (time-ordered origins, never shuffled: the last days and, from
+   three weeks of history, the same hours a week before the forecast) scores every candidate —
    seasonal naive, the same hours of the last weeks (weekly naive: their mean shape at the last
    week's level, from two weeks of history), Holt-Winters exponential smoothing, Prophet,
    LSTM — by MASE (scaled by the in-sample seasonal-naive error), sMAPE and the coverage of
@@ -835,14 +836,28 @@ class _Backtest:
 
 
 def _plan_origins(n: int, config: ForecastConfig) -> list[int]:
-    """Time-ordered forecast origins, one horizon apart, ending at the last full horizon."""
+    """Time-ordered forecast origins: the last horizons, one after the other, except that the
+    oldest is replaced by the same hours one week before the horizon to forecast, once the
+    history has three weeks (two before that fold, what the weekly naive needs).
+
+    Why: the last three days say how the models do on days like them; when the next day is a
+    Saturday after weekdays (or a Monday after a weekend), a daily-season model that won the
+    weekday folds fails it. The fold a week earlier is a day of the same kind, so the model
+    choice and the interval see it.
+    """
     h = config.horizon_steps
     min_train = max(2 * config.season + 2, 3 * h)
     for folds in range(config.backtest_folds, 0, -1):
         first = n - folds * h
         if first >= min_train:
-            return [first + k * h for k in range(folds)]
-    return []
+            origins = [first + k * h for k in range(folds)]
+            break
+    else:
+        return []
+    week = 7 * config.season
+    if len(origins) >= 2 and n - week >= 2 * week and n - week < origins[0]:
+        origins[0] = n - week
+    return origins
 
 
 def _run_backtest(

@@ -520,7 +520,9 @@ def run(
         "`ml_prediction.engines.forecasting.fit_forecaster` fitted afresh on everything before "
         "that day only — its "
         f"rolling-origin backtest ({config.backtest_folds} time-ordered folds of "
-        f"{config.horizon_steps} h) scores {_candidate_names(config)} and the per-hour median "
+        f"{config.horizon_steps} h: the last days, the oldest of them replaced by the same "
+        "hours a week before the forecast once there are three weeks of history) scores "
+        f"{_candidate_names(config)} and the per-hour median "
         'of all but the seasonal naive ("ensemble"), keeps the ensemble unless one model beats its '
         "mean backtest MASE by "
         f"{config.selection_margin:.0%}, wins most folds and has no worse worst fold, and "

@@ -277,6 +277,41 @@ def test_weekly_naive_carries_a_weekend_the_daily_season_models_cannot_see():
     assert with_weekly < 25  # the weekday level is 70 above the weekend's
 
 
+def test_backtest_folds_are_the_last_days_and_once_there_are_three_weeks_a_week_earlier():
+    from ml_prediction.engines import forecasting as engine
+
+    config = ForecastConfig()  # hourly, 24 h ahead, three folds
+    # less than three weeks: the last three days, one after the other
+    n = 20 * 24
+    assert engine._plan_origins(n, config) == [n - 72, n - 48, n - 24]
+    # three weeks or more: the oldest fold becomes the same hours one week before the forecast
+    n = 30 * 24
+    assert engine._plan_origins(n, config) == [n - 168, n - 48, n - 24]
+    # too short for three folds: fewer, still consecutive
+    assert engine._plan_origins(5 * 24, config) == [72, 96]
+
+
+@pytest.mark.parametrize("seed", [5, 7])
+def test_a_model_that_won_the_weekday_folds_is_not_trusted_with_a_saturday(seed):
+    # given four weeks and five weekdays of a weekday/weekend pattern: the next day is a
+    # Saturday; Holt-Winters (daily season only) forecasts weekdays best
+    series = weekday_weekend(5, seed=seed)
+    cut = 4 * 168 + 5 * 24
+    history, saturday = series.iloc[:cut], series.iloc[cut : cut + 24].to_numpy()
+    config = ForecastConfig(candidates=("seasonal_naive", "holt_winters", "prophet"))
+    # when
+    fitted = fit_forecaster(history, metric_name="m", config=config)
+    points = fitted.forecast().points
+    # then last Saturday is one of the backtest's folds: Holt-Winters failed it, so the
+    # hedged ensemble is kept (Holt-Winters alone missed by ~77 errors/h), and the interval,
+    # calibrated on that fold too, covers part of the day instead of none of it
+    assert fitted.algorithm != "holt_winters"
+    predicted = np.array([p.value for p in points])
+    assert np.mean(np.abs(predicted - saturday)) < 50
+    covered = np.mean([p.lower <= a <= p.upper for p, a in zip(points, saturday, strict=True)])
+    assert covered > 0.3
+
+
 def test_weekly_naive_averages_the_last_weeks_shapes_at_last_weeks_level():
     from ml_prediction.engines import forecasting as engine
 
