@@ -124,6 +124,12 @@ class ForecastConfig:
     def season(self) -> int:
         return self.season_steps or max(1, (24 * 60) // self.step_minutes)
 
+    @property
+    def week_steps(self) -> int:
+        """One week of steps, whatever ``season_steps`` says (the weekly naive, the backtest
+        fold a week back and the cached forecast all mean a calendar week)."""
+        return max(1, (7 * 24 * 60) // self.step_minutes)
+
     def limit_for(self, metric_name: str) -> float | None:
         if self.capacity_limit is not None:
             return float(self.capacity_limit)
@@ -436,7 +442,7 @@ class _WeeklyNaive(_SeasonalNaive):
 
     @classmethod
     def fit(cls, y: np.ndarray, index: pd.DatetimeIndex, config: ForecastConfig) -> _WeeklyNaive:
-        week = 7 * config.season
+        week = config.week_steps
         if len(y) < 2 * week:
             raise InsufficientData(f"the weekly naive needs two weeks ({2 * week} steps)")
         weeks = min(len(y) // week, _WEEKLY_PROFILE_WEEKS)
@@ -855,7 +861,7 @@ def _plan_origins(n: int, config: ForecastConfig) -> list[int]:
             break
     else:
         return []
-    week = 7 * config.season
+    week = config.week_steps
     if len(origins) >= 2 and n - week >= 2 * week and n - week < origins[0]:
         origins[0] = n - week
     return origins
@@ -1001,7 +1007,7 @@ class Forecaster:
             raise ValueError("horizon_steps must be at least 1")
         # A fitted model's forecast never changes: compute a week (or h) once, slice after.
         if self._cache is None or len(self._cache) < h:
-            week = 7 * 24 * 60 // self.config.step_minutes
+            week = self.config.week_steps
             raw = np.asarray(self._model.forecast(max(h, week)), dtype=float)
             self._cache = _from_model_scale(raw, self.log_scale, self.ceiling)
         values = self._cache[:h].copy()
