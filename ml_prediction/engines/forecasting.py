@@ -1,4 +1,4 @@
-"""Time-series forecasting: Prophet, an LSTM and statistical baselines, chosen per series by backtest.
+"""Time-series forecasting: Prophet, an LSTM and two baselines, chosen per series by backtest.
 
 Pure engine (numpy/pandas in, dataclasses out). Prophet and TensorFlow are imported inside the
 functions that need them so that importing this module stays cheap for the web process.
@@ -9,8 +9,8 @@ How a forecaster is chosen (``fit_forecaster``):
 2. a rolling-origin backtest (time-ordered origins, never shuffled: the last days and, from
    three weeks of history, the same hours a week before the forecast) scores every candidate —
    seasonal naive, the same hours of the last weeks (weekly naive: their mean shape at the last
-   week's level, from two weeks of history), Holt-Winters exponential smoothing, the Theta
-   method, Prophet, LSTM — by MASE (scaled by the in-sample seasonal-naive error), sMAPE and the coverage of
+   week's level, from two weeks of history), Holt-Winters exponential smoothing, Prophet,
+   LSTM — by MASE (scaled by the in-sample seasonal-naive error), sMAPE and the coverage of
    its interval;
 3. the per-step median of the fitted models other than the (daily) seasonal naive ("ensemble") is
    preferred; a single candidate replaces it only when its mean backtest MASE is clearly lower
@@ -52,7 +52,7 @@ from ml_prediction.engines.types import (
 
 logger = logging.getLogger(__name__)
 
-ALGORITHMS = ("seasonal_naive", "weekly_naive", "holt_winters", "theta", "prophet", "lstm")
+ALGORITHMS = ("seasonal_naive", "weekly_naive", "holt_winters", "prophet", "lstm")
 FALLBACK_ALGORITHMS = ("constant", "naive")
 _FORMAT_VERSION = 1
 
@@ -510,68 +510,6 @@ class _HoltWinters(_Model):
         return cls(state["level"], state["trend"], state["phi"], np.array(state["seasonal"]))
 
 
-class _Theta(_Model):
-    """The Theta method (statsmodels' ``ThetaModel``): simple exponential smoothing plus half the
-    history's linear drift, on the series with its daily season divided out (multiplied back).
-
-    Why, beside Holt-Winters: its level is a plain exponentially weighted mean and its season a
-    classical decomposition over the whole history, so it neither chases the last day's slope
-    nor rebuilds the season from a few noisy days; its errors differ from the other members',
-    which is what an ensemble member is for (simulator seeds 11-13, last 7 days: pooled hourly
-    MAPE of the ensemble 18.8% -> 17.7% with it, NAB's earlier origins unchanged). Only the end
-    state is kept: a straight line from ``level`` by ``slope`` per step, times (or plus) the
-    season's factor for the step.
-    """
-
-    name = "theta"
-
-    def __init__(
-        self, level: float, slope: float, seasonal: np.ndarray, multiplicative: bool
-    ) -> None:
-        self.level, self.slope = float(level), float(slope)
-        self.seasonal = np.asarray(seasonal, dtype=float)  # the next `season` steps' factors
-        self.multiplicative = bool(multiplicative)
-
-    @classmethod
-    def fit(cls, y: np.ndarray, index: pd.DatetimeIndex, config: ForecastConfig) -> _Theta:
-        from statsmodels.tsa.forecasting.theta import ThetaModel
-
-        m = config.season
-        if len(y) < 2 * m + 2:
-            raise InsufficientData(f"the Theta method needs two seasons ({2 * m} steps)")
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            # use_test: the season is divided out only when the lag-m autocorrelation says
-            # there is one; "auto": multiplicative for a positive series, else additive.
-            result = ThetaModel(np.asarray(y, dtype=float), period=m).fit()
-            parts = result.forecast_components(m)
-        # theta = 2: the SES level plus half the drift line (statsmodels' default weighting).
-        level = float(parts["ses"].iloc[0]) + 0.5 * float(parts["trend"].iloc[0])
-        slope = 0.5 * float(result.params["b0"])
-        multiplicative = result.model.method.startswith("mul")
-        return cls(level, slope, np.asarray(parts["seasonal"], dtype=float), multiplicative)
-
-    def forecast(self, h: int) -> np.ndarray:
-        steps = np.arange(h)
-        line = self.level + self.slope * steps
-        season = self.seasonal[steps % len(self.seasonal)]
-        return line * season if self.multiplicative else line + season
-
-    def save(self, directory: Path) -> dict[str, Any]:
-        return {
-            "level": self.level,
-            "slope": self.slope,
-            "seasonal": self.seasonal.tolist(),
-            "multiplicative": self.multiplicative,
-        }
-
-    @classmethod
-    def load(cls, directory: Path, state: Mapping[str, Any], config: ForecastConfig) -> _Theta:
-        return cls(
-            state["level"], state["slope"], np.array(state["seasonal"]), state["multiplicative"]
-        )
-
-
 class _Ensemble(_Model):
     """The per-step median of several fitted models (the mean of two): steadier than any one.
 
@@ -869,7 +807,6 @@ _MODEL_CLASSES: dict[str, type[_Model]] = {
     "seasonal_naive": _SeasonalNaive,
     "weekly_naive": _WeeklyNaive,
     "holt_winters": _HoltWinters,
-    "theta": _Theta,
     "prophet": _Prophet,
     "lstm": _LSTM,
     "ensemble": _Ensemble,

@@ -667,7 +667,6 @@ def _candidate_names(config: ForecastConfig) -> str:
         "weekly_naive": "weekly naive (the same hours of up to four last weeks: their mean "
         "shape at the last week's level; from two weeks of history)",
         "holt_winters": "Holt-Winters (damped)",
-        "theta": "the Theta method (exponential smoothing with drift, deseasonalised)",
         "prophet": "Prophet",
         "lstm": f"the LSTM (max {config.lstm_epochs} epochs, early stopping)",
     }

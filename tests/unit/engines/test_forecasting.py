@@ -149,7 +149,6 @@ def test_trend_direction_follows_the_level(slope, expected):
         (("seasonal_naive",), {}),
         (("weekly_naive",), {}),
         (("holt_winters",), {}),
-        (("theta",), {}),
         (("prophet",), {}),
         (("holt_winters", "prophet"), {}),  # "ensemble" may win; each must round-trip
     ],
@@ -594,44 +593,6 @@ def test_holt_winters_end_state_forecast_matches_statsmodels():
             .forecast(50)
         )
     assert np.allclose(ours, theirs, rtol=1e-6)
-
-
-@pytest.mark.parametrize("offset", [0.0, -230.0])  # all positive: multiplicative season
-def test_theta_end_state_forecast_matches_statsmodels(offset: float):
-    from statsmodels.tsa.forecasting.theta import ThetaModel
-
-    from ml_prediction.engines.forecasting import _Theta
-
-    values = trend_and_season(14) + offset
-    config = ForecastConfig()
-    model = _Theta.fit(values, hourly(values).index, config)
-    # 50 steps: past the one season whose factors are stored, the pattern must repeat exactly
-    ours = model.forecast(50)
-    theirs = np.asarray(ThetaModel(values, period=24).fit().forecast(50))
-    assert np.allclose(ours, theirs, rtol=1e-9)
-    assert model.multiplicative == (offset == 0.0)
-
-
-def test_theta_beats_seasonal_naive_where_one_day_is_mostly_noise():
-    # given a trend and a daily cycle under noise as large as a third of the cycle (what hourly
-    # error counts look like), over three seeds
-    from ml_prediction.engines.forecasting import _SeasonalNaive, _Theta
-
-    config = ForecastConfig()
-    theta_errors, naive_errors = [], []
-    for seed in (3, 4, 5):
-        values = trend_and_season(22, noise=8.0, seed=seed)
-        history, actual = values[:-24], values[-24:]
-        index = hourly(history).index
-        # when
-        theta = _Theta.fit(history, index, config).forecast(24)
-        naive = _SeasonalNaive.fit(history, index, config).forecast(24)
-        theta_errors.append(np.mean(np.abs(theta - actual)))
-        naive_errors.append(np.mean(np.abs(naive - actual)))
-    # then: the season averaged over the history beats yesterday's copy of it
-    assert np.mean(theta_errors) < 0.8 * np.mean(naive_errors)
-    with pytest.raises(InsufficientData, match="two seasons"):
-        _Theta.fit(history[:40], index[:40], config)
 
 
 # ------------------------------------------------------------------ bad data
