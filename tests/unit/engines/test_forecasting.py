@@ -171,6 +171,35 @@ def test_save_load_round_trip_gives_the_same_forecast(tmp_path: Path, candidates
     assert loaded.report == forecaster.report
 
 
+def test_the_ensemble_leaves_out_the_member_that_did_worst_in_the_backtest():
+    from ml_prediction.engines import forecasting as engine
+
+    # given a steep trend, which the weekly naive (last week's level) lags by half a week
+    values = trend_and_season(28, slope=1.0)
+    index = hourly(values).index
+    config = ForecastConfig(
+        candidates=("seasonal_naive", "weekly_naive", "holt_winters", "prophet")
+    )
+    # when
+    backtest = engine._run_backtest(
+        values, index, config, engine._plan_origins(len(values), config)
+    )
+    # then the weekly naive, the worst of the three members, is not in the median
+    means = {
+        name: np.mean(backtest.mase[name]) for name in ("weekly_naive", "holt_winters", "prophet")
+    }
+    assert max(means, key=means.get) == "weekly_naive"
+    assert backtest.members == ["holt_winters", "prophet"]
+    for k in range(backtest.folds):  # the median of two is their mean, fold by fold
+        pair = (backtest.residuals["holt_winters"][k] + backtest.residuals["prophet"][k]) / 2
+        assert np.allclose(backtest.residuals["ensemble"][k], pair)
+    assert np.mean(backtest.mase["ensemble"]) < means["weekly_naive"]
+    # and of two members, none is left out
+    two = dataclasses.replace(config, candidates=("seasonal_naive", "holt_winters", "prophet"))
+    backtest = engine._run_backtest(values, index, two, engine._plan_origins(len(values), two))
+    assert backtest.members == ["holt_winters", "prophet"]
+
+
 def test_ensemble_forecast_is_the_median_of_its_members_and_round_trips(tmp_path: Path):
     from ml_prediction.engines import forecasting as engine
 
