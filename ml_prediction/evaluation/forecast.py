@@ -523,7 +523,8 @@ def run(
         f"{config.horizon_steps} h: the last days, the oldest of them replaced by the same "
         "hours a week before the forecast once there are three weeks of history) scores "
         f"{_candidate_names(config)} and the per-hour median "
-        "of all but the seasonal naive and the model with the worst mean backtest MASE "
+        "of all but the seasonal naive and a model whose mean backtest MASE is the worst and "
+        f"more than {config.selection_margin:.0%} above the others' median "
         '("ensemble"), keeps the ensemble unless one model beats its '
         "mean backtest MASE by "
         f"{config.selection_margin:.0%}, wins most folds and has no worse worst fold, and "

@@ -171,6 +171,25 @@ def test_save_load_round_trip_gives_the_same_forecast(tmp_path: Path, candidates
     assert loaded.report == forecaster.report
 
 
+@pytest.mark.parametrize(
+    ("scores", "expected"),
+    [
+        # one member more than 10% above the median of the others: left out
+        ({"a": [1.0, 1.0, 1.0], "b": [1.1, 1.0, 1.2], "c": [1.5, 1.4, 1.6]}, ["a", "b"]),
+        # the worst is within 10% of the others' median: the median of all of them
+        ({"a": [1.0, 1.0, 1.0], "b": [1.0, 1.1, 1.0], "c": [1.05, 1.1, 1.1]}, ["a", "b", "c"]),
+        # of four, only the single worst goes
+        ({"a": [1.0] * 3, "b": [2.0] * 3, "c": [3.0] * 3, "d": [1.2] * 3}, ["a", "b", "d"]),
+        # two members stay two, however far apart
+        ({"a": [1.0, 1.0, 1.0], "b": [5.0, 5.0, 5.0]}, ["a", "b"]),
+    ],
+)
+def test_ensemble_members_leave_out_only_a_clearly_worst_member(scores, expected):
+    from ml_prediction.engines.forecasting import _ensemble_members
+
+    assert _ensemble_members(_backtest_with(scores), list(scores), 0.1) == expected
+
+
 def test_the_ensemble_leaves_out_the_member_that_did_worst_in_the_backtest():
     from ml_prediction.engines import forecasting as engine
 
