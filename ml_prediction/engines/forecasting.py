@@ -918,10 +918,9 @@ def _run_backtest(
             result.lstm = lstm_model
     for name, folds in predictions.items():
         _score_folds(result, name, folds, y, config)
-    members = _ensemble_members(
-        result, [name for name in predictions if name != "seasonal_naive"], config.selection_margin
-    )
+    members = [name for name in predictions if name != "seasonal_naive"]
     if config.ensemble and len(members) >= 2:
+        members = _ensemble_members(result, members, config.selection_margin)
         ensemble = [
             np.median([predictions[name][k] for name in members], axis=0)
             for k in range(len(origins))
