@@ -1,20 +1,24 @@
 """Anomaly detection on a service's bucket frame (pure: pandas in, AnomalyScore out).
 
-Three detectors, each calibrated on the training buckets and combined into one score:
+Four detectors, each calibrated on the training buckets and combined into one score:
 - a seasonal robust z-score of the error count (median / MAD per hour-of-week, so a normal
   Monday-morning peak is not an anomaly),
 - IsolationForest and LocalOutlierFactor (n_neighbors 20, contamination 0.05, novelty=True) on
-  per-bucket features (volume, mix of severities and categories, latency).
+  per-bucket features (volume, mix of severities and categories, latency),
+- the streaming detector of the NAB evaluation on the seasonal z (sustained shifts, slow
+  drifts, a series turning noisy, new levels; ``StreamReference``: references frozen at
+  training, each scoring window on its own).
 Each detector's raw score becomes a tail probability ``r`` (how often training buckets were at
-least this extreme). The detectors are combined as a union with a Bonferroni correction,
-``r = min(1, 3 × min_d r_d)`` ("at least one detector finds it this rare"), and the
-anomaly_score is ``-log10(r) / 3`` clipped to 0..1: 0.7 ≈ "rarer than 1 bucket in 125",
-1.0 = "rarer than 1 in 1000". Per-detector scores use the same scale (without the correction).
-Scoring never refits; a service with less history than COLD_START_DAYS is "learning" and is
-scored by ``score_without_model`` (robust rules only).
+least this extreme; for the z-score, how often the history's *ordinary* buckets were: up to the
+contamination share of its extremes may be past outages, ``_contaminated_tail``). The detectors
+are combined as a union with a Bonferroni correction, ``r = min(1, 4 × min_d r_d)`` ("at least
+one detector finds it this rare"), and the anomaly_score is ``-log10(r) / 3`` clipped to 0..1:
+0.7 ≈ "rarer than 1 bucket in 125", 1.0 = "rarer than 1 in 1000". Per-detector scores use the
+same scale (without the correction). Scoring never refits; a service with less history than
+COLD_START_DAYS is "learning" and is scored by ``score_without_model`` (robust rules only).
 
-``stream_anomaly_scores`` is the same idea for one plain series, strictly causal, used by the
-NAB evaluation (ml_prediction/evaluation/nab.py).
+``stream_anomaly_scores`` is the streaming detector on one plain series, strictly causal (each
+row against every row before it), used by the NAB evaluation (ml_prediction/evaluation/nab.py).
 """
 
 from __future__ import annotations
@@ -34,10 +38,10 @@ from ml_prediction.engines.types import AnomalyScore, InsufficientData, Training
 
 METRIC_NAME = "error_count"
 ARTIFACT_FILE = "anomaly_model.joblib"
-ALGORITHM = "seasonal_zscore+isolation_forest+lof"
+ALGORITHM = "seasonal_zscore+isolation_forest+lof+stream"
 # Tail probability 10**-SCORE_DECADES maps to anomaly_score 1.0.
 SCORE_DECADES = 3.0
-DETECTORS = ("zscore", "isolation_forest", "lof")
+DETECTORS = ("zscore", "isolation_forest", "lof", "stream")
 HOURS_PER_WEEK = 168
 MIN_BIN_SAMPLES = 3
 TREND_BUCKETS = 6
@@ -172,6 +176,32 @@ class _SeasonalBaseline:
         return _robust_z(counts, median, spread), median
 
 
+def _rows_per_day(index: pd.DatetimeIndex) -> int:
+    steps = np.asarray((index[1:] - index[:-1]).total_seconds(), dtype=float)
+    step = float(np.median(steps)) if len(steps) else 0.0
+    return max(round(86400.0 / step), 1) if step > 0 else len(index)
+
+
+def _held_out_z(counts: np.ndarray, index: pd.DatetimeIndex) -> np.ndarray:
+    """Seasonal z of each training week against a baseline fitted on the other weeks.
+
+    In-sample z is too kind to sustained deviations (an hour's own buckets are a third of its
+    hour-of-week median with three weeks of history), so the streaming detector's references
+    would be narrower than what new buckets, scored against a baseline that never saw them,
+    produce: ordinary days would alarm.
+    """
+    week = np.asarray((index - index[0]) // pd.Timedelta(days=7))
+    weeks = np.unique(week)
+    if len(weeks) < 2:
+        return _SeasonalBaseline.fit(counts, index).zscores(counts, index)[0]
+    z = np.empty(len(counts))
+    for w in weeks:
+        mine = week == w
+        others = _SeasonalBaseline.fit(counts[~mine], index[~mine])
+        z[mine] = others.zscores(counts[mine], index[mine])[0]
+    return z
+
+
 def _binned_robust(
     values: np.ndarray, bins: np.ndarray, size: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -227,6 +257,32 @@ def _empirical_tail(reference_sorted: np.ndarray, values: np.ndarray) -> np.ndar
     n = len(reference_sorted)
     at_least = n - np.searchsorted(reference_sorted, values, side="left")
     return (at_least + 1.0) / (n + 1.0)
+
+
+def _contaminated_tail(
+    reference_sorted: np.ndarray, values: np.ndarray, share: float
+) -> np.ndarray:
+    """P(normal bucket >= value) when up to ``share`` of the reference may be anomalies.
+
+    A service's history holds its past incidents: against the raw reference a 20x outage
+    is merely "as rare as last week's outage" (1 bucket in 100), never an anomaly. So the
+    reference is trusted only up to its (1 - share) quantile; beyond it the tail is an
+    exponential whose scale comes from the median excess over that quantile (robust to the
+    incidents up there as long as they are fewer than the ordinary extremes).
+    """
+    empirical = _empirical_tail(reference_sorted, values)
+    n = len(reference_sorted)
+    cut = int((1.0 - share) * n)
+    if n == 0 or cut >= n:
+        return empirical
+    threshold = reference_sorted[cut]
+    scale = float(np.median(reference_sorted[cut:] - threshold)) / math.log(2.0)
+    if scale <= 0:
+        return empirical
+    beyond = np.nan_to_num(values, nan=-np.inf) > threshold
+    with np.errstate(over="ignore", invalid="ignore"):
+        extrapolated = (n - cut) / (n + 1.0) * np.exp(-(values - threshold) / scale)
+    return np.where(beyond, extrapolated, empirical)
 
 
 def _gaussian_tail(z: np.ndarray) -> np.ndarray:
@@ -333,6 +389,9 @@ class AnomalyModel:
     rt_fill: float
     report: TrainingReport
     config_used: dict[str, Any] = field(default_factory=dict)
+    # None in artifacts saved before the streaming detector joined the model: they score with
+    # the other three until the next retrain.
+    stream: StreamReference | None = None
 
     def score(self, frame: pd.DataFrame, *, config: AnomalyConfig) -> list[AnomalyScore]:
         """Score every bucket of ``frame`` (vectorised; one call for a 24 h window)."""
@@ -346,7 +405,13 @@ class AnomalyModel:
             "lof": -self.lof.score_samples(features),
         }
         tails = {name: _empirical_tail(self.reference[name], raw[name]) for name in raw}
-        tails["zscore"] = np.maximum(tails["zscore"], _gaussian_tail(z))
+        tails["zscore"] = np.maximum(
+            _contaminated_tail(self.reference["zscore"], raw["zscore"], config.contamination),
+            _gaussian_tail(z),
+        )
+        stream = getattr(self, "stream", None)
+        if stream is not None:
+            tails["stream"] = 10.0 ** -stream.surprise(z)
         per_detector = {name: _tail_score(tail) for name, tail in tails.items()}
         union = np.minimum(1.0, len(tails) * np.min(np.vstack(list(tails.values())), axis=0))
         combined = _tail_score(union)
@@ -427,11 +492,16 @@ def _fit_parts(frame: pd.DataFrame, config: AnomalyConfig) -> dict[str, Any]:
         "lof": lof,
         "reference": reference,
         "rt_fill": rt_fill,
+        # On the seasonal z, not the raw count: the streaming signals know only daily rhythm,
+        # and a normal Monday-morning peak must not look like a new level.
+        "stream": StreamReference.fit(
+            _held_out_z(observed, frame.index), _rows_per_day(frame.index)
+        ),
     }
 
 
 def fit_anomaly_model(frame: pd.DataFrame, *, config: AnomalyConfig) -> AnomalyModel:
-    """Fit the three detectors on a service's history (a bucket frame, time-ordered).
+    """Fit the four detectors on a service's history (a bucket frame, time-ordered).
 
     Raises InsufficientData when the history is shorter than the cold-start period, too short
     for LOF's neighbourhood, or has no errors at all: the service then stays "learning".
@@ -535,12 +605,15 @@ class StreamConfig:
     refractory_rows: int = 200  # … as exp(-rows since the alarm / refractory_rows)
 
 
+MIN_BASELINE_ROWS = 8  # rows before a rolling baseline is trusted at all
+
+
 def _rolling_robust_z(series: pd.Series, window: int) -> pd.Series:
     """(x_t - median of the previous ``window`` rows) / their IQR-based spread; causal."""
     past = series.shift(1)
-    median = past.rolling(window, min_periods=8).median()
-    upper = past.rolling(window, min_periods=8).quantile(0.75)
-    lower = past.rolling(window, min_periods=8).quantile(0.25)
+    median = past.rolling(window, min_periods=MIN_BASELINE_ROWS).median()
+    upper = past.rolling(window, min_periods=MIN_BASELINE_ROWS).quantile(0.75)
+    lower = past.rolling(window, min_periods=MIN_BASELINE_ROWS).quantile(0.25)
     overall = past.expanding(min_periods=2).std().fillna(0.0)
     # A flat stretch has zero IQR: fall back to a sliver of the long-run spread, never 0.
     spread = np.maximum((upper - lower) / 1.349, 0.01 * overall + 1e-9)
@@ -560,7 +633,10 @@ def _period_rows(timestamps: pd.DatetimeIndex | None, num_rows: int) -> int:
 
 
 def _stream_signals(
-    values: np.ndarray, timestamps: pd.DatetimeIndex | None, config: StreamConfig
+    values: np.ndarray,
+    timestamps: pd.DatetimeIndex | None,
+    config: StreamConfig,
+    period: int | None = None,
 ) -> list[np.ndarray]:
     """Raw, causal deviation signals: local spike, local sustained shift, slow drift against a
     long baseline, change of volatility, novelty of the value (both tails), and (when the
@@ -585,7 +661,8 @@ def _stream_signals(
         series,
         -series,
     ]
-    period = _period_rows(timestamps, len(values))
+    if period is None:
+        period = _period_rows(timestamps, len(values))
     if period:
         lagged = pd.concat(
             [series.shift(period * k) for k in range(1, config.seasonal_lags + 1)], axis=1
@@ -627,6 +704,105 @@ def _causal_surprise(signal: np.ndarray, config: StreamConfig) -> np.ndarray:
             surprise[t] = -math.log10(max(tail, 1e-300))
         bisect.insort(history, value)
     return surprise
+
+
+def _frozen_surprise(reference_sorted: np.ndarray, values: np.ndarray, tail_quantile: float):
+    """``_causal_surprise``'s rule with a reference that does not grow: -log10 P(reference >=
+    value) per value, exponential tail above the tail quantile; NaN values score 0.
+
+    This is how the product model scores new buckets without refitting (the references are
+    the training buckets' signals); a test keeps the two forms in agreement.
+    """
+    values = np.asarray(values, dtype=float)
+    surprise = np.zeros(len(values))
+    seen = len(reference_sorted)
+    known = ~np.isnan(values)
+    if seen == 0 or not known.any():
+        return surprise
+    value = values[known]
+    at_least = seen - np.searchsorted(reference_sorted, value, side="left")
+    tail = (at_least + 1.0) / (seen + 1.0)
+    cut = int(tail_quantile * seen)
+    if cut < seen:
+        threshold = reference_sorted[cut]
+        excess = float(np.mean(reference_sorted[cut:])) - threshold
+        if excess > 0:
+            with np.errstate(over="ignore"):
+                extrapolated = (
+                    (seen - cut + 1.0) / (seen + 1.0) * np.exp(-(value - threshold) / excess)
+                )
+            tail = np.where(value > threshold, np.minimum(tail, extrapolated), tail)
+    surprise[known] = -np.log10(np.maximum(tail, 1e-300))
+    return surprise
+
+
+@dataclass(frozen=True)
+class StreamReference:
+    """The streaming detector inside the product model (``AnomalyModel``'s "stream" detector).
+
+    NAB's form (``stream_surprise``) scores each row against every row before it. A service's
+    model must not refit while scoring and sees only the scoring window (the lookback), so
+    here the signals are computed on the window alone, and their distributions were frozen at
+    training from the training history cut into windows of the same kind (one day each):
+    each bucket's signals are scored against the training buckets' signals, and the second
+    stage (how rare this surprise is for this service) against the training surprises. The
+    input is the seasonal z, so the signals see deviations from the hour-of-week baseline.
+    """
+
+    config: StreamConfig
+    signals: tuple[np.ndarray, ...]  # sorted training values per signal (NaNs dropped)
+    surprises: np.ndarray  # sorted training surprises (max over signals)
+
+    @classmethod
+    def fit(
+        cls, values: np.ndarray, window_rows: int, config: StreamConfig | None = None
+    ) -> StreamReference:
+        config = config or StreamConfig()
+        values = np.asarray(values, dtype=float)
+        window_rows = max(int(window_rows), config.min_history)
+        starts = range(0, max(len(values) - window_rows, 0) + 1, window_rows)
+        per_window = [cls._signals(values[i : i + window_rows], config) for i in starts]
+        signals = tuple(
+            np.sort(np.concatenate([w[k][~np.isnan(w[k])] for w in per_window]))
+            for k in range(len(per_window[0]))
+        )
+        surprises = np.concatenate(
+            [
+                np.max(
+                    [
+                        _frozen_surprise(ref, sig, config.tail_quantile)
+                        for ref, sig in zip(signals, w, strict=True)
+                    ],
+                    axis=0,
+                )
+                for w in per_window
+            ]
+        )
+        return cls(config, signals, np.sort(surprises))
+
+    @staticmethod
+    def _signals(values: np.ndarray, config: StreamConfig) -> list[np.ndarray]:
+        """The signals of one window, NaN (not scored) until its sustained signals average
+        ``short`` rows: a "20-row mean" of one or two rows is a spike test with the wrong
+        reference, and the start of every window would alarm."""
+        raw = _stream_signals(values, None, config, 0)
+        warmup = min(MIN_BASELINE_ROWS + config.short, len(values))
+        for signal in raw:
+            signal[:warmup] = np.nan
+        return raw
+
+    def surprise(self, values: np.ndarray) -> np.ndarray:
+        """Calibrated surprise sqrt(m × m2) per bucket of the window (0 = ordinary)."""
+        values = np.asarray(values, dtype=float)
+        if len(values) == 0:
+            return np.zeros(0)
+        raw = self._signals(values, self.config)
+        tail = self.config.tail_quantile
+        m = np.max(
+            [_frozen_surprise(ref, sig, tail) for ref, sig in zip(self.signals, raw, strict=True)],
+            axis=0,
+        )
+        return np.sqrt(m * _frozen_surprise(self.surprises, m, tail))
 
 
 def stream_surprise(

@@ -543,7 +543,13 @@ def run(
             "absorbing a shift) do not alarm again unless clearly more surprising. "
             "IsolationForest and LOF are not in the streaming form: on a single value per row "
             "they add nothing the robust z does not already see (they run in the product model "
-            "on the multi-column bucket frame).",
+            "on the multi-column bucket frame). The product model runs these same signals as its "
+            "fourth detector (`StreamReference`), on the error count's seasonal z against the "
+            "hour-of-week baseline, with their distributions frozen at training and each scoring "
+            "window on its own (a model does not refit while scoring); this section scores the "
+            "causal form, which is that detector retrained at every row. How the product model "
+            "does on labelled outages is in the error-prediction section (anomaly detection on "
+            "the generator).",
             "",
             "Honesty notes: the handful of global parameters above (and the choice of signals) "
             "were chosen by trying a few values on this same corpus (no file-specific settings, no use of labels or file "

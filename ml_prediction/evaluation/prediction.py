@@ -11,6 +11,7 @@ out of both precision and recall. No shuffling anywhere: the split is by time.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ml_prediction.engines.anomaly import AnomalyConfig, fit_anomaly_model
 from ml_prediction.engines.features import build_features
 from ml_prediction.engines.predictor import (
     PredictorConfig,
@@ -319,6 +321,121 @@ def evaluate_root_cause(
     return tally
 
 
+@dataclass
+class DetectionScore:
+    """Anomaly alerts of the product model against the generator's labelled incidents."""
+
+    incidents: int = 0
+    detected: int = 0
+    delays: list[float] = field(default_factory=list)  # minutes from onset to the alert
+    false_episodes: int = 0  # alert episodes away from every incident and near miss
+    near_miss_episodes: int = 0  # alert episodes during a near miss (real, if harmless, change)
+    days: float = 0.0
+
+    def add(self, other: DetectionScore) -> None:
+        self.incidents += other.incidents
+        self.detected += other.detected
+        self.delays += other.delays
+        self.false_episodes += other.false_episodes
+        self.near_miss_episodes += other.near_miss_episodes
+        self.days += other.days
+
+
+def score_detections(
+    alerts: pd.Series,
+    incidents: list[Incident],
+    near_misses: list[NearMiss],
+    *,
+    bucket_minutes: int,
+    within_minutes: int = 30,
+) -> DetectionScore:
+    """An incident is detected when an alert is raised between its precursors' start (or its
+    onset) and ``within_minutes`` after the onset; the delay is from the onset to the moment
+    the first such alert is known (its bucket closed; negative = before the outage). An alert
+    episode (a run of alerting buckets) that touches no incident (from its precursors to 30
+    minutes after its end) and no near miss is false."""
+    bucket = pd.Timedelta(minutes=bucket_minutes)
+    times = alerts.index[alerts.to_numpy(dtype=bool)]
+    score = DetectionScore(days=len(alerts) * bucket_minutes / 1440.0)
+    covered = np.zeros(len(times), dtype=bool)
+    near = np.zeros(len(times), dtype=bool)
+    for inc in incidents:
+        onset = pd.Timestamp(inc.start)
+        begin = pd.Timestamp(inc.precursor_start or inc.start)
+        covered |= (times >= begin) & (times <= pd.Timestamp(inc.end) + pd.Timedelta(minutes=30))
+        hits = times[
+            (times + bucket > begin) & (times < onset + pd.Timedelta(minutes=within_minutes))
+        ]
+        score.incidents += 1
+        if len(hits):
+            score.detected += 1
+            score.delays.append((hits[0] + bucket - onset) / pd.Timedelta(minutes=1))
+    for miss in near_misses:
+        near |= (times + bucket > pd.Timestamp(miss.start)) & (times <= pd.Timestamp(miss.end))
+    if len(times):
+        starts = np.r_[True, np.asarray(times[1:] - times[:-1]) > bucket.to_timedelta64()]
+        episode = np.cumsum(starts)
+        for k in np.unique(episode):
+            members = episode == k
+            if covered[members].any():
+                continue
+            if near[members].any():
+                score.near_miss_episodes += 1
+            else:
+                score.false_episodes += 1
+    return score
+
+
+def evaluate_anomaly_detection(
+    *,
+    days: float,
+    services: tuple[str, ...],
+    seed: int,
+    train_fraction: float = 0.5,
+    lookback_hours: int = 24,
+    min_buckets: tuple[int, ...] = (1, 2),
+    progress: Callable[[str], Any] | None = None,
+) -> dict[tuple[str, int], DetectionScore]:
+    """The product's anomaly model per service, fitted on the oldest part and replayed as the
+    orchestrator runs it: every hour the last ``lookback_hours`` are scored and the newest
+    hour's buckets kept; an alert needs ``min_buckets`` anomalous buckets in a row
+    (ANOMALY_ALERT_MIN_BUCKETS; each value is scored). Two variants of the same fitted model:
+    with and without the streaming detector. Keys: (variant, min_buckets)."""
+    sim = simulate(SimulationConfig(days=days, services=services, seed=seed, start=FIXED_START))
+    config = AnomalyConfig()
+    variants = {"z-score + IsolationForest + LOF": False, "+ streaming detector (product)": True}
+    scores = {(name, k): DetectionScore() for name in variants for k in min_buckets}
+    for name, frame in sim.bucket_frames().items():
+        split = frame.index[int(len(frame) * train_fraction)]
+        full = fit_anomaly_model(frame[frame.index < split], config=config)
+        bm = int((frame.index[1] - frame.index[0]) / pd.Timedelta(minutes=1))
+        per_hour = 60 // bm
+        lookback = lookback_hours * per_hour
+        first = int(np.searchsorted(frame.index, split))
+        incidents = [
+            i
+            for i in sim.incidents
+            if i.service == name and pd.Timestamp(i.start) >= split + timedelta(hours=1)
+        ]
+        near = [n for n in sim.near_misses if n.service == name]
+        for variant, with_stream in variants.items():
+            model = full if with_stream else dataclasses.replace(full, stream=None)
+            flags: list[bool] = []
+            for end in range(first + per_hour, len(frame) + 1, per_hour):
+                window = frame.iloc[max(0, end - lookback) : end]
+                flags += [s.is_anomaly for s in model.score(window, config=config)[-per_hour:]]
+            index = frame.index[first : first + len(flags)]
+            anomalous = pd.Series(flags, index=index)
+            run = anomalous.astype(int).groupby((~anomalous).cumsum()).cumsum()
+            for k in min_buckets:
+                scores[(variant, k)].add(
+                    score_detections(run >= k, incidents, near, bucket_minutes=bm)
+                )
+        if progress:
+            progress(f"anomaly detection: {name} done")
+    return scores
+
+
 def run(datasets_dir: Path, *, quick: bool, progress: Callable[[str], Any] | None = None) -> str:
     """The markdown section of docs/EVALUATION.md for error prediction.
 
@@ -501,4 +618,53 @@ def run(datasets_dir: Path, *, quick: bool, progress: Callable[[str], Any] | Non
         "rather than proving accuracy on real incidents.",
         "",
     ]
+    lines += _anomaly_section(rc_days, rc_services, seed + 1, progress)
     return "\n".join(lines)
+
+
+def _anomaly_section(
+    days: float, services: tuple[str, ...], seed: int, progress: Callable[[str], Any] | None
+) -> list[str]:
+    config = AnomalyConfig()
+    scores = evaluate_anomaly_detection(days=days, services=services, seed=seed, progress=progress)
+    lines = [
+        f"### Anomaly detection on the same generator ({days:g} d × {len(services)} services, seed {seed})",
+        "",
+        "The product's anomaly model (`ml_prediction.engines.anomaly.fit_anomaly_model`, default "
+        f"settings: ANOMALY_SCORE_THRESHOLD {config.score_threshold:g}, contamination "
+        f"{config.contamination:g}) fitted per service on the oldest half and replayed as the "
+        "orchestrator runs it: every hour the last 24 h are scored and the newest hour's buckets "
+        "kept; an alert is one anomalous bucket, or two in a row (ANOMALY_ALERT_MIN_BUCKETS, "
+        "default 2: what pages someone). An "
+        "incident counts as detected when an alert comes between its precursors' start and 30 "
+        "minutes after the outage began; the delay is from the outage onset to the moment that "
+        "alert is known (its bucket closed). A false episode is a run of alerting buckets away "
+        "from every incident (precursors to 30 minutes after its end) and every near miss. The "
+        "second row is the same fitted model without its streaming detector.",
+        "",
+        "| detectors | alert after | incidents detected | median delay (min) | false episodes | false episodes per service-day | episodes at near misses | service-days replayed |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    order = sorted(scores, key=lambda key: ("stream" not in key[0], key[1]))
+    for name, k in order:
+        s = scores[(name, k)]
+        delay = f"{np.median(s.delays):.0f}" if s.delays else "—"
+        rate = s.false_episodes / s.days if s.days else 0.0
+        after = "1 bucket" if k == 1 else f"{k} buckets in a row"
+        lines.append(
+            f"| {name} | {after} | {s.detected} / {s.incidents} | {delay} | {s.false_episodes} | "
+            f"{rate:.2f} | {s.near_miss_episodes} | {s.days:.0f} |"
+        )
+    lines += [
+        "",
+        "Every service's history holds its past outages (about three a week here), so the "
+        "z-score detector's tail is judged against the history's ordinary buckets only: up to "
+        "the contamination share of its most extreme buckets are not trusted as normal, and "
+        "beyond them the tail is extrapolated (`_contaminated_tail`). Before that, an outage at "
+        "20× the usual count was only as rare as last week's outage and scored about 0.55. The "
+        "generator's incidents are sudden jumps the z-score finds on its own; the streaming "
+        "detector is there for what it does not see (slow drifts, new levels, a series that "
+        "turns noisy; NAB above), and the table shows what it costs here.",
+        "",
+    ]
+    return lines

@@ -11,9 +11,13 @@ import pandas as pd
 import pytest
 
 from ml_prediction.engines.anomaly import (
+    MIN_BASELINE_ROWS,
     AnomalyConfig,
     AnomalyModel,
     StreamConfig,
+    _causal_surprise,
+    _contaminated_tail,
+    _frozen_surprise,
     fit_anomaly_model,
     hold_alarms,
     score_without_model,
@@ -282,6 +286,92 @@ def test_scoring_never_refits(model, history):
     # then: the fitted state is untouched and ordinary windows score as before
     assert all(np.array_equal(model.reference[k], reference[k]) for k in reference)
     assert model.score(window, config=CONFIG) == model.score(window, config=CONFIG)
+
+
+def _with_outages(frame: pd.DataFrame, starts: list[pd.Timestamp]) -> pd.DataFrame:
+    """Outages of 30 minutes at about 20x the usual count (the simulator's kind)."""
+    frame = frame.copy()
+    for start in starts:
+        rows = (frame.index >= start) & (frame.index < start + pd.Timedelta(minutes=30))
+        frame.loc[rows, "total_count"] = 20.0 * frame.loc[rows, "total_count"] + 100.0
+    return frame
+
+
+def test_past_outages_in_the_history_do_not_hide_the_next_one():
+    # given three weeks with three outages a week at 14:00 and the 4th week's outage, same kind
+    history = _traffic(21, seed=3)
+    past = [START + pd.Timedelta(days=d, hours=14) for d in range(0, 21, 2)]
+    model = fit_anomaly_model(_with_outages(history, past), config=CONFIG)
+    window = _next_day(history)
+    onset = window.index[0].normalize() + pd.Timedelta(hours=14)
+    # when
+    scores = model.score(_with_outages(window, [onset]), config=CONFIG)
+    outage = [s for s in scores if onset <= s.timestamp < onset + pd.Timedelta(minutes=30)]
+    # then: every outage bucket is a critical anomaly; against the raw history (1 bucket in
+    # 100 that high) it would have scored about 0.55, below the threshold
+    assert len(outage) == 6
+    assert all(s.is_anomaly and s.severity_level == "critical" for s in outage)
+    assert np.mean([s.is_anomaly for s in scores if s not in outage]) < 0.02
+
+
+def test_contaminated_tail_trusts_the_reference_up_to_its_contamination_share():
+    # given ordinary values with 1% of incidents far above them
+    rng = np.random.default_rng(0)
+    reference = np.sort(np.r_[np.abs(rng.normal(0.0, 1.0, 9900)), rng.uniform(30.0, 60.0, 100)])
+    # when
+    tails = _contaminated_tail(reference, np.array([0.5, 1.0, 3.0, 40.0]), 0.05)
+    # then: the bulk keeps its empirical tail, an incident-sized value is far rarer than the
+    # 1% the raw reference says, and the tail falls with the value
+    assert tails[0] == pytest.approx(np.mean(reference >= 0.5), abs=0.01)
+    assert tails[1] == pytest.approx(np.mean(reference >= 1.0), abs=0.01)
+    assert tails[2] < 0.05 and tails[3] < 1e-6
+    assert np.all(np.diff(tails) < 0)
+
+
+def test_the_stream_detector_finds_a_sustained_shift_the_others_miss(model, history):
+    # given three hours at 1.3x the usual afternoon count: each bucket alone is unremarkable
+    window = _next_day(history, seed=5)
+    rows = (window.index.hour >= 14) & (window.index.hour < 17)
+    window.loc[rows, "total_count"] = np.random.default_rng(5).poisson(78.0, rows.sum())
+    without_stream = dataclasses.replace(model, stream=None)
+    # when
+    with_it = [
+        s.is_anomaly for s, r in zip(model.score(window, config=CONFIG), rows, strict=True) if r
+    ]
+    without = [
+        s.is_anomaly
+        for s, r in zip(without_stream.score(window, config=CONFIG), rows, strict=True)
+        if r
+    ]
+    # then: the sustained shift is found, and the model without the stream (an artifact saved
+    # before it existed) still scores
+    assert sum(with_it) >= 2 * max(sum(without), 6)
+    assert "stream" not in without_stream.score(window, config=CONFIG)[0].detector_scores
+
+
+def test_the_stream_detector_does_not_score_the_first_rows_of_a_window(model, history):
+    # given
+    window = _next_day(history)
+    config = model.stream.config
+    # when
+    scores = model.score(window, config=CONFIG)
+    # then: its 20-row means need 20 rows after the rolling baseline's first 8
+    warmup = MIN_BASELINE_ROWS + config.short
+    assert all(s.detector_scores["stream"] == 0.0 for s in scores[:warmup])
+    assert any(s.detector_scores["stream"] > 0.0 for s in scores[warmup:])
+
+
+def test_frozen_surprise_is_the_causal_surprise_with_a_reference_that_does_not_grow():
+    # given a reference and new values, one beyond the reference's tail quantile
+    rng = np.random.default_rng(2)
+    reference = rng.exponential(1.0, 500)
+    config = StreamConfig()
+    for value in (0.3, 2.0, 9.0, np.nan):
+        # when
+        frozen = _frozen_surprise(np.sort(reference), np.array([value]), config.tail_quantile)
+        causal = _causal_surprise(np.r_[reference, value], config)
+        # then
+        assert frozen[0] == pytest.approx(causal[-1])
 
 
 def test_training_report_describes_a_time_ordered_validation(model, history):
