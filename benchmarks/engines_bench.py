@@ -87,7 +87,7 @@ def main() -> None:
     predictor_config = PredictorConfig()
     training: list[tuple[str, float]] = []
     anomaly, t = timed(fit_anomaly_model, frame, config=anomaly_config)
-    training.append(("anomaly (IsolationForest + LOF + seasonal z)", t))
+    training.append(("anomaly (seasonal z + IsolationForest + LOF + streaming detector)", t))
     predictor, t = timed(
         fit_error_predictor, frame, config=predictor_config, algorithm="xgboost", fleet_frames=fleet
     )

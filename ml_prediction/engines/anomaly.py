@@ -58,7 +58,7 @@ class AnomalyConfig:
     cold_start_days: float = 7.0
     zscore_threshold: float = 2.5
     lof_neighbors: int = 20
-    contamination: float = 0.05
+    contamination: float = 0.05  # share of training buckets that may be anomalies (IF, LOF, z tail)
     n_estimators: int = 64  # 100 trees cost ~30 ms per 24 h window for no visible gain
     validation_fraction: float = 0.2
     random_state: int = 0

@@ -661,7 +661,8 @@ def _anomaly_section(
         "z-score detector's tail is judged against the history's ordinary buckets only: up to "
         "the contamination share of its most extreme buckets are not trusted as normal, and "
         "beyond them the tail is extrapolated (`_contaminated_tail`). Before that, an outage at "
-        "20× the usual count was only as rare as last week's outage and scored about 0.55. The "
+        "20× the usual count was only as rare as last week's outage and often stayed below the "
+        "threshold (`git log` has the figures of that change). The "
         "generator's incidents are sudden jumps the z-score finds on its own; the streaming "
         "detector is there for what it does not see (slow drifts, new levels, a series that "
         "turns noisy; NAB above), and the table shows what it costs here.",
