@@ -51,6 +51,7 @@ from ml_prediction.engines.forecasting import (
     smape,
 )
 from ml_prediction.engines.simulator import FIXED_START, SimulationConfig, simulate
+from ml_prediction.evaluation.nab import quick_keys
 
 # Small files, one per kind of behaviour, for tests and `evaluate forecast --quick`.
 QUICK_FILES = (
@@ -316,7 +317,7 @@ def nab_files(
     """NAB's data files (or QUICK_FILES); ``categories``/``limit`` narrow a run while iterating."""
     data = nab_dir / "data"
     if quick:
-        files = [data / name for name in QUICK_FILES]
+        files = [data / name for name in quick_keys(nab_dir, QUICK_FILES)]
     else:
         files = sorted(data.glob("*/*.csv"))
     if categories:

@@ -217,3 +217,13 @@ def test_export_writes_nabs_results_layout(tmp_path):
     assert list(frame.columns) == ["timestamp", "value", "anomaly_score", "label"]
     assert frame["label"].sum() == WINDOW[1] - WINDOW[0] + 1
     assert frame.loc[45, "anomaly_score"] == pytest.approx(0.8)
+
+
+def test_quick_runs_pick_the_preferred_files_or_else_the_corpus_first_ones(tmp_path):
+    # given a NAB-shaped corpus whose file names are not NAB's
+    for key in ("b/two.csv", "a/one.csv", "c/three.csv"):
+        (tmp_path / "data" / key).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "data" / key).write_text("timestamp,value\n")
+    # then: the preferred files it has, else its first ones in sorted order
+    assert nab.quick_keys(tmp_path, ("c/three.csv", "x/missing.csv")) == ["c/three.csv"]
+    assert nab.quick_keys(tmp_path, ("x/missing.csv", "y/gone.csv")) == ["a/one.csv", "b/two.csv"]
