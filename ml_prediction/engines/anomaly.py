@@ -177,6 +177,7 @@ class _SeasonalBaseline:
 
 
 def _rows_per_day(index: pd.DatetimeIndex) -> int:
+    """Rows per day at the index's median step (all of it when the step is unknown)."""
     steps = np.asarray((index[1:] - index[:-1]).total_seconds(), dtype=float)
     step = float(np.median(steps)) if len(steps) else 0.0
     return max(round(86400.0 / step), 1) if step > 0 else len(index)
@@ -624,11 +625,7 @@ def _period_rows(timestamps: pd.DatetimeIndex | None, num_rows: int) -> int:
     """Rows per day when the series is regular enough and spans at least 3 days, else 0."""
     if timestamps is None or len(timestamps) < 3:
         return 0
-    steps = np.asarray((timestamps[1:] - timestamps[:-1]).total_seconds(), dtype=float)
-    step = float(np.median(steps))
-    if not np.isfinite(step) or step <= 0:
-        return 0
-    period = round(86400.0 / step)
+    period = _rows_per_day(timestamps)
     return period if period >= 2 and num_rows > 3 * period else 0
 
 
@@ -706,7 +703,9 @@ def _causal_surprise(signal: np.ndarray, config: StreamConfig) -> np.ndarray:
     return surprise
 
 
-def _frozen_surprise(reference_sorted: np.ndarray, values: np.ndarray, tail_quantile: float):
+def _frozen_surprise(
+    reference_sorted: np.ndarray, values: np.ndarray, tail_quantile: float
+) -> np.ndarray:
     """``_causal_surprise``'s rule with a reference that does not grow: -log10 P(reference >=
     value) per value, exponential tail above the tail quantile; NaN values score 0.
 

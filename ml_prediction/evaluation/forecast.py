@@ -163,6 +163,11 @@ def evaluate_series(
     history, tail = hourly.iloc[:-h], hourly.iloc[-h:]
     # The tail is judged on the grid the forecaster emits; a tail step with no data is skipped.
     try:
+        if history.empty:
+            raise InsufficientData(
+                f"{len(hourly)} values on the {config.step_minutes}-minute grid: no history "
+                f"before the {h} held-out steps"
+            )
         forecaster = fit_forecaster(history, metric_name=key, config=config)
         result = forecaster.forecast(horizon_steps=h)
     except InsufficientData as exc:

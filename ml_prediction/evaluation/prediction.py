@@ -13,16 +13,17 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from ml_prediction.engines.anomaly import AnomalyConfig, fit_anomaly_model
+from ml_prediction.engines.anomaly import AnomalyConfig, fit_anomaly_model, score_without_model
 from ml_prediction.engines.features import build_features
 from ml_prediction.engines.predictor import (
     PredictorConfig,
@@ -38,6 +39,7 @@ from ml_prediction.engines.simulator import (
     SimulationConfig,
     simulate,
 )
+from ml_prediction.engines.types import AnomalyScore
 
 HORIZON_MINUTES = 30
 # The product's other probability levels: ML_ALERT_PROBABILITY (what pages someone) and the
@@ -348,17 +350,22 @@ def score_detections(
     *,
     bucket_minutes: int,
     within_minutes: int = 30,
+    unscored: Sequence[Incident] = (),
 ) -> DetectionScore:
     """An incident is detected when an alert is raised between its precursors' start (or its
     onset) and ``within_minutes`` after the onset; the delay is from the onset to the moment
     the first such alert is known (its bucket closed; negative = before the outage). An alert
     episode (a run of alerting buckets) that touches no incident (from its precursors to 30
-    minutes after its end) and no near miss is false."""
+    minutes after its end) and no near miss is false. ``unscored`` incidents (ongoing when the
+    replay starts) are not counted, but alerts during them are not false either."""
     bucket = pd.Timedelta(minutes=bucket_minutes)
     times = alerts.index[alerts.to_numpy(dtype=bool)]
     score = DetectionScore(days=len(alerts) * bucket_minutes / 1440.0)
     covered = np.zeros(len(times), dtype=bool)
     near = np.zeros(len(times), dtype=bool)
+    for inc in unscored:
+        begin = pd.Timestamp(inc.precursor_start or inc.start)
+        covered |= (times >= begin) & (times <= pd.Timestamp(inc.end) + pd.Timedelta(minutes=30))
     for inc in incidents:
         onset = pd.Timestamp(inc.start)
         begin = pd.Timestamp(inc.precursor_start or inc.start)
@@ -386,6 +393,24 @@ def score_detections(
     return score
 
 
+LEARNING_VARIANT = "learning state: robust rules (days 2–7, no model yet)"
+
+
+def _replay(
+    frame: pd.DataFrame,
+    score: Callable[[pd.DataFrame], list[AnomalyScore]],
+    rows: range,
+    lookback: int,
+) -> pd.Series:
+    """is_anomaly of the buckets in ``rows`` as the orchestrator writes them: every ``rows.step``
+    buckets the last ``lookback`` are scored and the newest ``rows.step`` kept."""
+    flags: list[bool] = []
+    for end in range(rows.start + rows.step, rows.stop + 1, rows.step):
+        window = frame.iloc[max(0, end - lookback) : end]
+        flags += [s.is_anomaly for s in score(window)[-rows.step :]]
+    return pd.Series(flags, index=frame.index[rows.start : rows.start + len(flags)], dtype=bool)
+
+
 def evaluate_anomaly_detection(
     *,
     days: float,
@@ -399,37 +424,60 @@ def evaluate_anomaly_detection(
     """The product's anomaly model per service, fitted on the oldest part and replayed as the
     orchestrator runs it: every hour the last ``lookback_hours`` are scored and the newest
     hour's buckets kept; an alert needs ``min_buckets`` anomalous buckets in a row
-    (ANOMALY_ALERT_MIN_BUCKETS; each value is scored). Two variants of the same fitted model:
-    with and without the streaming detector. Keys: (variant, min_buckets)."""
+    (ANOMALY_ALERT_MIN_BUCKETS; each value is scored). Two variants of the same fitted model
+    (with and without the streaming detector) and the learning state (``score_without_model``)
+    on the days before a model could exist. Keys: (variant, min_buckets)."""
     sim = simulate(SimulationConfig(days=days, services=services, seed=seed, start=FIXED_START))
     config = AnomalyConfig()
     variants = {"z-score + IsolationForest + LOF": False, "+ streaming detector (product)": True}
-    scores = {(name, k): DetectionScore() for name in variants for k in min_buckets}
+    scores = {
+        (name, k): DetectionScore() for name in (*variants, LEARNING_VARIANT) for k in min_buckets
+    }
     for name, frame in sim.bucket_frames().items():
         split = frame.index[int(len(frame) * train_fraction)]
         full = fit_anomaly_model(frame[frame.index < split], config=config)
         bm = int((frame.index[1] - frame.index[0]) / pd.Timedelta(minutes=1))
         per_hour = 60 // bm
-        lookback = lookback_hours * per_hour
+        per_day = 24 * per_hour
         first = int(np.searchsorted(frame.index, split))
-        incidents = [
-            i
-            for i in sim.incidents
-            if i.service == name and pd.Timestamp(i.start) >= split + timedelta(hours=1)
-        ]
+        own = [i for i in sim.incidents if i.service == name]
         near = [n for n in sim.near_misses if n.service == name]
-        for variant, with_stream in variants.items():
-            model = full if with_stream else dataclasses.replace(full, stream=None)
-            flags: list[bool] = []
-            for end in range(first + per_hour, len(frame) + 1, per_hour):
-                window = frame.iloc[max(0, end - lookback) : end]
-                flags += [s.is_anomaly for s in model.score(window, config=config)[-per_hour:]]
-            index = frame.index[first : first + len(flags)]
-            anomalous = pd.Series(flags, index=index)
+
+        replays = [
+            (
+                variant,
+                _replay(
+                    frame,
+                    partial(
+                        (full if with_stream else dataclasses.replace(full, stream=None)).score,
+                        config=config,
+                    ),
+                    range(first, len(frame), per_hour),
+                    lookback_hours * per_hour,
+                ),
+            )
+            for variant, with_stream in variants.items()
+        ]
+        learning_end = min(first, int(config.cold_start_days * per_day))
+        replays.append(
+            (
+                LEARNING_VARIANT,
+                _replay(
+                    frame,
+                    partial(score_without_model, config=config),
+                    range(per_day, learning_end, per_hour),
+                    lookback_hours * per_hour,
+                ),
+            )
+        )
+        for variant, anomalous in replays:
+            begin = anomalous.index[0] + timedelta(hours=1)
+            incidents = [i for i in own if begin <= pd.Timestamp(i.start) <= anomalous.index[-1]]
+            ongoing = [i for i in own if i not in incidents]
             run = anomalous.astype(int).groupby((~anomalous).cumsum()).cumsum()
             for k in min_buckets:
                 scores[(variant, k)].add(
-                    score_detections(run >= k, incidents, near, bucket_minutes=bm)
+                    score_detections(run >= k, incidents, near, bucket_minutes=bm, unscored=ongoing)
                 )
         if progress:
             progress(f"anomaly detection: {name} done")
@@ -640,12 +688,17 @@ def _anomaly_section(
         "minutes after the outage began; the delay is from the outage onset to the moment that "
         "alert is known (its bucket closed). A false episode is a run of alerting buckets away "
         "from every incident (precursors to 30 minutes after its end) and every near miss. The "
-        "second row is the same fitted model without its streaming detector.",
+        "middle rows are the same fitted model without its streaming detector; the last ones "
+        "the learning state (`score_without_model`: each bucket against the hour before it, "
+        f"|z| = {config.zscore_threshold:g} → 0.7) on each service's first week, from its "
+        "second day, before any model could exist (COLD_START_DAYS "
+        f"{config.cold_start_days:g}).",
         "",
         "| detectors | alert after | incidents detected | median delay (min) | false episodes | false episodes per service-day | episodes at near misses | service-days replayed |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    order = sorted(scores, key=lambda key: ("stream" not in key[0], key[1]))
+    rank = {"+ streaming detector (product)": 0, LEARNING_VARIANT: 2}
+    order = sorted(scores, key=lambda key: (rank.get(key[0], 1), key[1]))
     for name, k in order:
         s = scores[(name, k)]
         delay = f"{np.median(s.delays):.0f}" if s.delays else "—"

@@ -73,6 +73,17 @@ def test_series_with_mostly_gaps_is_reported_not_crashed():
     assert "have no value" in result.error
 
 
+def test_a_series_shorter_than_the_held_out_day_says_so():
+    index = pd.date_range("2026-01-05", periods=150, freq="5min", tz="UTC")
+    result = evaluation.evaluate_series(
+        "x/short.csv", "x", pd.Series(np.ones(150), index=index), config=ForecastConfig()
+    )
+    assert (result.status, result.steps) == ("insufficient_data", 0)
+    assert (
+        result.error == "13 values on the 60-minute grid: no history before the 24 held-out steps"
+    )
+
+
 def test_daily_total_and_outside_incident_figures_are_computed_on_the_right_steps():
     # given a clean daily cycle with an "incident" (10x) in two of the held-out hours
     t = np.arange(24 * 20, dtype=float)

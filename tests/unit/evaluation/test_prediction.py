@@ -10,6 +10,7 @@ import pytest
 
 from ml_prediction.engines.simulator import Incident, NearMiss
 from ml_prediction.evaluation.prediction import (
+    LEARNING_VARIANT,
     evaluate_anomaly_detection,
     evaluate_simulation,
     run,
@@ -92,6 +93,13 @@ def test_an_anomaly_alert_in_an_outage_detects_it_with_its_delay_and_strays_are_
     assert score.days == pytest.approx(100 * 5 / 1440)
 
 
+def test_alerts_during_an_unscored_incident_are_neither_detections_nor_false():
+    # given an incident already going on when the replay starts, with an alert in it
+    score = score_detections(alerts_at(42), [], [], bucket_minutes=5, unscored=[incident(200)])
+    # then
+    assert (score.incidents, score.detected, score.false_episodes) == (0, 0, 0)
+
+
 def test_anomaly_detection_evaluation_finds_the_generators_outages():
     scores = evaluate_anomaly_detection(days=21, services=("django",), seed=7)
     product = scores[("+ streaming detector (product)", 2)]
@@ -100,6 +108,8 @@ def test_anomaly_detection_evaluation_finds_the_generators_outages():
     assert product.incidents >= 3
     assert product.detected >= 0.8 * product.incidents
     assert product.false_episodes <= product.days
+    learning = scores[(LEARNING_VARIANT, 2)]
+    assert 0 < learning.days <= 6 and learning.detected == learning.incidents
 
 
 def test_small_evaluation_runs_and_beats_the_baseline_on_recall():
