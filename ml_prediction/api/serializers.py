@@ -231,6 +231,9 @@ class AnomalySerializer(RowSerializer):
     anomaly_type = serializers.CharField()
     detection_state = serializers.CharField()
     detected_at = serializers.DateTimeField()
+    # Per detector (zscore, isolation_forest, lof, stream; zscore alone while "learning"), each
+    # on the anomaly_score scale: which one found the bucket rare.
+    detector_scores = serializers.JSONField()
     contributing_features = serializers.JSONField()
     root_cause_hypothesis = serializers.CharField()
     root_cause_confidence = serializers.FloatField(allow_null=True)

@@ -50,6 +50,16 @@ def test_list_has_the_guides_shape(readonly_client, make_anomaly):
     assert row["acknowledged"] is False
 
 
+def test_each_row_says_which_detector_found_it_rare(readonly_client, make_anomaly):
+    scores = {"zscore": 1.0, "isolation_forest": 0.41, "lof": 0.2, "stream": 0.88}
+    make_anomaly(detector_scores=scores, contributing_features={"seasonal_z": 44.0})
+
+    row = readonly_client.get("/api/ml/anomalies/").json()["results"][0]
+
+    assert row["detector_scores"] == scores
+    assert row["contributing_features"] == {"seasonal_z": 44.0}
+
+
 @pytest.mark.parametrize(
     ("query", "expected"),
     [
