@@ -87,7 +87,7 @@ loadtest: venv services ## load test, 50 clients × 60 s: acked == stored == rol
 	$(PG_ENV) $(PY) benchmarks/loadtest.py $(LOADTEST_ARGS)
 
 evaluate: venv ## evaluate the engines on ../shared/datasets (writes docs/EVALUATION.md)
-	$(PY) manage.py evaluate all
+	$(PY) manage.py evaluate all --split-check --product-form
 
 clean: ## remove local databases, logs and artifacts (keeps the virtualenv)
 	rm -rf var logs

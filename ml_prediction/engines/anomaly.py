@@ -176,7 +176,7 @@ class _SeasonalBaseline:
         return _robust_z(counts, median, spread), median
 
 
-def _rows_per_day(index: pd.DatetimeIndex) -> int:
+def rows_per_day(index: pd.DatetimeIndex) -> int:
     """Rows per day at the index's median step (all of it when the step is unknown)."""
     steps = np.asarray((index[1:] - index[:-1]).total_seconds(), dtype=float)
     step = float(np.median(steps)) if len(steps) else 0.0
@@ -496,7 +496,7 @@ def _fit_parts(frame: pd.DataFrame, config: AnomalyConfig) -> dict[str, Any]:
         # On the seasonal z, not the raw count: the streaming signals know only daily rhythm,
         # and a normal Monday-morning peak must not look like a new level.
         "stream": StreamReference.fit(
-            _held_out_z(observed, frame.index), _rows_per_day(frame.index)
+            _held_out_z(observed, frame.index), rows_per_day(frame.index)
         ),
     }
 
@@ -625,7 +625,7 @@ def _period_rows(timestamps: pd.DatetimeIndex | None, num_rows: int) -> int:
     """Rows per day when the series is regular enough and spans at least 3 days, else 0."""
     if timestamps is None or len(timestamps) < 3:
         return 0
-    period = _rows_per_day(timestamps)
+    period = rows_per_day(timestamps)
     return period if period >= 2 and num_rows > 3 * period else 0
 
 

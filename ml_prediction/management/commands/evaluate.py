@@ -67,6 +67,12 @@ class Command(BaseCommand):
             help="also write the NAB detector's per-row scores in NAB's results layout",
         )
         parser.add_argument(
+            "--product-form",
+            action="store_true",
+            help="NAB: also score the detector as the product model runs it (daily refits, "
+            "24 h windows; several minutes)",
+        )
+        parser.add_argument(
             "--split-check",
             action="store_true",
             help="NAB: also choose the alarm knobs on odd files and score even ones (and back)",
@@ -135,6 +141,8 @@ class Command(BaseCommand):
                     kwargs["export_dir"] = options["export_nab"]
                 if name == "nab" and options["split_check"]:
                     kwargs["split"] = True
+                if name == "nab" and options["product_form"]:
+                    kwargs["product_form"] = True
                 if name == "forecast":
                     kwargs.update(
                         categories=options["category"],

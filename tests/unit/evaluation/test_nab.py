@@ -227,3 +227,20 @@ def test_quick_runs_pick_the_preferred_files_or_else_the_corpus_first_ones(tmp_p
     # then: the preferred files it has, else its first ones in sorted order
     assert nab.quick_keys(tmp_path, ("c/three.csv", "x/missing.csv")) == ["c/three.csv"]
     assert nab.quick_keys(tmp_path, ("x/missing.csv", "y/gone.csv")) == ["a/one.csv", "b/two.csv"]
+
+
+def test_product_form_is_causal_and_finds_a_spike_after_its_first_day():
+    # given five days of a noisy 5-minute series with a spike on day 4 (the prefix ends on an
+    # hour: the replay scores whole hours)
+    rng = np.random.default_rng(3)
+    index = pd.date_range("2024-01-01", periods=5 * 288, freq="5min")
+    values = 50.0 + 5.0 * np.sin(2 * np.pi * np.arange(len(index)) / 288)
+    values = values + rng.normal(0.0, 1.0, len(index))
+    values[3 * 288 + 100] += 40.0
+    # when
+    full = nab.product_form_surprise(values, index)
+    prefix = nab.product_form_surprise(values[: 3 * 288 + 156], index[: 3 * 288 + 156])
+    # then: no model on the first day; row t depends on rows <= t only; the spike stands out
+    assert not full[:288].any()
+    np.testing.assert_allclose(full[: 3 * 288 + 156], prefix)
+    assert int(np.argmax(full)) == 3 * 288 + 100
