@@ -7,7 +7,7 @@ Four detectors, each calibrated on the training buckets and combined into one sc
   per-bucket features (volume, mix of severities and categories, latency),
 - the streaming detector of the NAB evaluation on the seasonal z (sustained shifts, slow
   drifts, a series turning noisy, new levels; ``StreamReference``: references frozen at
-  training, each scoring window on its own).
+  training, the training tail kept as the context a scoring window continues).
 Each detector's raw score becomes a tail probability ``r`` (how often training buckets were at
 least this extreme; for the z-score, how often the history's *ordinary* buckets were: up to the
 contamination share of its extremes may be past outages, ``_contaminated_tail``). The detectors
@@ -412,7 +412,7 @@ class AnomalyModel:
         )
         stream = getattr(self, "stream", None)
         if stream is not None:
-            tails["stream"] = 10.0 ** -stream.surprise(z)
+            tails["stream"] = 10.0 ** -stream.surprise(z, frame.index)
         per_detector = {name: _tail_score(tail) for name, tail in tails.items()}
         union = np.minimum(1.0, len(tails) * np.min(np.vstack(list(tails.values())), axis=0))
         combined = _tail_score(union)
@@ -495,9 +495,7 @@ def _fit_parts(frame: pd.DataFrame, config: AnomalyConfig) -> dict[str, Any]:
         "rt_fill": rt_fill,
         # On the seasonal z, not the raw count: the streaming signals know only daily rhythm,
         # and a normal Monday-morning peak must not look like a new level.
-        "stream": StreamReference.fit(
-            _held_out_z(observed, frame.index), rows_per_day(frame.index)
-        ),
+        "stream": StreamReference.fit(_held_out_z(observed, frame.index), frame.index),
     }
 
 
@@ -604,6 +602,11 @@ class StreamConfig:
     hold_rows: int = 100  # rows after an alarm whose scores are suppressed
     refractory_surprise: float = 1.0  # then subtracted from the surprise, decaying …
     refractory_rows: int = 200  # … as exp(-rows since the alarm / refractory_rows)
+
+    @property
+    def context_rows(self) -> int:
+        """Rows of history the longest signal window needs (what the product model keeps)."""
+        return max(self.window, self.long_window) + self.short
 
 
 MIN_BASELINE_ROWS = 8  # rows before a rolling baseline is trusted at all
@@ -740,68 +743,72 @@ class StreamReference:
     """The streaming detector inside the product model (``AnomalyModel``'s "stream" detector).
 
     NAB's form (``stream_surprise``) scores each row against every row before it. A service's
-    model must not refit while scoring and sees only the scoring window (the lookback), so
-    here the signals are computed on the window alone, and their distributions were frozen at
-    training from the training history cut into windows of the same kind (one day each):
-    each bucket's signals are scored against the training buckets' signals, and the second
-    stage (how rare this surprise is for this service) against the training surprises. The
-    input is the seasonal z, so the signals see deviations from the hour-of-week baseline.
+    model must not refit while scoring, so here the signals' distributions are frozen at
+    training (the training rows' own signals, computed causally over the whole history), and
+    the model keeps the last training rows as context: a scoring window's signals are computed
+    over that context followed by the window, as if the history went on. With the nightly
+    retrain and a 24 h lookback the window always starts inside the training history, so the
+    two join without a gap; after a missed retrain the context is older than the window, which
+    the signals treat like NAB's gaps (rows, not time). The second stage (how rare this surprise
+    is for this service) is scored against the training surprises. The product feeds it the
+    seasonal z, so it needs no seasonal signals of its own.
     """
 
     config: StreamConfig
     signals: tuple[np.ndarray, ...]  # sorted training values per signal (NaNs dropped)
     surprises: np.ndarray  # sorted training surprises (max over signals)
+    context: pd.Series  # the last training rows, enough for the longest window of the signals
 
     @classmethod
     def fit(
-        cls, values: np.ndarray, window_rows: int, config: StreamConfig | None = None
+        cls, values: np.ndarray, index: pd.DatetimeIndex, config: StreamConfig | None = None
     ) -> StreamReference:
         config = config or StreamConfig()
         values = np.asarray(values, dtype=float)
-        window_rows = max(int(window_rows), config.min_history)
-        starts = range(0, max(len(values) - window_rows, 0) + 1, window_rows)
-        per_window = [cls._signals(values[i : i + window_rows], config) for i in starts]
-        signals = tuple(
-            np.sort(np.concatenate([w[k][~np.isnan(w[k])] for w in per_window]))
-            for k in range(len(per_window[0]))
-        )
-        surprises = np.concatenate(
+        raw = cls._signals(values, 0, config)
+        signals = tuple(np.sort(signal[~np.isnan(signal)]) for signal in raw)
+        surprises = np.max(
             [
-                np.max(
-                    [
-                        _frozen_surprise(ref, sig, config.tail_quantile)
-                        for ref, sig in zip(signals, w, strict=True)
-                    ],
-                    axis=0,
-                )
-                for w in per_window
-            ]
+                _frozen_surprise(ref, sig, config.tail_quantile)
+                for ref, sig in zip(signals, raw, strict=True)
+            ],
+            axis=0,
         )
-        return cls(config, signals, np.sort(surprises))
+        keep = config.context_rows
+        context = pd.Series(values[-keep:], index=index[-keep:])
+        return cls(config, signals, np.sort(surprises), context)
 
     @staticmethod
-    def _signals(values: np.ndarray, config: StreamConfig) -> list[np.ndarray]:
-        """The signals of one window, NaN (not scored) until its sustained signals average
-        ``short`` rows: a "20-row mean" of one or two rows is a spike test with the wrong
-        reference, and the start of every window would alarm."""
+    def _signals(values: np.ndarray, history: int, config: StreamConfig) -> list[np.ndarray]:
+        """The signals of ``values`` (``history`` context rows first), NaN (not scored) until
+        the sustained signals average ``short`` rows: a "20-row mean" of one or two rows is a
+        spike test with the wrong reference."""
         raw = _stream_signals(values, None, config, 0)
-        warmup = min(MIN_BASELINE_ROWS + config.short, len(values))
-        for signal in raw:
-            signal[:warmup] = np.nan
-        return raw
+        warmup = max(min(MIN_BASELINE_ROWS + config.short, len(values)) - history, 0)
+        return [
+            signal[history:] if warmup == 0 else _nan_head(signal[history:], warmup)
+            for signal in raw
+        ]
 
-    def surprise(self, values: np.ndarray) -> np.ndarray:
+    def surprise(self, values: np.ndarray, index: pd.DatetimeIndex) -> np.ndarray:
         """Calibrated surprise sqrt(m × m2) per bucket of the window (0 = ordinary)."""
         values = np.asarray(values, dtype=float)
         if len(values) == 0:
             return np.zeros(0)
-        raw = self._signals(values, self.config)
+        before = self.context[self.context.index < index[0]].to_numpy(dtype=float)
+        raw = self._signals(np.concatenate([before, values]), len(before), self.config)
         tail = self.config.tail_quantile
         m = np.max(
             [_frozen_surprise(ref, sig, tail) for ref, sig in zip(self.signals, raw, strict=True)],
             axis=0,
         )
         return np.sqrt(m * _frozen_surprise(self.surprises, m, tail))
+
+
+def _nan_head(signal: np.ndarray, rows: int) -> np.ndarray:
+    signal = signal.copy()
+    signal[:rows] = np.nan
+    return signal
 
 
 def stream_surprise(

@@ -275,23 +275,25 @@ def detect_corpus(
 
 def product_form_surprise(values: np.ndarray, timestamps: pd.DatetimeIndex) -> np.ndarray:
     """The streaming detector as the product model runs it (``StreamReference``), replayed on
-    one series: its references refitted every day on all rows before that day (the nightly
-    retrain), and every hour the rows of that hour scored inside the day-long window ending
-    with them (the orchestrator's 24 h lookback). Causal: row t uses rows <= t only. The
-    first day has no model and scores 0."""
+    one series: refitted every day on all rows before that day (the nightly retrain), and every
+    hour the rows of that hour scored inside the day-long window ending with them (the
+    orchestrator's 24 h lookback), after the model's context. Causal: row t uses rows <= t
+    only. The first day has no model and scores 0."""
     from ml_prediction.engines.anomaly import StreamReference, rows_per_day
 
     values = pd.Series(np.asarray(values, dtype=float)).ffill().fillna(0.0).to_numpy()
+    index = pd.RangeIndex(len(values))  # rows, as the NAB form counts them
     per_day = rows_per_day(timestamps)
     per_hour = max(per_day // 24, 1)
     surprise = np.zeros(len(values))
     for day_start in range(per_day, len(values), per_day):
-        reference = StreamReference.fit(values[:day_start], per_day)
+        reference = StreamReference.fit(values[:day_start], index[:day_start])
         day_stop = min(day_start + per_day, len(values))
         for hour_start in range(day_start, day_stop, per_hour):
             hour_stop = min(hour_start + per_hour, day_stop)
-            window = values[max(0, hour_stop - per_day) : hour_stop]
-            surprise[hour_start:hour_stop] = reference.surprise(window)[hour_start - hour_stop :]
+            rows = slice(max(0, hour_stop - per_day), hour_stop)
+            window = reference.surprise(values[rows], index[rows])
+            surprise[hour_start:hour_stop] = window[hour_start - hour_stop :]
     return surprise
 
 
@@ -594,9 +596,10 @@ def run(
             "they add nothing the robust z does not already see (they run in the product model "
             "on the multi-column bucket frame). The product model runs these same signals as its "
             "fourth detector (`StreamReference`), on the error count's seasonal z against the "
-            "hour-of-week baseline, with their distributions frozen at training and each scoring "
-            "window on its own (a model does not refit while scoring); this section scores the "
-            "causal form, which is that detector retrained at every row. How the product model "
+            "hour-of-week baseline, with their distributions frozen at training and the training "
+            "tail kept as the context a scoring window continues (a model does not refit while "
+            "scoring); this section scores the causal form, which is that detector retrained at "
+            "every row (`--product-form` below scores the frozen form). How the product model "
             "does on labelled outages is in the error-prediction section (anomaly detection on "
             "the generator).",
             "",
@@ -621,6 +624,8 @@ def _product_form_lines(
     profiles: dict[str, CostMatrix],
     progress: Callable[[str], None] | None,
 ) -> list[str]:
+    from ml_prediction.engines.anomaly import StreamConfig
+
     started = time.perf_counter()
     scores = detect_corpus_product_form(corpus, progress=progress)
     seconds = time.perf_counter() - started
@@ -629,11 +634,12 @@ def _product_form_lines(
         "The product form (`--product-form`, `product_form_surprise`): the same signals as the "
         "product model's fourth detector runs them (`StreamReference`), replayed on each file: "
         "references refitted every day on all rows before it (the nightly retrain), every "
-        "hour's rows scored inside the day-long window ending with them (the 24 h lookback), "
-        "the same alarm hold; the first day scores 0. On NAB's raw values it has no seasonal "
-        "signals (a day-long window cannot look 1–3 days back; the product model feeds it the "
-        "seasonal z against its hour-of-week baseline instead, which this replay does not) and "
-        f"its drift baseline is a day, not 1024 rows ({seconds:.0f} s):",
+        "hour's rows scored inside the day-long window ending with them (the 24 h lookback) "
+        f"after the model's context (the last {StreamConfig().context_rows} training rows), "
+        "the same alarm hold; the "
+        "first day scores 0. It has no seasonal signals: the product model feeds it the "
+        "seasonal z against its hour-of-week baseline instead, which this replay on NAB's raw "
+        f"values does not ({seconds:.0f} s):",
         "",
         "| profile | product form | threshold | windows detected | windows missed | false positives |",
         "|---|---|---|---|---|---|",
@@ -649,11 +655,9 @@ def _product_form_lines(
     verdict = "meets" if standard >= 50.0 else "does NOT meet"
     lines += [
         "",
-        f"So the product form {verdict} the standard-score target of 50 on its own. The "
-        "difference to the causal form is context: with four-day windows the same replay "
-        "detected as many windows as the causal form but with more false positives (tried "
-        "outside this command). In the product the z-score detector, IsolationForest and LOF "
-        "score beside it; their effect on labelled outages is in the error-prediction section.",
+        f"So the product form {verdict} the standard-score target of 50 on its own. In the "
+        "product the z-score detector, IsolationForest and LOF score beside it; their effect on "
+        "labelled outages is in the error-prediction section.",
     ]
     return lines
 

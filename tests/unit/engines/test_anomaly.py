@@ -349,16 +349,30 @@ def test_the_stream_detector_finds_a_sustained_shift_the_others_miss(model, hist
     assert "stream" not in without_stream.score(window, config=CONFIG)[0].detector_scores
 
 
-def test_the_stream_detector_does_not_score_the_first_rows_of_a_window(model, history):
-    # given
-    window = _next_day(history)
-    config = model.stream.config
+def test_the_stream_detector_goes_on_from_the_training_history(model, history):
+    # given the day after the training history, and the first day of that history
+    following = _next_day(history)
+    first_day = history.iloc[:BUCKETS_PER_DAY]
+    warmup = MIN_BASELINE_ROWS + model.stream.config.short
     # when
-    scores = model.score(window, config=CONFIG)
-    # then: its 20-row means need 20 rows after the rolling baseline's first 8
-    warmup = MIN_BASELINE_ROWS + config.short
-    assert all(s.detector_scores["stream"] == 0.0 for s in scores[:warmup])
-    assert any(s.detector_scores["stream"] > 0.0 for s in scores[warmup:])
+    after = model.score(following, config=CONFIG)
+    before_context = model.score(first_day, config=CONFIG)
+    # then: the day after is scored from its first bucket (the training tail is its context);
+    # a window older than the kept context starts cold, its first rows unscored by the detector
+    assert any(s.detector_scores["stream"] > 0.0 for s in after[:warmup])
+    assert all(s.detector_scores["stream"] == 0.0 for s in before_context[:warmup])
+    assert any(s.detector_scores["stream"] > 0.0 for s in before_context[warmup:])
+
+
+def test_the_stream_detector_scores_a_window_the_same_whatever_follows_it(model, history):
+    # given the day after the training history and its first twelve hours
+    window = _next_day(history)
+    half = window.iloc[: BUCKETS_PER_DAY // 2]
+    # when
+    whole = [s.detector_scores["stream"] for s in model.score(window, config=CONFIG)]
+    start = [s.detector_scores["stream"] for s in model.score(half, config=CONFIG)]
+    # then: causal within the window, as the orchestrator's hourly re-scoring needs
+    assert whole[: len(start)] == start
 
 
 def test_frozen_surprise_is_the_causal_surprise_with_a_reference_that_does_not_grow():
