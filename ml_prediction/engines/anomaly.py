@@ -783,12 +783,11 @@ class StreamReference:
         """The signals of ``values`` (``history`` context rows first), NaN (not scored) until
         the sustained signals average ``short`` rows: a "20-row mean" of one or two rows is a
         spike test with the wrong reference."""
-        raw = _stream_signals(values, None, config, 0)
-        warmup = max(min(MIN_BASELINE_ROWS + config.short, len(values)) - history, 0)
-        return [
-            signal[history:] if warmup == 0 else _nan_head(signal[history:], warmup)
-            for signal in raw
-        ]
+        signals = [signal[history:].copy() for signal in _stream_signals(values, None, config, 0)]
+        warmup = max(MIN_BASELINE_ROWS + config.short - history, 0)
+        for signal in signals:
+            signal[:warmup] = np.nan
+        return signals
 
     def surprise(self, values: np.ndarray, index: pd.DatetimeIndex) -> np.ndarray:
         """Calibrated surprise sqrt(m × m2) per bucket of the window (0 = ordinary)."""
@@ -803,12 +802,6 @@ class StreamReference:
             axis=0,
         )
         return np.sqrt(m * _frozen_surprise(self.surprises, m, tail))
-
-
-def _nan_head(signal: np.ndarray, rows: int) -> np.ndarray:
-    signal = signal.copy()
-    signal[:rows] = np.nan
-    return signal
 
 
 def stream_surprise(
