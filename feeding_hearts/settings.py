@@ -289,6 +289,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "ml_prediction.api.schema_hooks.add_common_responses",
+        "ml_prediction.api.schema_hooks.uuid_path_ids",
     ],
 }
 

@@ -104,6 +104,29 @@ def test_state_changes_describe_bodies_and_error_responses(schema):
     assert schema["components"]["securitySchemes"]["jwtAuth"]["scheme"] == "bearer"
 
 
+def test_ids_in_ml_paths_are_uuids_so_list_actions_are_not_mistaken_for_ids(schema):
+    ids = [
+        (parameter["name"], parameter["schema"])
+        for path, operations in schema["paths"].items()
+        if path.startswith("/api/ml/")
+        for operation in operations.values()
+        if isinstance(operation, dict)
+        for parameter in operation.get("parameters", [])
+        if parameter["in"] == "path" and parameter["name"].endswith("_id")
+    ]
+
+    names = {name for name, _ in ids}
+    assert names == {
+        "action_id",
+        "anomaly_id",
+        "forecast_id",
+        "insight_id",
+        "model_id",
+        "prediction_id",
+    }
+    assert all(id_schema == {"type": "string", "format": "uuid"} for _, id_schema in ids)
+
+
 def test_swagger_ui_is_served_without_a_cdn(client):
     response = client.get("/api/docs/")
 
