@@ -114,7 +114,8 @@ def quick_keys(nab_dir: Path, preferred: Sequence[str]) -> list[str]:
     """The preferred files that this corpus has, else its first ones: ``--quick`` must also run
     on a NAB-shaped corpus with other file names."""
     available = sorted(f"{p.parent.name}/{p.name}" for p in (nab_dir / "data").glob("*/*.csv"))
-    chosen = [key for key in preferred if key in set(available)]
+    have = set(available)
+    chosen = [key for key in preferred if key in have]
     return chosen or available[: len(preferred)]
 
 
@@ -566,11 +567,7 @@ def run(
         "| profile | score | threshold | windows detected | windows missed | false positives |",
         "|---|---|---|---|---|---|",
     ]
-    for result in results:
-        lines.append(
-            f"| {result.profile} | **{result.normalised:.1f}** | {result.threshold:.4f} "
-            f"| {result.true_positives} | {result.false_negatives} | {result.false_positives} |"
-        )
+    lines.extend(_profile_rows(results))
     lines.extend(_category_table(corpus, scores, profiles["standard"], results[0].threshold))
     lines.extend(
         [
@@ -619,6 +616,15 @@ def run(
     return "\n".join(lines) + "\n"
 
 
+def _profile_rows(results: Sequence[ProfileResult]) -> list[str]:
+    """One markdown row per profile: score, threshold, windows detected / missed, false positives."""
+    return [
+        f"| {r.profile} | **{r.normalised:.1f}** | {r.threshold:.4f} "
+        f"| {r.true_positives} | {r.false_negatives} | {r.false_positives} |"
+        for r in results
+    ]
+
+
 def _product_form_lines(
     corpus: Sequence[NabFile],
     profiles: dict[str, CostMatrix],
@@ -644,14 +650,9 @@ def _product_form_lines(
         "| profile | product form | threshold | windows detected | windows missed | false positives |",
         "|---|---|---|---|---|---|",
     ]
-    standard = 0.0
-    for name in PROFILE_NAMES:
-        result = score_profile(corpus, scores, name, profiles[name])
-        standard = result.normalised if name == "standard" else standard
-        lines.append(
-            f"| {name} | **{result.normalised:.1f}** | {result.threshold:.4f} "
-            f"| {result.true_positives} | {result.false_negatives} | {result.false_positives} |"
-        )
+    results = [score_profile(corpus, scores, name, profiles[name]) for name in PROFILE_NAMES]
+    lines.extend(_profile_rows(results))
+    standard = next(r.normalised for r in results if r.profile == "standard")
     verdict = "meets" if standard >= 50.0 else "does NOT meet"
     lines += [
         "",

@@ -11,10 +11,9 @@ out of both precision and recall. No shuffling anywhere: the split is by time.
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from functools import partial
 from pathlib import Path
@@ -443,41 +442,30 @@ def evaluate_anomaly_detection(
         own = [i for i in sim.incidents if i.service == name]
         near = [n for n in sim.near_misses if n.service == name]
 
-        replays = [
-            (
-                variant,
-                _replay(
-                    frame,
-                    partial(
-                        (full if with_stream else dataclasses.replace(full, stream=None)).score,
-                        config=config,
-                    ),
-                    range(first, len(frame), per_hour),
-                    lookback_hours * per_hour,
-                ),
+        lookback = lookback_hours * per_hour
+        after_training = range(first, len(frame), per_hour)
+        learning_end = min(first, int(config.cold_start_days * per_day))
+        scorers = {
+            variant: (
+                partial((full if with_stream else replace(full, stream=None)).score, config=config),
+                after_training,
             )
             for variant, with_stream in variants.items()
-        ]
-        learning_end = min(first, int(config.cold_start_days * per_day))
-        replays.append(
-            (
-                LEARNING_VARIANT,
-                _replay(
-                    frame,
-                    partial(score_without_model, config=config),
-                    range(per_day, learning_end, per_hour),
-                    lookback_hours * per_hour,
-                ),
-            )
+        }
+        scorers[LEARNING_VARIANT] = (
+            partial(score_without_model, config=config),
+            range(per_day, learning_end, per_hour),
         )
-        for variant, anomalous in replays:
+        for variant, (score, rows) in scorers.items():
+            anomalous = _replay(frame, score, rows, lookback)
             begin = anomalous.index[0] + timedelta(hours=1)
             incidents = [i for i in own if begin <= pd.Timestamp(i.start) <= anomalous.index[-1]]
             ongoing = [i for i in own if i not in incidents]
-            run = anomalous.astype(int).groupby((~anomalous).cumsum()).cumsum()
+            flags = anomalous.astype(float).to_frame()
             for k in min_buckets:
+                alerts = held_probabilities(flags, k).iloc[:, 0] >= 1.0
                 scores[(variant, k)].add(
-                    score_detections(run >= k, incidents, near, bucket_minutes=bm, unscored=ongoing)
+                    score_detections(alerts, incidents, near, bucket_minutes=bm, unscored=ongoing)
                 )
         if progress:
             progress(f"anomaly detection: {name} done")
