@@ -434,20 +434,32 @@ class Simulation:
         return list(self.iter_errors())
 
     def iter_metrics(self, service: str | None = None) -> Iterator[dict[str, Any]]:
+        """One sample per metric every ``metric_interval_minutes``, on the wall-clock grid.
+
+        Samples sit at multiples of the interval since the epoch (as an agent's scrape would),
+        not at offsets from ``start``: a live top-up of 5 minutes with a 10-minute interval
+        then yields every other time instead of never, and consecutive simulations line up.
+        A step cut short by the end of the simulation is aggregated over the minutes it has
+        (request_count scaled to the whole step, so it stays a per-step rate).
+        """
         services = [service] if service else list(self._traces)
         step = self.config.metric_interval_minutes
+        first = -int(self.start.timestamp() // 60) % step
+        starts = np.arange(first, self.minutes, step)
+        if len(starts) == 0:
+            return
+        lengths = np.minimum(starts + step, self.minutes) - starts
         for name in services:
             trace = self._traces[name]
-            n_steps = self.minutes // step
             for metric, values in trace.metrics.items():
-                per_step = values[: n_steps * step].reshape(n_steps, step)
-                agg = per_step.sum(axis=1) if metric == "request_count" else per_step.mean(axis=1)
-                for k in range(n_steps):
+                sums = np.add.reduceat(values[: self.minutes], starts)
+                agg = sums * step / lengths if metric == "request_count" else sums / lengths
+                for k, minute in enumerate(starts):
                     yield {
                         "service": name,
                         "metric_name": metric,
                         "value": round(float(agg[k]), 3),
-                        "timestamp": (self.start + timedelta(minutes=k * step)).isoformat(),
+                        "timestamp": (self.start + timedelta(minutes=int(minute))).isoformat(),
                         "tags": {},
                     }
 

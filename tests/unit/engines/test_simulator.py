@@ -124,3 +124,32 @@ def test_bad_release_incidents_follow_a_deploy_of_their_release():
         e for e in sim.iter_errors("react") if e["occurred_at"] > bad[0].start.isoformat()
     ]
     assert errors_after[0]["release"] == bad[0].release
+
+
+def test_metric_samples_sit_on_the_wall_clock_grid_even_in_a_short_top_up():
+    """The demo tops traffic up every 5 minutes; with a 10-minute metric interval each top-up
+    used to yield no metric sample at all (5 // 10 steps), so live metrics stopped."""
+    samples = []
+    for start_minute in range(0, 30, 5):  # six consecutive 5-minute top-ups from 12:00
+        sim = simulate(
+            SimulationConfig(
+                days=5 / 1440,
+                services=("django",),
+                seed=start_minute,
+                start=datetime(2026, 11, 27, 12, start_minute, tzinfo=UTC),
+                metric_interval_minutes=10,
+            )
+        )
+        samples += [s for s in sim.iter_metrics() if s["metric_name"] == "request_count"]
+    stamps = [datetime.fromisoformat(s["timestamp"]) for s in samples]
+    assert [t.minute for t in stamps] == [0, 10, 20]
+    # a half-covered step is still a per-interval request count, not half of one
+    full = simulate(
+        SimulationConfig(
+            days=1 / 24, services=("django",), seed=1, metric_interval_minutes=10,
+            start=datetime(2026, 11, 27, 12, tzinfo=UTC),
+        )
+    )  # fmt: skip
+    whole = [s["value"] for s in full.iter_metrics() if s["metric_name"] == "request_count"]
+    assert len(whole) == 6
+    assert min(s["value"] for s in samples) > 0.5 * min(whole)
