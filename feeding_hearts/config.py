@@ -209,7 +209,10 @@ def build_ml_prediction_config(environ: Mapping[str, str] | None = None) -> dict
         # Preventive-action automation
         "AUTOMATION_ENABLED": env_bool("ML_AUTOMATION_ENABLED", False, e),
         "ACTION_WEBHOOKS": env_json("ML_ACTION_WEBHOOKS", {}, e),
-        # Forecast capacity limits per metric (forecast above the limit → at risk)
+        # Forecast capacity limits per metric (forecast above the limit → at risk):
+        # error_count per hour; response_time_p95 in ms, against the hourly p95 of the
+        # service's response_time_ms metric samples (request latency, not failed requests');
+        # any other name is a metric the services report (db_pool_in_use, cpu, …).
         "CAPACITY_LIMITS": env_json(
             "ML_CAPACITY_LIMITS",
             {"error_count": 500, "response_time_p95": 2000, "db_pool_in_use": 90},

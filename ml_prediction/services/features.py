@@ -187,6 +187,57 @@ def _metric_frame(
     return wide
 
 
+def metric_quantile_series(
+    *,
+    service: str,
+    metric_name: str,
+    start: datetime,
+    end: datetime,
+    q: float,
+    step_minutes: int = 60,
+) -> pd.Series:
+    """The ``q`` quantile of one metric's samples per step over [start, end), NaN where none.
+
+    From the raw samples, not the bucket frame's per-bucket means: a p95 of means is smoother
+    than the p95 of what the service reported. Steps are aligned to the epoch like buckets;
+    the quantile interpolates linearly between samples (PostgreSQL's ``percentile_cont``).
+    """
+    start = floor_to_bucket(start, step_minutes)
+    end = floor_to_bucket(end, step_minutes)
+    index = pd.date_range(start, end, freq=f"{step_minutes}min", inclusive="left", tz="UTC")
+    connection = connections[router.db_for_read(MetricSample)]
+    seconds = step_minutes * 60
+    if connection.vendor == "postgresql":
+        sql = (
+            "SELECT to_timestamp(floor(extract(epoch FROM timestamp) / %s) * %s), "
+            "percentile_cont(%s) WITHIN GROUP (ORDER BY value) FROM metric_samples "
+            "WHERE service = %s AND metric_name = %s AND timestamp >= %s AND timestamp < %s "
+            "GROUP BY 1"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [seconds, seconds, q, service, metric_name, start, end])
+            rows = cursor.fetchall()
+        raw = pd.DataFrame(rows, columns=["step", "value"])
+    else:
+        rows = list(
+            MetricSample.objects.filter(
+                service=service, metric_name=metric_name, timestamp__gte=start, timestamp__lt=end
+            )
+            .order_by()
+            .values_list("timestamp", "value")
+        )
+        raw = pd.DataFrame(rows, columns=["step", "value"])
+        if not raw.empty:
+            raw["step"] = pd.to_datetime(raw["step"], utc=True).dt.floor(f"{step_minutes}min")
+            raw = raw.groupby("step", as_index=False)["value"].quantile(q)
+    if raw.empty:
+        return pd.Series(np.nan, index=index, name=metric_name, dtype=float)
+    values = pd.Series(
+        raw["value"].astype(float).to_numpy(), index=pd.to_datetime(raw["step"], utc=True)
+    )
+    return values.reindex(index).rename(metric_name)
+
+
 def bucket_frame_for_service(
     *,
     service: str,

@@ -39,6 +39,7 @@ from ml_prediction.services.features import (
     bucket_frame_for_service,
     error_total_for_service,
     lookback_window,
+    metric_quantile_series,
 )
 from ml_prediction.services.locks import process_alive
 
@@ -64,11 +65,18 @@ PRIMARY_METRICS: dict[str, tuple[tuple[str, bool], ...]] = {
     MLModel.ModelType.ROOT_CAUSE: (("incidents", True),),
 }
 PROMOTION_TOLERANCE = 0.01  # "not worse" allows this much noise between held-out windows
-# Forecast series: name → (frame column, aggregation to hourly).
+# Forecast series from the bucket frame: name → (frame column, aggregation to hourly).
 FORECAST_SERIES: dict[str, tuple[str, str]] = {
     "error_count": ("total_count", "sum"),
-    "response_time_p95": ("rt_p95", "max"),
 }
+# The latency forecast: the hourly p95 of the service's own request-latency samples
+# (MetricSample), which ML_CAPACITY_LIMITS["response_time_p95"] (a request-latency limit in ms)
+# describes. Not the rollups' rt_p95: that is the response time of the requests that *failed*,
+# mostly timeouts near 30 s, and compared with a request-latency limit it put every service
+# permanently at risk.
+LATENCY_FORECAST = "response_time_p95"
+LATENCY_METRIC = "response_time_ms"
+LATENCY_QUANTILE = 0.95
 
 
 def _config() -> dict[str, Any]:
@@ -226,20 +234,62 @@ def error_type_names_for_service(*, service: str, end: datetime) -> dict[str, st
 
 
 def hourly_series(frame: pd.DataFrame, column: str, how: str) -> pd.Series:
-    """An hourly series of one bucket-frame column (forecasts are made per hour)."""
+    """An hourly series of one bucket-frame column (forecasts are made per hour).
+
+    Counts (``sum``) are 0 in an hour without errors; a metric (``max``) stays NaN in an hour
+    without samples, so the forecaster interpolates short gaps and refuses a mostly-missing
+    series instead of forecasting invented zeros.
+    """
     series = frame[column].astype(float)
-    hourly = series.resample("1h").sum() if how == "sum" else series.resample("1h").max()
-    return hourly.fillna(0.0) if how == "sum" else hourly.ffill().fillna(0.0)
+    if how == "sum":
+        return series.resample("1h").sum().fillna(0.0)
+    return series.resample("1h").max()
 
 
-def forecast_series(frame: pd.DataFrame) -> dict[str, pd.Series]:
-    """The series a service's forecaster bundle covers: errors, p95 and capacity-limited metrics."""
+def forecast_series(
+    frame: pd.DataFrame, *, latency: pd.Series | None = None
+) -> tuple[dict[str, pd.Series], dict[str, str]]:
+    """(series to forecast, name → why it is not forecast) for a service's forecaster bundle.
+
+    Errors always; ``response_time_p95`` from ``latency`` (the hourly p95 of the service's
+    response-time samples, see ``LATENCY_FORECAST``); every capacity-limited metric the service
+    reported. A series the service never reported is left out with its reason: forecasting it
+    gave a constant 0.0 (the frontends' ``db_pool_in_use``) that looks like a measurement. A
+    metric reported only as zeros is left out too: a frontend without a database pool sends
+    ``db_pool_in_use`` 0, and its forecast says nothing either.
+    """
     series = {name: hourly_series(frame, col, how) for name, (col, how) in FORECAST_SERIES.items()}
+    skipped: dict[str, str] = {}
+    candidates: dict[str, tuple[pd.Series | None, str]] = {
+        LATENCY_FORECAST: (latency, f"{LATENCY_METRIC} metric samples"),
+    }
     for name in _config()["CAPACITY_LIMITS"]:
+        if name in series or name in candidates:
+            continue
         column = f"metric_{name}"
-        if column in frame.columns and frame[column].notna().any():
-            series[name] = hourly_series(frame, column, "max")
-    return series
+        values = hourly_series(frame, column, "max") if column in frame.columns else None
+        candidates[name] = (values, f"{name} metric samples")
+    for name, (values, what) in candidates.items():
+        if values is None or not values.notna().any():
+            skipped[name] = f"the service reported no {what} in the training window"
+        elif not (values.dropna() != 0).any():
+            skipped[name] = f"the service reported only zeros as {what}; nothing to forecast"
+        else:
+            series[name] = values
+    return series, skipped
+
+
+def latency_series_for_service(*, service: str, frame: pd.DataFrame) -> pd.Series:
+    """The hourly p95 of ``service``'s response-time samples over the frame's window."""
+    step = frame.index[1] - frame.index[0] if len(frame) > 1 else pd.Timedelta(hours=1)
+    return metric_quantile_series(
+        service=service,
+        metric_name=LATENCY_METRIC,
+        start=frame.index[0].to_pydatetime(),
+        end=(frame.index[-1] + step).to_pydatetime(),
+        q=LATENCY_QUANTILE,
+        step_minutes=60,
+    )
 
 
 def _fit(
@@ -249,8 +299,12 @@ def _fit(
     frame: pd.DataFrame,
     algorithm: str | None,
     fleet_frames: Sequence[pd.DataFrame] = (),
+    progress: Progress | None = None,
 ) -> tuple[Any, TrainingReport, str]:
-    """Fit one model; returns (artifact with save/load, report, framework)."""
+    """Fit one model; returns (artifact with save/load, report, framework).
+
+    ``progress`` hears what was left out (a forecast series the service never reported).
+    """
     if model_type == MLModel.ModelType.ANOMALY_DETECTION:
         from ml_prediction.engines.anomaly import AnomalyConfig, fit_anomaly_model
 
@@ -279,12 +333,18 @@ def _fit(
         config = engine_config(ForecastConfig)
         forecasters = {}
         reports = {}
-        for name, series in forecast_series(frame).items():
+        latency = latency_series_for_service(service=service, frame=frame) if len(frame) else None
+        series_by_name, skipped = forecast_series(frame, latency=latency)
+        for name, series in series_by_name.items():
             try:
                 forecasters[name] = fit_forecaster(series, metric_name=name, config=config)
                 reports[name] = forecasters[name].report
             except InsufficientData as exc:
-                logger.info("forecast of %s/%s skipped: %s", service, name, exc)
+                skipped[name] = f"insufficient data: {exc}"
+        for name, reason in skipped.items():
+            logger.info("forecast of %s/%s skipped: %s", service, name, reason)
+            if progress is not None:
+                progress(f"{service}/{model_type}: {name} not forecast ({reason})")
         if "error_count" not in forecasters:
             raise InsufficientData("no forecaster could be fitted for error_count")
         main = reports["error_count"]
@@ -295,7 +355,10 @@ def _fit(
         report = dataclasses.replace(
             main,
             metrics=metrics,
-            hyperparameters={n: r.algorithm for n, r in reports.items()},
+            hyperparameters={
+                **{n: r.algorithm for n, r in reports.items()},
+                **{n: f"not forecast: {why}" for n, why in skipped.items()},
+            },
         )
         return registry.ForecastBundle(forecasters), report, "statsmodels/prophet/keras"
     if model_type == MLModel.ModelType.ROOT_CAUSE:
@@ -393,6 +456,7 @@ def _train_one(
             frame=frame,
             algorithm=algorithm,
             fleet_frames=fleet_frames,
+            progress=progress,
         )
     except InsufficientData as exc:
         _finish(
