@@ -7,6 +7,7 @@ path, so it avoids Django and per-row allocations where it can.
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -143,6 +144,14 @@ def fingerprint(error_type: str, message: str, frames: list) -> str:
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# No service of ours logged anything before 2000: an earlier time is a unit or clock mistake
+# (seconds sent as minutes, an unset clock reading 1970) that would file errors decades back.
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+_EARLIEST_SECONDS = (EARLIEST - _EPOCH).total_seconds()
+_FUTURE_SLACK = timedelta(days=1)
+_EARLY_MESSAGE = "is before 2000-01-01 (the earliest accepted time)"
+_FUTURE_MESSAGE = "is more than a day in the future"
+_RANGE_MESSAGE = "is out of range: must be between 2000-01-01 and a day from now"
 
 
 class TimestampError(ValueError):
@@ -152,41 +161,53 @@ class TimestampError(ValueError):
 def parse_timestamp(value: object, *, now: datetime) -> datetime:
     """An aware UTC datetime from ISO 8601 text or epoch seconds (int, float or numeric text).
 
-    Epoch values larger than 1e11 are taken as milliseconds (JavaScript's Date.now()). Times more
-    than a day ahead of ``now`` are refused: they would poison every rollup window.
+    Epoch values larger than 1e11 are taken as milliseconds (JavaScript's Date.now()). Times
+    before 2000-01-01 or more than a day ahead of ``now`` are refused: they would poison every
+    rollup window. The range is checked on the number before any datetime is built, so an
+    absurd value (1e20) is a TimestampError, never an OverflowError.
     """
     if isinstance(value, bool):
         raise TimestampError("must be an ISO 8601 string or epoch seconds")
     if isinstance(value, int | float):
-        seconds = float(value)
+        try:
+            seconds = float(value)
+        except OverflowError:
+            raise TimestampError(_RANGE_MESSAGE) from None
     elif isinstance(value, str):
         text = value.strip()
         try:
             seconds = float(text)
         except ValueError:
-            try:
-                parsed = datetime.fromisoformat(text)
-            except ValueError:
-                raise TimestampError(f"{value[:40]!r} is not an ISO 8601 timestamp") from None
-            if parsed.tzinfo is None:
-                parsed = parsed.replace(tzinfo=UTC)
-            else:
-                parsed = parsed.astimezone(UTC)
-            return _check_range(parsed, now)
+            return _check_range(_parse_iso(value, text), now)
     else:
         raise TimestampError("must be an ISO 8601 string or epoch seconds")
-    if seconds != seconds or seconds in (float("inf"), float("-inf")):
+    if not math.isfinite(seconds):
         raise TimestampError("is not a finite number")
     if seconds > 1e11:
         seconds /= 1000.0
-    if seconds < 0:
-        raise TimestampError("is before 1970")
-    return _check_range(_EPOCH + timedelta(seconds=seconds), now)
+    if seconds < _EARLIEST_SECONDS:
+        raise TimestampError(_EARLY_MESSAGE)
+    if seconds > (now + _FUTURE_SLACK - _EPOCH).total_seconds():
+        raise TimestampError(_FUTURE_MESSAGE)
+    return _EPOCH + timedelta(seconds=seconds)
+
+
+def _parse_iso(value: str, text: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise TimestampError(f"{value[:40]!r} is not an ISO 8601 timestamp") from None
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # year 1 or 9999 shifted past the calendar's ends
+        raise TimestampError(_RANGE_MESSAGE) from None
 
 
 def _check_range(moment: datetime, now: datetime) -> datetime:
-    if moment < _EPOCH:
-        raise TimestampError("is before 1970")
-    if moment > now + timedelta(days=1):
-        raise TimestampError("is more than a day in the future")
+    if moment < EARLIEST:
+        raise TimestampError(_EARLY_MESSAGE)
+    if moment > now + _FUTURE_SLACK:
+        raise TimestampError(_FUTURE_MESSAGE)
     return moment

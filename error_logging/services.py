@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import contextvars
 import io
+import json
 import logging
 import math
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -117,13 +119,34 @@ def _text(index: int, item: dict, name: str, default: str = "") -> str:
 def _check_service(index: int, value: object, service: str) -> None:
     if value is None or value == service:
         return
-    if value not in _SERVICE_SET:
+    if not isinstance(value, str) or value not in _SERVICE_SET:
         raise IngestValidationError(
             index, "service", f"unknown service {value!r}; expected one of {', '.join(SERVICES)}"
         )
     raise IngestServiceMismatch(
         index, "service", f"this key belongs to service {service!r}, not {value!r}"
     )
+
+
+def _resolve_aliases(index: int, item: dict) -> dict:
+    """The item under the column names; an alias sent beside its column must agree with it.
+
+    A client sending both ``timestamp`` and ``occurred_at`` (say) with different values has a
+    bug that picking either one would hide, so that is a 400; a null counts as absent.
+    """
+    resolved = dict(item)
+    for alias, name in _ALIASES.items():
+        if alias not in resolved:
+            continue
+        value = resolved.pop(alias)
+        current = resolved.get(name)
+        if current is None:
+            resolved[name] = value
+        elif value is not None and value != current:
+            raise IngestValidationError(
+                index, alias, f"is another name for {name}; both were sent, with different values"
+            )
+    return resolved
 
 
 def _strip_frame_vars(frames: list) -> list:
@@ -143,7 +166,7 @@ def _clean_error(
     if unknown:
         raise IngestValidationError(index, str(sorted(unknown)[0])[:60], "unknown field")
     if not _ALIASES.keys().isdisjoint(item):
-        item = {_ALIASES.get(k, k): v for k, v in item.items()}
+        item = _resolve_aliases(index, item)
     _check_service(index, item.get("service"), service)
 
     raw_id = item.get("error_id")
@@ -193,6 +216,8 @@ def _clean_error(
         raise IngestValidationError(index, "context", "must be an object")
 
     category = item.get("category")
+    if category is not None and not isinstance(category, str):
+        raise IngestValidationError(index, "category", f"must be one of {', '.join(CATEGORIES)}")
     fp = _text(index, item, "fingerprint")
     if not category or not fp:
         derived_category, derived_fp = classify(error_type, message, stacktrace)
@@ -203,7 +228,7 @@ def _clean_error(
 
     status_code = item.get("status_code")
     if status_code is not None:
-        if isinstance(status_code, str) and status_code.isdigit():
+        if isinstance(status_code, str) and status_code.isdecimal():
             status_code = int(status_code)
         if (
             not isinstance(status_code, int)
@@ -376,6 +401,12 @@ def ingest_errors(*, service: str, items: list[dict], source: str = "native") ->
                 raise
             logger.info("%s batch for %s repeats stored ids; dropping them", source, service)
             lookup = supplied
+        except (orjson.JSONEncodeError, RecursionError):
+            # nothing was written (the COPY buffer is built before the COPY starts)
+            raise _too_deep(
+                [(i, name, row[col]) for i, row in enumerate(cleaned) for col, name in _JSON_COLS],
+                orjson.dumps,
+            ) from None
 
     duplicates = len(cleaned) - len(stored)
     if stored:
@@ -396,6 +427,24 @@ def ingest_errors(*, service: str, items: list[dict], source: str = "native") ->
             using="default",
         )
     return IngestResult(service=service, accepted=len(stored), duplicates=duplicates, ids=ids)
+
+
+_JSON_COLS = ((15, "stacktrace"), (16, "tags"), (17, "context"))
+
+
+def _too_deep(
+    values: list[tuple[int, str, object]], encode: Callable[[object], object]
+) -> IngestValidationError:
+    """The first (index, field) the store's JSON encoder refuses: nesting deeper than it allows.
+
+    Found only after a store failed, so accepted batches never pay for a depth walk.
+    """
+    for index, name, value in values:
+        try:
+            encode(value)
+        except (TypeError, ValueError, RecursionError):
+            return IngestValidationError(index, name, "is nested too deeply to store")
+    return IngestValidationError(0, "item", "could not be encoded as JSON")
 
 
 def _store_errors(cleaned: list[tuple], supplied: list[uuid.UUID]) -> list[tuple]:
@@ -438,14 +487,19 @@ def _clean_metric(index: int, item: object, *, service: str, now: datetime) -> d
         timestamp = parse_timestamp(item["timestamp"], now=now)
     except TimestampError as exc:
         raise IngestValidationError(index, "timestamp", str(exc)) from None
-    tags = item.get("tags") or {}
-    if not isinstance(tags, dict):
+    tags = item.get("tags")
+    if tags is None:
+        tags = {}
+    elif not isinstance(tags, dict):
         raise IngestValidationError(index, "tags", "must be an object")
     raw_id = item.get("sample_id")
-    try:
-        sample_id = uuid.UUID(str(raw_id)) if raw_id else uuid.uuid4()
-    except ValueError:
-        raise IngestValidationError(index, "sample_id", "is not a UUID") from None
+    if raw_id is None or raw_id == "":
+        sample_id = uuid.uuid4()
+    else:
+        try:
+            sample_id = uuid.UUID(str(raw_id))
+        except ValueError:
+            raise IngestValidationError(index, "sample_id", "is not a UUID") from None
     return {
         "sample_id": sample_id,
         "service": service,
@@ -478,7 +532,12 @@ def ingest_metrics(*, service: str, items: list[dict]) -> IngestResult:
                 continue
             existing.add(c["sample_id"])
             fresh.append(MetricSample(**c))
-        MetricSample.objects.bulk_create(fresh, batch_size=1000, ignore_conflicts=True)
+        try:
+            MetricSample.objects.bulk_create(fresh, batch_size=1000, ignore_conflicts=True)
+        except RecursionError:
+            raise _too_deep(
+                [(i, "tags", c["tags"]) for i, c in enumerate(cleaned)], json.dumps
+            ) from None
     return IngestResult(
         service=service,
         accepted=len(fresh),

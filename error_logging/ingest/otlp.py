@@ -7,7 +7,10 @@ the key's service. Other records are accepted and dropped, as collectors expect.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
 
 from error_logging.ingest.common import (
     IngestHTTPError,
@@ -20,6 +23,7 @@ from error_logging.ingest.common import (
     parse_json,
     read_body,
 )
+from error_logging.normalize import TimestampError, parse_timestamp
 from error_logging.services import IngestServiceMismatch, IngestValidationError, ingest_errors
 
 ERROR_SEVERITY_NUMBER = 17  # OTel SeverityNumber ERROR; 21+ is FATAL
@@ -46,10 +50,27 @@ def any_value(value: object) -> object:
         except (TypeError, ValueError):
             return value["intValue"]
     if "arrayValue" in value:
-        return [any_value(v) for v in (value["arrayValue"] or {}).get("values", [])]
+        values = _field(value, "arrayValue").get("values")
+        return [any_value(v) for v in values] if isinstance(values, list) else []
     if "kvlistValue" in value:
-        return attributes((value["kvlistValue"] or {}).get("values", []))
+        return attributes(_field(value, "kvlistValue").get("values"))
     return None
+
+
+def _field(container: dict, name: str) -> dict:
+    """A nested OTLP message inside an attribute value; anything but an object reads as empty."""
+    value = container.get(name)
+    return value if isinstance(value, dict) else {}
+
+
+def _repeated(container: dict, name: str, where: str) -> list:
+    """A repeated OTLP field: absent or null is empty, anything but a list is a 400."""
+    value = container.get(name)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise IngestHTTPError(400, f"{where}.{name} must be a list", extra={"field": name})
+    return value
 
 
 def attributes(raw: object) -> dict:
@@ -65,7 +86,9 @@ def attributes(raw: object) -> dict:
 def _severity(record: dict) -> tuple[int, str]:
     number = record.get("severityNumber") or 0
     if isinstance(number, str):
-        number = int(number) if number.isdigit() else 0
+        number = int(number) if number.isdecimal() else 0
+    elif isinstance(number, bool) or not isinstance(number, int | float):
+        number = 0
     text = str(record.get("severityText") or "").upper()
     if not number:
         number = _TEXT_SEVERITY.get(text, 0)
@@ -80,18 +103,32 @@ def _severity(record: dict) -> tuple[int, str]:
     return number, "debug"
 
 
-def _time(record: dict) -> object:
+def _time(record: dict, now: datetime) -> float | None:
+    """Epoch seconds of the record, checked here so a bad value is named by its OTLP field."""
     for key in ("timeUnixNano", "observedTimeUnixNano"):
         raw = record.get(key)
         if raw not in (None, "", "0", 0):
             try:
-                return int(raw) / 1e9
-            except (TypeError, ValueError):
-                raise IngestHTTPError(400, f"log record {key} is not an integer") from None
+                seconds = int(raw) / 1e9
+            except (TypeError, ValueError, OverflowError):
+                raise IngestHTTPError(
+                    400, f"log record {key} is not an integer", extra={"field": key}
+                ) from None
+            try:
+                if seconds > 1e11:  # nanoseconds are unambiguous: no milliseconds guess here
+                    raise TimestampError("is more than a day in the future")
+                parse_timestamp(seconds, now=now)
+            except TimestampError as exc:
+                raise IngestHTTPError(
+                    400, f"log record {key} {exc}", extra={"field": key}
+                ) from None
+            return seconds
     return None
 
 
-def record_to_item(record: dict, resource: dict, service: str) -> dict | None:
+def record_to_item(
+    record: dict, resource: dict, service: str, *, now: datetime | None = None
+) -> dict | None:
     """A native error item, or None when the record is below ERROR and has no exception."""
     attrs = attributes(record.get("attributes"))
     number, severity = _severity(record)
@@ -131,7 +168,7 @@ def record_to_item(record: dict, resource: dict, service: str) -> dict | None:
             }
         },
     }
-    occurred = _time(record)
+    occurred = _time(record, now or timezone.now())
     if occurred is not None:
         item["occurred_at"] = occurred
     return item
@@ -141,18 +178,25 @@ def logs_to_items(data: object, info: KeyInfo) -> list[dict]:
     if not isinstance(data, dict) or not isinstance(data.get("resourceLogs", []), list):
         raise IngestHTTPError(400, "body must be an OTLP ExportLogsServiceRequest (resourceLogs)")
     items = []
+    now = timezone.now()
     for r_index, resource_logs in enumerate(data.get("resourceLogs", [])):
         if not isinstance(resource_logs, dict):
             raise IngestHTTPError(400, f"resourceLogs[{r_index}] must be an object")
-        resource = attributes((resource_logs.get("resource") or {}).get("attributes"))
+        where = f"resourceLogs[{r_index}]"
+        raw_resource = resource_logs.get("resource")
+        if raw_resource is not None and not isinstance(raw_resource, dict):
+            raise IngestHTTPError(400, f"{where}.resource must be an object")
+        resource = attributes((raw_resource or {}).get("attributes"))
         service = resource.get("service.name") or info.service
-        for scope_logs in resource_logs.get("scopeLogs") or []:
-            for record in (scope_logs or {}).get("logRecords") or []:
+        for s_index, scope_logs in enumerate(_repeated(resource_logs, "scopeLogs", where)):
+            if not isinstance(scope_logs, dict):
+                raise IngestHTTPError(400, f"{where}.scopeLogs[{s_index}] must be an object")
+            for record in _repeated(scope_logs, "logRecords", f"{where}.scopeLogs[{s_index}]"):
                 if not isinstance(record, dict):
                     raise IngestHTTPError(
                         400, f"resourceLogs[{r_index}] has a non-object log record"
                     )
-                item = record_to_item(record, resource, str(service))
+                item = record_to_item(record, resource, str(service), now=now)
                 if item is not None:
                     items.append(item)
     return items

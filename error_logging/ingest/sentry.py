@@ -70,8 +70,17 @@ def sentry_key(request: HttpRequest, envelope_header: dict | None = None) -> str
     if key:
         return key
     if envelope_header and isinstance(envelope_header.get("dsn"), str):
-        return urlsplit(envelope_header["dsn"]).username or ""
+        return _url_parts(envelope_header["dsn"])[0]
     return ""
+
+
+def _url_parts(url: str) -> tuple[str, str]:
+    """(username, path) of a URL; ("", "") when it cannot be parsed (``http://[x``)."""
+    try:
+        parts = urlsplit(url)
+        return parts.username or "", parts.path
+    except ValueError:
+        return "", ""
 
 
 def _check_project(info: KeyInfo, project_id: int) -> None:
@@ -211,7 +220,7 @@ def event_to_item(event: dict, *, event_id: str, keep_vars: bool) -> dict:
 
     request = event.get("request") if isinstance(event.get("request"), dict) else {}
     url = request.get("url") if isinstance(request.get("url"), str) else ""
-    endpoint = urlsplit(url).path if url else ""
+    endpoint = _url_parts(url)[1] if url else ""
     contexts = event.get("contexts") if isinstance(event.get("contexts"), dict) else {}
     user = event.get("user") if isinstance(event.get("user"), dict) else {}
     user_id = user.get("id") or user.get("username") or user.get("email") or ""
@@ -221,7 +230,7 @@ def event_to_item(event: dict, *, event_id: str, keep_vars: bool) -> dict:
     response_ctx = contexts.get("response")
     if isinstance(response_ctx, dict) and isinstance(response_ctx.get("status_code"), int):
         status_code = response_ctx["status_code"]
-    elif tags.get("http.status_code", "").isdigit():
+    elif tags.get("http.status_code", "").isdecimal():
         status_code = int(tags["http.status_code"])
     if status_code is not None and not 100 <= status_code <= 599:
         status_code = None

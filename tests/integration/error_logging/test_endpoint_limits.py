@@ -20,7 +20,7 @@ ENDPOINTS = {
     "errors": ("/api/errors/", orjson.dumps([error_item()])),
     "metrics": (
         "/api/metrics/",
-        orjson.dumps([{"metric_name": "cpu", "value": 1, "timestamp": 1}]),
+        orjson.dumps([{"metric_name": "cpu", "value": 1, "timestamp": 1_763_633_730}]),
     ),
     "envelope": ("/api/101/envelope/", b'{}\n{"type":"event"}\n' + orjson.dumps(EVENT)),
     "store": ("/api/101/store/", orjson.dumps(EVENT)),
