@@ -378,5 +378,14 @@ LOGGING = {
             "level": LOG_LEVEL,
             "propagate": False,
         },
+        # Unhandled exceptions in views (the 500s), with their tracebacks. Django's default
+        # sends them to the console only with DEBUG on and otherwise to mail_admins, which has
+        # no ADMINS here: a production 500 left no trace. ERROR only, so the 4xx warnings of
+        # rejected ingest items (a client's problem, at ingest rates) stay out of the files.
+        "django.request": {
+            "handlers": ["ml_file", "ml_errors", "console"],
+            "level": "ERROR",
+            "propagate": False,
+        },
     },
 }
