@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 import uuid
 
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
@@ -12,6 +13,10 @@ from feeding_hearts.catalog import CATEGORIES, SERVICE_CHOICES, SEVERITIES
 
 SEVERITY_CHOICES = [(s, s.capitalize()) for s in SEVERITIES]
 CATEGORY_CHOICES = [(c, c.capitalize()) for c in CATEGORIES]
+
+
+# The largest project id / rate limit the columns hold (PositiveIntegerField: 32-bit).
+MAX_KEY_NUMBER = 2_147_483_647
 
 
 def _public_key() -> str:
@@ -39,6 +44,20 @@ class IngestKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.service} key {self.public_key[:8]}… (project {self.project_id})"
+
+    def clean(self) -> None:
+        """0 fits the columns but means nothing: a limit of 0 was read as "the default", and
+        DSN project ids start at 1. (A key is stopped by clearing is_active.)"""
+        errors = {}
+        if self.rate_limit_per_minute == 0:
+            errors["rate_limit_per_minute"] = (
+                "Must be at least 1 item per minute; leave it empty for the default "
+                "(ML_INGEST_RATE_LIMIT_PER_MINUTE), or clear 'is active' to stop the key."
+            )
+        if self.project_id == 0:
+            errors["project_id"] = "DSN project ids start at 1."
+        if errors:
+            raise ValidationError(errors)
 
 
 class ErrorLog(models.Model):

@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.db.models import Max
 
-from error_logging.models import IngestKey
+from error_logging.models import MAX_KEY_NUMBER, IngestKey
 from feeding_hearts.catalog import SERVICES
 
 
@@ -22,8 +22,21 @@ class Command(BaseCommand):
         parser.add_argument("--rate-limit", type=int, help="Items per minute for this key.")
 
     def handle(self, *args, **options) -> None:
+        rate_limit = options["rate_limit"]
+        if rate_limit is not None and not 1 <= rate_limit <= MAX_KEY_NUMBER:
+            # 0 used to be stored and then read as "no limit of its own" (the default): a key
+            # is stopped by deactivating it, so there is no meaning left for 0 to have
+            raise CommandError(
+                f"--rate-limit must be between 1 and {MAX_KEY_NUMBER} items per minute "
+                f"(got {rate_limit}); leave it out to use the default "
+                "(ML_INGEST_RATE_LIMIT_PER_MINUTE), or deactivate a key to stop it."
+            )
+        project_id = options["project_id"]
+        if project_id is not None and not 1 <= project_id <= MAX_KEY_NUMBER:
+            raise CommandError(
+                f"--project-id must be between 1 and {MAX_KEY_NUMBER} (got {project_id})."
+            )
         with transaction.atomic():
-            project_id = options["project_id"]
             if project_id is None:
                 project_id = (IngestKey.objects.aggregate(m=Max("project_id"))["m"] or 0) + 1
             elif IngestKey.objects.filter(project_id=project_id).exists():
@@ -32,7 +45,7 @@ class Command(BaseCommand):
                 service=options["service"],
                 name=options["name"],
                 project_id=project_id,
-                rate_limit_per_minute=options["rate_limit"],
+                rate_limit_per_minute=rate_limit,
             )
         dsn = f"{options['scheme']}://{key.public_key}@{options['host']}/{key.project_id}"
         self.stdout.write(f"service:      {key.service}")
