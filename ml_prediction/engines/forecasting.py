@@ -1150,6 +1150,26 @@ def _trend_direction(values: np.ndarray, level: float, noise: float) -> str:
     return "stable"
 
 
+def format_number(value: float) -> str:
+    """A number as people read it in a warning or an insight: ``22,215``, ``89.5``, ``0.42``.
+
+    Why: ``:.4g`` wrote 17360 as ``1.736e+04`` in the capacity texts the dashboard shows.
+    """
+    value = float(value)
+    if not math.isfinite(value):
+        return str(value)
+    if abs(value) >= 100:
+        return f"{value:,.0f}"
+    if abs(value) >= 1:
+        return f"{value:,.1f}".removesuffix(".0")
+    return f"{value:.2f}"
+
+
+def format_time(moment: datetime | pd.Timestamp) -> str:
+    """A forecast timestamp as the texts show it: ``2026-11-27 13:00 UTC``."""
+    return pd.Timestamp(moment).tz_convert("UTC").strftime("%Y-%m-%d %H:%M UTC")
+
+
 def _capacity_warning(
     metric_name: str,
     stamps: pd.DatetimeIndex,
@@ -1157,23 +1177,27 @@ def _capacity_warning(
     upper: np.ndarray,
     limit: float | None,
 ) -> str:
-    """A readable warning when the forecast (or, softer, its upper bound) crosses the limit."""
+    """A readable warning when the forecast (or, softer, its upper bound) crosses the limit:
+    when it first crosses, and when and how high it peaks (two different moments)."""
     if limit is None:
         return ""
+    peak = int(np.argmax(values))
+    peaks = f"peak at {format_number(values[peak])} around {format_time(stamps[peak])}"
     over = np.flatnonzero(values >= limit)
     if len(over):
         first = int(over[0])
         return (
-            f"{metric_name} is forecast to reach {values[first]:.4g} at "
-            f"{stamps[first].isoformat()}, above the capacity limit of {limit:.4g} "
-            f"(peak {float(values.max()):.4g})"
+            f"{metric_name} is forecast to go above the capacity limit of "
+            f"{format_number(limit)} at {format_time(stamps[first])} "
+            f"({format_number(values[first])}) and to {peaks}"
         )
     over = np.flatnonzero(upper >= limit)
     if len(over):
         first = int(over[0])
         return (
-            f"{metric_name} may reach the capacity limit of {limit:.4g}: the upper bound of the "
-            f"forecast is {upper[first]:.4g} at {stamps[first].isoformat()}"
+            f"{metric_name} may reach the capacity limit of {format_number(limit)}: the upper "
+            f"bound of the forecast is {format_number(upper[first])} at "
+            f"{format_time(stamps[first])}; the forecast is to {peaks}"
         )
     return ""
 
@@ -1364,6 +1388,8 @@ __all__: Sequence[str] = (
     "coverage",
     "fit_forecaster",
     "forecast_many",
+    "format_number",
+    "format_time",
     "is_count_series",
     "mape",
     "mase_scale",

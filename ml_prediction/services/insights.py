@@ -1,6 +1,6 @@
 """Insights: readable findings with the numbers behind them, de-duplicated while still open.
 
-Types: ``rising_trend`` (last 6 h vs the 6 h before), ``recurring_pattern`` (an hour of the day
+Types: ``rising_trend`` (last 6 h vs the same hours a day and a week earlier), ``recurring_pattern`` (an hour of the day
 that is busy on most days of the last week), ``capacity_warning`` (a forecast crossing its
 capacity limit), ``hotspot`` (one endpoint or fingerprint dominating the last hour, from
 ErrorLog over that bounded window via the (service, occurred_at) index) and ``model_drift``
@@ -21,6 +21,7 @@ import pandas as pd
 from django.db import transaction
 from django.db.models import Avg, Count, Sum
 
+from ml_prediction.engines.forecasting import format_number, format_time
 from ml_prediction.engines.types import ForecastResult
 from ml_prediction.models import AIInsight, MLModel, ModelPerformanceTracking
 
@@ -28,6 +29,7 @@ logger = logging.getLogger(__name__)
 
 ML_DB = "ml_prediction"
 OPEN_STATUSES = (AIInsight.Status.ACTIVE, AIInsight.Status.ACKNOWLEDGED)
+RISING_HOURS = 6  # the recent window, compared with the same hours a day and a week earlier
 RISING_MIN_ERRORS = 30  # the recent window needs at least this many errors to talk about a trend
 RISING_WARNING_RATIO = 1.5
 RISING_CRITICAL_RATIO = 3.0
@@ -53,36 +55,95 @@ class InsightDraft:
         return f"{service}:{self.insight_type}:{self.subject}"[:200]
 
 
-def _rising_trend(service: str, frame: pd.DataFrame) -> list[InsightDraft]:
-    if len(frame) < 2:
-        return []
-    end = frame.index[-1] + (frame.index[1] - frame.index[0])
-    recent = float(frame.loc[end - pd.Timedelta(hours=6) :, "total_count"].sum())
-    before = float(
-        frame.loc[
-            end - pd.Timedelta(hours=12) : end - pd.Timedelta(hours=6) - pd.Timedelta(seconds=1),
-            "total_count",
-        ].sum()
+@dataclass(frozen=True)
+class SeasonalErrorCounts:
+    """Errors in the last ``hours`` and in the same hours one day and one week earlier.
+
+    A reference is None when the service's error history does not reach back to it (its first
+    rollup is later than the reference window's start): unknown, which is not zero.
+    """
+
+    hours: int
+    recent: int
+    day_before: int | None
+    week_before: int | None
+
+
+def seasonal_error_counts(
+    *, service: str, end: datetime, hours: int = RISING_HOURS
+) -> SeasonalErrorCounts:
+    """The counts ``_rising_trend`` compares, from the per-minute rollups (three sums and the
+    service's first rollup, all through the (service, bucket) index)."""
+    from error_logging.models import ErrorRollup
+    from ml_prediction.services.features import error_total_for_service
+
+    window = timedelta(hours=hours)
+    first = (
+        ErrorRollup.objects.filter(service=service)
+        .order_by("bucket")
+        .values_list("bucket", flat=True)
+        .first()
     )
-    if recent < RISING_MIN_ERRORS:
+
+    def count(back: timedelta) -> int | None:
+        start = end - back - window
+        if back and (first is None or first > start):
+            return None
+        return error_total_for_service(service=service, start=start, end=end - back)
+
+    return SeasonalErrorCounts(
+        hours=hours,
+        recent=count(timedelta(0)) or 0,
+        day_before=count(timedelta(days=1)),
+        week_before=count(timedelta(days=7)),
+    )
+
+
+def _rising_trend(service: str, counts: SeasonalErrorCounts) -> list[InsightDraft]:
+    """Errors of the last hours against the same hours one day and one week earlier.
+
+    Why not the hours just before: errors follow the daily traffic cycle, so the morning was
+    always "2.5× the night" and the insight fired on every service every morning. The rise must
+    hold against every seasonal reference the history has; with neither (a service younger
+    than a day) there is nothing to compare with and nothing is said.
+    """
+    references = {
+        label: value
+        for label, value in (("yesterday", counts.day_before), ("a week ago", counts.week_before))
+        if value is not None
+    }
+    if counts.recent < RISING_MIN_ERRORS or not references:
         return []
-    ratio = recent / max(before, 1.0)
+    ratio = counts.recent / max(max(references.values()), 1)  # it must hold against each one
     if ratio < RISING_WARNING_RATIO:
         return []
     severity = "critical" if ratio >= RISING_CRITICAL_RATIO else "warning"
+    against = " and ".join(
+        f"{value} {label} ({counts.recent / max(value, 1):.1f}×)"
+        for label, value in references.items()
+    )
+    missing = (
+        ""
+        if len(references) == 2
+        else " The error history does not reach back to the other reference."
+    )
     return [
         InsightDraft(
             insight_type="rising_trend",
             subject="errors_6h",
             severity=severity,
-            title=f"{service}: errors up {ratio:.1f}× in the last 6 hours",
+            title=(
+                f"{service}: errors up {ratio:.1f}× on the same {counts.hours} hours "
+                f"{' and '.join(references)}"
+            ),
             description=(
-                f"{int(recent)} errors in the last 6 hours against {int(before)} in the 6 hours "
-                f"before ({ratio:.1f}×)."
+                f"{counts.recent} errors in the last {counts.hours} hours against, in the same "
+                f"hours, {against}.{missing}"
             ),
             supporting_data={
-                "recent_6h": int(recent),
-                "previous_6h": int(before),
+                "recent_6h": counts.recent,
+                "same_hours_1d_ago": counts.day_before,
+                "same_hours_7d_ago": counts.week_before,
                 "ratio": round(ratio, 2),
             },
             recommendations=["Check recent deploys and upstream dependencies of this service."],
@@ -116,8 +177,8 @@ def _recurring_pattern(service: str, hourly: pd.DataFrame) -> list[InsightDraft]
             severity="info",
             title=f"{service}: errors peak every day around {hour:02d}:00 UTC",
             description=(
-                f"Between {hour:02d}:00 and {hour:02d}:59 UTC the service averages {peak:.0f} errors "
-                f"per hour, {peak / overall:.1f}× its hourly mean of {overall:.0f}; this happened on "
+                f"Between {hour:02d}:00 and {hour:02d}:59 UTC the service averages {format_number(peak)} errors "
+                f"per hour, {peak / overall:.1f}× its hourly mean of {format_number(overall)}; this happened on "
                 f"{busy_days} of the last {days} days."
             ),
             supporting_data={
@@ -134,28 +195,57 @@ def _recurring_pattern(service: str, hourly: pd.DataFrame) -> list[InsightDraft]
 
 
 def _capacity(service: str, forecasts: list[ForecastResult]) -> list[InsightDraft]:
+    """One insight per forecast at risk, naming both moments: when the forecast first crosses
+    the limit (the deadline for the recommendation) and when it peaks (they were conflated:
+    the first point over the limit was labelled "Peak")."""
     drafts = []
     for f in forecasts:
         if not f.capacity_warning or f.capacity_limit is None:
             continue
+        limit = format_number(f.capacity_limit)
+        peaks = f"peaks at {format_number(f.peak_value)} around {format_time(f.peak_at)}"
         over = [p for p in f.points if p.value >= f.capacity_limit]
-        severity = "critical" if over else "warning"
-        when = (over[0].timestamp if over else f.peak_at).strftime("%Y-%m-%d %H:%M UTC")
+        if over:
+            severity, crossing = "critical", over[0]
+            description = (
+                f"The {f.metric_name} forecast crosses the limit of {limit} at "
+                f"{format_time(crossing.timestamp)} ({format_number(crossing.value)}) and "
+                f"{peaks} ({f.algorithm})."
+            )
+        else:
+            upper = [p for p in f.points if p.upper >= f.capacity_limit]
+            severity, crossing = "warning", (upper[0] if upper else None)
+            reaches = (
+                f"reaches the limit of {limit} at {format_time(crossing.timestamp)}"
+                if crossing
+                else f"comes near the limit of {limit}"
+            )
+            description = (
+                f"The upper bound of the {f.metric_name} forecast {reaches}; the forecast "
+                f"{peaks} ({f.algorithm})."
+            )
+        deadline = crossing.timestamp if crossing else f.peak_at
         drafts.append(
             InsightDraft(
                 insight_type="capacity_warning",
                 subject=f.metric_name,
                 severity=severity,
-                title=f"{service}: {f.metric_name} forecast to reach {f.peak_value:.0f} (limit {f.capacity_limit:.0f})",
-                description=f"{f.capacity_warning} Peak {f.peak_value:.1f} expected at {when} ({f.algorithm}).",
+                title=(
+                    f"{service}: {f.metric_name} forecast to reach "
+                    f"{format_number(f.peak_value)} (limit {limit})"
+                ),
+                description=description,
                 supporting_data={
                     "metric": f.metric_name,
                     "peak_value": round(f.peak_value, 2),
                     "peak_at": f.peak_at.isoformat(),
+                    "crosses_limit_at": crossing.timestamp.isoformat() if crossing else None,
                     "capacity_limit": f.capacity_limit,
                     "trend": f.trend_direction,
                 },
-                recommendations=[f"Add capacity for {f.metric_name} before {when}."],
+                recommendations=[
+                    f"Add capacity for {f.metric_name} before {format_time(deadline)}."
+                ],
             )
         )
     return drafts
@@ -239,12 +329,16 @@ def _drift(service: str, as_of: datetime) -> list[InsightDraft]:
 def insights_detect(
     *,
     service: str,
-    frame: pd.DataFrame,
     forecasts: list[ForecastResult],
     as_of: datetime,
+    frame: pd.DataFrame | None = None,
     hourly: pd.DataFrame | None = None,
 ) -> list[InsightDraft]:
-    """Every finding for one service now (nothing is written)."""
+    """Every finding for one service now (nothing is written).
+
+    ``frame`` (the analysis' bucket frame) is accepted but no longer read: the rising trend
+    needs the same hours a week back, which it sums from the rollups itself.
+    """
     if hourly is None:
         from ml_prediction.services.features import bucket_frame_for_service
 
@@ -257,7 +351,7 @@ def insights_detect(
         )
     drafts: list[InsightDraft] = []
     for detect in (
-        lambda: _rising_trend(service, frame),
+        lambda: _rising_trend(service, seasonal_error_counts(service=service, end=as_of)),
         lambda: _recurring_pattern(service, hourly),
         lambda: _capacity(service, forecasts),
         lambda: _hotspots(service, as_of),
@@ -326,17 +420,16 @@ def insights_generate(*, service: str, as_of: datetime | None = None) -> dict[st
     """Detect and store insights for one service from stored data (the 30-minute beat task)."""
     from ml_prediction.engines.types import ForecastPoint
     from ml_prediction.models import TimeSeriesForecast
-    from ml_prediction.services.features import bucket_frame_for_service, lookback_window
+    from ml_prediction.services.features import lookback_window
 
-    start, end = lookback_window(hours=24, as_of=as_of)
-    frame = bucket_frame_for_service(service=service, start=start, end=end)
+    _, end = lookback_window(hours=24, as_of=as_of)
     latest: dict[str, Any] = {}
     for row in TimeSeriesForecast.objects.filter(
         service=service, is_at_risk=True, forecast_end__gte=end
     ).order_by("-forecast_start")[:50]:
         latest.setdefault(row.metric_name, row)
     forecasts = [_forecast_from_row(row, ForecastPoint) for row in latest.values()]
-    drafts = insights_detect(service=service, frame=frame, forecasts=forecasts, as_of=end)
+    drafts = insights_detect(service=service, forecasts=forecasts, as_of=end)
     created, updated = insights_store(service=service, drafts=drafts)
     return {"service": service, "created": len(created), "updated": len(updated)}
 

@@ -13,13 +13,6 @@ from tests.integration.orchestrator.conftest import BOTH_DBS
 pytestmark = pytest.mark.django_db(databases=BOTH_DBS)
 
 
-def _frame(counts: list[float], *, end: datetime, minutes: int = 5) -> pd.DataFrame:
-    index = pd.date_range(
-        end=end - timedelta(minutes=minutes), periods=len(counts), freq=f"{minutes}min", tz="UTC"
-    )
-    return pd.DataFrame({"total_count": np.asarray(counts, dtype=float)}, index=index)
-
-
 END = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 
 
@@ -32,12 +25,20 @@ END = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
         (0.0, 0.05, None),  # too few errors to call a trend
     ],
 )
-def test_rising_trend_compares_the_last_six_hours_with_the_six_before(before, recent, expected):
-    from ml_prediction.services.insights import _rising_trend
+def test_rising_trend_compares_the_last_six_hours_with_the_same_hours_before(
+    before, recent, expected
+):
+    from ml_prediction.services.insights import SeasonalErrorCounts, _rising_trend
 
-    frame = _frame([before] * 72 + [recent] * 72, end=END)
+    # per 5-minute bucket, as before; the references are the same hours a day and a week ago
+    counts = SeasonalErrorCounts(
+        hours=6,
+        recent=int(recent * 72),
+        day_before=int(before * 72),
+        week_before=int(before * 72),
+    )
 
-    drafts = _rising_trend("django", frame)
+    drafts = _rising_trend("django", counts)
 
     assert [d.severity for d in drafts] == ([expected] if expected else [])
     if expected:
@@ -183,6 +184,23 @@ def test_the_insights_task_stores_a_rising_trend_once():
         }
         for i in range(120)
     ]
+    # the same hours a day and a week earlier were quiet: the rising trend's references
+    items += [
+        {
+            "error_type": "Timeout",
+            "message": "upstream slow",
+            "occurred_at": (now - timedelta(days=days, minutes=60 + i)).isoformat(),
+        }
+        for days in (1, 7)
+        for i in range(10)
+    ]
+    items.append(
+        {
+            "error_type": "Timeout",
+            "message": "history",
+            "occurred_at": (now - timedelta(days=8)).isoformat(),
+        }
+    )
     ingest_errors(service="angular", items=items)
 
     first = generate_ai_insights("angular")
