@@ -16,6 +16,9 @@ A purge gap of one horizon separates the slices so no label peeks into the next 
 XGBoost is monotone in the features that measure a signal against its own recent baseline
 (see `_monotone_constraints`). `alert_min_buckets` (PREDICTION_ALERT_MIN_BUCKETS) is the
 debounced alert policy: `predict` reports the probability that held over the last k buckets.
+While a burst of a target is already in progress its probability is at least how often such a
+burst went on within the horizon in the service's history (`fit_persistence`), and the first
+contributing factor says so: the classifiers learn onsets, not "it is happening now".
 Pure: numpy/pandas/sklearn/xgboost.
 """
 
@@ -206,6 +209,46 @@ def future_labels(events: pd.Series, horizon_buckets: int) -> pd.Series:
     return pd.Series(labels, index=events.index)
 
 
+# Run lengths told apart by the burst-in-progress floor: 1, 2, and RUN_STATES or more buckets.
+RUN_STATES = 3
+# Weight (in buckets) of the base rate the floor's frequencies are shrunk towards, so a run
+# length seen twice in the history does not set a floor of 0 or 1.
+PERSISTENCE_PRIOR = 2.0
+
+
+def burst_runs(events: pd.Series | np.ndarray) -> np.ndarray:
+    """Consecutive event buckets up to and including each bucket (0: no burst in it)."""
+    values = np.asarray(events, dtype=bool)
+    idx = np.arange(len(values))
+    last_quiet = np.maximum.accumulate(np.where(values, -1, idx)) if len(values) else idx
+    return np.where(values, idx - last_quiet, 0)
+
+
+def fit_persistence(
+    runs: np.ndarray, labels: np.ndarray, base_rate: float
+) -> tuple[tuple[float, ...], tuple[int, ...]]:
+    """How often, in the history, a burst in progress was followed by the event within the
+    horizon, per run length (1, 2, ≥ RUN_STATES buckets); and how many cases each rests on.
+
+    The classifiers learn onsets from precursors. Once a burst has started, the question
+    "within H minutes?" is mostly answered by the burst itself, but the trees need not have
+    learnt that: on histories where every outage also moved the metrics they split on the
+    metrics, and a burst that comes without (an error-only service, an unannounced failure)
+    read as 0.2% while it was going on. These frequencies are the floor `_probabilities` puts
+    under the classifier while a burst runs; a stray one-bucket blip gets the run-1 frequency,
+    which counts blips and onsets alike.
+    """
+    states = np.minimum(runs, RUN_STATES)
+    probability, cases = [], []
+    for state in range(1, RUN_STATES + 1):
+        seen = labels[states == state]
+        probability.append(
+            float((seen.sum() + PERSISTENCE_PRIOR * base_rate) / (len(seen) + PERSISTENCE_PRIOR))
+        )
+        cases.append(len(seen))
+    return tuple(probability), tuple(cases)
+
+
 @dataclass
 class _Calibrator:
     method: str  # sigmoid | isotonic | prior | none
@@ -284,6 +327,18 @@ class _TargetModel:
     estimator: Any
     calibrator: _Calibrator
     base_rate: float
+    # P(event within the horizon | a burst of the target has run 1, 2, ≥ 3 buckets): the
+    # floor while a burst is in progress (`fit_persistence`); empty: none (older artifacts).
+    persistence: tuple[float, ...] = ()
+    persistence_cases: tuple[int, ...] = ()
+
+    def floor(self, runs: np.ndarray) -> np.ndarray:
+        """The burst-in-progress floor per bucket (0 where the target is not bursting)."""
+        table = getattr(self, "persistence", ())
+        if not table:
+            return np.zeros(len(runs))
+        lookup = np.concatenate([[0.0], table])
+        return lookup[np.minimum(runs, len(table))]
 
 
 @dataclass
@@ -313,18 +368,36 @@ class ErrorPredictorModel:
             return np.asarray(booster.inplace_predict(x), dtype=float)
         return model.estimator.predict_proba(x)[:, 1]
 
+    def _runs(self, frame: pd.DataFrame) -> dict[str, np.ndarray]:
+        """Per target, the length of the burst in progress at each bucket (0: none)."""
+        data = normalize_bucket_frame(frame, bucket_minutes=self.bucket_minutes)
+        events = burst_events(data, self.thresholds)
+        return {target: burst_runs(events[target]) for target in events.columns}
+
+    def _floors(self, runs: dict[str, np.ndarray], rows: slice) -> list[np.ndarray]:
+        """The burst-in-progress floor per model (in `self.models` order) for `rows`."""
+        return [
+            m.floor(runs[m.target][rows]) if m.target in runs else np.zeros(0) for m in self.models
+        ]
+
     def predict_proba_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Calibrated probability per bucket of `frame`, one column per "target@horizon" (causal)."""
         features = build_features(frame, bucket_minutes=self.bucket_minutes)
-        probabilities = self._probabilities(self._matrix(features))
+        floors = self._floors(self._runs(frame), slice(None))
+        probabilities = self._probabilities(self._matrix(features), floors)
         columns = {
             f"{m.target}@{m.horizon_minutes}": p
             for m, p in zip(self.models, probabilities, strict=True)
         }
         return pd.DataFrame(columns, index=features.index)
 
-    def _probabilities(self, x: np.ndarray) -> list[np.ndarray]:
+    def _probabilities(
+        self, x: np.ndarray, floors: Sequence[np.ndarray] | None = None
+    ) -> list[np.ndarray]:
         """Calibrated probabilities per model (in `self.models` order), made coherent.
+
+        `floors` (from `_floors`): while a burst of the target is in progress, the probability
+        is at least how often such a burst went on within the horizon in the history.
 
         A burst of one type is an incident, so no type may be likelier than the incident
         model of the same horizon says an incident is: each type is capped at it. The
@@ -334,6 +407,8 @@ class ErrorPredictorModel:
         not on the noisiest of nine separately calibrated type models.
         """
         out = [np.clip(m.calibrator(self._raw(m, x)), 0.0, 1.0) for m in self.models]
+        if floors is not None:
+            out = [np.maximum(p, f) if len(f) else p for p, f in zip(out, floors, strict=True)]
         incident = {
             m.horizon_minutes: p
             for m, p in zip(self.models, out, strict=True)
@@ -360,15 +435,21 @@ class ErrorPredictorModel:
         x = self._matrix(last)
         held = min(config.alert_min_buckets, len(features))
         x_held = self._matrix(features.iloc[-held:])
+        runs = self._runs(frame)
+        floors = self._floors(runs, slice(-held, None))
         timestamp = last.index[0].to_pydatetime()
         results: list[ErrorPredictionResult] = []
-        for model, recent in zip(self.models, self._probabilities(x_held), strict=True):
+        for model, recent, floor in zip(
+            self.models, self._probabilities(x_held, floors), floors, strict=True
+        ):
             probability = float(recent.min())
             if not np.isfinite(probability):
                 probability = model.base_rate
             level = level_for(probability, config)
             severity = "critical" if (model.target == "critical" and level == "high") else level
             factors = self._factors(model, x) if probability >= config.low_probability else []
+            if len(floor) and floor[-1] > 0 and floor[-1] >= probability:
+                factors = [self._burst_factor(model, int(runs[model.target][-1])), *factors]
             users = self.users_per_event.get(model.target)
             results.append(
                 ErrorPredictionResult(
@@ -390,6 +471,23 @@ class ErrorPredictorModel:
             )
         results.sort(key=lambda r: (-r.probability, r.time_horizon_minutes, r.target))
         return results
+
+    def _burst_factor(self, model: _TargetModel, run: int) -> ContributingFactor:
+        """Why the probability is what it is while a burst is in progress: its run and the
+        history's frequency behind the floor."""
+        state = min(run, len(model.persistence))
+        what = "errors of any type" if model.target == INCIDENT else f"{model.target} errors"
+        return ContributingFactor(
+            feature=f"{model.target}_burst_in_progress",
+            value=float(run),
+            contribution=round(model.persistence[state - 1], 4),
+            description=(
+                f"a burst of {what} is in progress ({run} bucket{'s' if run != 1 else ''} in "
+                f"a row); in this service's history such a burst went on within "
+                f"{model.horizon_minutes} min {model.persistence[state - 1]:.0%} of the time "
+                f"({model.persistence_cases[state - 1]} cases)"
+            ),
+        )
 
     def _factors(
         self, model: _TargetModel, x: np.ndarray, top: int = 5
@@ -553,6 +651,7 @@ def fit_error_predictor(
     n = len(features)
     thresholds = burst_thresholds(data, config)
     events = burst_events(data, thresholds)
+    runs = {target: burst_runs(events[target]) for target in events.columns}
 
     labels: dict[tuple[str, int], pd.Series] = {}
     for horizon in config.horizons_minutes:
@@ -652,10 +751,17 @@ def fit_error_predictor(
         tm.calibrator = _fit_calibrator(
             raw_cal, y_cal, config.calibration, pos_weight, config.isotonic_min_positives
         )
+        own_train = train_idx[train_idx < len(runs[target])]
+        tm.persistence, tm.persistence_cases = fit_persistence(
+            runs[target][own_train], y_all[own_train], tm.base_rate
+        )
         models.append(tm)
         importances += np.asarray(estimator.feature_importances_, dtype=float)
         if len(test_idx):
-            p_test = tm.calibrator(_raw_scores(algorithm, estimator, x_all[test_idx]))
+            p_test = np.maximum(
+                tm.calibrator(_raw_scores(algorithm, estimator, x_all[test_idx])),
+                tm.floor(runs[target][test_idx]),
+            )
             y_test = y_all[test_idx].astype(int)
             for name, value in _binary_metrics(y_test, p_test, config.prediction_threshold).items():
                 metrics[f"{key}.{name}"] = round(value, 4)
@@ -696,6 +802,10 @@ def fit_error_predictor(
             "burst_thresholds": {k: round(v, 2) for k, v in thresholds.items()},
             "models": [f"{m.target}@{m.horizon_minutes}" for m in models],
             "skipped": skipped,
+            "burst_persistence": {
+                f"{m.target}@{m.horizon_minutes}": [round(p, 3) for p in m.persistence]
+                for m in models
+            },
         },
     )
     train_part = features.iloc[: max(cal_start, 1)]

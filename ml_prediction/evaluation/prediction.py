@@ -502,8 +502,9 @@ def run(datasets_dir: Path, *, quick: bool, progress: Callable[[str], Any] | Non
         "baseline), and calibrated on its own and the others' buckets of its calibration period "
         "(the held-out metrics of training stay on the service's own data), then the newest part "
         'replayed causally, bucket by bucket. Rows marked "own history only" train each '
-        "service on its own history alone, for comparison. An alert = any target's calibrated probability ≥ "
-        "PREDICTION_THRESHOLD (0.6), or, in the rows that say so, ≥ the product's alert levels "
+        "service on its own history alone, for comparison. An alert = any target's calibrated probability (while a burst of the target is already in "
+        "progress, at least how often such a burst went on within the horizon in the training "
+        "history: `fit_persistence`) ≥ PREDICTION_THRESHOLD (0.6), or, in the rows that say so, ≥ the product's alert levels "
         "ALERT_PROBABILITY (0.7) and HIGH_PROBABILITY_THRESHOLD (0.75), all three fixed by the "
         "configuration defaults, none chosen here. As no error type may be likelier than the "
         '"incident" target (a burst of any type, or critical errors), that is its probability '
