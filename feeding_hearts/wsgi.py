@@ -1,11 +1,18 @@
 """WSGI entry point (gunicorn feeding_hearts.wsgi)."""
 
 import os
+import sys
 
+from django.core.exceptions import ImproperlyConfigured
 from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "feeding_hearts.settings")
-application = get_wsgi_application()
+try:
+    application = get_wsgi_application()
+except ImproperlyConfigured as exc:
+    # A bad environment value (feeding_hearts.config names it): the message, not a traceback.
+    # gunicorn loads this module in its master (preload_app), so the server stops with code 1.
+    sys.exit(f"Configuration error: {exc}")
 
 
 def _import_every_view() -> None:
