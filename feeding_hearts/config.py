@@ -204,6 +204,9 @@ def build_ml_prediction_config(environ: Mapping[str, str] | None = None) -> dict
         "ANOMALY_ALERT_SUPPRESS_MINUTES": env_int(
             "ML_ANOMALY_ALERT_SUPPRESS_MINUTES", 120, e, minimum=0
         ),
+        # anomalies whose window ended longer ago than this are history: stored and explained,
+        # but they neither page nor create pending preventive actions (backfills, deep lookbacks)
+        "ANOMALY_CURRENT_MINUTES": env_int("ML_ANOMALY_CURRENT_MINUTES", 120, e, minimum=5),
         "ALERT_DIGEST_THRESHOLD": env_int("ML_ALERT_DIGEST_THRESHOLD", 5, e, minimum=2),
         "DASHBOARD_BASE_URL": env_str("ML_DASHBOARD_BASE_URL", "http://127.0.0.1:8000", e),
         # Preventive-action automation

@@ -2,7 +2,9 @@
 
 ``quick`` scores anomalies only; ``full`` adds predictions, forecasts, root cause with preventive
 actions, and insights; ``deep`` is full plus a root cause for every anomalous episode of the
-lookback. Everything one run writes goes to the ML database in one transaction; rows are upserted
+lookback. Each anomaly is explained, and acted on, with its own episode's root cause; only what
+is current (``current_cutoff``) creates pending actions or pages, so a backfill or an old part of
+the lookback is stored and explained without either (docs/ALERTS.md). Everything one run writes goes to the ML database in one transaction; rows are upserted
 on their per-bucket unique keys, so running twice on the same data updates instead of
 duplicating. After the commit, high-risk results go to ``alerts_dispatch`` (which records the
 ``alert_triggered`` decision) and the read cache is bumped.
@@ -17,7 +19,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -109,6 +111,25 @@ def validate_analysis_request(service: str, analysis_type: str) -> None:
         raise AnalysisInputError(
             f"analysis_type {analysis_type!r} is unknown; use one of: {', '.join(ANALYSIS_TYPES)}"
         )
+
+
+@dataclass
+class _Episode:
+    """A run of consecutive anomalous buckets, its root cause and that cause's actions."""
+
+    cause: RootCauseResult
+    scores: list[AnomalyScore]
+    recommendations: list[ActionRecommendation]
+
+
+@dataclass(frozen=True)
+class _PlannedAction:
+    """An action to store, with the cause it answers and the result it is for."""
+
+    recommendation: ActionRecommendation
+    cause_key: str
+    prediction_id: Any
+    anomaly_id: Any
 
 
 class PredictionOrchestrator:
@@ -355,7 +376,7 @@ class _Run:
         forecasts: list[ForecastResult] = []
         cause: RootCauseResult | None = None
         recommendations: list[ActionRecommendation] = []
-        episode_causes: dict[datetime, RootCauseResult] = {}
+        episodes: list[_Episode] = []
         insight_drafts: list[insights_service.InsightDraft] = []
         full = self.analysis_type in ("full", "deep")
         threshold = config["PREDICTION_THRESHOLD"]
@@ -365,8 +386,13 @@ class _Run:
             )
             predictions = _dedup_predictions([p for p in predictions if p.probability >= threshold])
             forecasts, forecast_model = self._timed("forecasts", self._forecasts)
-            risky_anomalies = [s for s in scores if s.is_anomaly]
-            if predictions or risky_anomalies:
+            bucket = timedelta(minutes=config["BUCKET_MINUTES"])
+            runs = _anomalous_runs(scores, bucket=bucket)
+            # The current root cause explains the last hour (the window it is computed on):
+            # the predictions, and the anomaly episodes still going on in that hour.
+            recent_start = end - WRITE_BUCKETS * bucket
+            current_runs = [run for run in runs if run[-1].timestamp >= recent_start]
+            if predictions or current_runs:
                 error_types = self._timed(
                     "error_types",
                     lambda: error_type_counts_for_service(
@@ -377,15 +403,16 @@ class _Run:
                     "root_cause", lambda: self._root_cause(frame, error_types=error_types)
                 )
                 if cause is not None:
-                    severity, probability = _worst(predictions, risky_anomalies)
+                    current_anomalies = [s for run in current_runs for s in run]
+                    severity, probability = _worst(predictions, current_anomalies)
                     recommendations = self._timed(
                         "actions",
                         lambda: self._actions(cause, severity=severity, probability=probability),
                     )
-            if self.analysis_type == "deep":
-                episode_causes = self._timed(
-                    "deep_root_cause", lambda: self._episodes(frame, scores)
-                )
+            episodes = self._timed(
+                "episode_root_cause",
+                lambda: self._episodes(frame, runs, current=cause, recent_start=recent_start),
+            )
             insight_drafts = self._timed(
                 "insights",
                 lambda: insights_service.insights_detect(
@@ -403,7 +430,7 @@ class _Run:
                 forecast_model=forecast_model,
                 cause=cause,
                 recommendations=recommendations,
-                episode_causes=episode_causes,
+                episodes=episodes,
                 insight_drafts=insight_drafts,
             ),
         )
@@ -433,28 +460,85 @@ class _Run:
         return summary
 
     def _episodes(
-        self, frame: pd.DataFrame, scores: list[AnomalyScore]
-    ) -> dict[datetime, RootCauseResult]:
-        """deep: one root cause per run of consecutive anomalous buckets in the lookback."""
+        self,
+        frame: pd.DataFrame,
+        runs: list[list[AnomalyScore]],
+        *,
+        current: RootCauseResult | None,
+        recent_start: datetime,
+    ) -> list[_Episode]:
+        """The root cause and actions of each anomalous episode, from the episode's own window.
+
+        An episode still going on in the last hour is explained by the current root cause
+        (computed on the window that holds it); an earlier one (``deep`` rescores the whole
+        lookback) by a root cause computed on the window ending at its first bucket, never by
+        the current one: it may have had another cause.
+        """
         bucket = timedelta(minutes=_config()["BUCKET_MINUTES"])
-        causes: dict[datetime, RootCauseResult] = {}
-        previous: datetime | None = None
-        episode_start: datetime | None = None
-        for score in sorted((s for s in scores if s.is_anomaly), key=lambda s: s.timestamp):
-            if previous is None or score.timestamp - previous > bucket:
-                episode_start = score.timestamp
+        episodes = []
+        for run in runs:
+            start = run[0].timestamp
+            if run[-1].timestamp >= recent_start:
+                cause = current
+            elif self.analysis_type == "deep":
                 error_types = error_type_counts_for_service(
-                    service=self.service,
-                    start=episode_start - timedelta(hours=1),
-                    end=episode_start + bucket,
+                    service=self.service, start=start - timedelta(hours=1), end=start + bucket
                 )
-                result = self._root_cause(frame, error_types=error_types, at=episode_start)
-                if result is not None:
-                    causes[episode_start] = result
-            if episode_start in causes:
-                causes[score.timestamp] = causes[episode_start]
-            previous = score.timestamp
-        return causes
+                cause = self._root_cause(frame, error_types=error_types, at=start)
+            else:
+                cause = None
+            if cause is None:
+                continue
+            severity, probability = _worst([], run)
+            episodes.append(
+                _Episode(
+                    cause=cause,
+                    scores=run,
+                    recommendations=self._actions(
+                        cause, severity=severity, probability=probability
+                    ),
+                )
+            )
+        return episodes
+
+    def _pending_actions(
+        self,
+        *,
+        predictions: list[ErrorPredictionResult],
+        cause: RootCauseResult | None,
+        recommendations: list[ActionRecommendation],
+        episodes: list[_Episode],
+        prediction_ids: dict[tuple, Any],
+        anomaly_ids: dict[tuple, Any],
+    ) -> list[_PlannedAction]:
+        """The actions to recommend now, each tied to the anomaly or prediction it is for.
+
+        Only what is current gets a pending action (see ``current_cutoff``): an anomaly episode
+        whose last bucket ended within ``ANOMALY_CURRENT_MINUTES`` (its own root cause's actions,
+        attached to its highest-scoring bucket), and the predictions of a run that is not a
+        backfill (the current root cause's actions, attached to the likeliest prediction).
+        Episodes that are long over keep their hypothesis and ``recommended_action`` text on
+        their rows, but put nothing in the pending list: the incident is over.
+        """
+        since = current_cutoff()
+        bucket = timedelta(minutes=_config()["BUCKET_MINUTES"])
+        planned: list[_PlannedAction] = []
+        for episode in sorted(episodes, key=lambda e: e.scores[-1].timestamp, reverse=True):
+            if episode.scores[-1].timestamp + bucket < since:
+                continue
+            top = max(episode.scores, key=lambda s: (s.anomaly_score, s.timestamp))
+            anomaly_id = anomaly_ids.get((top.metric_name, top.timestamp))
+            planned += [
+                _PlannedAction(r, r.cause_key or episode.cause.cause_key, None, anomaly_id)
+                for r in episode.recommendations
+            ]
+        if predictions and cause is not None and self.as_of >= since:
+            prediction_id = _top_prediction_id(prediction_ids, predictions)
+            planned += [
+                _PlannedAction(r, r.cause_key or cause.cause_key, prediction_id, None)
+                for r in recommendations
+            ]
+        return planned
 
     def _write(
         self,
@@ -467,16 +551,17 @@ class _Run:
         forecast_model: MLModel | None,
         cause: RootCauseResult | None,
         recommendations: list[ActionRecommendation],
-        episode_causes: dict[datetime, RootCauseResult],
+        episodes: list[_Episode],
         insight_drafts: list[insights_service.InsightDraft],
     ) -> dict[str, Any]:
         config = _config()
         bucket = timedelta(minutes=config["BUCKET_MINUTES"])
         now = timezone.now()
-        action_titles = [r.title for r in recommendations]
+        episode_of = {(s.metric_name, s.timestamp): e for e in episodes for s in e.scores}
         anomaly_rows = []
         for s in scores:
-            row_cause = episode_causes.get(s.timestamp) or (cause if s.is_anomaly else None)
+            episode = episode_of.get((s.metric_name, s.timestamp))
+            row_cause = episode.cause if episode else None
             anomaly_rows.append(
                 AnomalyDetection(
                     model=anomaly_model,
@@ -496,8 +581,8 @@ class _Run:
                     contributing_features=_clean(s.contributing_features),
                     root_cause_hypothesis=row_cause.hypothesis if row_cause else "",
                     root_cause_confidence=_finite(row_cause.confidence) if row_cause else None,
-                    recommended_action="; ".join(action_titles)
-                    if s.is_anomaly and row_cause is cause
+                    recommended_action="; ".join(r.title for r in episode.recommendations)
+                    if episode
                     else "",
                 )
             )
@@ -570,23 +655,32 @@ class _Run:
             )
             action_ids = _store_actions(
                 self.service,
-                recommendations,
-                cause=cause,
-                prediction_id=_top_prediction_id(prediction_ids, predictions),
-                anomaly_id=_top_anomaly_id(anomaly_ids, scores),
+                self._pending_actions(
+                    predictions=predictions,
+                    cause=cause,
+                    recommendations=recommendations,
+                    episodes=episodes,
+                    prediction_ids=prediction_ids,
+                    anomaly_ids=anomaly_ids,
+                ),
             )
             created, updated = insights_service.insights_store(
                 service=self.service, drafts=insight_drafts
             )
+            # Only what is current pages: a backfill (as_of in the past) or the older part of a
+            # deep lookback is stored and explained, not sent to anyone.
+            current_since = current_cutoff()
             alert_predictions = [
                 str(prediction_ids[_pkey(p)])
                 for p in predictions
-                if p.probability >= config["ALERT_PROBABILITY"]
+                if p.probability >= config["ALERT_PROBABILITY"] and self.as_of >= current_since
             ]
             alert_anomalies = [
                 str(anomaly_ids[(s.metric_name, s.timestamp)])
                 for s in scores
-                if s.is_anomaly and LEVEL_RANK.get(s.severity_level, 0) >= LEVEL_RANK["high"]
+                if s.is_anomaly
+                and LEVEL_RANK.get(s.severity_level, 0) >= LEVEL_RANK["high"]
+                and s.timestamp + bucket >= current_since
             ]
             service, learning = self.service, self.learning
             transaction.on_commit(
@@ -704,12 +798,25 @@ def _top_prediction_id(ids: dict[tuple, Any], predictions: list[ErrorPredictionR
     return ids.get(_pkey(top))
 
 
-def _top_anomaly_id(ids: dict[tuple, Any], scores: list[AnomalyScore]) -> Any:
-    flagged = [s for s in scores if s.is_anomaly]
-    if not flagged:
-        return None
-    top = max(flagged, key=lambda s: s.anomaly_score)
-    return ids.get((top.metric_name, top.timestamp))
+def _anomalous_runs(scores: list[AnomalyScore], *, bucket: timedelta) -> list[list[AnomalyScore]]:
+    """The flagged scores as episodes: runs of consecutive anomalous buckets, oldest first."""
+    runs: list[list[AnomalyScore]] = []
+    for score in sorted((s for s in scores if s.is_anomaly), key=lambda s: s.timestamp):
+        if runs and score.timestamp - runs[-1][-1].timestamp <= bucket:
+            runs[-1].append(score)
+        else:
+            runs.append([score])
+    return runs
+
+
+def current_cutoff(now: datetime | None = None) -> datetime:
+    """Results about time before this are history: they neither page nor create pending actions.
+
+    ``ANOMALY_CURRENT_MINUTES`` (default 120, two hourly full analyses) back from the wall
+    clock, not from an analysis' ``as_of``, so a backfill or a deep re-analysis of an old
+    lookback stores and explains what it finds without paging anyone about it.
+    """
+    return (now or timezone.now()) - timedelta(minutes=_config()["ANOMALY_CURRENT_MINUTES"])
 
 
 _ANOMALY_UPDATE = [
@@ -780,49 +887,56 @@ def _upsert(
     return {tuple(values[:-1]): values[-1] for values in found}
 
 
-def _store_actions(
-    service: str,
-    recommendations: list[ActionRecommendation],
-    *,
-    cause: RootCauseResult | None,
-    prediction_id: Any,
-    anomaly_id: Any,
-) -> list[Any]:
-    """New PreventiveAction rows, skipping any whose twin is still recommended or scheduled."""
-    if not recommendations:
+def _store_actions(service: str, planned: list[_PlannedAction]) -> list[Any]:
+    """New PreventiveAction rows, skipping any whose twin is still recommended or scheduled.
+
+    The same action for the same cause planned twice in one run (for the current anomaly
+    episode and for the predictions, which share the current root cause) is one row linked to
+    both, at the higher of the two priorities.
+    """
+    merged: dict[str, _PlannedAction] = {}
+    for item in planned:
+        key = f"{service}:{item.recommendation.action_type}:{item.cause_key}"[:200]
+        earlier = merged.get(key)
+        if earlier is None:
+            merged[key] = item
+            continue
+        higher = max(
+            (earlier.recommendation, item.recommendation),
+            key=lambda r: LEVEL_RANK.get(r.priority, 0),
+        )
+        merged[key] = _PlannedAction(
+            higher,
+            item.cause_key,
+            earlier.prediction_id or item.prediction_id,
+            earlier.anomaly_id or item.anomaly_id,
+        )
+    if not merged:
         return []
-    keys = {
-        r: f"{service}:{r.action_type}:{r.cause_key or (cause.cause_key if cause else '')}"
-        for r in recommendations
-    }
     open_keys = set(
         PreventiveAction.objects.filter(
             service=service,
-            dedup_key__in=list(keys.values()),
+            dedup_key__in=list(merged),
             status__in=[PreventiveAction.Status.RECOMMENDED, PreventiveAction.Status.SCHEDULED],
         ).values_list("dedup_key", flat=True)
     )
-    rows = []
-    for r in recommendations:
-        key = keys[r]
-        if key in open_keys:
-            continue
-        open_keys.add(key)
-        rows.append(
-            PreventiveAction(
-                prediction_id=prediction_id,
-                anomaly_id=anomaly_id,
-                service=service,
-                action_type=r.action_type,
-                title=r.title[:200],
-                description=r.description,
-                root_cause=(r.cause_key or (cause.cause_key if cause else ""))[:100],
-                priority=r.priority,
-                can_be_automated=r.can_be_automated,
-                estimated_impact=r.estimated_impact,
-                dedup_key=key[:200],
-            )
+    rows = [
+        PreventiveAction(
+            prediction_id=item.prediction_id,
+            anomaly_id=item.anomaly_id,
+            service=service,
+            action_type=item.recommendation.action_type,
+            title=item.recommendation.title[:200],
+            description=item.recommendation.description,
+            root_cause=item.cause_key[:100],
+            priority=item.recommendation.priority,
+            can_be_automated=item.recommendation.can_be_automated,
+            estimated_impact=item.recommendation.estimated_impact,
+            dedup_key=key,
         )
+        for key, item in merged.items()
+        if key not in open_keys
+    ]
     PreventiveAction.objects.bulk_create(rows)
     return [r.action_id for r in rows]
 
