@@ -67,6 +67,7 @@ class _Group:
     created_from: datetime
     prediction_ids: list[str] = field(default_factory=list)
     anomaly_ids: list[str] = field(default_factory=list)
+    window_end: datetime | None = None  # anomalies: the end of the newest window it is about
     reason: str = ""  # empty: fires
 
     def notification(self, **extra: Any) -> AlertNotification:
@@ -139,6 +140,7 @@ def alerts_evaluate(
             service, anomalies, config
         )
         fired = _recently_fired(service, now, config)
+        fired.update(_alerted_anomaly_windows(service, anomalies, config))
         feedback = _false_positive_signatures(service, now, config)
         for group in groups:
             group.reason = group.reason or _suppression_reason(
@@ -485,10 +487,17 @@ def _anomaly_min_severity(config: dict[str, Any]) -> str:
 def _anomaly_candidates(
     service: str, ids: list[str], config: dict[str, Any]
 ) -> list[AnomalyDetection]:
+    """Flagged anomalies severe enough to page, whose window ended recently.
+
+    An anomaly whose window ended more than ``ANOMALY_CURRENT_MINUTES`` ago is history (a
+    backfill, the older part of a deep analysis' lookback): paging about it now would wake
+    someone for an incident that is over, and would quiet the next real one.
+    """
     if not ids:
         return []
     minimum = LEVEL_RANK[_anomaly_min_severity(config)]
     severities = [level for level, rank in LEVEL_RANK.items() if rank >= minimum]
+    current_since = timezone.now() - timedelta(minutes=config["ANOMALY_CURRENT_MINUTES"])
     return list(
         AnomalyDetection.objects.filter(
             service=service,
@@ -496,6 +505,7 @@ def _anomaly_candidates(
             is_anomaly=True,
             severity_level__in=severities,
             alert_triggered=False,
+            window_end__gte=current_since,
         )
     )
 
@@ -611,6 +621,7 @@ def _anomaly_groups(
             ),
             created_from=representative.created_at,
             anomaly_ids=[str(a.anomaly_id) for a in members],
+            window_end=max(a.window_end for a in members),
         )
         learning = any(
             a.detection_state == AnomalyDetection.DetectionState.LEARNING for a in members
@@ -630,11 +641,12 @@ def _anomaly_groups(
 def _recently_fired(
     service: str, now: datetime, config: dict[str, Any]
 ) -> dict[str, list[tuple[datetime, str]]]:
-    """dedup_key → [(when, severity)] of alerts sent or queued within the longest quiet period.
+    """dedup_key → [(when, severity)] of prediction alerts sent or queued within the cooldown.
 
-    Failed deliveries do not count: a later alert may try again.
+    Failed deliveries do not count: a later alert may try again. Anomaly alerts are keyed on
+    the windows they were about instead (``_alerted_anomaly_windows``).
     """
-    quiet = max(config["ALERT_COOLDOWN_MINUTES"], config["ANOMALY_ALERT_SUPPRESS_MINUTES"])
+    quiet = config["ALERT_COOLDOWN_MINUTES"]
     fired: dict[str, list[tuple[datetime, str]]] = defaultdict(list)
     if quiet <= 0:
         return fired
@@ -646,9 +658,54 @@ def _recently_fired(
     for kind, dedup_key, severity, payload, created_at in rows:
         if kind == Kind.DIGEST:
             for key, level in (payload or {}).get("severities", {}).items():
-                fired[key].append((created_at, level))
-        else:
+                if key.startswith("prediction:"):
+                    fired[key].append((created_at, level))
+        elif kind == Kind.PREDICTION:
             fired[dedup_key].append((created_at, severity))
+    return fired
+
+
+def _alerted_anomaly_windows(
+    service: str, anomalies: list[AnomalyDetection], config: dict[str, Any]
+) -> dict[str, list[tuple[datetime, str]]]:
+    """dedup_key → [(window end, severity)] of anomaly alerts sent or queued about windows that
+    may belong to the same episode as the candidates (within the quiet period of them).
+
+    The quiet period is about the incident, not the clock: an alert about last night's
+    windows must not quiet this morning's new episode, whenever it was sent. A digest counts
+    for each anomaly metric it covered. Failed deliveries do not count.
+    """
+    quiet = config["ANOMALY_ALERT_SUPPRESS_MINUTES"]
+    if quiet <= 0 or not anomalies:
+        return {}
+    # an alert is always created after the windows it is about, so older rows cannot matter
+    earliest = min(a.window_start for a in anomalies) - timedelta(minutes=quiet)
+    rows = list(
+        AlertNotification.objects.filter(
+            service=service,
+            kind__in=[Kind.ANOMALY, Kind.DIGEST],
+            created_at__gte=earliest,
+            status__in=[Status.PENDING, Status.SENT],
+        ).values_list("severity", "payload", "anomaly_ids")
+    )
+    ids = {str(i) for *_, anomaly_ids in rows for i in anomaly_ids or []}
+    windows = {
+        str(anomaly_id): (metric, window_end)
+        for anomaly_id, metric, window_end in AnomalyDetection.objects.filter(
+            service=service, anomaly_id__in=ids
+        ).values_list("anomaly_id", "metric_name", "window_end")
+    }
+    fired: dict[str, list[tuple[datetime, str]]] = defaultdict(list)
+    for severity, payload, anomaly_ids in rows:
+        newest: dict[str, datetime] = {}
+        for anomaly_id in anomaly_ids or []:
+            if str(anomaly_id) in windows:
+                metric, window_end = windows[str(anomaly_id)]
+                newest[metric] = max(window_end, newest.get(metric, window_end))
+        severities = (payload or {}).get("severities", {})
+        for metric, window_end in newest.items():
+            key = f"anomaly:{service}:{metric}"[:300]
+            fired[key].append((window_end, severities.get(key, severity)))
     return fired
 
 
@@ -683,14 +740,18 @@ def _suppression_reason(
     now = timezone.now()
     if group.kind == Kind.ANOMALY:
         minutes = config["ANOMALY_ALERT_SUPPRESS_MINUTES"]
-        since = now - timedelta(minutes=minutes)
+        quiet = timedelta(minutes=minutes)
         rank = LEVEL_RANK.get(group.severity, 0)
-        earlier = [(t, s) for t, s in fired.get(group.dedup_key, []) if t >= since]
-        if earlier and max(LEVEL_RANK.get(s, 0) for _, s in earlier) >= rank:
-            last = max(t for t, _ in earlier)
+        newest = group.window_end or now
+        same_episode = [
+            (t, s) for t, s in fired.get(group.dedup_key, []) if abs(newest - t) <= quiet
+        ]
+        if same_episode and max(LEVEL_RANK.get(s, 0) for _, s in same_episode) >= rank:
+            last = max(t for t, _ in same_episode)
             return (
-                f"{REASON_ANOMALY_SUPPRESSED}: alerted at {last:%Y-%m-%d %H:%M} UTC with the same "
-                f"or higher severity; quiet for {minutes} min unless it grows"
+                f"{REASON_ANOMALY_SUPPRESSED}: already alerted with the same or higher severity "
+                f"about windows up to {last:%Y-%m-%d %H:%M} UTC (same episode); quiet for "
+                f"{minutes} min of anomaly windows unless it grows"
             )
         return ""
     minutes = config["ALERT_COOLDOWN_MINUTES"]
