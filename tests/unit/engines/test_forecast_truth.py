@@ -6,7 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml_prediction.engines.forecasting import _capacity_warning, format_number
+from ml_prediction.engines.forecasting import (
+    ForecastConfig,
+    _capacity_warning,
+    fit_forecaster,
+    format_number,
+)
 
 
 @pytest.mark.parametrize(
@@ -49,3 +54,70 @@ def test_the_softer_warning_names_the_upper_bound_and_the_peak():
         "m may reach the capacity limit of 2,000: the upper bound of the forecast is 2,200 at "
         "2026-11-27 13:00 UTC; the forecast is to peak at 1,800 around 2026-11-27 13:00 UTC"
     )
+
+
+def _counts(days: int, seed: int = 3) -> pd.Series:
+    """Hourly error counts with a daily cycle (night ~11/h, day ~55/h), Poisson noise."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(days * 24)
+    rate = 33 + 22 * np.sin(2 * np.pi * (t - 6) / 24)
+    index = pd.date_range("2026-03-02", periods=len(t), freq="1h", tz="UTC")
+    return pd.Series(rng.poisson(rate).astype(float), index=index, name="error_count")
+
+
+def _fitted(series: pd.Series):
+    config = ForecastConfig(candidates=("seasonal_naive", "holt_winters"), backtest_folds=2)
+    return fit_forecaster(series, metric_name="error_count", config=config)
+
+
+def _values(forecaster, h: int) -> np.ndarray:
+    return np.array([p.value for p in forecaster.forecast(horizon_steps=h).points])
+
+
+def test_a_surge_since_training_lifts_the_next_hours_and_fades():
+    history = _counts(15)
+    train, after = history.iloc[:-24], history.iloc[-24:]
+    forecaster = _fitted(train)
+    plain = _values(forecaster, 24)
+    surge = after.iloc[:3] * 4  # three hours at four times the usual errors
+
+    conditioned = forecaster.conditioned_on(surge)
+    lifted = _values(conditioned, 24)
+
+    assert conditioned is not forecaster and forecaster.correction == 0.0  # pure: a copy
+    np.testing.assert_allclose(_values(forecaster, 24), plain)
+    np.testing.assert_allclose(lifted[:3], plain[:3])  # the observed hours are not rewritten
+    ratio = lifted[3:] / plain[3:]
+    assert ratio[0] > 2.5  # the next hour follows the surge (on the log scale: by a factor)
+    assert ratio[-1] < ratio[0] and ratio[-1] < 1.2  # a day later it has faded
+    points = conditioned.forecast(horizon_steps=24).points
+    assert all(p.lower <= p.value <= p.upper for p in points)
+
+
+def test_ordinary_hours_since_training_leave_the_forecast_alone():
+    history = _counts(15)
+    train, after = history.iloc[:-24], history.iloc[-24:]
+    forecaster = _fitted(train)
+
+    conditioned = forecaster.conditioned_on(after.iloc[:6])
+
+    assert conditioned.correction == 0.0
+    np.testing.assert_allclose(_values(conditioned, 24), _values(forecaster, 24))
+
+
+@pytest.mark.parametrize(
+    "observed",
+    [
+        pd.Series([], dtype=float),
+        pd.Series([500.0, 500.0, 500.0], index=pd.date_range("2020-01-01", periods=3, freq="1h")),
+        pd.Series([np.nan, np.nan, np.nan]),
+    ],
+    ids=["empty", "before training", "not timestamps"],
+)
+def test_nothing_usable_observed_changes_nothing(observed):
+    forecaster = _fitted(_counts(15).iloc[:-24])
+
+    conditioned = forecaster.conditioned_on(observed)
+
+    assert conditioned.correction == 0.0
+    np.testing.assert_allclose(_values(conditioned, 24), _values(forecaster, 24))
