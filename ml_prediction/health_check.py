@@ -64,10 +64,19 @@ def _workers() -> int | None:
 
 
 def health_report() -> dict[str, Any]:
-    """The health document (also used by the dashboard)."""
+    """The health document (also used by the dashboard).
+
+    The guide's fields and score, with two corrections: "recent activity" is whether an
+    analysis ran in the last hour (``services_analysed_1h``), not whether a prediction was
+    stored — predictions are stored only at or above PREDICTION_THRESHOLD, so a quiet, healthy
+    system has none — and ``recent_anomalies_1h`` counts anomalies (``is_anomaly``) whose window
+    started in the last hour, not every bucket the last analysis re-scored.
+    """
     from ml_prediction.models import AnomalyDetection, ErrorPrediction, MLModel
+    from ml_prediction.services.selectors import health_score, services_analysed_since
 
     now = timezone.now()
+    hour_ago = now - timedelta(hours=1)
     checks: dict[str, Any] = {
         "database_default": _database_up("default"),
         "database_ml": _database_up("ml_prediction"),
@@ -78,36 +87,32 @@ def health_report() -> dict[str, Any]:
     down = [
         name for name, ok in checks.items() if ok is False or (name == "celery_workers" and ok == 0)
     ]
-    active_models = recent_predictions = recent_anomalies = 0
+    active_models = recent_predictions = recent_anomalies = services_analysed = 0
     if checks["database_ml"]:
         active_models = MLModel.objects.filter(status=MLModel.Status.ACTIVE).count()
-        recent_predictions = ErrorPrediction.objects.filter(
-            created_at__gte=now - timedelta(hours=1)
-        ).count()
+        recent_predictions = ErrorPrediction.objects.filter(created_at__gte=hour_ago).count()
         recent_anomalies = AnomalyDetection.objects.filter(
-            detected_at__gte=now - timedelta(hours=1)
+            is_anomaly=True, window_start__gte=hour_ago
         ).count()
+        services_analysed = services_analysed_since(since=hour_ago)
     # The guide's score, then infrastructure: anything down caps the status at "degraded".
-    health_score = 100
-    if active_models == 0:
-        health_score -= 50
-    if recent_predictions == 0:
-        health_score -= 25
+    score = health_score(active_models=active_models, analysed_1h=services_analysed > 0)
     if not checks["database_default"]:
-        health_score = min(health_score, 25)  # errors cannot be stored: critical
+        score = min(score, 25)  # errors cannot be stored: critical
     elif not checks["database_ml"]:
         # Ingestion still works and nothing is lost; the ML counts are unknown, not zero.
-        health_score = 50
-    status = "healthy" if health_score >= 80 else "degraded" if health_score >= 50 else "critical"
+        score = 50
+    status = "healthy" if score >= 80 else "degraded" if score >= 50 else "critical"
     if down and status == "healthy":
         status = "degraded"
     return {
         "status": status,
-        "health_score": health_score,
+        "health_score": score,
         "active_models": active_models,
         "recent_predictions_1h": recent_predictions,
         "recent_anomalies_1h": recent_anomalies,
-        "timestamp": now.isoformat(),
+        "services_analysed_1h": services_analysed,
+        "timestamp": now.isoformat().replace("+00:00", "Z"),  # the API's UTC form
         "checks": checks,
         "down": down,
     }

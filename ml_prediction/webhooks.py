@@ -6,12 +6,13 @@ import logging
 
 from rest_framework import status
 from rest_framework.decorators import api_view, permission_classes
-from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from feeding_hearts.catalog import SERVICES
+from ml_prediction.api.serializers import PredictForErrorInputSerializer
+from ml_prediction.services.audit import audit_record
 
 logger = logging.getLogger(__name__)
 WAIT_SECONDS = 20
@@ -23,23 +24,43 @@ def predict_for_error(request: Request) -> Response:
     """Run a full analysis of the error's service now; 200 with its summary, or 202 when it is
     still running (or the service is being analysed already) after ``WAIT_SECONDS``.
 
-    Body: ``{"error_id": "uuid", "error_type": "...", "service": "django", "severity": "high"}``.
-    Running an analysis changes state, so it needs the ops permission like the trigger endpoints.
+    Body: ``{"error_id": "uuid", "error_type": "...", "service": "django", "severity": "high"}``
+    (and optionally ``analysis_type``); any other field is a 400, like every input of the API.
+    Running an analysis changes state, so it needs the ops permission like the trigger endpoints
+    and is recorded in the audit trail as they are.
     """
     if not request.user.has_perm("ml_prediction.ops"):
         raise PermissionDenied("You need the ops role to trigger an analysis.")
-    data = request.data if isinstance(request.data, dict) else {}
-    service = data.get("service")
-    if not isinstance(service, str) or service not in SERVICES:
-        raise ValidationError({"service": f"must be one of: {', '.join(SERVICES)}."})
-    analysis_type = data.get("analysis_type", "full")
-    if analysis_type not in ("quick", "full", "deep"):
-        raise ValidationError({"analysis_type": "must be quick, full or deep."})
+    body = PredictForErrorInputSerializer(data=request.data)
+    body.is_valid(raise_exception=True)
+    service = body.validated_data["service"]
+    analysis_type = body.validated_data["analysis_type"]
+    error_id = body.validated_data.get("error_id")
+    error_text = str(error_id) if error_id else None
     # The analysis runs on a worker (engines may load TensorFlow or Prophet, which the web
     # process never imports); we wait a bounded time for its summary, as the guide answers with it.
+    from ml_prediction.api.views import ServiceUnavailable
     from ml_prediction.tasks import run_analysis_for_service
 
-    task = run_analysis_for_service.apply_async((service, analysis_type))
+    try:
+        task = run_analysis_for_service.apply_async((service, analysis_type))
+    except Exception as exc:
+        logger.warning("predict_for_error: could not enqueue analysis of %s: %s", service, exc)
+        raise ServiceUnavailable() from exc
+    audit_record(
+        actor=request.user.get_username(),
+        action="analysis.predict_for_error",
+        object_type="service",
+        object_id=service,
+        service=service,
+        details={
+            "analysis_type": analysis_type,
+            "task_id": task.id,
+            "error_id": error_text,
+            "error_type": body.validated_data.get("error_type", ""),
+            "severity": body.validated_data.get("severity", ""),
+        },
+    )
     try:
         results = task.get(timeout=WAIT_SECONDS, disable_sync_subtasks=False)
     except Exception:  # timeout or broker trouble: the task still runs; report it as queued
@@ -49,9 +70,7 @@ def predict_for_error(request: Request) -> Response:
         results = None
     if not results or results.get("status") != "completed":
         return Response(
-            {"success": True, "queued": True, "task_id": task.id, "error_id": data.get("error_id")},
+            {"success": True, "queued": True, "task_id": task.id, "error_id": error_text},
             status=status.HTTP_202_ACCEPTED,
         )
-    return Response(
-        {"success": True, "error_id": data.get("error_id"), "analysis_results": results}
-    )
+    return Response({"success": True, "error_id": error_text, "analysis_results": results})

@@ -12,6 +12,7 @@ import django_filters
 from django.db.models import QuerySet
 
 from feeding_hearts.catalog import LEVELS, SERVICE_CHOICES
+from ml_prediction.engines.actions import ACTION_CATALOGUE
 from ml_prediction.models import (
     AIInsight,
     AnomalyDetection,
@@ -21,9 +22,16 @@ from ml_prediction.models import (
     PreventiveAction,
     TimeSeriesForecast,
 )
+from ml_prediction.services.audit import AUDIT_ACTIONS
 
 LEVEL_CHOICES = [(level, level) for level in LEVELS]
 BOOLEAN_CHOICES = [("true", "true"), ("false", "false")]
+# The insight types services/insights.py produces (its module docstring lists them; a test
+# keeps this list and that module in agreement).
+INSIGHT_TYPES = ("rising_trend", "recurring_pattern", "capacity_warning", "hotspot", "model_drift")
+ACTION_TYPE_CHOICES = [(name, name) for name in ACTION_CATALOGUE]
+INSIGHT_TYPE_CHOICES = [(name, name) for name in INSIGHT_TYPES]
+AUDIT_ACTION_CHOICES = [(name, name) for name in AUDIT_ACTIONS]
 
 
 class FilterSet(django_filters.FilterSet):
@@ -98,14 +106,6 @@ class PredictionFilter(FilterSet):
         return queryset.filter(probability__gte=threshold)
 
 
-class HighRiskFilter(FilterSet):
-    service = django_filters.ChoiceFilter(choices=SERVICE_CHOICES)
-
-    class Meta:
-        model = ErrorPrediction
-        fields = ["service"]
-
-
 class AnomalyFilter(FilterSet):
     service = django_filters.ChoiceFilter(choices=SERVICE_CHOICES)
     severity_level = django_filters.ChoiceFilter(choices=LEVEL_CHOICES)
@@ -116,14 +116,6 @@ class AnomalyFilter(FilterSet):
     class Meta:
         model = AnomalyDetection
         fields = ["service", "severity_level", "is_anomaly", "acknowledged", "anomaly_type"]
-
-
-class ServiceOnlyAnomalyFilter(FilterSet):
-    service = django_filters.ChoiceFilter(choices=SERVICE_CHOICES)
-
-    class Meta:
-        model = AnomalyDetection
-        fields = ["service"]
 
 
 class ForecastFilter(FilterSet):
@@ -140,7 +132,7 @@ class ActionFilter(FilterSet):
     service = django_filters.ChoiceFilter(choices=SERVICE_CHOICES)
     status = django_filters.ChoiceFilter(choices=PreventiveAction.Status.choices)
     priority = django_filters.ChoiceFilter(choices=LEVEL_CHOICES)
-    action_type = django_filters.CharFilter()
+    action_type = django_filters.ChoiceFilter(choices=ACTION_TYPE_CHOICES)
 
     class Meta:
         model = PreventiveAction
@@ -149,7 +141,7 @@ class ActionFilter(FilterSet):
 
 class InsightFilter(FilterSet):
     service = django_filters.ChoiceFilter(choices=SERVICE_CHOICES)
-    insight_type = django_filters.CharFilter()
+    insight_type = django_filters.ChoiceFilter(choices=INSIGHT_TYPE_CHOICES)
     severity = django_filters.ChoiceFilter(choices=AIInsight.Severity.choices)
     status = django_filters.ChoiceFilter(choices=AIInsight.Status.choices)
     active_only = StrictBooleanFilter(
@@ -166,7 +158,7 @@ class InsightFilter(FilterSet):
 
 class AuditFilter(FilterSet):
     actor = django_filters.CharFilter()
-    action = django_filters.CharFilter()
+    action = django_filters.ChoiceFilter(choices=AUDIT_ACTION_CHOICES)
     object_type = django_filters.CharFilter()
     object_id = django_filters.CharFilter()
 

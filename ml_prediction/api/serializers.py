@@ -8,8 +8,8 @@ JSON, at a fraction of the CPU per row (serialising was most of a list request's
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import UTC
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from rest_framework import serializers
@@ -27,8 +27,40 @@ def _datetime(value: Any) -> Any:
     return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
+def _utc_text(value: Any) -> Any:
+    """An ISO 8601 string stored inside JSON, rewritten in the API's UTC ``…Z`` form."""
+    if not isinstance(value, str):
+        return value
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return value
+    return _datetime(parsed) if parsed.tzinfo is not None else value
+
+
+def _forecast_points(points: Any) -> Any:
+    if not isinstance(points, list):
+        return points
+    return [
+        {**point, "timestamp": _utc_text(point.get("timestamp"))}
+        if isinstance(point, dict) and "timestamp" in point
+        else point
+        for point in points
+    ]
+
+
+class ForecastPointsField(serializers.JSONField):
+    """``forecast_values``: the points as stored, their timestamps in the API's ``…Z`` form
+    (the orchestrator stores Python's ``+00:00`` isoformat inside the JSON)."""
+
+    def to_representation(self, value: Any) -> Any:
+        return _forecast_points(value)
+
+
 def _converter(field: serializers.Field) -> Callable[[Any], Any] | None:
     """A plain function with DRF's output for simple fields; None for anything else."""
+    if isinstance(field, ForecastPointsField):
+        return _forecast_points
     if isinstance(field, serializers.DateTimeField):
         return _datetime
     if isinstance(field, serializers.DateField):
@@ -86,6 +118,42 @@ class RowSerializer(serializers.Serializer):
         if isinstance(instance, dict):
             return {name: convert(instance.get(attr)) for name, attr, convert in plan}
         return {name: convert(getattr(instance, attr)) for name, attr, convert in plan}
+
+
+class InputSerializer(serializers.Serializer):
+    """Base of every request-body serializer: a field it does not declare is a 400.
+
+    DRF ignores unknown keys, so a misspelt optional field (``reslt`` for ``result``) would be
+    dropped silently and the request would run with the default instead — for ``execute/`` that
+    means automation runs. A body that is not a JSON object is a 400 saying so.
+    """
+
+    default_error_messages = {"invalid": "body must be a JSON object, got {datatype}."}
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, Mapping):
+            unknown = sorted(str(key) for key in data if key not in self.fields)
+            if unknown:
+                accepted = ", ".join(self.fields) or "none"
+                raise serializers.ValidationError(
+                    {name: [f"unknown field; accepted fields: {accepted}."] for name in unknown}
+                )
+        return super().to_internal_value(data)
+
+
+class OneOfField(serializers.ChoiceField):
+    """A choice whose error lists the accepted values instead of echoing the input's repr
+    (DRF says ``"['django']" is not a valid choice`` for a list)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        accepted = ", ".join(str(choice) for choice in self.choice_strings_to_values)
+        self.error_messages["invalid_choice"] = f"must be one of: {accepted}."
+
+    def to_internal_value(self, data: Any) -> Any:
+        if not isinstance(data, str):
+            self.fail("invalid_choice")
+        return super().to_internal_value(data)
 
 
 # --- models ----------------------------------------------------------------------------------
@@ -180,13 +248,13 @@ class PredictionSerializer(RowSerializer):
     created_at = serializers.DateTimeField()
 
 
-class MarkOccurredInputSerializer(serializers.Serializer):
+class MarkOccurredInputSerializer(InputSerializer):
     error_id = serializers.UUIDField(help_text="The ErrorLog error_id of the error that happened.")
     timestamp = serializers.DateTimeField(help_text="When it happened (ISO 8601).")
 
 
-class FeedbackInputSerializer(serializers.Serializer):
-    verdict = serializers.ChoiceField(choices=PredictionFeedback.Verdict.values)
+class FeedbackInputSerializer(InputSerializer):
+    verdict = OneOfField(choices=PredictionFeedback.Verdict.values)
     comment = serializers.CharField(required=False, allow_blank=True, max_length=4000, default="")
 
 
@@ -255,7 +323,7 @@ class ForecastSerializer(RowSerializer):
     forecast_end = serializers.DateTimeField()
     horizon_hours = serializers.IntegerField()
     interval_width = serializers.FloatField()
-    forecast_values = serializers.JSONField(help_text="[{timestamp, value, lower, upper}, …]")
+    forecast_values = ForecastPointsField(help_text="[{timestamp, value, lower, upper}, …]")
     trend_direction = serializers.CharField()
     predicted_peak_value = serializers.FloatField(allow_null=True)
     predicted_peak_at = serializers.DateTimeField(allow_null=True)
@@ -292,7 +360,7 @@ class ActionSerializer(RowSerializer):
     created_at = serializers.DateTimeField()
 
 
-class ExecuteInputSerializer(serializers.Serializer):
+class ExecuteInputSerializer(InputSerializer):
     result = serializers.DictField(
         required=False,
         allow_empty=True,
@@ -353,13 +421,23 @@ class AuditEventSerializer(RowSerializer):
 
 
 # --- analysis --------------------------------------------------------------------------------
-class TriggerAnalysisInputSerializer(serializers.Serializer):
-    service = serializers.ChoiceField(choices=SERVICES)
-    analysis_type = serializers.ChoiceField(choices=ANALYSIS_TYPES, default="full")
+class TriggerAnalysisInputSerializer(InputSerializer):
+    service = OneOfField(choices=SERVICES)
+    analysis_type = OneOfField(choices=ANALYSIS_TYPES, default="full")
 
 
-class TriggerAllInputSerializer(serializers.Serializer):
-    analysis_type = serializers.ChoiceField(choices=ANALYSIS_TYPES, default="full")
+class TriggerAllInputSerializer(InputSerializer):
+    analysis_type = OneOfField(choices=ANALYSIS_TYPES, default="full")
+
+
+class PredictForErrorInputSerializer(InputSerializer):
+    """The guide's webhook body, plus an optional ``analysis_type``."""
+
+    error_id = serializers.UUIDField(required=False, help_text="The ErrorLog error_id.")
+    error_type = serializers.CharField(required=False, max_length=255)
+    service = OneOfField(choices=SERVICES)
+    severity = serializers.CharField(required=False, max_length=20)
+    analysis_type = OneOfField(choices=ANALYSIS_TYPES, default="full")
 
 
 class AnalysisTaskSerializer(serializers.Serializer):

@@ -7,8 +7,8 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_seriali
 from rest_framework import serializers
 from rest_framework.routers import DefaultRouter
 
-from feeding_hearts.catalog import SERVICES
 from ml_prediction.api import views
+from ml_prediction.api.serializers import PredictForErrorInputSerializer
 from ml_prediction.health_check import health_check
 from ml_prediction.webhooks import predict_for_error
 
@@ -25,7 +25,12 @@ extend_schema(
                     "health_score": serializers.IntegerField(),
                     "active_models": serializers.IntegerField(),
                     "recent_predictions_1h": serializers.IntegerField(),
-                    "recent_anomalies_1h": serializers.IntegerField(),
+                    "recent_anomalies_1h": serializers.IntegerField(
+                        help_text="Anomalies (is_anomaly) in windows scored in the last hour."
+                    ),
+                    "services_analysed_1h": serializers.IntegerField(
+                        help_text="Services with an analysis in the last hour."
+                    ),
                     "timestamp": serializers.DateTimeField(),
                     "checks": serializers.DictField(),
                     "down": serializers.ListField(child=serializers.CharField()),
@@ -37,24 +42,17 @@ extend_schema(
 )(health_check)
 extend_schema(
     summary="The guide's predict_for_error webhook: analyse the error's service now (ops)",
-    request=inline_serializer(
-        "PredictForErrorRequest",
-        fields={
-            "error_id": serializers.UUIDField(required=False),
-            "error_type": serializers.CharField(required=False),
-            "service": serializers.ChoiceField(choices=SERVICES),
-            "severity": serializers.CharField(required=False),
-            "analysis_type": serializers.ChoiceField(
-                choices=["full", "quick", "deep"], required=False
-            ),
-        },
-    ),
+    request=PredictForErrorInputSerializer,
     responses={
         200: OpenApiResponse(description="{success, error_id, analysis_results}"),
         202: OpenApiResponse(description="An analysis was running: queued {task_id}."),
-        400: OpenApiResponse(description="Unknown service or analysis_type."),
+        400: OpenApiResponse(
+            description="Invalid body: unknown service or analysis_type, an error_id that is "
+            "not a UUID, an unknown field, or a body that is not a JSON object."
+        ),
         401: OpenApiResponse(description="No or invalid JWT."),
         403: OpenApiResponse(description="The user lacks the ops permission."),
+        503: OpenApiResponse(description="The task queue is unavailable."),
     },
 )(predict_for_error)
 

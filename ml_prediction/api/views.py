@@ -215,16 +215,18 @@ class PredictionViewSet(_ReadViewSet):
 
     def get_queryset(self) -> Any:
         if self.action == "high_risk":
-            return selectors.prediction_high_risk()
+            made_within = _hours(self.request) if self.request.query_params.get("hours") else None
+            return selectors.prediction_high_risk(hours=made_within)
         if self.action == "list":
             return selectors.prediction_list(hours=_hours(self.request))
         return selectors.prediction_list()
 
     @extend_schema(
-        summary="High-risk predictions (probability >= HIGH_PROBABILITY_THRESHOLD, not yet due)",
+        summary="High-risk predictions (probability >= HIGH_PROBABILITY_THRESHOLD, not yet due); "
+        "the list's filters apply (`hours` only when given)",
         responses={200: s.PredictionSerializer(many=True), **READ_ERRORS},
     )
-    @action(detail=False, methods=["get"], filterset_class=filters.HighRiskFilter)
+    @action(detail=False, methods=["get"])
     def high_risk(self, request: Request) -> Response:
         return self._page(self.get_queryset)
 
@@ -272,22 +274,32 @@ class PredictionViewSet(_ReadViewSet):
         return Response(s.PredictionSerializer(updated).data)
 
     @extend_schema(
-        summary="Give a verdict on a prediction (true or false positive)",
+        summary="Give a verdict on a prediction (true or false positive); a second verdict "
+        "from the same user replaces the first",
         request=s.FeedbackInputSerializer,
-        responses={201: s.FeedbackSerializer, **WRITE_ERRORS},
+        responses={
+            201: s.FeedbackSerializer,
+            200: OpenApiResponse(
+                s.FeedbackSerializer, description="Replaced this user's earlier verdict."
+            ),
+            **WRITE_ERRORS,
+        },
     )
     @action(detail=True, methods=["post"], permission_classes=OPS, filterset_class=None)
     def feedback(self, request: Request, prediction_id: str) -> Response:
         prediction = self.get_object()
         body = s.FeedbackInputSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        record = feedback.prediction_feedback_record(
+        record, created = feedback.prediction_feedback_record(
             prediction_id=prediction.prediction_id,
             verdict=body.validated_data["verdict"],
             comment=body.validated_data["comment"],
             actor=_actor(request),
         )
-        return Response(s.FeedbackSerializer(record).data, status=status.HTTP_201_CREATED)
+        return Response(
+            s.FeedbackSerializer(record).data,
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        )
 
 
 # --- anomalies -------------------------------------------------------------------------------
@@ -313,18 +325,18 @@ class AnomalyViewSet(_ReadViewSet):
         return selectors.anomaly_list()
 
     @extend_schema(
-        summary="Anomalies nobody has acknowledged yet",
+        summary="Anomalies nobody has acknowledged yet (the list's filters apply)",
         responses={200: s.AnomalySerializer(many=True), **READ_ERRORS},
     )
-    @action(detail=False, methods=["get"], filterset_class=filters.ServiceOnlyAnomalyFilter)
+    @action(detail=False, methods=["get"])
     def unacknowledged(self, request: Request) -> Response:
         return self._page(self.get_queryset)
 
     @extend_schema(
-        summary="Critical anomalies",
+        summary="Critical anomalies (the list's filters apply)",
         responses={200: s.AnomalySerializer(many=True), **READ_ERRORS},
     )
-    @action(detail=False, methods=["get"], filterset_class=filters.ServiceOnlyAnomalyFilter)
+    @action(detail=False, methods=["get"])
     def critical(self, request: Request) -> Response:
         return self._page(self.get_queryset)
 
@@ -445,12 +457,14 @@ class ActionViewSet(_ReadViewSet):
         return Response(s.ActionSerializer(executed).data)
 
     @extend_schema(
-        summary="Pending actions grouped by priority, critical first (50 per group)",
+        summary="Pending actions grouped by priority, critical first (50 per group); "
+        "the list's filters apply",
         responses={200: s.ActionsByPrioritySerializer, **READ_ERRORS},
     )
-    @action(detail=False, methods=["get"], filterset_class=None, pagination_class=None)
+    @action(detail=False, methods=["get"], pagination_class=None)
     def by_priority(self, request: Request) -> Response:
-        data = {"priorities": selectors.action_by_priority()}
+        pending = self.filter_queryset(selectors.action_pending())
+        data = {"priorities": selectors.action_by_priority(pending=pending)}
         return Response(s.ActionsByPrioritySerializer(data).data)
 
 

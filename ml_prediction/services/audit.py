@@ -6,6 +6,21 @@ from typing import Any
 
 from ml_prediction.models import AuditEvent
 
+# Every ``action`` the code records: the closed set the audit list's ``action`` filter accepts
+# (an unknown value is a 400, not an empty page). A test checks each ``audit_record`` call uses
+# one of these.
+AUDIT_ACTIONS: tuple[str, ...] = (
+    "action.execute",
+    "action.skip",
+    "analysis.predict_for_error",
+    "analysis.trigger",
+    "analysis.trigger_all",
+    "anomaly.acknowledge",
+    "prediction.feedback",
+    "prediction.mark_occurred",
+    "prediction.trigger_alert",
+)
+
 
 def audit_record(
     *,

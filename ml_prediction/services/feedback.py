@@ -29,8 +29,10 @@ from ml_prediction.services.errors import InvalidTransition, NotFound
 
 ML_DB = "ml_prediction"
 VERDICTS = tuple(PredictionFeedback.Verdict.values)
-# An occurrence reported this far in the future is a client clock or input error.
-FUTURE_TOLERANCE = timedelta(minutes=5)
+# Clock skew tolerated between the reporting client and us, on either side of the window an
+# occurrence may fall in (the prediction's horizon, and not later than now).
+CLOCK_SKEW = timedelta(minutes=5)
+FUTURE_TOLERANCE = CLOCK_SKEW  # the name older callers know
 
 
 class FeedbackValidationError(ValueError):
@@ -57,16 +59,66 @@ def _after_change(prediction: ErrorPrediction | None) -> None:
         )
 
 
+def _utc_text(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _occurrence_error(prediction: ErrorPrediction, timestamp: datetime) -> str | None:
+    """Why ``timestamp`` cannot be the occurrence of ``prediction``; None when it can.
+
+    A prediction says "this error within ``time_horizon_minutes`` after the bucket it was made
+    from": its horizon runs from ``predicted_timestamp - time_horizon_minutes`` to
+    ``predicted_timestamp``. An occurrence outside it (a timestamp from 2024 on a prediction
+    of 2026, or hours after the horizon ended) is not this prediction coming true and would be
+    counted as a true positive; it is refused, with CLOCK_SKEW of slack on both sides. The
+    horizon, not ``created_at``, is the reference: a backfilled analysis stores predictions
+    about past buckets with ``created_at`` = the time it ran.
+    """
+    end = prediction.predicted_timestamp
+    start = end - timedelta(minutes=prediction.time_horizon_minutes)
+    if timestamp < start - CLOCK_SKEW:
+        return (
+            f"{_utc_text(timestamp)} is before the prediction's horizon "
+            f"({_utc_text(start)} to {_utc_text(end)}); an earlier error cannot confirm it."
+        )
+    if timestamp > end + CLOCK_SKEW:
+        return (
+            f"{_utc_text(timestamp)} is after the prediction's horizon "
+            f"({_utc_text(start)} to {_utc_text(end)}); the prediction did not cover it."
+        )
+    return None
+
+
+def _check_error_exists(*, error_id: uuid.UUID, service: str) -> None:
+    """The reported error must be a stored ErrorLog of the prediction's service.
+
+    ErrorLog lives on the default database: a lookup by id, no cross-database relation.
+    """
+    from error_logging.models import ErrorLog
+
+    found = ErrorLog.objects.filter(error_id=error_id).values_list("service", flat=True).first()
+    if found is None:
+        raise FeedbackValidationError("error_id", f"no stored error with id {error_id}.")
+    if found != service:
+        raise FeedbackValidationError(
+            "error_id", f"error {error_id} belongs to {found}, not to the prediction's {service}."
+        )
+
+
 def prediction_mark_occurred(
-    *, prediction_id: uuid.UUID, error_id: uuid.UUID, timestamp: datetime, actor: str
+    *, prediction_id: uuid.UUID, error_id: uuid.UUID | None, timestamp: datetime, actor: str
 ) -> ErrorPrediction:
     """Record that the predicted error happened (the guide's ``mark_occurred``).
 
-    Raises ``InvalidTransition`` when the prediction is already marked as occurred.
+    ``timestamp`` must fall in the prediction's horizon (see ``_occurrence_error``) and not be
+    in the future; ``error_id``, when given, must name a stored error of the same service
+    (the dashboard passes None when no stored error matches). Raises
+    ``FeedbackValidationError`` for bad input and ``InvalidTransition`` when the prediction is
+    already marked as occurred.
     """
     if timezone.is_naive(timestamp):
         timestamp = timezone.make_aware(timestamp, UTC)
-    if timestamp > timezone.now() + FUTURE_TOLERANCE:
+    if timestamp > timezone.now() + CLOCK_SKEW:
         raise FeedbackValidationError("timestamp", "is in the future.")
     with transaction.atomic(using=ML_DB):
         prediction = _locked_prediction(prediction_id)
@@ -75,6 +127,11 @@ def prediction_mark_occurred(
                 f"Prediction {prediction_id} was already marked as occurred "
                 f"(error {prediction.actual_error_id} at {prediction.actual_occurred_at:%Y-%m-%dT%H:%M:%SZ})."
             )
+        reason = _occurrence_error(prediction, timestamp)
+        if reason is not None:
+            raise FeedbackValidationError("timestamp", reason)
+        if error_id is not None:
+            _check_error_exists(error_id=error_id, service=prediction.service)
         prediction.actual_error_occurred = True
         prediction.actual_error_id = error_id
         prediction.actual_occurred_at = timestamp
@@ -87,7 +144,10 @@ def prediction_mark_occurred(
             object_type="prediction",
             object_id=prediction.prediction_id,
             service=prediction.service,
-            details={"error_id": str(error_id), "timestamp": timestamp.isoformat()},
+            details={
+                "error_id": str(error_id) if error_id else None,
+                "timestamp": _utc_text(timestamp),
+            },
         )
     _after_change(prediction)
     return prediction
@@ -95,25 +155,52 @@ def prediction_mark_occurred(
 
 def prediction_feedback_record(
     *, prediction_id: uuid.UUID, verdict: str, comment: str, actor: str
-) -> PredictionFeedback:
-    """Store a person's verdict (true or false positive) on a prediction."""
+) -> tuple[PredictionFeedback, bool]:
+    """Store a person's verdict (true or false positive) on a prediction; returns the stored
+    feedback and whether it is new.
+
+    One verdict per person and prediction: a second verdict from the same person replaces the
+    first (verdict, comment and time), so a corrected opinion does not leave both a true and
+    a false positive from one person behind for the daily tracking, the alert suppression and
+    the retraining labels to disagree over. The prediction's row lock serialises concurrent
+    verdicts of one person.
+    """
     if verdict not in VERDICTS:
         raise FeedbackValidationError("verdict", f"must be one of: {', '.join(VERDICTS)}.")
     with transaction.atomic(using=ML_DB):
         prediction = _locked_prediction(prediction_id)
-        feedback = PredictionFeedback.objects.create(
-            prediction=prediction, verdict=verdict, comment=comment, created_by=actor
+        earlier = list(
+            PredictionFeedback.objects.filter(prediction=prediction, created_by=actor).order_by(
+                "-created_at", "feedback_id"
+            )
         )
+        if earlier:
+            feedback, *stale = earlier
+            previous = feedback.verdict
+            feedback.verdict = verdict
+            feedback.comment = comment
+            feedback.created_at = timezone.now()
+            feedback.save(update_fields=["verdict", "comment", "created_at"])
+            if stale:  # rows stored before this rule: keep only the newest
+                PredictionFeedback.objects.filter(pk__in=[f.pk for f in stale]).delete()
+        else:
+            previous = None
+            feedback = PredictionFeedback.objects.create(
+                prediction=prediction, verdict=verdict, comment=comment, created_by=actor
+            )
+        details: dict[str, Any] = {"verdict": verdict, "feedback_id": str(feedback.feedback_id)}
+        if earlier:
+            details["replaced_verdict"] = previous
         audit_record(
             actor=actor,
             action="prediction.feedback",
             object_type="prediction",
             object_id=prediction.prediction_id,
             service=prediction.service,
-            details={"verdict": verdict, "feedback_id": str(feedback.feedback_id)},
+            details=details,
         )
     _after_change(prediction)
-    return feedback
+    return feedback, not earlier
 
 
 def anomaly_acknowledge(*, anomaly_id: uuid.UUID, actor: str) -> AnomalyDetection:

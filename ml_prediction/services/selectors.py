@@ -58,7 +58,7 @@ def _get(queryset: QuerySet, *, pk: Any, what: str) -> Any:
 
 # --- models ----------------------------------------------------------------------------------
 def model_list() -> QuerySet[MLModel]:
-    return MLModel.objects.all()
+    return MLModel.objects.order_by("service", "model_type", "-version", "-created_at", "model_id")
 
 
 def model_get(*, model_id: Any) -> MLModel:
@@ -114,17 +114,27 @@ def model_features(*, model_id: Any) -> dict[str, Any]:
 
 # --- predictions -----------------------------------------------------------------------------
 def prediction_list(*, hours: float = DEFAULT_PREDICTION_HOURS) -> QuerySet[ErrorPrediction]:
-    """Predictions made in the last ``hours`` hours, newest first."""
+    """Predictions made in the last ``hours`` hours, newest first.
+
+    One analysis stores all its predictions with the same ``created_at``: within it, the most
+    likely first, then the primary key, so pages never overlap or skip rows.
+    """
     since = timezone.now() - timedelta(hours=hours)
-    return ErrorPrediction.objects.filter(created_at__gte=since).order_by("-created_at")
+    return ErrorPrediction.objects.filter(created_at__gte=since).order_by(
+        "-created_at", "-probability", "prediction_id"
+    )
 
 
-def prediction_high_risk() -> QuerySet[ErrorPrediction]:
-    """Predictions at or above HIGH_PROBABILITY_THRESHOLD whose predicted time has not passed."""
-    return ErrorPrediction.objects.filter(
+def prediction_high_risk(*, hours: float | None = None) -> QuerySet[ErrorPrediction]:
+    """Predictions at or above HIGH_PROBABILITY_THRESHOLD whose predicted time has not passed;
+    with ``hours``, only those made in the last ``hours`` hours."""
+    found = ErrorPrediction.objects.filter(
         probability__gte=_config("HIGH_PROBABILITY_THRESHOLD"),
         predicted_timestamp__gte=timezone.now(),
-    ).order_by("-probability", "-created_at")
+    )
+    if hours is not None:
+        found = found.filter(created_at__gte=timezone.now() - timedelta(hours=hours))
+    return found.order_by("-probability", "-created_at", "prediction_id")
 
 
 def prediction_get(*, prediction_id: Any) -> ErrorPrediction:
@@ -132,19 +142,25 @@ def prediction_get(*, prediction_id: Any) -> ErrorPrediction:
 
 
 # --- anomalies -------------------------------------------------------------------------------
+# Newest window first. Not ``-detected_at``: every analysis re-scores the buckets of its
+# lookback and stamps them all with the same ``detected_at``, so whole batches would tie and
+# come out in any order. (service, metric_name, window_start) is unique: a total order.
+ANOMALY_ORDER = ("-window_start", "service", "metric_name")
+
+
 def anomaly_list() -> QuerySet[AnomalyDetection]:
-    return AnomalyDetection.objects.order_by("-detected_at")
+    return AnomalyDetection.objects.order_by(*ANOMALY_ORDER)
 
 
 def anomaly_unacknowledged() -> QuerySet[AnomalyDetection]:
     return AnomalyDetection.objects.filter(is_anomaly=True, acknowledged=False).order_by(
-        "-detected_at"
+        *ANOMALY_ORDER
     )
 
 
 def anomaly_critical() -> QuerySet[AnomalyDetection]:
     return AnomalyDetection.objects.filter(is_anomaly=True, severity_level="critical").order_by(
-        "-detected_at"
+        *ANOMALY_ORDER
     )
 
 
@@ -153,8 +169,13 @@ def anomaly_get(*, anomaly_id: Any) -> AnomalyDetection:
 
 
 # --- forecasts -------------------------------------------------------------------------------
+# One analysis stores its forecasts with one ``created_at``; (service, metric_name,
+# forecast_start) is unique, so the tie-break makes the order total.
+FORECAST_ORDER = ("-created_at", "service", "metric_name", "-forecast_start")
+
+
 def forecast_list() -> QuerySet[TimeSeriesForecast]:
-    return TimeSeriesForecast.objects.order_by("-created_at")
+    return TimeSeriesForecast.objects.order_by(*FORECAST_ORDER)
 
 
 def forecast_latest_for_service(*, service: str) -> list[TimeSeriesForecast]:
@@ -176,28 +197,33 @@ def forecast_at_risk() -> QuerySet[TimeSeriesForecast]:
     """Forecasts that cross their capacity limit and whose horizon has not ended."""
     return TimeSeriesForecast.objects.filter(
         is_at_risk=True, forecast_end__gte=timezone.now()
-    ).order_by("-created_at")
+    ).order_by(*FORECAST_ORDER)
 
 
 # --- actions ---------------------------------------------------------------------------------
 def action_list() -> QuerySet[PreventiveAction]:
-    return PreventiveAction.objects.order_by("-created_at")
+    return PreventiveAction.objects.order_by("-created_at", "action_id")
 
 
 def action_pending() -> QuerySet[PreventiveAction]:
     return PreventiveAction.objects.filter(status__in=PENDING_ACTION_STATUSES).order_by(
-        "-created_at"
+        "-created_at", "action_id"
     )
 
 
-def action_by_priority(*, per_priority: int = 50) -> list[dict[str, Any]]:
-    """Pending actions grouped by priority, critical first; each group capped (5 queries)."""
-    counts = dict(
-        action_pending().order_by().values_list("priority").annotate(n=Count("action_id"))
-    )
+def action_by_priority(
+    *, pending: QuerySet[PreventiveAction] | None = None, per_priority: int = 50
+) -> list[dict[str, Any]]:
+    """Pending actions grouped by priority, critical first; each group capped (5 queries).
+
+    ``pending`` is ``action_pending()`` narrowed by the caller (the API's list filters).
+    """
+    if pending is None:
+        pending = action_pending()
+    counts = dict(pending.order_by().values_list("priority").annotate(n=Count("action_id")))
     groups = []
     for priority in PRIORITY_ORDER:
-        rows = list(action_pending().filter(priority=priority)[:per_priority])
+        rows = list(pending.filter(priority=priority)[:per_priority])
         groups.append({"priority": priority, "count": counts.get(priority, 0), "results": rows})
     return groups
 
@@ -208,11 +234,13 @@ def action_get(*, action_id: Any) -> PreventiveAction:
 
 # --- insights --------------------------------------------------------------------------------
 def insight_list() -> QuerySet[AIInsight]:
-    return AIInsight.objects.order_by("-created_at")
+    return AIInsight.objects.order_by("-created_at", "insight_id")
 
 
 def insight_active() -> QuerySet[AIInsight]:
-    return AIInsight.objects.filter(status=AIInsight.Status.ACTIVE).order_by("-created_at")
+    return AIInsight.objects.filter(status=AIInsight.Status.ACTIVE).order_by(
+        "-created_at", "insight_id"
+    )
 
 
 def insight_summary_by_service() -> dict[str, Any]:
@@ -233,19 +261,40 @@ def insight_summary_by_service() -> dict[str, Any]:
 
 # --- audit -----------------------------------------------------------------------------------
 def audit_list() -> QuerySet[AuditEvent]:
-    return AuditEvent.objects.order_by("-created_at")
+    return AuditEvent.objects.order_by("-created_at", "audit_id")
 
 
-# --- dashboard -------------------------------------------------------------------------------
-def _health_score(*, active_models: int, predictions_1h: int, critical_unacked: int) -> int:
-    """The guide's health check score, less 5 per unacknowledged critical anomaly (max 25)."""
+# --- health ----------------------------------------------------------------------------------
+def services_analysed_since(*, since: datetime) -> int:
+    """How many services had an analysis since ``since`` (two small queries).
+
+    There is no table of analysis runs; every analysis (quick, full, deep) re-scores the
+    buckets of its lookback and stamps them ``detected_at`` = when it ran, and a full one
+    stores its predictions with ``created_at`` = when it ran. Predictions alone do not show
+    that analyses run: only those at or above PREDICTION_THRESHOLD are stored, so a quiet,
+    healthy system has none.
+    """
+    scored = AnomalyDetection.objects.filter(detected_at__gte=since).order_by()
+    predicted = ErrorPrediction.objects.filter(created_at__gte=since).order_by()
+    services = set(scored.values_list("service", flat=True).distinct())
+    services |= set(predicted.values_list("service", flat=True).distinct())
+    return len(services)
+
+
+def health_score(*, active_models: int, analysed_1h: bool, critical_unacked: int = 0) -> int:
+    """The guide's health check score — 100, less 50 without an active model, less 25 when no
+    analysis ran in the last hour (the guide says "without predictions", which a quiet system
+    rightly has none of) — less 5 per unacknowledged critical anomaly (at most 25)."""
     score = 100
     if active_models == 0:
         score -= 50
-    if predictions_1h == 0:
+    if not analysed_1h:
         score -= 25
     score -= min(25, 5 * critical_unacked)
     return max(0, score)
+
+
+# --- dashboard -------------------------------------------------------------------------------
 
 
 def dashboard_summary(*, now: datetime | None = None) -> dict[str, Any]:
@@ -272,17 +321,21 @@ def dashboard_summary(*, now: datetime | None = None) -> dict[str, Any]:
             last_1h=Count("prediction_id", filter=Q(created_at__gte=hour_ago)),
         )
     )
+    # All scored buckets, not only anomalies: a bucket scored in the last hour shows that an
+    # analysis ran (see services_analysed_since), in the same query.
+    anomaly = Q(is_anomaly=True)
     anomalies = (
-        AnomalyDetection.objects.filter(detected_at__gte=window_start, is_anomaly=True)
+        AnomalyDetection.objects.filter(detected_at__gte=window_start)
         .order_by()
         .aggregate(
-            total=Count("anomaly_id"),
-            critical=Count("anomaly_id", filter=Q(severity_level="critical")),
-            unacknowledged=Count("anomaly_id", filter=Q(acknowledged=False)),
+            total=Count("anomaly_id", filter=anomaly),
+            critical=Count("anomaly_id", filter=anomaly & Q(severity_level="critical")),
+            unacknowledged=Count("anomaly_id", filter=anomaly & Q(acknowledged=False)),
             critical_unacknowledged=Count(
-                "anomaly_id", filter=Q(severity_level="critical", acknowledged=False)
+                "anomaly_id", filter=anomaly & Q(severity_level="critical", acknowledged=False)
             ),
-            last_24h=Count("anomaly_id", filter=Q(detected_at__gte=day_ago)),
+            last_24h=Count("anomaly_id", filter=anomaly & Q(detected_at__gte=day_ago)),
+            scored_1h=Count("anomaly_id", filter=Q(detected_at__gte=hour_ago)),
         )
     )
     by_service = list(
@@ -302,9 +355,9 @@ def dashboard_summary(*, now: datetime | None = None) -> dict[str, Any]:
     active_models = sum(row["active"] for row in by_service)
     return {
         "timestamp": now,
-        "health_score": _health_score(
+        "health_score": health_score(
             active_models=active_models,
-            predictions_1h=predictions["last_1h"],
+            analysed_1h=bool(predictions["last_1h"] or anomalies["scored_1h"]),
             critical_unacked=anomalies["critical_unacknowledged"],
         ),
         "window_days": DASHBOARD_WINDOW_DAYS,

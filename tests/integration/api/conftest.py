@@ -157,7 +157,7 @@ def make_insight():
     def make(**overrides: Any) -> AIInsight:
         values = {
             "service": "django",
-            "insight_type": "error_trend",
+            "insight_type": "rising_trend",
             "title": "Timeouts rising",
             "description": "Timeouts doubled since yesterday.",
             "severity": "warning",
@@ -166,6 +166,25 @@ def make_insight():
         }
         values.update(overrides)
         return AIInsight.objects.create(**values)
+
+    return make
+
+
+@pytest.fixture
+def make_error():
+    """A stored ErrorLog (default database), e.g. the error a prediction foretold."""
+    from error_logging.models import ErrorLog
+
+    def make(**overrides: Any) -> ErrorLog:
+        values = {
+            "service": "django",
+            "error_type": "DatabaseConnectionTimeout",
+            "message": "connection pool exhausted",
+            "severity": "error",
+            "occurred_at": timezone.now(),
+        }
+        values.update(overrides)
+        return ErrorLog.objects.create(**values)
 
     return make
 

@@ -13,7 +13,7 @@ pytestmark = pytest.mark.django_db(databases=["default", "ml_prediction"])
 def insights(make_insight):
     return {
         "warn": make_insight(),
-        "crit": make_insight(severity="critical", insight_type="capacity"),
+        "crit": make_insight(severity="critical", insight_type="capacity_warning"),
         "resolved": make_insight(status="resolved", severity="info"),
         "vue": make_insight(service="vue", status="acknowledged"),
     }
@@ -24,7 +24,7 @@ def insights(make_insight):
     [
         ("", {"warn", "crit", "resolved", "vue"}),
         ("service=vue", {"vue"}),
-        ("insight_type=capacity", {"crit"}),
+        ("insight_type=capacity_warning", {"crit"}),
         ("severity=critical", {"crit"}),
         ("status=resolved", {"resolved"}),
         ("active_only=true", {"warn", "crit"}),
@@ -42,7 +42,14 @@ def test_list_filters(readonly_client, insights, query, expected):
 
 @pytest.mark.parametrize(
     ("query", "parameter"),
-    [("severity=bad", "severity"), ("status=open", "status"), ("active_only=1x", "active_only")],
+    [
+        ("severity=bad", "severity"),
+        ("status=open", "status"),
+        ("active_only=1x", "active_only"),
+        # the insight types are a closed set: a typo is a 400, not an empty list
+        ("insight_type=bogus", "insight_type"),
+        ("insight_type=capacity", "insight_type"),
+    ],
 )
 def test_bad_filter_values_are_400(readonly_client, query, parameter):
     response = readonly_client.get(f"/api/ml/insights/?{query}")

@@ -157,10 +157,10 @@ def test_writes_on_unknown_prediction_are_404(ops_client, bad_id, verb):
     assert response.status_code == 404
 
 
-def test_mark_occurred_records_the_error_and_audits(ops_client, make_prediction):
+def test_mark_occurred_records_the_error_and_audits(ops_client, make_prediction, make_error):
     prediction = make_prediction()
-    error_id = uuid.uuid4()
     when = timezone.now().replace(microsecond=0)
+    error_id = make_error(occurred_at=when).error_id
 
     response = ops_client.post(
         f"/api/ml/predictions/{prediction.prediction_id}/mark_occurred/",
@@ -179,14 +179,15 @@ def test_mark_occurred_records_the_error_and_audits(ops_client, make_prediction)
     ).exists()
 
 
-def test_mark_occurred_twice_is_409(ops_client, make_prediction):
+def test_mark_occurred_twice_is_409(ops_client, make_prediction, make_error):
     prediction = make_prediction()
     url = f"/api/ml/predictions/{prediction.prediction_id}/mark_occurred/"
-    body = {"error_id": str(uuid.uuid4()), "timestamp": timezone.now().isoformat()}
-    ops_client.post(url, body, format="json")
+    body = {"error_id": str(make_error().error_id), "timestamp": timezone.now().isoformat()}
+    first = ops_client.post(url, body, format="json")
 
     again = ops_client.post(url, body, format="json")
 
+    assert first.status_code == 200
     assert again.status_code == 409
     assert "already marked" in again.json()["error"]["message"]
 
