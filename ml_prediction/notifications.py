@@ -13,6 +13,8 @@ from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 
+from ml_prediction.engines.forecasting import format_number
+
 HTTP_TIMEOUT_SECONDS = 10
 SLACK_MAX_ITEMS = 10  # digest items shown in Slack; Block Kit allows 50 blocks per message
 
@@ -73,11 +75,17 @@ def format_factor(factor: dict[str, Any]) -> str:
 
 
 def _number(value: Any, *, signed: bool = False) -> str:
+    """A number as people read it (``28,700``, ``89.5``, ``+0.61``), never ``2.87e+04``."""
     try:
         number = float(value)
     except (TypeError, ValueError):
         return str(value)
-    return f"{number:+.3g}" if signed else f"{number:.4g}"
+    text = format_number(number)
+    return f"+{text}" if signed and number > 0 else text
+
+
+def _optional_number(value: Any) -> str:
+    return "" if value is None else _number(value)
 
 
 def alert_context(payload: dict[str, Any]) -> dict[str, Any]:
@@ -86,6 +94,9 @@ def alert_context(payload: dict[str, Any]) -> dict[str, Any]:
     return {
         **payload,
         "probability_pct": f"{float(probability):.0%}" if probability is not None else "",
+        # the templates show these as they are: readable text, not raw floats
+        "observed_value": _optional_number(payload.get("observed_value")),
+        "expected_value": _optional_number(payload.get("expected_value")),
         "time_estimate": format_minutes(payload.get("time_horizon_minutes")),
         "factor_lines": [format_factor(f) for f in payload.get("factors") or []],
         "action_lines": [
@@ -180,8 +191,7 @@ def _alert_blocks(context: dict[str, Any]) -> list[dict[str, Any]]:
             f"*Metric*\n{_esc(context.get('metric_name', ''))}",
             f"*Severity*\n{_esc(context.get('severity', ''))}",
             f"*Score*\n{context.get('anomaly_score')}",
-            f"*Observed / expected*\n{_number(context.get('observed_value'))} / "
-            f"{_number(context.get('expected_value'))}",
+            f"*Observed / expected*\n{context['observed_value']} / {context['expected_value']}",
             f"*Anomalous buckets*\n{context.get('buckets_in_window')} in "
             f"{context.get('window_minutes')} min",
         ]

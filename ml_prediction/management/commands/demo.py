@@ -320,6 +320,18 @@ def demo_live_loop(
         stop.wait(interval)
 
 
+def demo_links_configure(*, port: int) -> str:
+    """Point the links in alert messages at the dashboard this demo serves, on its port.
+
+    Unless ML_DASHBOARD_BASE_URL says otherwise: the default (port 8000) sent a demo served on
+    ``--port 8765`` to a page that does not answer. Returns the base URL in use.
+    """
+    config = settings.ML_PREDICTION_CONFIG
+    if not os.environ.get("ML_DASHBOARD_BASE_URL", "").strip():
+        config["DASHBOARD_BASE_URL"] = f"http://127.0.0.1:{port}"
+    return str(config["DASHBOARD_BASE_URL"])
+
+
 class Command(BaseCommand):
     help = (
         "The quick start: migrate, create the demo user and ingest keys, seed 30 days of "
@@ -383,6 +395,7 @@ class Command(BaseCommand):
             # no mail server on a fresh machine: alert emails land in files the user can open
             settings.EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
             settings.EMAIL_FILE_PATH = str(Path(settings.VAR_DIR) / "demo" / "outbox")
+        demo_links_configure(port=options["port"])
         if options["reset"]:
             self.step("Forgetting the previous demo")
             demo_reset(say=self.say)
