@@ -32,7 +32,6 @@ VERDICTS = tuple(PredictionFeedback.Verdict.values)
 # Clock skew tolerated between the reporting client and us, on either side of the window an
 # occurrence may fall in (the prediction's horizon, and not later than now).
 CLOCK_SKEW = timedelta(minutes=5)
-FUTURE_TOLERANCE = CLOCK_SKEW  # the name older callers know
 
 
 class FeedbackValidationError(ValueError):
