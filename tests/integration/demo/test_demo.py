@@ -38,6 +38,10 @@ def demo_dirs(settings, tmp_path: Path) -> Path:
         "ANOMALY_SCORE_THRESHOLD": 0.1,
         "PREDICTION_THRESHOLD": 0.0,
         "HIGH_PROBABILITY_THRESHOLD": 0.0,
+        # an error limit every forecast crosses, so a capacity insight is stored: insights are
+        # honest now (no permanent latency risk, no morning "rising trend"), and ten quiet
+        # days may hold no other finding
+        "CAPACITY_LIMITS": {**settings.ML_PREDICTION_CONFIG["CAPACITY_LIMITS"], "error_count": 1},
         # the demo's fast forecasting profile, plus a classifier that accepts the one or two
         # labelled bursts per error category that ten days hold (production asks for three)
         "ENGINE_OVERRIDES": {
