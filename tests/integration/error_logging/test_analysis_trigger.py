@@ -15,6 +15,14 @@ from tests.integration.error_logging.conftest import error_item
 pytestmark = pytest.mark.django_db
 
 
+class _Published(list):
+    """(task name, kwargs) per published task; ``etas``: each one's ETA header (None: now)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.etas: list[str | None] = []
+
+
 @pytest.fixture
 def published(settings):
     """Analysis tasks published to the real broker during the test: (name, kwargs).
@@ -22,12 +30,13 @@ def published(settings):
     Afterwards our messages (and only ours, by task id) are removed from the queue: the broker
     database is shared with another engineer's tests, whose worker must not run them.
     """
-    sent: list[tuple[str, dict]] = []
+    sent = _Published()
     task_ids: set[str] = set()
 
     def record(sender=None, body=None, headers=None, **kwargs):
         task_kwargs = body[1] if isinstance(body, tuple | list) else {}
         sent.append((sender, task_kwargs))
+        sent.etas.append((headers or {}).get("eta"))
         task_ids.add((headers or {}).get("id", ""))
 
     before_task_publish.connect(record, weak=False)
@@ -53,7 +62,7 @@ def _remove_messages(broker_url: str, task_ids: set[str]) -> None:
                 client.lrem(queue, 1, raw)
 
 
-def test_a_burst_of_1000_errors_enqueues_one_analysis(
+def test_a_burst_of_1000_errors_enqueues_one_analysis_now_and_one_at_the_windows_end(
     published, django_capture_on_commit_callbacks
 ):
     # given 1,000 errors for one service: 99 batches of 10 and 10 single ORM saves
@@ -65,10 +74,45 @@ def test_a_burst_of_1000_errors_enqueues_one_analysis(
                 service="angular", error_type="TypeError", occurred_at=datetime.now(UTC)
             )
 
-    # then exactly one quick analysis of that service went to the broker
+    # then one quick analysis of that service went to the broker at once (the first error),
+    # and one more for the rest of the burst, due when the debounce window ends
     assert ErrorLog.objects.filter(service="angular").count() == 1000
     analysis = [(name, kw) for name, kw in published if name == TASK_NAME]
-    assert analysis == [(TASK_NAME, {"service": "angular", "analysis_type": "quick"})]
+    assert analysis == [(TASK_NAME, {"service": "angular", "analysis_type": "quick"})] * 2
+    leading, trailing = (
+        eta for (name, _), eta in zip(published, published.etas, strict=True) if name == TASK_NAME
+    )
+    assert leading is None
+    due = datetime.fromisoformat(trailing) - datetime.now(UTC)
+    assert 30 < due.total_seconds() <= 60  # ML_ANALYSIS_DEBOUNCE_SECONDS
+
+
+def test_errors_after_a_stray_one_are_analysed_when_its_window_ends(
+    published, django_capture_on_commit_callbacks
+):
+    """Found in use: a burst 20 s after a single stray error waited for the next beat run,
+    because the stray error had taken the service's debounce window."""
+    with django_capture_on_commit_callbacks(execute=True):
+        assert request_analysis(service="vue") is True  # the stray error
+        assert request_analysis(service="vue") is False  # the burst: debounced …
+        assert request_analysis(service="vue") is False
+    etas = [
+        eta for (name, _), eta in zip(published, published.etas, strict=True) if name == TASK_NAME
+    ]
+    assert len(etas) == 2 and etas[0] is None and etas[1] is not None  # … but not dropped
+
+
+def test_the_trailing_analysis_is_one_per_window_across_processes(
+    published, django_capture_on_commit_callbacks
+):
+    from error_logging.analysis_trigger import forget_local_state
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert request_analysis(service="java") is True
+        for _ in range(3):  # other processes: no local knowledge, the Redis keys decide
+            forget_local_state()
+            assert request_analysis(service="java") is False
+    assert len([name for name, _ in published if name == TASK_NAME]) == 2
 
 
 def test_each_service_gets_its_own_window(published, django_capture_on_commit_callbacks):
@@ -76,10 +120,13 @@ def test_each_service_gets_its_own_window(published, django_capture_on_commit_ca
         assert request_analysis(service="react") is True
         assert request_analysis(service="react") is False
         assert request_analysis(service="flutter") is True
-    assert sorted(kw["service"] for name, kw in published if name == TASK_NAME) == [
-        "flutter",
-        "react",
+    sent = [
+        (kw["service"], eta is None)
+        for (name, kw), eta in zip(published, published.etas, strict=True)
+        if name == TASK_NAME
     ]
+    # at once: each service's first request; later: react's second, debounced one
+    assert sorted(sent) == [("flutter", True), ("react", False), ("react", True)]
 
 
 def test_suspended_requests_enqueue_nothing(published, django_capture_on_commit_callbacks):

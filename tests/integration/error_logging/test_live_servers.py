@@ -19,7 +19,7 @@ import pytest
 import sentry_sdk
 from django.db import connections
 
-from error_logging.analysis_trigger import debounce_key
+from error_logging.analysis_trigger import debounce_key, trailing_key
 from error_logging.models import ErrorLog, IngestKey
 from feeding_hearts.catalog import SERVICES
 
@@ -99,6 +99,7 @@ def gunicorn_url(django_db_setup, django_db_blocker):
         server_cache = RedisCache(os.environ["REDIS_URL"], {"KEY_PREFIX": prefix})
         for service in SERVICES:
             server_cache.set(debounce_key(service), 1, timeout=600)
+            server_cache.set(trailing_key(service), 1, timeout=600)
     env = {
         **os.environ,
         "CACHE_KEY_PREFIX": prefix,

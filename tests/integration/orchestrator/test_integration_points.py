@@ -238,4 +238,9 @@ def test_on_error_logged_asks_for_one_debounced_analysis(
         first = DjangoMLIntegration.on_error_logged(error)
         second = DjangoMLIntegration.on_error_logged(error)
 
-    assert (first, second) == (True, False) and len(callbacks) == 1
+    # the first enqueues an analysis now; the second is debounced into the one trailing
+    # analysis of the window (error_logging.analysis_trigger), not into a second one now
+    assert (first, second) == (True, False) and len(callbacks) == 2
+    with django_capture_on_commit_callbacks(using="default") as later:
+        assert DjangoMLIntegration.on_error_logged(error) is False
+    assert later == []
