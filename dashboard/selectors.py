@@ -28,6 +28,7 @@ from ml_prediction.models import (
     TimeSeriesForecast,
 )
 from ml_prediction.services import selectors as api
+from ml_prediction.services.feedback import CLOCK_SKEW, horizon_of
 
 ERROR_METRIC = "error_count"
 LEVEL_ORDER = {"critical": 0, "high": 1, "medium": 2, "low": 3}
@@ -279,13 +280,16 @@ def dashboard_summary() -> dict[str, Any]:
 
 
 def matching_error(*, prediction: ErrorPrediction) -> tuple[Any, datetime] | None:
-    """The first stored error that fulfils a prediction (same service and type, after it was
-    made), so "mark occurred" links the real error when there is one."""
+    """The first stored error that fulfils a prediction (same service and type, inside the
+    prediction's horizon with mark_occurred's clock skew), so "mark occurred" links the real
+    error when there is one and never one mark_occurred would refuse."""
+    start, end = horizon_of(prediction)
     found = (
         ErrorLog.objects.filter(
             service=prediction.service,
             error_type=prediction.predicted_error_type,
-            occurred_at__gte=prediction.prediction_bucket,
+            occurred_at__gte=max(start, prediction.prediction_bucket) - CLOCK_SKEW,
+            occurred_at__lte=end + CLOCK_SKEW,
         )
         .order_by("occurred_at")
         .values_list("error_id", "occurred_at")

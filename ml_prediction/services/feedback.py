@@ -62,6 +62,12 @@ def _utc_text(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
+def horizon_of(prediction: ErrorPrediction) -> tuple[datetime, datetime]:
+    """(start, end) of the time a prediction covers (see ``_occurrence_error``)."""
+    end = prediction.predicted_timestamp
+    return end - timedelta(minutes=prediction.time_horizon_minutes), end
+
+
 def _occurrence_error(prediction: ErrorPrediction, timestamp: datetime) -> str | None:
     """Why ``timestamp`` cannot be the occurrence of ``prediction``; None when it can.
 
@@ -73,8 +79,7 @@ def _occurrence_error(prediction: ErrorPrediction, timestamp: datetime) -> str |
     horizon, not ``created_at``, is the reference: a backfilled analysis stores predictions
     about past buckets with ``created_at`` = the time it ran.
     """
-    end = prediction.predicted_timestamp
-    start = end - timedelta(minutes=prediction.time_horizon_minutes)
+    start, end = horizon_of(prediction)
     if timestamp < start - CLOCK_SKEW:
         return (
             f"{_utc_text(timestamp)} is before the prediction's horizon "

@@ -160,3 +160,27 @@ def test_mark_occurred_links_the_error_that_happened(client, ops_user, predictio
     assert prediction.actual_error_occurred is True
     assert str(prediction.actual_error_id) == result.ids[0]
     assert abs((prediction.actual_occurred_at - occurred).total_seconds()) < 1
+
+
+def test_mark_occurred_never_links_an_error_outside_the_predictions_horizon():
+    """An error after the horizon ended is not this prediction coming true: linking it would
+    count a miss as a hit (and mark_occurred refuses such a timestamp)."""
+    from dashboard.selectors import matching_error
+    from error_logging.models import ErrorLog
+    from ml_prediction.models import ErrorPrediction
+
+    now = timezone.now()
+    ended = ErrorPrediction.objects.create(
+        service="vue",
+        predicted_error_type="ChunkLoadError",
+        probability=0.9,
+        time_horizon_minutes=30,
+        prediction_bucket=now - timedelta(hours=3),
+        predicted_timestamp=now - timedelta(hours=2, minutes=30),
+    )
+    ErrorLog.objects.create(service="vue", error_type="ChunkLoadError", occurred_at=now)
+    assert matching_error(prediction=ended) is None
+    inside = ErrorLog.objects.create(
+        service="vue", error_type="ChunkLoadError", occurred_at=now - timedelta(hours=2, minutes=40)
+    )
+    assert matching_error(prediction=ended)[0] == inside.error_id

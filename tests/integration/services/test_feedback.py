@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from error_logging.models import ErrorLog
 from ml_prediction.models import (
     ErrorPrediction,
     MLModel,
@@ -60,18 +61,16 @@ def test_refresh_counts_outcomes_per_model_and_day(model):
     _prediction(model, probability=0.95, due_in_minutes=30, minute=4)
     _prediction(model, probability=0.1, due_in_minutes=-5, minute=5)
     missed = _prediction(model, probability=0.2, due_in_minutes=-5, minute=6)
-    prediction_mark_occurred(
-        prediction_id=occurred.prediction_id,
-        error_id=uuid.uuid4(),
-        timestamp=timezone.now(),
-        actor="ops",
-    )
-    prediction_mark_occurred(
-        prediction_id=missed.prediction_id,
-        error_id=uuid.uuid4(),
-        timestamp=timezone.now(),
-        actor="ops",
-    )
+    # an occurrence is a stored error of the service, inside the prediction's horizon
+    for found in (occurred, missed):
+        when = found.predicted_timestamp - timedelta(minutes=1)
+        error = ErrorLog.objects.create(service="django", error_type="Timeout", occurred_at=when)
+        prediction_mark_occurred(
+            prediction_id=found.prediction_id,
+            error_id=error.error_id,
+            timestamp=when,
+            actor="ops",
+        )
     prediction_feedback_record(
         prediction_id=said_fp.prediction_id, verdict="false_positive", comment="", actor="ops"
     )
