@@ -53,7 +53,12 @@ from ml_prediction.services.features import (
     lookback_window,
 )
 from ml_prediction.services.locks import service_lock
-from ml_prediction.services.training import engine_config
+from ml_prediction.services.training import (
+    LATENCY_FORECAST,
+    engine_config,
+    forecast_series,
+    latency_series_for_service,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -274,13 +279,42 @@ class _Run:
             return [], None
         return results, loaded.record
 
-    def _forecasts(self) -> tuple[list[ForecastResult], MLModel | None]:
+    def _observed_hours(
+        self, frame: pd.DataFrame, names: set[str], *, start: datetime, end: datetime
+    ) -> dict[str, pd.Series]:
+        """The lookback's complete hours of each forecast series, aggregated as training does,
+        so a stored forecast can follow what happened since its model was trained."""
+        if frame.empty:
+            return {}
+        latency = (
+            latency_series_for_service(service=self.service, frame=frame)
+            if LATENCY_FORECAST in names
+            else None
+        )
+        series, _ = forecast_series(frame, latency=latency)
+        hour = pd.Timedelta(hours=1)
+        first, last = pd.Timestamp(start), pd.Timestamp(end)
+        return {
+            name: values[(values.index >= first) & (values.index + hour <= last)]
+            for name, values in series.items()
+            if name in names
+        }
+
+    def _forecasts(
+        self, frame: pd.DataFrame, *, start: datetime, end: datetime
+    ) -> tuple[list[ForecastResult], MLModel | None]:
         loaded = self._active(MLModel.ModelType.TIME_SERIES_FORECAST)
         if loaded is None:
             return [], None
         horizon = timedelta(hours=_config()["FORECAST_HORIZON"])
+        observed = self._observed_hours(
+            frame, set(loaded.artifact.forecasters), start=start, end=end
+        )
         results = []
         for name, forecaster in loaded.artifact.forecasters.items():
+            if name in observed:
+                # the hours since training: a surge or lull outside the band carries over
+                forecaster = forecaster.conditioned_on(observed[name])
             step = timedelta(minutes=forecaster.config.step_minutes)
             # Forecasters start after their training data; cover from there up to now + horizon
             # and keep the part that is still in the future.
@@ -385,7 +419,9 @@ class _Run:
                 "predictions", lambda: self._predictions(frame)
             )
             predictions = _dedup_predictions([p for p in predictions if p.probability >= threshold])
-            forecasts, forecast_model = self._timed("forecasts", self._forecasts)
+            forecasts, forecast_model = self._timed(
+                "forecasts", lambda: self._forecasts(frame, start=start, end=end)
+            )
             bucket = timedelta(minutes=config["BUCKET_MINUTES"])
             runs = _anomalous_runs(scores, bucket=bucket)
             # The current root cause explains the last hour (the window it is computed on):
