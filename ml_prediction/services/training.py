@@ -164,8 +164,8 @@ def champion_decision(
         else new > old + PROMOTION_TOLERANCE * max(1.0, abs(old))
     )
     if worse:
-        return False, f"{name} {new:.4f} is worse than the active model's {old:.4f}"
-    return True, f"{name} {new:.4f} vs active {old:.4f}"
+        return False, f"{name} {new:.4g} is worse than the active model's {old:.4g}"
+    return True, f"{name} {new:.4g} vs active {old:.4g}"
 
 
 def feedback_frame_for_service(*, service: str, since: datetime) -> pd.DataFrame:
@@ -444,7 +444,7 @@ def _train_one(
     label = f"{service}/{model_type}{'/' + algorithm if algorithm else ''}"
     minimum = _config()["MIN_TRAINING_SAMPLES"]
     if error_total < minimum:
-        reason = f"{error_total} errors in the last {training_lookback_days():g} days; MIN_TRAINING_SAMPLES is {minimum}"
+        reason = f"{error_total} errors in the last {training_lookback_days():g} days; MIN_TRAINING_SAMPLES is {minimum} (env ML_TRAINING_SAMPLES_MIN)"
         _finish(history, ModelTrainingHistory.Status.SKIPPED, failure_reason=reason)
         progress(f"{label}: skipped ({reason})")
         return history

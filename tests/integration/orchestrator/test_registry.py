@@ -130,6 +130,19 @@ def test_champion_challenger_promotes_only_a_not_worse_model(
     assert decided is promote and why
 
 
+def test_the_promotion_reason_writes_counts_as_counts():
+    from ml_prediction.services.training import champion_decision
+
+    _, why = champion_decision(
+        model_type="root_cause", challenger={"incidents": 3.0}, champion={"incidents": 2.0}
+    )
+    assert why == "incidents 3 vs active 2"  # was "incidents 3.0000 vs active 2.0000"
+    _, why = champion_decision(
+        model_type="error_classifier", challenger={"roc_auc": 0.8123}, champion={"roc_auc": 0.9}
+    )
+    assert why == "roc_auc 0.8123 is worse than the active model's 0.9"
+
+
 @pytest.mark.django_db(databases=BOTH_DBS)
 def test_a_worse_challenger_is_kept_inactive_and_the_champion_serves(monkeypatch, stored):
     from ml_prediction.engines.types import TrainingReport
