@@ -276,3 +276,23 @@ def test_the_simulated_series_do_not_depend_on_the_day_the_evaluation_runs(monke
     for name, simulated in first.items():
         assert simulated.errors.index[0] == pd.Timestamp(simulator.FIXED_START)
         pd.testing.assert_series_equal(simulated.errors, second[name].errors)
+
+
+def test_the_rest_of_a_day_is_scored_with_and_without_its_first_hours_known():
+    # given a daily cycle whose held-out day drops to a new level from its second hour on
+    series = _daily_series(days=20, seed=3)
+    series.iloc[-23:] -= 60
+    config = ForecastConfig(candidates=("seasonal_naive", "holt_winters"))
+    # when
+    result = evaluation.evaluate_series("x/drop.csv", "x", series, config=config)
+    # then the origin's forecast misses the new level, the conditioned one follows it for the
+    # next hours (its correction fades with a 6-hour half-life; the same 18 later hours are
+    # judged for both)
+    assert math.isfinite(result.rest_mase) and math.isfinite(result.rest_mase_updated)
+    assert result.rest_mase_updated < 0.7 * result.rest_mase
+    assert result.rest_mape_updated < result.rest_mape
+    # and on an ordinary day nothing moves (inside the band the forecast is left alone)
+    calm = evaluation.evaluate_series("x/calm.csv", "x", _daily_series(days=20), config=config)
+    assert calm.rest_mase_updated == pytest.approx(calm.rest_mase)
+    combined = evaluation.combine_origins([result, calm])
+    assert combined.rest_mase == pytest.approx((result.rest_mase + calm.rest_mase) / 2)
