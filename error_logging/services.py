@@ -78,6 +78,12 @@ _MAX_LEN = {
 _METRIC_KEYS = frozenset({"sample_id", "service", "metric_name", "value", "timestamp", "tags"})
 _CATEGORY_SET = frozenset(CATEGORIES)
 _SERVICE_SET = frozenset(SERVICES)
+# A request that took longer than a day is a unit or encoding mistake, not a latency; stored, it
+# would swamp every latency feature of the service (1e300 overflowed the predictor's float32).
+MAX_RESPONSE_TIME_MS = 86_400_000
+# Far above any real gauge or counter (a byte count of a large host fits); beyond it a value is a
+# mistake that would overflow the engines' float32 features.
+MAX_METRIC_ABS_VALUE = 1e15
 
 
 class IngestValidationError(Exception):
@@ -242,9 +248,13 @@ def _clean_error(
             isinstance(rt, bool)
             or not isinstance(rt, int | float)
             or not math.isfinite(rt)
-            or rt < 0
+            or not 0 <= rt <= MAX_RESPONSE_TIME_MS
         ):
-            raise IngestValidationError(index, "response_time_ms", "must be a non-negative number")
+            raise IngestValidationError(
+                index,
+                "response_time_ms",
+                f"must be a number of milliseconds from 0 to {MAX_RESPONSE_TIME_MS:,} (one day)",
+            )
         rt = float(rt)
 
     raw_time = item.get("occurred_at")
@@ -481,6 +491,12 @@ def _clean_metric(index: int, item: object, *, service: str, now: datetime) -> d
             raise IngestValidationError(index, "value", "must be a number") from None
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise IngestValidationError(index, "value", "must be a finite number")
+    if abs(value) > MAX_METRIC_ABS_VALUE:
+        raise IngestValidationError(
+            index,
+            "value",
+            f"must be between -{MAX_METRIC_ABS_VALUE:.0e} and {MAX_METRIC_ABS_VALUE:.0e}",
+        )
     if item.get("timestamp") is None:
         raise IngestValidationError(index, "timestamp", "is required")
     try:

@@ -77,6 +77,9 @@ def _assert_rejected(response, *, field: str, index: int | None = 0) -> dict:
         ({"status_code": 504.5}, "status_code"),
         ({"response_time_ms": "fast"}, "response_time_ms"),
         ({"response_time_ms": [1]}, "response_time_ms"),
+        ({"response_time_ms": 1e300}, "response_time_ms"),
+        ({"response_time_ms": 86_400_001}, "response_time_ms"),
+        ({"response_time_ms": -1}, "response_time_ms"),
         ({"stacktrace": {"frames": []}}, "stacktrace"),
         ({"tags": ["a"]}, "tags"),
         ({"context": "x"}, "context"),
@@ -94,6 +97,15 @@ def _assert_rejected(response, *, field: str, index: int | None = 0) -> dict:
 def test_native_error_with_a_wrong_field_is_a_json_400(client, django_key, overrides, field):
     response = _native(client, django_key, "/api/errors/", error_item(**overrides))
     _assert_rejected(response, field=field)
+
+
+def test_latency_and_metric_values_at_the_sane_limits_are_accepted(client, django_key):
+    errors = [error_item(response_time_ms=0), error_item(response_time_ms=86_400_000)]
+    response = _native(client, django_key, "/api/errors/", errors)
+    assert response.status_code == 201, response.content
+    metrics = [_metric(value=-1e15), _metric(value=1e15)]
+    response = _native(client, django_key, "/api/metrics/", metrics)
+    assert response.status_code == 201, response.content
 
 
 def test_the_bad_item_of_a_batch_is_named_and_nothing_is_stored(client, django_key):
@@ -161,6 +173,9 @@ def _metric(**overrides) -> dict:
         ({"value": [1]}, "value"),
         ({"value": {"v": 1}}, "value"),
         ({"value": "1e400"}, "value"),
+        ({"value": 1e300}, "value"),
+        ({"value": -1e300}, "value"),
+        ({"value": "1e300"}, "value"),
         ({"timestamp": 1e20}, "timestamp"),
         ({"timestamp": "99999999999999999999"}, "timestamp"),
         ({"timestamp": 1}, "timestamp"),
