@@ -11,6 +11,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from ml_prediction.api.errors import AnalysisFailed
 from ml_prediction.api.serializers import PredictForErrorInputSerializer
 from ml_prediction.services.audit import audit_record
 
@@ -21,8 +22,9 @@ WAIT_SECONDS = 20
 @api_view(["POST"])
 @permission_classes([IsAuthenticated])
 def predict_for_error(request: Request) -> Response:
-    """Run a full analysis of the error's service now; 200 with its summary, or 202 when it is
-    still running (or the service is being analysed already) after ``WAIT_SECONDS``.
+    """Run a full analysis of the error's service now; 200 with its summary, 202 when it is
+    still running (or the service is being analysed already) after ``WAIT_SECONDS``, or the
+    project's JSON 500 when the run failed.
 
     Body: ``{"error_id": "uuid", "error_type": "...", "service": "django", "severity": "high"}``
     (and optionally ``analysis_type``); any other field is a 400, like every input of the API.
@@ -62,12 +64,24 @@ def predict_for_error(request: Request) -> Response:
         },
     )
     try:
-        results = task.get(timeout=WAIT_SECONDS, disable_sync_subtasks=False)
+        # propagate=False: a failed run comes back as its exception, to be told apart from one
+        # still running (a failure reported as "queued" would promise a result that never comes)
+        results = task.get(timeout=WAIT_SECONDS, disable_sync_subtasks=False, propagate=False)
     except Exception:  # timeout or broker trouble: the task still runs; report it as queued
         logger.warning(
             "predict_for_error: analysis of %s not finished in %ss", service, WAIT_SECONDS
         )
         results = None
+    if task.failed():
+        reason = f"{type(results).__name__}: {results}"[:300]
+        logger.error(
+            "predict_for_error: analysis of %s (task %s) failed: %s\n%s",
+            service,
+            task.id,
+            reason,
+            task.traceback or "",
+        )
+        raise AnalysisFailed(service, reason)
     if not results or results.get("status") != "completed":
         return Response(
             {"success": True, "queued": True, "task_id": task.id, "error_id": error_text},

@@ -23,6 +23,20 @@ class Conflict(exceptions.APIException):
     default_code = "conflict"
 
 
+class AnalysisFailed(exceptions.APIException):
+    """An analysis run in (or awaited by) the request raised: the client gets the project's JSON
+    error shape instead of Django's HTML 500, and the traceback is in the ML error log."""
+
+    status_code = status.HTTP_500_INTERNAL_SERVER_ERROR
+    default_code = "analysis_failed"
+
+    def __init__(self, service: str, reason: str) -> None:
+        super().__init__(
+            f"The analysis of {service} failed ({reason}); the traceback is in the server's ML "
+            "error log (ml_prediction_errors.log)."
+        )
+
+
 def _first_message(detail: Any) -> str:
     if isinstance(detail, dict):
         for key, value in detail.items():

@@ -32,6 +32,7 @@ from rest_framework.views import APIView
 from feeding_hearts.catalog import SERVICES
 from ml_prediction.api import filters
 from ml_prediction.api import serializers as s
+from ml_prediction.api.errors import AnalysisFailed
 from ml_prediction.api.permissions import IsOpsUser
 from ml_prediction.api.renderers import FastJSONRenderer
 from ml_prediction.services import feedback, selectors
@@ -48,6 +49,7 @@ ERRORS = {
     403: OpenApiResponse(description="The user lacks the ops permission."),
     404: OpenApiResponse(description="No such object (or the id is not a UUID)."),
     409: OpenApiResponse(description="The object's state does not allow this change."),
+    500: OpenApiResponse(description="The analysis failed; the traceback is in the ML error log."),
 }
 READ_ERRORS = {k: ERRORS[k] for k in (400, 401)}
 DETAIL_ERRORS = {k: ERRORS[k] for k in (401, 404)}
@@ -577,7 +579,7 @@ class TriggerAnalysisView(APIView):
     @extend_schema(
         summary="Run an analysis of one service (full, quick or deep)",
         request=s.TriggerAnalysisInputSerializer,
-        responses={202: QUEUED, 200: COMPLETED, **{k: ERRORS[k] for k in (400, 401, 403)}},
+        responses={202: QUEUED, 200: COMPLETED, **{k: ERRORS[k] for k in (400, 401, 403, 500)}},
     )
     def post(self, request: Request) -> Response:
         body = s.TriggerAnalysisInputSerializer(data=request.data)
@@ -588,9 +590,13 @@ class TriggerAnalysisView(APIView):
         if _eager():
             from ml_prediction.services import PredictionOrchestrator
 
-            result = PredictionOrchestrator().run_full_analysis(
-                service, analysis_type=analysis_type
-            )
+            try:
+                result = PredictionOrchestrator().run_full_analysis(
+                    service, analysis_type=analysis_type
+                )
+            except Exception as exc:
+                logger.exception("triggered %s analysis of %s failed", analysis_type, service)
+                raise AnalysisFailed(service, f"{type(exc).__name__}: {exc}"[:300]) from exc
             response = Response(
                 {
                     "status": "completed",
