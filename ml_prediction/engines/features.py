@@ -193,6 +193,9 @@ _SCALE_FREE_NAMES = frozenset(
 )
 
 
+FEATURE_LIMIT = 1e12  # no real feature comes near it; float32 holds it exactly enough
+
+
 def scale_free_columns(names: list[str]) -> list[str]:
     """The features that carry no service-specific scale: time of day and week, shares of error
     types and severities, and every signal measured against its own baseline.
@@ -304,6 +307,9 @@ def build_features(frame: pd.DataFrame, *, bucket_minutes: int | None = None) ->
     _add_baseline_features(out, "timeout_count_15m", timeouts_15m, per_hour, bm, offset=1.0)
 
     matrix = np.nan_to_num(np.column_stack(list(out.values())), nan=0.0, posinf=0.0, neginf=0.0)
+    # The classifiers work in float32: one absurd input (a latency of 1e300 ms) must not become
+    # an infinity there and fail every analysis of the service until it leaves the window.
+    matrix = np.clip(matrix, -FEATURE_LIMIT, FEATURE_LIMIT)
     features = pd.DataFrame(matrix, index=idx, columns=list(out))
     features.attrs["bucket_minutes"] = bm
     return features

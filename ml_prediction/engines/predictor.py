@@ -41,6 +41,7 @@ from ml_prediction.engines.features import (
     normalize_bucket_frame,
     scale_free_columns,
 )
+from ml_prediction.engines.forecasting import format_number
 from ml_prediction.engines.types import (
     ContributingFactor,
     ErrorPredictionResult,
@@ -448,7 +449,9 @@ class ErrorPredictorModel:
             level = level_for(probability, config)
             severity = "critical" if (model.target == "critical" and level == "high") else level
             factors = self._factors(model, x) if probability >= config.low_probability else []
-            if len(floor) and floor[-1] > 0 and floor[-1] >= probability:
+            # the floor explains the probability only when it held over the buckets the
+            # probability held over (the first bucket of a burst reports the quiet one before)
+            if len(floor) and floor.min() > 0 and floor.min() >= probability:
                 factors = [self._burst_factor(model, int(runs[model.target][-1])), *factors]
             users = self.users_per_event.get(model.target)
             results.append(
@@ -542,7 +545,7 @@ class ErrorPredictorModel:
 
 def _describe(feature: str, value: float, contribution: float) -> str:
     direction = "raises" if contribution > 0 else "lowers"
-    return f"{feature.replace('_', ' ')} = {value:.3g} {direction} the risk"
+    return f"{feature.replace('_', ' ')} = {format_number(value)} {direction} the risk"
 
 
 def _apply_feedback(

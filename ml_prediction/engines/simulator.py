@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any
 
 import numpy as np
@@ -576,6 +576,24 @@ def _daily_weekly_cycle(minutes: int, start: datetime, frontend: bool) -> np.nda
     return daily * weekly
 
 
+# Traffic's noise and day-to-day drift take it this far above the cycle's own peak (the largest
+# value of ~2 months of minutes): the load that puts CPU and the pool at their highest.
+LOAD_HEADROOM = 1.45
+
+
+@lru_cache(maxsize=2)
+def cycle_levels(frontend: bool) -> tuple[float, float]:
+    """Long-run mean and peak of a service's daily and weekly traffic cycle (one whole week).
+
+    Error and request rates are scaled by the mean and the load by the peak: properties of the
+    service, not of the simulated window. Scaling by the window's own mean and max drew a short
+    window (the demo's five-minute live top-ups) at the daily mean rate and at peak load
+    whatever the hour, so after setup every service looked like its own busiest minute.
+    """
+    week = _daily_weekly_cycle(7 * 1440, FIXED_START, frontend)
+    return float(week.mean()), float(week.max())
+
+
 def simulate(config: SimulationConfig) -> Simulation:
     """Generate the traffic of `config.services` for `config.days`; same config → same output."""
     start = config.start
@@ -625,7 +643,7 @@ def _simulate_service(
     knots = np.arange(0, minutes + 1441, 1440)
     drift = np.interp(np.arange(minutes), knots, np.exp(rng.normal(0.0, 0.1, len(knots))))
     traffic *= drift
-    mean_traffic = traffic.mean()
+    mean_traffic, peak_traffic = cycle_levels(frontend)
     base_rate = config.errors_per_minute * traffic / mean_traffic
 
     # Deploys: working hours on weekdays (frontends ship anytime), each a new release string.
@@ -802,7 +820,7 @@ def _simulate_service(
 
     # System metrics per minute.
     request = 400.0 * (4 if not frontend else 10) * traffic / mean_traffic * req_mult
-    load = traffic / traffic.max()
+    load = traffic / (peak_traffic * LOAD_HEADROOM)
     metrics = {
         "response_time_ms": base_rt
         * 0.6

@@ -519,3 +519,33 @@ def test_a_critical_burst_in_progress_is_not_read_as_a_quiet_service(sim_frame, 
         del m.persistence
     old = {r.target: r.probability for r in model.predict(burst, config=config)}
     assert old["critical"] < critical.probability
+
+
+def test_the_burst_factor_explains_only_a_floor_that_held(sim_frame):
+    """Found in use: the first bucket of a burst reported 0.0008 (the debounced probability
+    held the quiet bucket before) beside a factor saying such bursts went on 79% of the time."""
+    config = PredictorConfig(**FAST, alert_min_buckets=2)
+    model = fit_error_predictor(sim_frame, config=config, algorithm="xgboost")
+    window = sim_frame.iloc[-288:].copy()
+    window.loc[window.index[-1], ["total_count", "critical_count"]] = (60, 20)
+    first = {r.target: r for r in model.predict(window, config=config)}["critical"]
+    assert first.probability < config.prediction_threshold
+    assert all(f.feature != "critical_burst_in_progress" for f in first.contributing_factors)
+
+
+def test_an_absurd_input_value_neither_breaks_scoring_nor_reads_as_scientific_notation(
+    sim_frame,
+):
+    """Found in use: one error with a latency of 1e300 ms overflowed float32 in the classifier
+    and failed every analysis of the service until it left the window."""
+    config = PredictorConfig(**FAST)
+    model = fit_error_predictor(sim_frame, config=config, algorithm="xgboost")
+    window = sim_frame.iloc[-288:].copy()
+    window.loc[window.index[-1], ["rt_p95", "rt_max", "rt_p99", "rt_mean"]] = 1e300
+    window.loc[window.index[-3:], ["total_count", "critical_count"]] = (60, 20)  # factors shown
+    features = build_features(window)
+    assert np.isfinite(features.to_numpy(dtype=np.float32)).all()
+    results = model.predict(window, config=config)
+    assert all(0.0 <= r.probability <= 1.0 for r in results)
+    texts = [f.description for r in results for f in r.contributing_factors]
+    assert texts and not any("e+" in t for t in texts)

@@ -153,3 +153,31 @@ def test_metric_samples_sit_on_the_wall_clock_grid_even_in_a_short_top_up():
     whole = [s["value"] for s in full.iter_metrics() if s["metric_name"] == "request_count"]
     assert len(whole) == 6
     assert min(s["value"] for s in samples) > 0.5 * min(whole)
+
+
+def test_a_short_top_up_continues_the_long_run_levels_of_its_hour():
+    """Found in use: the demo's five-minute live top-ups were scaled by their own mean and max,
+    so at any hour they were drawn at the daily mean error rate and at peak load (CPU 30 → 48
+    on a quiet frontend), and the models paged about it."""
+    long = simulate(
+        SimulationConfig(
+            days=14, services=("angular",), seed=2, start=datetime(2026, 1, 5, tzinfo=UTC)
+        )
+    )
+    frame = long.bucket_frames()["angular"]
+    night = frame[frame.index.hour == 4]
+    top_ups = [
+        simulate(
+            SimulationConfig(
+                days=5 / 1440,
+                services=("angular",),
+                seed=seed,
+                start=datetime(2026, 1, 20 + seed, 4, 30, tzinfo=UTC),
+            )
+        ).bucket_frames()["angular"]
+        for seed in range(1, 7)
+    ]
+    cpu = np.mean([f["metric_cpu"].mean() for f in top_ups])
+    errors = np.mean([f["total_count"].sum() for f in top_ups])
+    assert abs(cpu - night["metric_cpu"].mean()) < 4  # not the 48 of a peak
+    assert errors < 2.0 * night["total_count"].mean() + 5
