@@ -93,20 +93,33 @@ def _occurrence_error(prediction: ErrorPrediction, timestamp: datetime) -> str |
     return None
 
 
-def _check_error_exists(*, error_id: uuid.UUID, service: str) -> None:
-    """The reported error must be a stored ErrorLog of the prediction's service.
+def _stored_error_time(*, error_id: uuid.UUID, prediction: ErrorPrediction) -> datetime:
+    """When the reported error happened, by its stored row: it must be an ErrorLog of the
+    prediction's service whose own ``occurred_at`` lies in the prediction's horizon.
 
+    The caller's ``timestamp`` alone is no proof: an error from a day after the horizon, with
+    an in-horizon timestamp claimed for it, would count the prediction as a true positive.
     ErrorLog lives on the default database: a lookup by id, no cross-database relation.
     """
     from error_logging.models import ErrorLog
 
-    found = ErrorLog.objects.filter(error_id=error_id).values_list("service", flat=True).first()
+    found = ErrorLog.objects.filter(error_id=error_id).values_list("service", "occurred_at").first()
     if found is None:
         raise FeedbackValidationError("error_id", f"no stored error with id {error_id}.")
-    if found != service:
+    service, occurred_at = found
+    if service != prediction.service:
         raise FeedbackValidationError(
-            "error_id", f"error {error_id} belongs to {found}, not to the prediction's {service}."
+            "error_id",
+            f"error {error_id} belongs to {service}, not to the prediction's {prediction.service}.",
         )
+    if _occurrence_error(prediction, occurred_at) is not None:
+        start, end = horizon_of(prediction)
+        raise FeedbackValidationError(
+            "error_id",
+            f"error {error_id} occurred at {_utc_text(occurred_at)}, outside the prediction's "
+            f"horizon ({_utc_text(start)} to {_utc_text(end)}); it cannot confirm it.",
+        )
+    return occurred_at
 
 
 def prediction_mark_occurred(
@@ -115,7 +128,8 @@ def prediction_mark_occurred(
     """Record that the predicted error happened (the guide's ``mark_occurred``).
 
     ``timestamp`` must fall in the prediction's horizon (see ``_occurrence_error``) and not be
-    in the future; ``error_id``, when given, must name a stored error of the same service
+    in the future; ``error_id``, when given, must name a stored error of the same service that
+    itself happened in the horizon, and its stored ``occurred_at`` is recorded as the occurrence
     (the dashboard passes None when no stored error matches). Raises
     ``FeedbackValidationError`` for bad input and ``InvalidTransition`` when the prediction is
     already marked as occurred.
@@ -135,7 +149,7 @@ def prediction_mark_occurred(
         if reason is not None:
             raise FeedbackValidationError("timestamp", reason)
         if error_id is not None:
-            _check_error_exists(error_id=error_id, service=prediction.service)
+            timestamp = _stored_error_time(error_id=error_id, prediction=prediction)
         prediction.actual_error_occurred = True
         prediction.actual_error_id = error_id
         prediction.actual_occurred_at = timestamp
