@@ -55,6 +55,7 @@ from ml_prediction.services.features import (
 from ml_prediction.services.locks import service_lock
 from ml_prediction.services.training import (
     LATENCY_FORECAST,
+    ROOT_CAUSE_KEY_FEATURE,
     engine_config,
     forecast_series,
     latency_series_for_service,
@@ -125,6 +126,19 @@ class _Episode:
     cause: RootCauseResult
     scores: list[AnomalyScore]
     recommendations: list[ActionRecommendation]
+
+
+@dataclass(frozen=True)
+class _Explanation:
+    """What an anomaly row says about its episode: cause, hypothesis, confidence, what to do."""
+
+    cause_key: str = ""
+    hypothesis: str = ""
+    confidence: float | None = None
+    recommended_action: str = ""
+
+
+_NO_EXPLANATION = _Explanation()
 
 
 @dataclass(frozen=True)
@@ -576,6 +590,66 @@ class _Run:
             ]
         return planned
 
+    def _explanations(
+        self, scores: list[AnomalyScore], episodes: list[_Episode], *, bucket: timedelta
+    ) -> dict[tuple, _Explanation]:
+        """Each flagged bucket's root cause, hypothesis and recommended action to store.
+
+        A bucket of an episode this run explained gets that episode's. Otherwise (a ``quick``
+        run computes no root cause; a full run whose root cause failed) the bucket keeps what an
+        earlier run stored on its row, and a bucket scored for the first time continues the
+        explanation of the bucket before it in the same run of anomalous buckets. A quick run
+        every minute of a burst must not blank the live incident's "Likely cause" (B3).
+        """
+        explained: dict[tuple, _Explanation] = {}
+        for episode in episodes:
+            item = _Explanation(
+                cause_key=episode.cause.cause_key or "",
+                hypothesis=episode.cause.hypothesis,
+                confidence=_finite(episode.cause.confidence),
+                recommended_action="; ".join(r.title for r in episode.recommendations),
+            )
+            for s in episode.scores:
+                explained[(s.metric_name, s.timestamp)] = item
+        missing = [
+            s for s in scores if s.is_anomaly and (s.metric_name, s.timestamp) not in explained
+        ]
+        if not missing:
+            return explained
+        stored = (
+            AnomalyDetection.objects.filter(
+                service=self.service,
+                is_anomaly=True,
+                window_start__gte=min(s.timestamp for s in missing) - bucket,
+                window_start__lte=max(s.timestamp for s in missing),
+            )
+            .exclude(root_cause_hypothesis="")
+            .values_list(
+                "metric_name",
+                "window_start",
+                "root_cause_hypothesis",
+                "root_cause_confidence",
+                "recommended_action",
+                "contributing_features",
+            )
+        )
+        previous: dict[tuple, _Explanation] = {
+            (metric, start): _Explanation(
+                cause_key=str((features or {}).get(ROOT_CAUSE_KEY_FEATURE) or ""),
+                hypothesis=hypothesis,
+                confidence=confidence,
+                recommended_action=action,
+            )
+            for metric, start, hypothesis, confidence, action, features in stored
+        }
+        for s in sorted(missing, key=lambda s: s.timestamp):
+            key = (s.metric_name, s.timestamp)
+            earlier = (s.metric_name, s.timestamp - bucket)
+            found = previous.get(key) or explained.get(earlier) or previous.get(earlier)
+            if found is not None:
+                explained[key] = found
+        return explained
+
     def _write(
         self,
         *,
@@ -593,11 +667,13 @@ class _Run:
         config = _config()
         bucket = timedelta(minutes=config["BUCKET_MINUTES"])
         now = timezone.now()
-        episode_of = {(s.metric_name, s.timestamp): e for e in episodes for s in e.scores}
+        explanations = self._explanations(scores, episodes, bucket=bucket)
         anomaly_rows = []
         for s in scores:
-            episode = episode_of.get((s.metric_name, s.timestamp))
-            row_cause = episode.cause if episode else None
+            explained = explanations.get((s.metric_name, s.timestamp), _NO_EXPLANATION)
+            features = _clean(s.contributing_features)
+            if explained.cause_key:
+                features[ROOT_CAUSE_KEY_FEATURE] = explained.cause_key
             anomaly_rows.append(
                 AnomalyDetection(
                     model=anomaly_model,
@@ -614,12 +690,10 @@ class _Run:
                     anomaly_type=s.anomaly_type or "",
                     detection_state=s.state,
                     detector_scores=_clean(s.detector_scores),
-                    contributing_features=_clean(s.contributing_features),
-                    root_cause_hypothesis=row_cause.hypothesis if row_cause else "",
-                    root_cause_confidence=_finite(row_cause.confidence) if row_cause else None,
-                    recommended_action="; ".join(r.title for r in episode.recommendations)
-                    if episode
-                    else "",
+                    contributing_features=features,
+                    root_cause_hypothesis=explained.hypothesis,
+                    root_cause_confidence=explained.confidence,
+                    recommended_action=explained.recommended_action,
                 )
             )
         prediction_rows = [

@@ -65,6 +65,9 @@ PRIMARY_METRICS: dict[str, tuple[tuple[str, bool], ...]] = {
     MLModel.ModelType.ROOT_CAUSE: (("incidents", True),),
 }
 PROMOTION_TOLERANCE = 0.01  # "not worse" allows this much noise between held-out windows
+# The episode's root-cause key, kept by the analysis on its anomaly rows' ``contributing_features``
+# (the row has no column for it), so the root-cause library learns past incidents with their cause.
+ROOT_CAUSE_KEY_FEATURE = "root_cause_key"
 # Forecast series from the bucket frame: name → (frame column, aggregation to hourly).
 FORECAST_SERIES: dict[str, tuple[str, str]] = {
     "error_count": ("total_count", "sum"),
@@ -365,7 +368,7 @@ def _fit(
         from ml_prediction.engines.root_cause import incident_signature
 
         incidents = []
-        anomalies = (
+        anomalies = list(
             AnomalyDetection.objects.filter(
                 service=service,
                 is_anomaly=True,
@@ -374,31 +377,32 @@ def _fit(
             .exclude(root_cause_hypothesis="")
             .order_by("window_start")
         )
-        causes = dict(
-            PreventiveAction.objects.filter(anomaly__in=anomalies)
+        # Rows written before the cause key was kept on them: the cause of the actions linked
+        # to any bucket of the episode (actions go to its highest-scoring bucket, not its first).
+        action_causes = dict(
+            PreventiveAction.objects.filter(anomaly__in=[a.anomaly_id for a in anomalies])
             .exclude(root_cause="")
             .values_list("anomaly_id", "root_cause")
         )
         bucket = pd.Timedelta(minutes=_config()["BUCKET_MINUTES"])
-        last_end = None
-        for anomaly in anomalies:
-            at = pd.Timestamp(anomaly.window_start)
-            if last_end is not None and at <= last_end:
-                continue  # one incident per run of anomalous buckets
+        for episode in _incident_groups(anomalies, span=12 * bucket):
+            first = episode[0]
+            cause = _episode_cause_key(episode, action_causes)
+            if not cause:
+                continue  # an incident without a known cause would vote for "" (B4)
+            at = pd.Timestamp(first.window_start)
             window = frame.loc[at - 36 * bucket : at + bucket]  # 3 h baseline + the onset
             if window.empty:
                 continue
-            cause = causes.get(anomaly.anomaly_id, "")
             incidents.append(
                 {
-                    "incident_id": str(anomaly.anomaly_id),
-                    "occurred_at": anomaly.window_start.isoformat(),
-                    "cause_key": str(cause),
-                    "summary": anomaly.root_cause_hypothesis[:300],
+                    "incident_id": str(first.anomaly_id),
+                    "occurred_at": first.window_start.isoformat(),
+                    "cause_key": cause,
+                    "summary": first.root_cause_hypothesis[:300],
                     "signature": incident_signature(window),
                 }
             )
-            last_end = at + 12 * bucket
         if not incidents:
             raise InsufficientData("no analysed incidents with a root cause in the lookback yet")
         report = TrainingReport(
@@ -409,6 +413,33 @@ def _fit(
         )
         return registry.IncidentLibrary(incidents), report, "numpy"
     raise ValueError(f"unknown model type {model_type!r}")
+
+
+def _incident_groups(
+    anomalies: list[AnomalyDetection], *, span: pd.Timedelta
+) -> list[list[AnomalyDetection]]:
+    """Explained anomalies (oldest first) as incidents: each starts at a bucket and takes in the
+    buckets within ``span`` after it (one incident per run of anomalous buckets)."""
+    groups: list[list[AnomalyDetection]] = []
+    for anomaly in anomalies:
+        at = pd.Timestamp(anomaly.window_start)
+        if groups and at <= pd.Timestamp(groups[-1][0].window_start) + span:
+            groups[-1].append(anomaly)
+        else:
+            groups.append([anomaly])
+    return groups
+
+
+def _episode_cause_key(episode: list[AnomalyDetection], action_causes: dict[Any, str]) -> str:
+    """The incident's root-cause key: the one the analysis kept on its rows, else its actions'."""
+    for anomaly in episode:
+        key = (anomaly.contributing_features or {}).get(ROOT_CAUSE_KEY_FEATURE)
+        if isinstance(key, str) and key:
+            return key
+    for anomaly in episode:
+        if action_causes.get(anomaly.anomaly_id):
+            return str(action_causes[anomaly.anomaly_id])
+    return ""
 
 
 def _finish(history: ModelTrainingHistory, status: str, **fields: Any) -> None:
