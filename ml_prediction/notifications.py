@@ -63,6 +63,8 @@ def format_minutes(minutes: Any) -> str:
 
 
 def format_factor(factor: dict[str, Any]) -> str:
+    if factor.get("kind") == "measurement":
+        return format_measurement(factor)
     text = factor.get("description") or factor.get("feature") or ""
     parts = []
     if factor.get("value") is not None:
@@ -72,6 +74,22 @@ def format_factor(factor: dict[str, Any]) -> str:
     if factor.get("description") and factor.get("feature"):
         parts.insert(0, str(factor["feature"]))
     return f"{text} ({', '.join(parts)})" if parts else str(text)
+
+
+def format_measurement(factor: dict[str, Any]) -> str:
+    """An anomaly's context value as ``name = value unit (what it is)``: ``rt_p95 = 30,976 ms
+    (p95 response time of the bucket's failed requests)``; a share is shown in percent."""
+    value, unit = factor.get("value"), str(factor.get("unit") or "")
+    if unit == "%":
+        try:
+            shown = f"{float(value):.0%}"
+        except (TypeError, ValueError):
+            shown = str(value)
+    else:
+        shown = f"{_number(value)}{unit}"
+    text = f"{factor.get('feature', '')} = {shown}"
+    meaning = factor.get("meaning")
+    return f"{text} ({meaning})" if meaning else text
 
 
 def _number(value: Any, *, signed: bool = False) -> str:

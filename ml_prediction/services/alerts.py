@@ -316,6 +316,47 @@ def factor_lines(factors: Any, limit: int = TOP_FACTORS) -> list[dict[str, Any]]
     return rows[:limit]
 
 
+# What the anomaly detector's ``contributing_features`` are (engines/anomaly.py ``_assemble``):
+# measurements of the bucket, each with its unit, not contributions to the anomaly score.
+ANOMALY_MEASUREMENTS: dict[str, tuple[str, str]] = {
+    "seasonal_z": (
+        "errors against the usual level for this hour of the week, in standard deviations",
+        "",
+    ),
+    "robust_z": (
+        "errors against the median of the hour before, in robust standard deviations",
+        "",
+    ),
+    "severe_share": ("share of the bucket's errors at error or critical severity", "%"),
+    "rt_p95": ("p95 response time of the bucket's failed requests", " ms"),
+}
+
+
+def anomaly_factor_lines(features: Any, limit: int = TOP_FACTORS) -> list[dict[str, Any]]:
+    """An anomaly's context values as ``measurement`` rows (name, value, unit, what it is).
+
+    Why: rendered as factors they read "rt_p95 (contribution +30,976)", a latency in ms labelled
+    as a contribution. Non-numeric entries (the episode's root-cause key) are not measurements.
+    """
+    rows: list[dict[str, Any]] = []
+    for name, value in (features or {}).items() if isinstance(features, dict) else []:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            continue
+        meaning, unit = ANOMALY_MEASUREMENTS.get(str(name), ("", ""))
+        rows.append(
+            {
+                "feature": str(name),
+                "value": float(value),
+                "contribution": None,
+                "description": "",
+                "kind": "measurement",
+                "meaning": meaning,
+                "unit": unit,
+            }
+        )
+    return rows[:limit]
+
+
 def _factor_signature(factors: Any) -> tuple[str, ...]:
     return tuple(sorted(row["feature"] for row in factor_lines(factors)))
 
@@ -427,7 +468,7 @@ def anomaly_payload(
         "window_end": a.window_end.isoformat(),
         "buckets_in_window": buckets_in_window,
         "window_minutes": _config()["ANOMALY_ALERT_WINDOW_MINUTES"],
-        "factors": factor_lines(a.contributing_features),
+        "factors": anomaly_factor_lines(a.contributing_features),
         "root_cause_hypothesis": a.root_cause_hypothesis,
         "recommended_actions": _action_lines(
             [{"title": a.recommended_action}] if a.recommended_action else [], actions or []
@@ -530,7 +571,8 @@ def _drop_decided(
 
 
 def _prediction_groups(service: str, predictions: list[ErrorPrediction]) -> list[_Group]:
-    """One group per error type; the most probable (then the soonest) prediction speaks for it.
+    """One group per error type; its shortest-horizon prediction (all of them are at or above the
+    alert level) speaks for it, the others are listed per horizon.
 
     An incident prediction (a burst of any type) and the type predictions of the same analysis
     are one risk: they form one alert, spoken for by the incident, which lists the likely types.
@@ -555,7 +597,10 @@ def _prediction_groups(service: str, predictions: list[ErrorPrediction]) -> list
             actions_by_prediction[str(action.prediction_id)].append(action)
     groups = []
     for error_type, members in sorted(by_type.items()):
-        representative = min(members, key=lambda p: (-p.probability, p.time_horizon_minutes))
+        # Every member is at/above the alert level: the shortest horizon is the most urgent
+        # and the most specific statement ("79% within 30 minutes" for an outage going on now,
+        # not "91% within 24 hours").
+        representative = min(members, key=lambda p: (p.time_horizon_minutes, -p.probability))
         likely = folded if error_type == incident_type else []
         related = members + likely
         actions = actions_by_prediction.get(str(representative.prediction_id)) or [

@@ -40,11 +40,12 @@ def test_anomaly_alert_numbers_are_written_for_people(
     text = message.get_body(preferencelist=("plain",)).get_content()
     html = message.get_body(preferencelist=("html",)).get_content()
     slack = str(slack_message(alert.payload))
-    assert "- rt_p95 (contribution +28,700)" in text
-    assert "timeout_count (contribution +0.61)" in text and "cpu (contribution -0.04)" in text
+    # a measurement with its unit and meaning, not a "contribution" (UA2: rt_p95 is a latency)
+    assert "- rt_p95 = 28,700 ms (p95 response time of the bucket's failed requests)" in text
+    assert "- timeout_count = 0.61" in text and "- cpu = -0.04" in text
     assert "Observed / expected: 28,712 / 1,234" in text
     assert "28,712 / 1,234" in html and "28,712 / 1,234" in slack
-    assert "rt_p95 (contribution +28,700)" in slack
+    assert "rt_p95 = 28,700 ms" in slack
     for rendered in (text, html, slack):
         assert "e+0" not in rendered and "e-0" not in rendered
 
