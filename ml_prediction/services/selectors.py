@@ -12,7 +12,17 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Avg, Count, Max, Q, QuerySet
+from django.db.models import (
+    Avg,
+    Count,
+    DateTimeField,
+    Exists,
+    ExpressionWrapper,
+    Max,
+    OuterRef,
+    Q,
+    QuerySet,
+)
 from django.utils import timezone
 
 from feeding_hearts.catalog import SERVICES
@@ -125,10 +135,36 @@ def prediction_list(*, hours: float = DEFAULT_PREDICTION_HOURS) -> QuerySet[Erro
     )
 
 
+def prediction_current() -> QuerySet[ErrorPrediction]:
+    """The predictions of each service's latest prediction run: what the service is at risk of
+    now, not the history of every 5-minute bucket.
+
+    A full analysis predicts from the last complete bucket (``prediction_bucket``) and stores
+    one row per (type, horizon) that reaches PREDICTION_THRESHOLD, so the service's newest
+    bucket holds its latest (service, type, horizon) set and an older bucket's rows are
+    superseded. A later run that found no risk stores no prediction, but it does store the
+    service's forecasts (stamped with the run's clock): one made after a later bucket had closed
+    (``prediction_bucket`` + 2 buckets) means a newer analysis no longer predicted these rows,
+    while a re-run of the same bucket (a manual trigger) keeps them.
+    """
+    bucket = timedelta(minutes=settings.ML_PREDICTION_CONFIG["BUCKET_MINUTES"])
+    newer_bucket = ErrorPrediction.objects.filter(
+        service=OuterRef("service"), prediction_bucket__gt=OuterRef("prediction_bucket")
+    )
+    later_run = TimeSeriesForecast.objects.filter(
+        service=OuterRef("service"),
+        created_at__gte=ExpressionWrapper(
+            OuterRef("prediction_bucket") + 2 * bucket, output_field=DateTimeField()
+        ),
+    )
+    return ErrorPrediction.objects.exclude(Exists(newer_bucket)).exclude(Exists(later_run))
+
+
 def prediction_high_risk(*, hours: float | None = None) -> QuerySet[ErrorPrediction]:
-    """Predictions at or above HIGH_PROBABILITY_THRESHOLD whose predicted time has not passed;
-    with ``hours``, only those made in the last ``hours`` hours."""
-    found = ErrorPrediction.objects.filter(
+    """Current predictions (``prediction_current``) at or above HIGH_PROBABILITY_THRESHOLD
+    whose predicted time has not passed; with ``hours``, only those made in the last ``hours``
+    hours. The plain prediction list keeps the history."""
+    found = prediction_current().filter(
         probability__gte=_config("HIGH_PROBABILITY_THRESHOLD"),
         predicted_timestamp__gte=timezone.now(),
     )
@@ -194,10 +230,19 @@ def forecast_latest_for_service(*, service: str) -> list[TimeSeriesForecast]:
 
 
 def forecast_at_risk() -> QuerySet[TimeSeriesForecast]:
-    """Forecasts that cross their capacity limit and whose horizon has not ended."""
-    return TimeSeriesForecast.objects.filter(
-        is_at_risk=True, forecast_end__gte=timezone.now()
-    ).order_by(*FORECAST_ORDER)
+    """The newest forecast of each (service, metric) when it crosses its capacity limit and its
+    horizon has not ended. Every analysis stores a new forecast per metric (one per hour
+    started): an older one that crossed the limit is superseded, not a current risk."""
+    newer = TimeSeriesForecast.objects.filter(
+        service=OuterRef("service"),
+        metric_name=OuterRef("metric_name"),
+        created_at__gt=OuterRef("created_at"),
+    )
+    return (
+        TimeSeriesForecast.objects.filter(is_at_risk=True, forecast_end__gte=timezone.now())
+        .exclude(Exists(newer))
+        .order_by(*FORECAST_ORDER)
+    )
 
 
 # --- actions ---------------------------------------------------------------------------------

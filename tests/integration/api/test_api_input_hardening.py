@@ -429,9 +429,20 @@ def test_critical_and_unacknowledged_honour_the_lists_filters(readonly_client, m
 
 def test_high_risk_honours_the_lists_filters(readonly_client, make_prediction):
     now = timezone.now()
+    # django's latest analysis (one bucket, two types) and java's, made 3 hours ago
     high = make_prediction(probability=0.9, predicted_severity="high")
-    make_prediction(probability=0.9, predicted_severity="critical")
-    make_prediction(probability=0.9, predicted_severity="high", created_at=now - timedelta(hours=3))
+    make_prediction(
+        probability=0.9,
+        predicted_severity="critical",
+        prediction_bucket=high.prediction_bucket,
+        predicted_error_type="Other",
+    )
+    make_prediction(
+        probability=0.9,
+        predicted_severity="high",
+        service="java",
+        created_at=now - timedelta(hours=3),
+    )
 
     severe = readonly_client.get("/api/ml/predictions/high_risk/?predicted_severity=high")
     recent = readonly_client.get("/api/ml/predictions/high_risk/?predicted_severity=high&hours=1")

@@ -56,8 +56,11 @@ def test_by_service_unknown_service_is_404(readonly_client):
 def test_at_risk_lists_current_at_risk_forecasts(readonly_client, make_forecast):
     now = timezone.now()
     current = make_forecast(is_at_risk=True, capacity_limit=500, capacity_warning="over 500")
-    make_forecast(is_at_risk=True, forecast_end=now - timedelta(hours=1))
-    make_forecast(is_at_risk=False)
+    # other metrics' newest forecasts: one whose horizon is over, one under its limit
+    make_forecast(
+        is_at_risk=True, forecast_end=now - timedelta(hours=1), metric_name="response_time_p95"
+    )
+    make_forecast(is_at_risk=False, metric_name="db_pool_in_use")
 
     response = readonly_client.get("/api/ml/forecasts/at_risk/")
 

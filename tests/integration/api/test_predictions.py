@@ -111,8 +111,11 @@ def test_high_risk_is_cached_until_a_write_bumps_the_cache(readonly_client, make
     from ml_prediction.models import ErrorPrediction
     from ml_prediction.services.cache import read_cache_bump
 
-    make_prediction(probability=0.95)
-    low = make_prediction(probability=0.5)
+    # two predictions of one analysis (one bucket, two types)
+    high = make_prediction(probability=0.95)
+    low = make_prediction(
+        probability=0.5, prediction_bucket=high.prediction_bucket, predicted_error_type="Other"
+    )
     first = readonly_client.get("/api/ml/predictions/high_risk/").json()
     # A bulk write (as the orchestrator's upserts) sends no signal: the cache holds until a bump.
     ErrorPrediction.objects.filter(pk=low.pk).update(probability=0.96)
