@@ -1273,6 +1273,23 @@ def _capacity_warning(
     return ""
 
 
+def capacity_warning_for(
+    metric_name: str, points: Sequence[ForecastPoint], limit: float | None
+) -> str:
+    """The capacity warning of forecast ``points`` against ``limit`` (``""`` when none).
+
+    Why: the limit in a trained forecaster's config is the one of training time; the analysis
+    judges its forecast against the limit configured now (ML_CAPACITY_LIMITS takes effect at the
+    next analysis, not at the next retrain).
+    """
+    if limit is None or not points:
+        return ""
+    stamps = pd.DatetimeIndex([pd.Timestamp(p.timestamp) for p in points])
+    values = np.array([p.value for p in points], dtype=float)
+    upper = np.array([p.upper for p in points], dtype=float)
+    return _capacity_warning(metric_name, stamps, values, upper, float(limit))
+
+
 def fit_forecaster(series: pd.Series, *, metric_name: str, config: ForecastConfig) -> Forecaster:
     """Backtest every candidate on ``series``, refit the winner on all of it (outliers cleaned).
 

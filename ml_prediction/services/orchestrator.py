@@ -320,6 +320,9 @@ class _Run:
         loaded = self._active(MLModel.ModelType.TIME_SERIES_FORECAST)
         if loaded is None:
             return [], None
+        from ml_prediction.engines.forecasting import capacity_warning_for
+
+        current = self._current_forecast_config()
         horizon = timedelta(hours=_config()["FORECAST_HORIZON"])
         observed = self._observed_hours(
             frame, set(loaded.artifact.forecasters), start=start, end=end
@@ -346,10 +349,11 @@ class _Run:
                 continue
             values = [p.value for p in future]
             peak = max(range(len(values)), key=values.__getitem__)
-            limit = result.capacity_limit
-            warning = result.capacity_warning
-            if limit is not None and max(p.upper for p in future) < limit:
-                warning = ""  # the over-limit part (if any) is already in the past
+            # Judged against the limit configured now, not the one frozen in the trained
+            # forecaster's config (B5), and on the part still to come: an over-limit part
+            # already in the past warns nobody.
+            limit = (current or forecaster.config).limit_for(result.metric_name)
+            warning = capacity_warning_for(result.metric_name, future, limit)
             results.append(
                 ForecastResult(
                     metric_name=result.metric_name,
@@ -366,6 +370,18 @@ class _Run:
                 )
             )
         return results, loaded.record
+
+    def _current_forecast_config(self) -> Any:
+        """The forecast config built from the settings now (CAPACITY_LIMITS as configured today);
+        ``None`` when they cannot be read, so the trained forecasters' own limits apply."""
+        from ml_prediction.engines.forecasting import ForecastConfig
+
+        try:
+            return engine_config(ForecastConfig)
+        except (TypeError, ValueError) as exc:
+            logger.warning("CAPACITY_LIMITS unusable (%s); using the trained limits", exc)
+            self.skipped["capacity_limits"] = f"configured limits unusable: {exc}"
+            return None
 
     def _root_cause(
         self, frame: pd.DataFrame, *, error_types: dict[str, int], at: datetime | None = None
