@@ -347,6 +347,7 @@ def dashboard_summary(*, now: datetime | None = None) -> dict[str, Any]:
 
     ``predictions`` and ``anomalies`` cover the last DASHBOARD_WINDOW_DAYS days (an all-time
     total grows without bound and stops meaning anything); ``recent_activity`` the last 24 h.
+    Predictions are placed in time by their ``prediction_bucket``, anomalies by ``window_start``.
     """
     now = now or timezone.now()
     window_start = now - timedelta(days=DASHBOARD_WINDOW_DAYS)
@@ -354,23 +355,34 @@ def dashboard_summary(*, now: datetime | None = None) -> dict[str, Any]:
     hour_ago = now - timedelta(hours=1)
     high = _config("HIGH_PROBABILITY_THRESHOLD")
 
+    # Windows count what happened in them: a prediction by the bucket it was made from, an
+    # anomaly by its window. ``created_at`` / ``detected_at`` are when an analysis wrote the
+    # row, which a backfill or a re-analysis sets to now for days-old history; they only
+    # serve to tell that an analysis ran in the last hour (see services_analysed_since).
+    made_in_window = Q(prediction_bucket__gte=window_start)
     predictions = (
-        ErrorPrediction.objects.filter(created_at__gte=window_start)
+        ErrorPrediction.objects.filter(made_in_window | Q(created_at__gte=hour_ago))
         .order_by()
         .aggregate(
-            total=Count("prediction_id"),
-            high_probability=Count("prediction_id", filter=Q(probability__gte=high)),
-            alerts_triggered=Count("prediction_id", filter=Q(alert_triggered=True)),
-            accurate=Count("prediction_id", filter=Q(actual_error_occurred=True)),
-            last_24h=Count("prediction_id", filter=Q(created_at__gte=day_ago)),
+            total=Count("prediction_id", filter=made_in_window),
+            high_probability=Count(
+                "prediction_id", filter=made_in_window & Q(probability__gte=high)
+            ),
+            alerts_triggered=Count(
+                "prediction_id", filter=made_in_window & Q(alert_triggered=True)
+            ),
+            accurate=Count("prediction_id", filter=made_in_window & Q(actual_error_occurred=True)),
+            last_24h=Count("prediction_id", filter=Q(prediction_bucket__gte=day_ago)),
             last_1h=Count("prediction_id", filter=Q(created_at__gte=hour_ago)),
         )
     )
     # All scored buckets, not only anomalies: a bucket scored in the last hour shows that an
     # analysis ran (see services_analysed_since), in the same query.
-    anomaly = Q(is_anomaly=True)
+    anomaly = Q(is_anomaly=True, window_start__gte=window_start)
     anomalies = (
-        AnomalyDetection.objects.filter(detected_at__gte=window_start)
+        AnomalyDetection.objects.filter(
+            Q(window_start__gte=window_start) | Q(detected_at__gte=hour_ago)
+        )
         .order_by()
         .aggregate(
             total=Count("anomaly_id", filter=anomaly),
@@ -379,7 +391,7 @@ def dashboard_summary(*, now: datetime | None = None) -> dict[str, Any]:
             critical_unacknowledged=Count(
                 "anomaly_id", filter=anomaly & Q(severity_level="critical", acknowledged=False)
             ),
-            last_24h=Count("anomaly_id", filter=anomaly & Q(detected_at__gte=day_ago)),
+            last_24h=Count("anomaly_id", filter=anomaly & Q(window_start__gte=day_ago)),
             scored_1h=Count("anomaly_id", filter=Q(detected_at__gte=hour_ago)),
         )
     )

@@ -21,10 +21,18 @@ def test_summary_has_the_guides_shape_and_numbers(
     make_model(status="inactive")
     make_prediction(probability=0.9, alert_triggered=True, actual_error_occurred=True)
     make_prediction(probability=0.3)
-    make_prediction(probability=0.8, created_at=now - timedelta(days=3))
-    make_prediction(probability=0.99, created_at=now - timedelta(days=30))
+    for days, probability in ((3, 0.8), (30, 0.99)):  # made from a bucket days ago
+        made = now - timedelta(days=days)
+        make_prediction(probability=probability, created_at=made, prediction_bucket=made)
     make_anomaly()
-    make_anomaly(severity_level="medium", acknowledged=True, detected_at=now - timedelta(days=2))
+    two_days_ago = now - timedelta(days=2)
+    make_anomaly(
+        severity_level="medium",
+        acknowledged=True,
+        detected_at=two_days_ago,
+        window_start=two_days_ago,
+        window_end=two_days_ago + timedelta(minutes=5),
+    )
     make_anomaly(is_anomaly=False, severity_level="low")
     make_action(status="executed", executed_at=now - timedelta(hours=1))
 
