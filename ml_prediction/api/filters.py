@@ -118,9 +118,21 @@ class AnomalyFilter(FilterSet):
         fields = ["service", "severity_level", "is_anomaly", "acknowledged", "anomaly_type"]
 
 
+def forecast_metric_choices() -> list[tuple[str, str]]:
+    """The series names the analysis forecasts: errors, the latency p95 and every metric with a
+    capacity limit (read when asked, so a changed ML_CAPACITY_LIMITS applies)."""
+    from django.conf import settings
+
+    from ml_prediction.services.training import FORECAST_SERIES, LATENCY_FORECAST
+
+    names = [*FORECAST_SERIES, LATENCY_FORECAST]
+    names += [n for n in settings.ML_PREDICTION_CONFIG["CAPACITY_LIMITS"] if n not in names]
+    return [(name, name) for name in names]
+
+
 class ForecastFilter(FilterSet):
     service = django_filters.ChoiceFilter(choices=SERVICE_CHOICES)
-    metric_name = django_filters.CharFilter()
+    metric_name = django_filters.ChoiceFilter(choices=forecast_metric_choices)
     is_at_risk = StrictBooleanFilter()
 
     class Meta:
