@@ -141,6 +141,11 @@ class InputSerializer(serializers.Serializer):
         return super().to_internal_value(data)
 
 
+class NoBodyInputSerializer(InputSerializer):
+    """The body of an action that takes no input (``acknowledge/``, ``trigger_alert/``): empty
+    or ``{}``; any field is refused like a typo elsewhere, not silently ignored."""
+
+
 class OneOfField(serializers.ChoiceField):
     """A choice whose error lists the accepted values instead of echoing the input's repr
     (DRF says ``"['django']" is not a valid choice`` for a list)."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from django.conf import settings
@@ -242,6 +243,7 @@ class PredictionViewSet(_ReadViewSet):
         from ml_prediction.services.alerts import alert_prediction_now
 
         prediction = self.get_object()
+        _refuse_body_fields(request)
         notifications = alert_prediction_now(
             prediction_id=prediction.prediction_id, triggered_by=_actor(request)
         )
@@ -350,6 +352,7 @@ class AnomalyViewSet(_ReadViewSet):
     @action(detail=True, methods=["post"], permission_classes=OPS, filterset_class=None)
     def acknowledge(self, request: Request, anomaly_id: str) -> Response:
         anomaly = self.get_object()
+        _refuse_body_fields(request)
         updated = feedback.anomaly_acknowledge(anomaly_id=anomaly.anomaly_id, actor=_actor(request))
         return Response(s.AnomalySerializer(updated).data)
 
@@ -536,6 +539,16 @@ def _celery_app() -> Any:
     from feeding_hearts.celery import app
 
     return app
+
+
+def _refuse_body_fields(request: Request) -> None:
+    """Actions without input still read their body: a field sent to them is a 400 (the client
+    believes it said something the server ignored), a non-object body too; none or ``{}`` is
+    fine."""
+    data = request.data
+    if isinstance(data, Mapping) and not data:
+        return
+    s.NoBodyInputSerializer(data=data).is_valid(raise_exception=True)
 
 
 def _eager() -> bool:
