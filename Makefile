@@ -67,7 +67,7 @@ run: migrate ## start the development server on the embedded default
 serve: migrate ## production server: gunicorn with 2 workers
 	$(VENV)/bin/gunicorn feeding_hearts.wsgi -c gunicorn.conf.py
 
-worker: venv ## a Celery worker for the analysis and training queues
+worker: venv ## a Celery worker for the analysis, training and alerts queues
 	$(VENV)/bin/celery -A feeding_hearts worker -Q analysis,training,alerts --loglevel=info
 
 beat: venv ## Celery beat (the guide's schedule)

@@ -385,6 +385,9 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         started = time.perf_counter()
+        if not 1 <= options["port"] <= 65535:
+            # checked before any setup: a port no server can bind would be printed in every link
+            raise CommandError(f"--port must be between 1 and 65535, got {options['port']}.")
         services = parse_services(options["services"])
         show = not options["no_progress"]
         if not options["full_training"]:
