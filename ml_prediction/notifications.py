@@ -6,6 +6,7 @@ delivery sends exactly what was decided. Decisions live in ``ml_prediction.servi
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import requests
@@ -13,7 +14,7 @@ from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 
-from ml_prediction.engines.forecasting import format_number
+from ml_prediction.engines.forecasting import format_number, format_time
 
 HTTP_TIMEOUT_SECONDS = 10
 SLACK_MAX_ITEMS = 10  # digest items shown in Slack; Block Kit allows 50 blocks per message
@@ -106,6 +107,16 @@ def _optional_number(value: Any) -> str:
     return "" if value is None else _number(value)
 
 
+def _readable_time(value: Any) -> str:
+    """An ISO timestamp of a payload as the texts show times (``2026-11-27 13:40 UTC``)."""
+    if not value:
+        return ""
+    try:
+        return format_time(datetime.fromisoformat(str(value)))
+    except ValueError:
+        return str(value)
+
+
 def alert_context(payload: dict[str, Any]) -> dict[str, Any]:
     """Display strings for one alert payload (a digest item is an alert payload too)."""
     probability = payload.get("probability")
@@ -116,6 +127,8 @@ def alert_context(payload: dict[str, Any]) -> dict[str, Any]:
         "observed_value": _optional_number(payload.get("observed_value")),
         "expected_value": _optional_number(payload.get("expected_value")),
         "time_estimate": format_minutes(payload.get("time_horizon_minutes")),
+        # the horizon's end: the prediction says "by then", not "around then"
+        "predicted_by": _readable_time(payload.get("predicted_timestamp")),
         "factor_lines": [format_factor(f) for f in payload.get("factors") or []],
         "action_lines": [
             a.get("title", "") + (" (automatable)" if a.get("can_be_automated") else "")

@@ -273,8 +273,11 @@ def analyze_root_cause(
             for sim, p in scored[:3]
             if sim > 0
         ]
-        if scored and scored[0][0] >= 0.8:
-            best_sim, best = scored[0]
+        # only a past incident whose cause is known can vote for one (libraries trained before
+        # episodes stored their cause key hold incidents with an empty one)
+        known = [(sim, p) for sim, p in scored if p.cause_key]
+        if known and known[0][0] >= 0.8:
+            best_sim, best = known[0]
             votes[best.cause_key] = votes.get(best.cause_key, 0.0) + 1.5 * best_sim
             path.append(
                 f"similar past issue: {best.incident_id} ({best.cause_key}), similarity {best_sim:.2f}"

@@ -53,7 +53,8 @@ def test_a_burst_in_progress_is_headlined_with_its_shortest_horizon(
     assert row.payload["probability"] == 0.79
     text = smtp_server.messages[0].get_body(preferencelist=("plain",)).get_content()
     assert "Probability: 79%" in text
-    assert "Time estimate: within 30 minutes" in text
+    assert "Time estimate: within 30 minutes (by " in text and " UTC)" in text
+    assert "around" not in text and "+00:00" not in text  # "by" the horizon's end, readable
     assert "By horizon: 79% within 30 minutes; 81% within 2 hours; 91% within 24 hours" in text
     assert "ErrorBurst on django: 79% within 30 minutes" in str(slack_message(row.payload))
 

@@ -106,3 +106,14 @@ def test_message_templates_drop_variable_parts():
         "Read timed out after 12 ms"
     )
     assert message_template("Undefined index: 'donor_7'") == "Undefined index: <str>"
+
+
+def test_a_past_incident_without_a_known_cause_does_not_vote(sim):
+    """Found in use: a library of incidents stored with cause "" explained a repeat of one of
+    them as "laravel:  (error mix)"."""
+    incident = next(i for i in sim.incidents if i.cause_key == "db_pool_exhaustion")
+    current = window(sim, incident)
+    twin = PastIncident("past-twin", "", incident_signature(current), summary="")
+    result = analyze_root_cause(current, service=incident.service, history=[twin])
+    assert result.cause_key == "db_pool_exhaustion"
+    assert not any(p.startswith("similar past issue:") for p in result.decision_path)
