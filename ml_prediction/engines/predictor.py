@@ -754,9 +754,10 @@ def fit_error_predictor(
         tm.calibrator = _fit_calibrator(
             raw_cal, y_cal, config.calibration, pos_weight, config.isotonic_min_positives
         )
-        own_train = train_idx[train_idx < len(runs[target])]
+        # the floor's frequencies: the service's own training rows (the fleet's runs are
+        # not kept; its rows only join the classifier's training)
         tm.persistence, tm.persistence_cases = fit_persistence(
-            runs[target][own_train], y_all[own_train], tm.base_rate
+            runs[target][train_idx], y_all[train_idx], tm.base_rate
         )
         models.append(tm)
         importances += np.asarray(estimator.feature_importances_, dtype=float)
