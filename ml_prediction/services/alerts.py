@@ -305,14 +305,16 @@ def factor_lines(factors: Any, limit: int = TOP_FACTORS) -> list[dict[str, Any]]
                 {"feature": str(item), "value": None, "contribution": None, "description": ""}
             )
 
-    def weight(row: dict[str, Any]) -> float:
+    def weight(row: dict[str, Any]) -> tuple[bool, float]:
+        # what raises the risk first: a risk alert led by "… lowers the risk" reads backwards
         try:
-            return abs(float(row["contribution"]))
+            contribution = float(row["contribution"])
         except (TypeError, ValueError):
-            return 0.0
+            return (True, 0.0)
+        return (contribution < 0, -abs(contribution))
 
     if any(row["contribution"] is not None for row in rows):
-        rows.sort(key=weight, reverse=True)
+        rows.sort(key=weight)
     return rows[:limit]
 
 

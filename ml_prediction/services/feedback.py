@@ -150,6 +150,9 @@ def prediction_mark_occurred(
             raise FeedbackValidationError("timestamp", reason)
         if error_id is not None:
             timestamp = _stored_error_time(error_id=error_id, prediction=prediction)
+            if timestamp > timezone.now() + CLOCK_SKEW:
+                # an error ingested with a future occurred_at has not happened yet
+                raise FeedbackValidationError("error_id", "happened in the future.")
         prediction.actual_error_occurred = True
         prediction.actual_error_id = error_id
         prediction.actual_occurred_at = timestamp

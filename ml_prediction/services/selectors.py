@@ -143,9 +143,11 @@ def prediction_current() -> QuerySet[ErrorPrediction]:
     one row per (type, horizon) that reaches PREDICTION_THRESHOLD, so the service's newest
     bucket holds its latest (service, type, horizon) set and an older bucket's rows are
     superseded. A later run that found no risk stores no prediction, but it does store the
-    service's forecasts (stamped with the run's clock): one made after a later bucket had closed
-    (``prediction_bucket`` + 2 buckets) means a newer analysis no longer predicted these rows,
-    while a re-run of the same bucket (a manual trigger) keeps them.
+    service's forecasts: one stored a bucket or more after these rows were (both stamps are the
+    wall clock of the writing run) means a newer analysis no longer predicted them, while the
+    run's own forecasts and a re-run within the bucket (a manual trigger) keep them. Comparing
+    with ``prediction_bucket`` instead mixed the analysis' ``as_of`` with the wall clock: a run
+    that started late (the demo analyses after its backfill) retired its own predictions.
     """
     bucket = timedelta(minutes=settings.ML_PREDICTION_CONFIG["BUCKET_MINUTES"])
     newer_bucket = ErrorPrediction.objects.filter(
@@ -154,7 +156,7 @@ def prediction_current() -> QuerySet[ErrorPrediction]:
     later_run = TimeSeriesForecast.objects.filter(
         service=OuterRef("service"),
         created_at__gte=ExpressionWrapper(
-            OuterRef("prediction_bucket") + 2 * bucket, output_field=DateTimeField()
+            OuterRef("created_at") + bucket, output_field=DateTimeField()
         ),
     )
     return ErrorPrediction.objects.exclude(Exists(newer_bucket)).exclude(Exists(later_run))

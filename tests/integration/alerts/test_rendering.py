@@ -77,7 +77,9 @@ def test_digest_of_100_alerts_stays_within_slack_limits():
                 {"feature": "c", "contribution": 0.5},
                 {"feature": "d", "contribution": 0.05},
             ],
-            ["b", "c", "a"],
+            # what raises the risk leads, largest first; "b lowers the risk" led before, so a
+            # HIGH RISK alert opened with a reason against it
+            ["c", "a", "d"],
         ),
         ({"x": 0.2, "y": 0.7}, ["y", "x"]),
         (["first", "second"], ["first", "second"]),

@@ -91,6 +91,20 @@ def test_a_re_run_of_the_same_bucket_keeps_the_risk(
     assert _ids(readonly_client.get("/api/ml/predictions/high_risk/")) == [str(kept.prediction_id)]
 
 
+def test_a_run_that_started_late_keeps_its_own_risk(
+    readonly_client, make_prediction, make_forecast, last_bucket
+):
+    """Found in CI: the demo analyses "as of" the time it started, minutes before the run
+    writes; its own forecasts then looked like a later run and retired its predictions."""
+    written = timezone.now()
+    kept = _run(
+        make_prediction, bucket=last_bucket - 4 * BUCKET, service="java", created_at=written
+    )
+    make_forecast(service="java", created_at=written)
+
+    assert _ids(readonly_client.get("/api/ml/predictions/high_risk/")) == [str(kept.prediction_id)]
+
+
 def test_at_risk_shows_only_the_newest_forecast_of_a_metric(readonly_client, make_forecast):
     now = timezone.now()
     make_forecast(is_at_risk=True, created_at=now - timedelta(hours=1))

@@ -60,3 +60,24 @@ def test_the_stored_errors_own_time_is_recorded(ops_client, make_prediction, mak
     prediction.refresh_from_db()
     assert prediction.actual_occurred_at == happened
     assert prediction.actual_error_id == error.error_id
+
+
+def test_an_error_stored_with_a_future_time_cannot_confirm_a_prediction(
+    ops_client, make_prediction, make_error
+):
+    """Found in use: an error ingested with occurred_at 6 h ahead confirmed a 24-hour
+    prediction whose horizon was still open."""
+    now = timezone.now()
+    prediction = make_prediction(
+        predicted_timestamp=now + timedelta(hours=20),
+        time_horizon_minutes=1440,
+        created_at=now - timedelta(hours=4),
+    )
+    error = make_error(occurred_at=now + timedelta(hours=6))
+
+    response = _mark(ops_client, prediction, error_id=error.error_id, timestamp=now)
+
+    assert response.status_code == 400, response.content
+    assert response.json()["error"]["message"] == "error_id: happened in the future."
+    prediction.refresh_from_db()
+    assert prediction.actual_error_occurred is None
