@@ -537,8 +537,8 @@ class _Run:
 
         An episode still going on in the last hour is explained by the current root cause
         (computed on the window that holds it); an earlier one (``deep`` rescores the whole
-        lookback) by a root cause computed on the window ending at its first bucket, never by
-        the current one: it may have had another cause.
+        lookback) by a root cause computed on the window ending 15 minutes into it (or at its
+        end, if shorter), never by the current one: it may have had another cause.
         """
         bucket = timedelta(minutes=_config()["BUCKET_MINUTES"])
         episodes = []
@@ -547,10 +547,14 @@ class _Run:
             if run[-1].timestamp >= recent_start:
                 cause = current
             elif self.analysis_type == "deep":
+                # explained as an analysis 15 minutes into the episode would have seen it (the
+                # root-cause evaluation's window): at its first bucket a pool that saturates is
+                # often still below its threshold, and the episode read as another cause
+                at = min(run[-1].timestamp, start + 2 * bucket)
                 error_types = error_type_counts_for_service(
-                    service=self.service, start=start - timedelta(hours=1), end=start + bucket
+                    service=self.service, start=start - timedelta(hours=1), end=at + bucket
                 )
-                cause = self._root_cause(frame, error_types=error_types, at=start)
+                cause = self._root_cause(frame, error_types=error_types, at=at)
             else:
                 cause = None
             if cause is None:
