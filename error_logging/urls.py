@@ -1,12 +1,6 @@
-"""Site-root URLs: ingestion (native JSON, Sentry-compatible, OTLP) and /favicon.ico.
+"""Ingestion URLs: native JSON, Sentry-compatible and OTLP endpoints."""
 
-This is the URLconf mounted at the site root, hence /favicon.ico here: browsers ask for it on
-every page without a ``<link rel="icon">`` (the admin's), and a 404 there is a console error.
-"""
-
-from django.templatetags.static import static
 from django.urls import path
-from django.views.generic import RedirectView
 
 from error_logging.ingest import views
 
@@ -18,9 +12,4 @@ urlpatterns = [
     ),
     path("api/<int:project_id>/store/", views.SentryStoreView.as_view(), name="sentry-store"),
     path("v1/logs", views.OtlpLogsView.as_view(), name="otlp-logs"),
-    path(
-        "favicon.ico",
-        RedirectView.as_view(url=static("dashboard/favicon.svg"), permanent=True),
-        name="favicon",
-    ),
 ]

@@ -1,7 +1,13 @@
-"""Top-level URLs: ingestion, the ML API, auth, schema, dashboard and admin."""
+"""Top-level URLs: ingestion, the ML API, auth, schema, dashboard and admin.
+
+``/`` leads to the dashboard and ``/favicon.ico`` to its icon: browsers ask for the icon on
+every page without a ``<link rel="icon">`` (the admin's), and a 404 there is a console error.
+"""
 
 from django.contrib import admin
+from django.templatetags.static import static
 from django.urls import include, path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework_simplejwt.views import (
     TokenObtainPairView,
@@ -19,4 +25,10 @@ urlpatterns = [
     path("api/ml/", include("ml_prediction.api.urls")),
     path("", include("error_logging.urls")),
     path("dashboard/", include("dashboard.urls")),
+    path("", RedirectView.as_view(pattern_name="dashboard:index", permanent=False), name="root"),
+    path(
+        "favicon.ico",
+        RedirectView.as_view(url=static("dashboard/favicon.svg"), permanent=True),
+        name="favicon",
+    ),
 ]

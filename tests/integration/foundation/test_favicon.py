@@ -37,3 +37,9 @@ def test_the_icon_is_served_in_development(client, settings):
     response = serve(RequestFactory().get("/static/dashboard/favicon.svg"), "dashboard/favicon.svg")
     assert response.status_code == 200
     assert response["Content-Type"] == "image/svg+xml"
+
+
+def test_the_site_root_leads_to_the_dashboard(client):
+    response = client.get("/")
+    assert response.status_code == 302
+    assert response["Location"] == "/dashboard/"
