@@ -134,6 +134,17 @@ def _check_service(index: int, value: object, service: str) -> None:
     )
 
 
+def _uuid_or_new(index: int, item: dict, name: str) -> uuid.UUID:
+    """The client's id for the row (so a retried batch is not stored twice), or a new one."""
+    raw = item.get(name)
+    if raw is None or raw == "":
+        return uuid.uuid4()
+    try:
+        return uuid.UUID(str(raw))
+    except ValueError:
+        raise IngestValidationError(index, name, "is not a UUID") from None
+
+
 def _resolve_aliases(index: int, item: dict) -> dict:
     """The item under the column names; an alias sent beside its column must agree with it.
 
@@ -175,14 +186,7 @@ def _clean_error(
         item = _resolve_aliases(index, item)
     _check_service(index, item.get("service"), service)
 
-    raw_id = item.get("error_id")
-    if raw_id is None or raw_id == "":
-        error_id = uuid.uuid4()
-    else:
-        try:
-            error_id = uuid.UUID(str(raw_id))
-        except ValueError:
-            raise IngestValidationError(index, "error_id", "is not a UUID") from None
+    error_id = _uuid_or_new(index, item, "error_id")
 
     error_type = _text(index, item, "error_type").strip()
     if not error_type:
@@ -508,14 +512,7 @@ def _clean_metric(index: int, item: object, *, service: str, now: datetime) -> d
         tags = {}
     elif not isinstance(tags, dict):
         raise IngestValidationError(index, "tags", "must be an object")
-    raw_id = item.get("sample_id")
-    if raw_id is None or raw_id == "":
-        sample_id = uuid.uuid4()
-    else:
-        try:
-            sample_id = uuid.UUID(str(raw_id))
-        except ValueError:
-            raise IngestValidationError(index, "sample_id", "is not a UUID") from None
+    sample_id = _uuid_or_new(index, item, "sample_id")
     return {
         "sample_id": sample_id,
         "service": service,

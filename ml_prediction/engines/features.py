@@ -219,7 +219,12 @@ def build_features(frame: pd.DataFrame, *, bucket_minutes: int | None = None) ->
 
     Plain numpy on the columns: scoring a 24 h window must cost milliseconds, not pandas calls.
     """
-    data = normalize_bucket_frame(frame, bucket_minutes=bucket_minutes)
+    return features_from_normalized(normalize_bucket_frame(frame, bucket_minutes=bucket_minutes))
+
+
+def features_from_normalized(data: pd.DataFrame) -> pd.DataFrame:
+    """``build_features`` of a frame ``normalize_bucket_frame`` returned: for callers that also
+    read the normalised counts, so the window is normalised once."""
     bm = data.attrs["bucket_minutes"]
     per_hour = max(round(60 / bm), 1)
     per_day = max(round(1440 / bm), 1)

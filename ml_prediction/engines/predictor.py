@@ -37,7 +37,7 @@ import pandas as pd
 
 from ml_prediction.engines.catalog import CATEGORIES, INCIDENT
 from ml_prediction.engines.features import (
-    build_features,
+    features_from_normalized,
     normalize_bucket_frame,
     scale_free_columns,
 )
@@ -369,11 +369,13 @@ class ErrorPredictorModel:
             return np.asarray(booster.inplace_predict(x), dtype=float)
         return model.estimator.predict_proba(x)[:, 1]
 
-    def _runs(self, frame: pd.DataFrame) -> dict[str, np.ndarray]:
-        """Per target, the length of the burst in progress at each bucket (0: none)."""
+    def _features_and_runs(self, frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+        """The window's feature rows and, per target, the length of the burst in progress at
+        each bucket (0: none); the window is normalised once for both."""
         data = normalize_bucket_frame(frame, bucket_minutes=self.bucket_minutes)
         events = burst_events(data, self.thresholds)
-        return {target: burst_runs(events[target]) for target in events.columns}
+        runs = {target: burst_runs(events[target]) for target in events.columns}
+        return features_from_normalized(data), runs
 
     def _floors(self, runs: dict[str, np.ndarray], rows: slice) -> list[np.ndarray]:
         """The burst-in-progress floor per model (in `self.models` order) for `rows`."""
@@ -383,8 +385,8 @@ class ErrorPredictorModel:
 
     def predict_proba_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Calibrated probability per bucket of `frame`, one column per "target@horizon" (causal)."""
-        features = build_features(frame, bucket_minutes=self.bucket_minutes)
-        floors = self._floors(self._runs(frame), slice(None))
+        features, runs = self._features_and_runs(frame)
+        floors = self._floors(runs, slice(None))
         probabilities = self._probabilities(self._matrix(features), floors)
         columns = {
             f"{m.target}@{m.horizon_minutes}": p
@@ -431,12 +433,11 @@ class ErrorPredictorModel:
         last k buckets (their minimum), so callers that compare it with a threshold get the
         debounced policy the evaluation measures.
         """
-        features = build_features(frame, bucket_minutes=self.bucket_minutes)
+        features, runs = self._features_and_runs(frame)
         last = features.iloc[[-1]]
         x = self._matrix(last)
         held = min(config.alert_min_buckets, len(features))
         x_held = self._matrix(features.iloc[-held:])
-        runs = self._runs(frame)
         floors = self._floors(runs, slice(-held, None))
         timestamp = last.index[0].to_pydatetime()
         results: list[ErrorPredictionResult] = []
@@ -645,7 +646,7 @@ def fit_error_predictor(
         )
     if float(data["total_count"].sum()) == 0:
         raise InsufficientData("the service has no errors in its history: nothing to learn")
-    features = build_features(data, bucket_minutes=bm)
+    features = features_from_normalized(data)
     if fleet_frames:
         # learning from other services: only the features that mean the same on each of them
         features = features[scale_free_columns(list(features.columns))]
@@ -896,7 +897,7 @@ def _fleet_rows(
         n_train = int(np.searchsorted(data.index, before))
         if n_train < config.min_training_buckets or float(data["total_count"].sum()) == 0:
             continue
-        features = build_features(data, bucket_minutes=bucket_minutes)  # causal: one pass
+        features = features_from_normalized(data)  # causal: one pass
         x = features.reindex(columns=feature_names)
         x = x.fillna(fill).to_numpy(dtype=np.float32)
         events = burst_events(data, burst_thresholds(data.iloc[:n_train], config))

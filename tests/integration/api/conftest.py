@@ -7,6 +7,8 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+import redis
+from django.conf import settings
 from django.core.cache import cache
 from django.utils import timezone
 from rest_framework.test import APIClient
@@ -191,3 +193,12 @@ def make_error():
 
 def ids(response: Any, key: str) -> set[str]:
     return {row[key] for row in response.json()["results"]}
+
+
+@pytest.fixture
+def broker():
+    """This run's own broker database, emptied before and after."""
+    client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    client.flushdb()
+    yield client
+    client.flushdb()

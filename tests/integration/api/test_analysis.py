@@ -3,22 +3,11 @@
 from __future__ import annotations
 
 import pytest
-import redis
-from django.conf import settings
 
 from feeding_hearts.catalog import SERVICES
 from ml_prediction.models import AuditEvent
 
 pytestmark = pytest.mark.django_db(databases=["default", "ml_prediction"])
-
-
-@pytest.fixture
-def broker():
-    """This run's own broker database, emptied before and after."""
-    client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
-    client.flushdb()
-    yield client
-    client.flushdb()
 
 
 def _queued_task_names(broker) -> list[str]:

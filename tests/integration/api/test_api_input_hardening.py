@@ -10,8 +10,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-import redis
-from django.conf import settings
 from django.utils import timezone
 
 from ml_prediction.models import (
@@ -25,15 +23,6 @@ from tests.integration.api.conftest import ids
 pytestmark = pytest.mark.django_db(databases=["default", "ml_prediction"])
 
 ROOT = Path(__file__).resolve().parents[3]
-
-
-@pytest.fixture
-def broker():
-    """This run's own broker database, emptied before and after."""
-    client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
-    client.flushdb()
-    yield client
-    client.flushdb()
 
 
 def _error(response) -> dict:
