@@ -2,6 +2,8 @@
 
 ``/`` leads to the dashboard and ``/favicon.ico`` to its icon: browsers ask for the icon on
 every page without a ``<link rel="icon">`` (the admin's), and a 404 there is a console error.
+Unknown paths and crashes under ``/api/`` answer in the API's JSON error shape
+(``feeding_hearts.errors``).
 """
 
 from django.contrib import admin
@@ -14,6 +16,9 @@ from rest_framework_simplejwt.views import (
     TokenRefreshView,
     TokenVerifyView,
 )
+
+handler404 = "feeding_hearts.errors.not_found"
+handler500 = "feeding_hearts.errors.server_error"
 
 urlpatterns = [
     path("admin/", admin.site.urls),
