@@ -73,7 +73,7 @@ def health_report() -> dict[str, Any]:
     started in the last hour, not every bucket the last analysis re-scored.
     """
     from ml_prediction.models import AnomalyDetection, ErrorPrediction, MLModel
-    from ml_prediction.services.selectors import health_score, services_analysed_since
+    from ml_prediction.services.selectors import health_deductions, services_analysed_since
 
     now = timezone.now()
     hour_ago = now - timedelta(hours=1)
@@ -96,11 +96,15 @@ def health_report() -> dict[str, Any]:
         ).count()
         services_analysed = services_analysed_since(since=hour_ago)
     # The guide's score, then infrastructure: anything down caps the status at "degraded".
-    score = health_score(active_models=active_models, analysed_1h=services_analysed > 0)
+    deductions = health_deductions(active_models=active_models, analysed_1h=services_analysed > 0)
+    score = max(0, 100 - sum(d["points"] for d in deductions))
     if not checks["database_default"]:
-        score = min(score, 25)  # errors cannot be stored: critical
+        # Errors cannot be stored: critical.
+        deductions = [{"points": 75, "reason": "the default database is down: errors are lost"}]
+        score = 25
     elif not checks["database_ml"]:
         # Ingestion still works and nothing is lost; the ML counts are unknown, not zero.
+        deductions = [{"points": 50, "reason": "the ML database is down: no analyses run"}]
         score = 50
     status = "healthy" if score >= 80 else "degraded" if score >= 50 else "critical"
     if down and status == "healthy":
@@ -108,6 +112,7 @@ def health_report() -> dict[str, Any]:
     return {
         "status": status,
         "health_score": score,
+        "health_deductions": deductions,
         "active_models": active_models,
         "recent_predictions_1h": recent_predictions,
         "recent_anomalies_1h": recent_anomalies,

@@ -486,6 +486,11 @@ class _DashServiceModels(serializers.Serializer):
     last_trained_at = serializers.DateTimeField(allow_null=True)
 
 
+class _DashHealthDeduction(serializers.Serializer):
+    points = serializers.IntegerField()
+    reason = serializers.CharField()
+
+
 class _DashModels(serializers.Serializer):
     active = serializers.IntegerField()
     by_service = _DashServiceModels(many=True)
@@ -500,6 +505,11 @@ class _DashActivity(serializers.Serializer):
 class DashboardSummarySerializer(serializers.Serializer):
     timestamp = serializers.DateTimeField()
     health_score = serializers.IntegerField()
+    health_deductions = _DashHealthDeduction(
+        many=True,
+        help_text="What the score loses and why. Unlike /api/ml/health/ (the system's health, "
+        "for probes), the dashboard's score also loses 5 per unacknowledged critical anomaly.",
+    )
     window_days = serializers.IntegerField(help_text="Window of the predictions/anomalies totals.")
     predictions = _DashPredictions()
     anomalies = _DashAnomalies()

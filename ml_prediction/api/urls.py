@@ -23,6 +23,10 @@ extend_schema(
                 fields={
                     "status": serializers.ChoiceField(choices=["healthy", "degraded", "critical"]),
                     "health_score": serializers.IntegerField(),
+                    "health_deductions": serializers.ListField(
+                        child=serializers.DictField(),
+                        help_text="What the score loses and why: [{points, reason}].",
+                    ),
                     "active_models": serializers.IntegerField(),
                     "recent_predictions_1h": serializers.IntegerField(),
                     "recent_anomalies_1h": serializers.IntegerField(

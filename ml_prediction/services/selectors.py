@@ -328,17 +328,36 @@ def services_analysed_since(*, since: datetime) -> int:
     return len(services)
 
 
+def health_deductions(
+    *, active_models: int, analysed_1h: bool, critical_unacked: int = 0
+) -> list[dict[str, Any]]:
+    """What the health score loses, and why — shown beside the score, so that a 75 on the
+    dashboard next to a 100 from ``/api/ml/health/`` (which leaves anomalies out: it is the
+    system's health, for probes) says where the difference comes from."""
+    out: list[dict[str, Any]] = []
+    if active_models == 0:
+        out.append({"points": 50, "reason": "no active model: run train_models"})
+    if not analysed_1h:
+        out.append({"points": 25, "reason": "no analysis ran in the last hour: is beat running?"})
+    if critical_unacked:
+        plural = "y" if critical_unacked == 1 else "ies"
+        out.append(
+            {
+                "points": min(25, 5 * critical_unacked),
+                "reason": f"{critical_unacked} unacknowledged critical anomal{plural}",
+            }
+        )
+    return out
+
+
 def health_score(*, active_models: int, analysed_1h: bool, critical_unacked: int = 0) -> int:
     """The guide's health check score — 100, less 50 without an active model, less 25 when no
     analysis ran in the last hour (the guide says "without predictions", which a quiet system
     rightly has none of) — less 5 per unacknowledged critical anomaly (at most 25)."""
-    score = 100
-    if active_models == 0:
-        score -= 50
-    if not analysed_1h:
-        score -= 25
-    score -= min(25, 5 * critical_unacked)
-    return max(0, score)
+    lost = health_deductions(
+        active_models=active_models, analysed_1h=analysed_1h, critical_unacked=critical_unacked
+    )
+    return max(0, 100 - sum(d["points"] for d in lost))
 
 
 # --- dashboard -------------------------------------------------------------------------------
@@ -412,13 +431,15 @@ def dashboard_summary(*, now: datetime | None = None) -> dict[str, Any]:
         status=PreventiveAction.Status.EXECUTED, executed_at__gte=day_ago
     ).count()
     active_models = sum(row["active"] for row in by_service)
+    deductions = health_deductions(
+        active_models=active_models,
+        analysed_1h=bool(predictions["last_1h"] or anomalies["scored_1h"]),
+        critical_unacked=anomalies["critical_unacknowledged"],
+    )
     return {
         "timestamp": now,
-        "health_score": health_score(
-            active_models=active_models,
-            analysed_1h=bool(predictions["last_1h"] or anomalies["scored_1h"]),
-            critical_unacked=anomalies["critical_unacknowledged"],
-        ),
+        "health_score": max(0, 100 - sum(d["points"] for d in deductions)),
+        "health_deductions": deductions,
         "window_days": DASHBOARD_WINDOW_DAYS,
         "predictions": {
             "total": predictions["total"],

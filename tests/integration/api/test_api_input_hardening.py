@@ -245,6 +245,9 @@ def test_health_without_any_analysis_in_the_last_hour_loses_25(
     body = anon_client.get("/api/ml/health/").json()
 
     assert body["health_score"] == 75
+    assert body["health_deductions"] == [
+        {"points": 25, "reason": "no analysis ran in the last hour: is beat running?"}
+    ]
     assert body["services_analysed_1h"] == 0
 
 

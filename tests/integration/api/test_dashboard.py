@@ -63,12 +63,17 @@ def test_summary_has_the_guides_shape_and_numbers(
     }
     # models active, predictions in the last hour, one unacknowledged critical anomaly (-5)
     assert body["health_score"] == 95
+    assert body["health_deductions"] == [
+        {"points": 5, "reason": "1 unacknowledged critical anomaly"}
+    ]
 
 
 def test_empty_system_is_unhealthy(readonly_client):
     body = readonly_client.get("/api/ml/dashboard/summary/").json()
 
     assert body["health_score"] == 25
+    assert [d["points"] for d in body["health_deductions"]] == [50, 25]
+    assert "train_models" in body["health_deductions"][0]["reason"]
     assert body["models"] == {"active": 0, "by_service": []}
 
 
