@@ -47,8 +47,27 @@ class FilterSet(django_filters.FilterSet):
         cls = type(self)
         form_class = FilterSet._form_classes.get(cls)
         if form_class is None:
-            form_class = FilterSet._form_classes[cls] = super().get_form_class()
+            base = super().get_form_class()
+            form_class = type(base.__name__, (base,), {"clean": _refuse_repeated_parameters})
+            FilterSet._form_classes[cls] = form_class
         return form_class
+
+
+def _refuse_repeated_parameters(form: Any) -> dict[str, Any]:
+    """A parameter given twice (``?service=java&service=vue``) is a 400: the form would keep
+    one of them silently and the client would read one service's list as both services'."""
+    cleaned = super(type(form), form).clean()
+    getlist = getattr(form.data, "getlist", None)
+    if getlist is not None:
+        for name in form.fields:
+            values = getlist(name)
+            if len(values) > 1:
+                form.add_error(
+                    name,
+                    f"given {len(values)} times ({', '.join(values)}); a list is filtered by "
+                    "one value of each parameter.",
+                )
+    return cleaned
 
 
 class StrictBooleanFilter(django_filters.ChoiceFilter):

@@ -355,6 +355,24 @@ def test_unknown_values_of_closed_filters_are_400(ops_client, url, parameter):
     assert _error(response)["message"].startswith(f"{parameter}:")
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/api/ml/predictions/?service=java&service=vue",
+        "/api/ml/anomalies/?service=java&severity_level=high&service=vue",
+        "/api/ml/forecasts/?metric_name=error_count&metric_name=response_time_p95",
+    ],
+)
+def test_a_filter_given_twice_is_400_not_one_of_them(readonly_client, make_prediction, url):
+    make_prediction(service="java")
+
+    response = readonly_client.get(url)
+
+    assert response.status_code == 400
+    message = _error(response)["message"]
+    assert "given 2 times" in message and message.split(":")[0] in url
+
+
 def test_every_recorded_audit_action_is_a_filter_choice():
     from ml_prediction.services.audit import AUDIT_ACTIONS
 
