@@ -148,3 +148,12 @@ class AuditEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+
+@admin.register(m.AnalysisRun)
+class AnalysisRunAdmin(admin.ModelAdmin):
+    list_display = ("completed_at", "service", "analysis_type", "as_of", "status", "duration_ms")
+    list_filter = ("status", "analysis_type", "service")
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False

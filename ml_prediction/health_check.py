@@ -73,7 +73,7 @@ def health_report() -> dict[str, Any]:
     started in the last hour, not every bucket the last analysis re-scored.
     """
     from ml_prediction.models import AnomalyDetection, ErrorPrediction, MLModel
-    from ml_prediction.services.selectors import health_deductions, services_analysed_since
+    from ml_prediction.services.selectors import analyses_since, health_deductions, health_score
 
     now = timezone.now()
     hour_ago = now - timedelta(hours=1)
@@ -88,16 +88,19 @@ def health_report() -> dict[str, Any]:
         name for name, ok in checks.items() if ok is False or (name == "celery_workers" and ok == 0)
     ]
     active_models = recent_predictions = recent_anomalies = services_analysed = 0
+    failing: list[str] = []
     if checks["database_ml"]:
         active_models = MLModel.objects.filter(status=MLModel.Status.ACTIVE).count()
         recent_predictions = ErrorPrediction.objects.filter(created_at__gte=hour_ago).count()
         recent_anomalies = AnomalyDetection.objects.filter(
             is_anomaly=True, window_start__gte=hour_ago
         ).count()
-        services_analysed = services_analysed_since(since=hour_ago)
+        services_analysed, failing = analyses_since(since=hour_ago)
     # The guide's score, then infrastructure: anything down caps the status at "degraded".
-    deductions = health_deductions(active_models=active_models, analysed_1h=services_analysed > 0)
-    score = max(0, 100 - sum(d["points"] for d in deductions))
+    deductions = health_deductions(
+        active_models=active_models, analysed_1h=services_analysed > 0, failing=failing
+    )
+    score = health_score(deductions)
     if not checks["database_default"]:
         # Errors cannot be stored: critical.
         deductions = [{"points": 75, "reason": "the default database is down: errors are lost"}]
@@ -117,6 +120,7 @@ def health_report() -> dict[str, Any]:
         "recent_predictions_1h": recent_predictions,
         "recent_anomalies_1h": recent_anomalies,
         "services_analysed_1h": services_analysed,
+        "services_failing": failing,
         "timestamp": now.isoformat().replace("+00:00", "Z"),  # the API's UTC form
         "checks": checks,
         "down": down,

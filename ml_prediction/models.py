@@ -481,3 +481,44 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M} {self.actor} {self.action} {self.object_type}"
+
+
+class AnalysisRun(models.Model):
+    """One analysis of one service, whatever it found.
+
+    Results alone cannot say that an analysis ran: a quiet service stores no prediction, and a
+    service without a forecaster stores no forecast either. This row is the record that it ran
+    (health), of which stored predictions a later run no longer made (the current-risk lists),
+    of how long it took and of why it failed.
+    """
+
+    class Status(models.TextChoices):
+        COMPLETED = "completed", "Completed"
+        FAILED = "failed", "Failed"
+
+    class AnalysisType(models.TextChoices):
+        QUICK = "quick", "Quick (anomalies only)"
+        FULL = "full", "Full"
+        DEEP = "deep", "Deep (every episode explained)"
+
+    run_id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    service = models.CharField(max_length=20, choices=SERVICE_CHOICES)
+    analysis_type = models.CharField(max_length=10, choices=AnalysisType.choices)
+    as_of = models.DateTimeField(help_text="End of the analysed window (a bucket boundary).")
+    status = models.CharField(max_length=20, choices=Status.choices)
+    predicted = models.BooleanField(
+        default=False, help_text="An error-prediction model scored this run."
+    )
+    started_at = models.DateTimeField(default=timezone.now)
+    completed_at = models.DateTimeField(default=timezone.now, db_index=True)
+    duration_ms = models.FloatField(null=True, blank=True)
+    summary = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True, default="")
+
+    class Meta:
+        db_table = "analysis_runs"
+        ordering = ["-completed_at"]
+        indexes = [models.Index(fields=["service", "-as_of"])]
+
+    def __str__(self) -> str:
+        return f"{self.service} {self.analysis_type} analysis as of {self.as_of:%Y-%m-%d %H:%M}"

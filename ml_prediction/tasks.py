@@ -156,7 +156,8 @@ def generate_ai_insights(service: str | None = None) -> dict[str, Any]:
 
 @shared_task(acks_late=True, **RETRY)
 def cleanup_old_predictions(days: int | None = None) -> dict[str, int]:
-    """Delete predictions, anomalies and forecasts older than CLEANUP_OLD_PREDICTIONS_DAYS."""
+    """Delete predictions, anomalies, forecasts and analysis runs older than
+    CLEANUP_OLD_PREDICTIONS_DAYS."""
     from ml_prediction.services.orchestrator import results_cleanup
 
     keep = days or settings.ML_PREDICTION_CONFIG["CLEANUP_OLD_PREDICTIONS_DAYS"]

@@ -190,6 +190,14 @@ CREATE INDEX "time_series_forecasts_model_id_3f464aa1" ON "time_series_forecasts
 ALTER TABLE "model_training_history" ADD COLUMN "worker_hostname" varchar(255) DEFAULT '' NOT NULL;
 ALTER TABLE "model_training_history" ALTER COLUMN "worker_hostname" DROP DEFAULT;
 
+-- migration ml_prediction.0005_analysis_runs
+--
+-- Create model AnalysisRun
+--
+CREATE TABLE "analysis_runs" ("run_id" uuid NOT NULL PRIMARY KEY, "service" varchar(20) NOT NULL, "analysis_type" varchar(10) NOT NULL, "as_of" timestamp with time zone NOT NULL, "status" varchar(20) NOT NULL, "predicted" boolean NOT NULL, "started_at" timestamp with time zone NOT NULL, "completed_at" timestamp with time zone NOT NULL, "duration_ms" double precision NULL, "summary" jsonb NOT NULL, "error" text NOT NULL);
+CREATE INDEX "analysis_runs_completed_at_017d6f97" ON "analysis_runs" ("completed_at");
+CREATE INDEX "analysis_ru_service_a6c3fc_idx" ON "analysis_runs" ("service", "as_of" DESC);
+
 -- reporting views
 CREATE OR REPLACE VIEW ai_models.v_active_models_summary AS
 SELECT m.service,

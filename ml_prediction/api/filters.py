@@ -15,6 +15,7 @@ from feeding_hearts.catalog import LEVELS, SERVICE_CHOICES
 from ml_prediction.engines.actions import ACTION_CATALOGUE
 from ml_prediction.models import (
     AIInsight,
+    AnalysisRun,
     AnomalyDetection,
     AuditEvent,
     ErrorPrediction,
@@ -196,3 +197,13 @@ class AuditFilter(FilterSet):
     class Meta:
         model = AuditEvent
         fields = ["actor", "action", "object_type", "object_id"]
+
+
+class AnalysisRunFilter(FilterSet):
+    service = django_filters.ChoiceFilter(choices=SERVICE_CHOICES)
+    status = django_filters.ChoiceFilter(choices=AnalysisRun.Status.choices)
+    analysis_type = django_filters.ChoiceFilter(choices=AnalysisRun.AnalysisType.choices)
+
+    class Meta:
+        model = AnalysisRun
+        fields = ["service", "status", "analysis_type"]

@@ -425,6 +425,24 @@ class AuditEventSerializer(RowSerializer):
     created_at = serializers.DateTimeField()
 
 
+class AnalysisRunSerializer(RowSerializer):
+    run_id = serializers.UUIDField()
+    service = serializers.CharField()
+    analysis_type = serializers.CharField()
+    as_of = serializers.DateTimeField(help_text="End of the analysed window.")
+    status = serializers.CharField()
+    predicted = serializers.BooleanField(help_text="An error-prediction model scored this run.")
+    started_at = serializers.DateTimeField()
+    completed_at = serializers.DateTimeField()
+    duration_ms = serializers.FloatField(allow_null=True)
+    summary = serializers.JSONField(
+        help_text="What the run stored (anomalies_detected, predictions_stored, "
+        "forecasts_stored, actions_created), whether the service was learning, and the engines "
+        "it skipped with the reason."
+    )
+    error = serializers.CharField(help_text="Why a failed run failed (the traceback is logged).")
+
+
 # --- analysis --------------------------------------------------------------------------------
 class TriggerAnalysisInputSerializer(InputSerializer):
     service = OneOfField(choices=SERVICES)

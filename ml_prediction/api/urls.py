@@ -35,6 +35,10 @@ extend_schema(
                     "services_analysed_1h": serializers.IntegerField(
                         help_text="Services with an analysis in the last hour."
                     ),
+                    "services_failing": serializers.ListField(
+                        child=serializers.CharField(),
+                        help_text="Services whose latest analysis in the last hour failed.",
+                    ),
                     "timestamp": serializers.DateTimeField(),
                     "checks": serializers.DictField(),
                     "down": serializers.ListField(child=serializers.CharField()),
@@ -68,6 +72,7 @@ router.register("forecasts", views.ForecastViewSet, basename="forecast")
 router.register("actions", views.ActionViewSet, basename="action")
 router.register("insights", views.InsightViewSet, basename="insight")
 router.register("audit", views.AuditViewSet, basename="audit")
+router.register("analysis-runs", views.AnalysisRunViewSet, basename="analysis-run")
 
 
 urlpatterns = [

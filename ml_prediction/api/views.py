@@ -514,6 +514,27 @@ class InsightViewSet(_ReadViewSet):
         return Response(s.InsightSummarySerializer(selectors.insight_summary_by_service()).data)
 
 
+# --- analysis runs ---------------------------------------------------------------------------
+@extend_schema_view(
+    list=extend_schema(
+        summary="Analysis runs, newest first: when each service was analysed, how long it took, "
+        "what it stored, and why a failed run failed",
+        responses={200: s.AnalysisRunSerializer, **READ_ERRORS},
+    ),
+    retrieve=extend_schema(
+        summary="One analysis run", responses={200: s.AnalysisRunSerializer, **DETAIL_ERRORS}
+    ),
+)
+class AnalysisRunViewSet(_ReadViewSet):
+    serializer_class = s.AnalysisRunSerializer
+    filterset_class = filters.AnalysisRunFilter
+    lookup_url_kwarg = "run_id"
+    getter = staticmethod(selectors.analysis_run_get)
+
+    def get_queryset(self) -> Any:
+        return selectors.analysis_run_list()
+
+
 # --- audit trail -----------------------------------------------------------------------------
 @extend_schema_view(
     list=extend_schema(

@@ -10,7 +10,8 @@ duplicating. After the commit, high-risk results go to ``alerts_dispatch`` (whic
 ``alert_triggered`` decision) and the read cache is bumped.
 
 An engine that raises ``InsufficientData`` or has no trained model is recorded under
-``skipped`` in the summary and the other engines keep going.
+``skipped`` in the summary and the other engines keep going. Every run, completed or failed,
+leaves an ``AnalysisRun`` row (a completed one in the same transaction as its results).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from ml_prediction.engines.types import (
     RootCauseResult,
 )
 from ml_prediction.models import (
+    AnalysisRun,
     AnomalyDetection,
     ErrorPrediction,
     MLModel,
@@ -50,6 +52,7 @@ from ml_prediction.services import registry
 from ml_prediction.services.features import (
     bucket_frame_for_service,
     error_type_counts_for_service,
+    floor_to_bucket,
     lookback_window,
 )
 from ml_prediction.services.locks import service_lock
@@ -64,7 +67,7 @@ from ml_prediction.services.training import (
 logger = logging.getLogger(__name__)
 
 ML_DB = "ml_prediction"
-ANALYSIS_TYPES: tuple[str, ...] = ("quick", "full", "deep")
+ANALYSIS_TYPES: tuple[str, ...] = tuple(AnalysisRun.AnalysisType.values)
 # Anomaly rows written per run: the last hour of closed buckets (earlier ones were written by
 # earlier runs; rescoring them is idempotent anyway). ``deep`` rewrites the whole lookback.
 WRITE_BUCKETS = 12
@@ -219,6 +222,8 @@ class _Run:
         self.service = service
         self.analysis_type = analysis_type
         self.as_of = as_of or timezone.now()
+        self.started_at = timezone.now()
+        self.started = time.perf_counter()
         self.timings: dict[str, float] = {}
         self.skipped: dict[str, str] = {}
         self.models: dict[str, Any] = {}
@@ -428,7 +433,31 @@ class _Run:
     # ------------------------------------------------------------------ run
 
     def execute(self) -> dict[str, Any]:
-        started = time.perf_counter()
+        try:
+            return self._execute()
+        except Exception as exc:
+            self._record_failure(exc)
+            raise
+
+    def _record_failure(self, exc: Exception) -> None:
+        """A failed run is recorded too (health shows it); if the ML database is what failed,
+        the log has to do."""
+        try:
+            AnalysisRun.objects.create(
+                service=self.service,
+                analysis_type=self.analysis_type,
+                as_of=floor_to_bucket(self.as_of, _config()["BUCKET_MINUTES"]),
+                status=AnalysisRun.Status.FAILED,
+                started_at=self.started_at,
+                duration_ms=round((time.perf_counter() - self.started) * 1000, 1),
+                summary={"timings_ms": self.timings},
+                error=f"{type(exc).__name__}: {exc}"[:2000],
+            )
+        except Exception:
+            logger.exception("could not record the failed analysis of %s", self.service)
+
+    def _execute(self) -> dict[str, Any]:
+        started = self.started
         config = _config()
         start, end = lookback_window(hours=config["LOOKBACK_HOURS"], as_of=self.as_of)
         frame = self._timed(
@@ -797,6 +826,24 @@ class _Run:
             created, updated = insights_service.insights_store(
                 service=self.service, drafts=insight_drafts
             )
+            AnalysisRun.objects.create(
+                service=self.service,
+                analysis_type=self.analysis_type,
+                as_of=floor_to_bucket(self.as_of, config["BUCKET_MINUTES"]),
+                status=AnalysisRun.Status.COMPLETED,
+                predicted=prediction_model is not None,
+                started_at=self.started_at,
+                completed_at=now,
+                duration_ms=round((time.perf_counter() - self.started) * 1000, 1),
+                summary={
+                    "anomalies_detected": sum(1 for s in scores if s.is_anomaly),
+                    "predictions_stored": len(prediction_rows),
+                    "forecasts_stored": len(forecast_rows),
+                    "actions_created": len(action_ids),
+                    "learning": self.learning,
+                    "skipped": self.skipped,
+                },
+            )
             # Only what is current pages: a backfill (as_of in the past) or the older part of a
             # deep lookback is stored and explained, not sent to anyone.
             current_since = current_cutoff()
@@ -1079,7 +1126,8 @@ def results_cleanup(*, older_than: datetime) -> dict[str, int]:
     """Delete analysis results created before ``older_than`` (their feedback goes with them).
 
     Predictions are judged by their ``created_at``; anomalies by their bucket; forecasts by the
-    end of their horizon. Models, training history, actions, insights and audit stay.
+    end of their horizon; analysis runs by when they ended. Models, training history, actions,
+    insights and audit stay.
     Whatever its age, an unacknowledged critical anomaly stays (nobody has looked at it yet),
     and so do the prediction and anomaly behind an unexecuted high or critical action (the
     action is still to be done and its evidence must stay readable).
@@ -1100,6 +1148,7 @@ def results_cleanup(*, older_than: datetime) -> dict[str, int]:
             .delete()[1]
         )
         forecasts = TimeSeriesForecast.objects.filter(forecast_end__lt=older_than).delete()[1]
+        runs = AnalysisRun.objects.filter(completed_at__lt=older_than).delete()[1]
     from ml_prediction.services.cache import read_cache_bump
 
     read_cache_bump()
@@ -1107,4 +1156,5 @@ def results_cleanup(*, older_than: datetime) -> dict[str, int]:
         "predictions": predictions.get("ml_prediction.ErrorPrediction", 0),
         "anomalies": anomalies.get("ml_prediction.AnomalyDetection", 0),
         "forecasts": forecasts.get("ml_prediction.TimeSeriesForecast", 0),
+        "analysis_runs": runs.get("ml_prediction.AnalysisRun", 0),
     }

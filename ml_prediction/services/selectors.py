@@ -28,6 +28,7 @@ from django.utils import timezone
 from feeding_hearts.catalog import SERVICES
 from ml_prediction.models import (
     AIInsight,
+    AnalysisRun,
     AnomalyDetection,
     AuditEvent,
     ErrorPrediction,
@@ -139,27 +140,37 @@ def prediction_current() -> QuerySet[ErrorPrediction]:
     """The predictions of each service's latest prediction run: what the service is at risk of
     now, not the history of every 5-minute bucket.
 
-    A full analysis predicts from the last complete bucket (``prediction_bucket``) and stores
-    one row per (type, horizon) that reaches PREDICTION_THRESHOLD, so the service's newest
-    bucket holds its latest (service, type, horizon) set and an older bucket's rows are
-    superseded. A later run that found no risk stores no prediction, but it does store the
-    service's forecasts: one stored a bucket or more after these rows were (both stamps are the
-    wall clock of the writing run) means a newer analysis no longer predicted them, while the
-    run's own forecasts and a re-run within the bucket (a manual trigger) keep them. Comparing
-    with ``prediction_bucket`` instead mixed the analysis' ``as_of`` with the wall clock: a run
-    that started late (the demo analyses after its backfill) retired its own predictions.
+    A full analysis predicts from the last complete bucket (``prediction_bucket``, the bucket
+    before its ``as_of``) and stores one row per (type, horizon) that reaches
+    PREDICTION_THRESHOLD, so the service's newest bucket holds its latest set and an older
+    bucket's rows are superseded. A later run that found no risk stores no prediction; its
+    ``AnalysisRun`` row (``predicted``: a prediction model scored it) with a later ``as_of``
+    retires them. A re-run of the same bucket (a manual trigger), a quick run (anomalies only),
+    a failed run or a backfill of older data does not. Both sides are analysis times
+    (``as_of``), never the wall clock: a run that started late keeps its own predictions.
     """
     bucket = timedelta(minutes=settings.ML_PREDICTION_CONFIG["BUCKET_MINUTES"])
     newer_bucket = ErrorPrediction.objects.filter(
         service=OuterRef("service"), prediction_bucket__gt=OuterRef("prediction_bucket")
     )
-    later_run = TimeSeriesForecast.objects.filter(
+    later_run = AnalysisRun.objects.filter(
         service=OuterRef("service"),
-        created_at__gte=ExpressionWrapper(
-            OuterRef("created_at") + bucket, output_field=DateTimeField()
+        status=AnalysisRun.Status.COMPLETED,
+        predicted=True,
+        as_of__gt=ExpressionWrapper(
+            OuterRef("prediction_bucket") + bucket, output_field=DateTimeField()
         ),
     )
     return ErrorPrediction.objects.exclude(Exists(newer_bucket)).exclude(Exists(later_run))
+
+
+def analysis_run_list() -> QuerySet[AnalysisRun]:
+    """Every recorded analysis, newest first (a total order for pagination)."""
+    return AnalysisRun.objects.order_by("-completed_at", "run_id")
+
+
+def analysis_run_get(*, run_id: Any) -> AnalysisRun:
+    return _get(AnalysisRun.objects.all(), pk=run_id, what="analysis run")
 
 
 def prediction_high_risk(*, hours: float | None = None) -> QuerySet[ErrorPrediction]:
@@ -312,24 +323,31 @@ def audit_list() -> QuerySet[AuditEvent]:
 
 
 # --- health ----------------------------------------------------------------------------------
-def services_analysed_since(*, since: datetime) -> int:
-    """How many services had an analysis since ``since`` (two small queries).
+def analyses_since(*, since: datetime) -> tuple[int, list[str]]:
+    """(how many services completed an analysis since ``since``, the services whose latest
+    analysis since then failed), from the ``AnalysisRun`` rows in one small query."""
+    latest: dict[str, str] = {}
+    completed: set[str] = set()
+    runs = AnalysisRun.objects.filter(completed_at__gte=since).order_by("completed_at")
+    for service, status in runs.values_list("service", "status"):
+        latest[service] = status
+        if status == AnalysisRun.Status.COMPLETED:
+            completed.add(service)
+    failing = sorted(svc for svc, status in latest.items() if status == AnalysisRun.Status.FAILED)
+    return len(completed), failing
 
-    There is no table of analysis runs; every analysis (quick, full, deep) re-scores the
-    buckets of its lookback and stamps them ``detected_at`` = when it ran, and a full one
-    stores its predictions with ``created_at`` = when it ran. Predictions alone do not show
-    that analyses run: only those at or above PREDICTION_THRESHOLD are stored, so a quiet,
-    healthy system has none.
-    """
-    scored = AnomalyDetection.objects.filter(detected_at__gte=since).order_by()
-    predicted = ErrorPrediction.objects.filter(created_at__gte=since).order_by()
-    services = set(scored.values_list("service", flat=True).distinct())
-    services |= set(predicted.values_list("service", flat=True).distinct())
-    return len(services)
+
+def services_analysed_since(*, since: datetime) -> int:
+    """How many services completed an analysis since ``since``."""
+    return analyses_since(since=since)[0]
 
 
 def health_deductions(
-    *, active_models: int, analysed_1h: bool, critical_unacked: int = 0
+    *,
+    active_models: int,
+    analysed_1h: bool,
+    critical_unacked: int = 0,
+    failing: list[str] | tuple[str, ...] = (),
 ) -> list[dict[str, Any]]:
     """What the health score loses, and why — shown beside the score, so that a 75 on the
     dashboard next to a 100 from ``/api/ml/health/`` (which leaves anomalies out: it is the
@@ -339,6 +357,14 @@ def health_deductions(
         out.append({"points": 50, "reason": "no active model: run train_models"})
     if not analysed_1h:
         out.append({"points": 25, "reason": "no analysis ran in the last hour: is beat running?"})
+    if failing:
+        out.append(
+            {
+                "points": min(25, 5 * len(failing)),
+                "reason": f"the latest analysis of {', '.join(failing)} failed: see "
+                "/api/ml/analysis-runs/?status=failed",
+            }
+        )
     if critical_unacked:
         plural = "y" if critical_unacked == 1 else "ies"
         out.append(
@@ -350,21 +376,19 @@ def health_deductions(
     return out
 
 
-def health_score(*, active_models: int, analysed_1h: bool, critical_unacked: int = 0) -> int:
+def health_score(deductions: list[dict[str, Any]]) -> int:
     """The guide's health check score — 100, less 50 without an active model, less 25 when no
     analysis ran in the last hour (the guide says "without predictions", which a quiet system
-    rightly has none of) — less 5 per unacknowledged critical anomaly (at most 25)."""
-    lost = health_deductions(
-        active_models=active_models, analysed_1h=analysed_1h, critical_unacked=critical_unacked
-    )
-    return max(0, 100 - sum(d["points"] for d in lost))
+    rightly has none of) — less 5 per service whose latest analysis failed and, on the
+    dashboard, per unacknowledged critical anomaly (at most 25 each)."""
+    return max(0, 100 - sum(d["points"] for d in deductions))
 
 
 # --- dashboard -------------------------------------------------------------------------------
 
 
 def dashboard_summary(*, now: datetime | None = None) -> dict[str, Any]:
-    """The guide's dashboard summary, in four aggregate queries.
+    """The guide's dashboard summary, in five small aggregate queries.
 
     ``predictions`` and ``anomalies`` cover the last DASHBOARD_WINDOW_DAYS days (an all-time
     total grows without bound and stops meaning anything); ``recent_activity`` the last 24 h.
@@ -377,12 +401,11 @@ def dashboard_summary(*, now: datetime | None = None) -> dict[str, Any]:
     high = _config("HIGH_PROBABILITY_THRESHOLD")
 
     # Windows count what happened in them: a prediction by the bucket it was made from, an
-    # anomaly by its window. ``created_at`` / ``detected_at`` are when an analysis wrote the
-    # row, which a backfill or a re-analysis sets to now for days-old history; they only
-    # serve to tell that an analysis ran in the last hour (see services_analysed_since).
+    # anomaly by its window, not by when an analysis wrote the row (``created_at`` /
+    # ``detected_at``), which a backfill or a re-analysis sets to now for days-old history.
     made_in_window = Q(prediction_bucket__gte=window_start)
     predictions = (
-        ErrorPrediction.objects.filter(made_in_window | Q(created_at__gte=hour_ago))
+        ErrorPrediction.objects.filter(made_in_window)
         .order_by()
         .aggregate(
             total=Count("prediction_id", filter=made_in_window),
@@ -394,16 +417,11 @@ def dashboard_summary(*, now: datetime | None = None) -> dict[str, Any]:
             ),
             accurate=Count("prediction_id", filter=made_in_window & Q(actual_error_occurred=True)),
             last_24h=Count("prediction_id", filter=Q(prediction_bucket__gte=day_ago)),
-            last_1h=Count("prediction_id", filter=Q(created_at__gte=hour_ago)),
         )
     )
-    # All scored buckets, not only anomalies: a bucket scored in the last hour shows that an
-    # analysis ran (see services_analysed_since), in the same query.
     anomaly = Q(is_anomaly=True, window_start__gte=window_start)
     anomalies = (
-        AnomalyDetection.objects.filter(
-            Q(window_start__gte=window_start) | Q(detected_at__gte=hour_ago)
-        )
+        AnomalyDetection.objects.filter(anomaly)
         .order_by()
         .aggregate(
             total=Count("anomaly_id", filter=anomaly),
@@ -413,7 +431,6 @@ def dashboard_summary(*, now: datetime | None = None) -> dict[str, Any]:
                 "anomaly_id", filter=anomaly & Q(severity_level="critical", acknowledged=False)
             ),
             last_24h=Count("anomaly_id", filter=anomaly & Q(window_start__gte=day_ago)),
-            scored_1h=Count("anomaly_id", filter=Q(detected_at__gte=hour_ago)),
         )
     )
     by_service = list(
@@ -431,14 +448,16 @@ def dashboard_summary(*, now: datetime | None = None) -> dict[str, Any]:
         status=PreventiveAction.Status.EXECUTED, executed_at__gte=day_ago
     ).count()
     active_models = sum(row["active"] for row in by_service)
+    analysed, failing = analyses_since(since=hour_ago)
     deductions = health_deductions(
         active_models=active_models,
-        analysed_1h=bool(predictions["last_1h"] or anomalies["scored_1h"]),
+        analysed_1h=analysed > 0,
         critical_unacked=anomalies["critical_unacknowledged"],
+        failing=failing,
     )
     return {
         "timestamp": now,
-        "health_score": max(0, 100 - sum(d["points"] for d in deductions)),
+        "health_score": health_score(deductions),
         "health_deductions": deductions,
         "window_days": DASHBOARD_WINDOW_DAYS,
         "predictions": {

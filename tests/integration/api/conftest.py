@@ -15,6 +15,7 @@ from rest_framework.test import APIClient
 
 from ml_prediction.models import (
     AIInsight,
+    AnalysisRun,
     AnomalyDetection,
     ErrorPrediction,
     MLModel,
@@ -202,3 +203,28 @@ def broker():
     client.flushdb()
     yield client
     client.flushdb()
+
+
+@pytest.fixture
+def make_run():
+    """One recorded analysis: by default a completed full run of django that predicted, as of
+    the current bucket boundary, finished now."""
+
+    def make(**overrides: Any) -> AnalysisRun:
+        from ml_prediction.services.features import floor_to_bucket
+
+        now = timezone.now()
+        values = {
+            "service": "django",
+            "analysis_type": "full",
+            "as_of": floor_to_bucket(now, 5),
+            "status": "completed",
+            "predicted": True,
+            "started_at": now - timedelta(seconds=2),
+            "completed_at": now,
+            "duration_ms": 2000.0,
+        }
+        values.update(overrides)
+        return AnalysisRun.objects.create(**values)
+
+    return make

@@ -179,11 +179,12 @@ def test_mark_occurred_with_another_services_error_is_400(ops_client, make_predi
 
 # --- 3. health: a quiet, freshly analysed system is healthy -----------------------------------
 @pytest.fixture
-def quiet_analysed_system(make_model, make_anomaly):
+def quiet_analysed_system(make_model, make_anomaly, make_run):
     """An active model and an analysis a minute ago that scored buckets and stored no
     prediction (every probability under PREDICTION_THRESHOLD); one old anomaly re-scored."""
     now = timezone.now()
     make_model()
+    make_run(service="django", completed_at=now - timedelta(minutes=1))
     for minutes in (5, 10, 15):
         make_anomaly(
             service="django",
@@ -220,17 +221,61 @@ def test_health_of_a_quiet_freshly_analysed_system_is_healthy(
 
 
 def test_health_counts_recent_anomalies_not_rescored_buckets(
-    anon_client, quiet_analysed_system, make_anomaly, monkeypatch
+    anon_client, quiet_analysed_system, make_anomaly, make_run, monkeypatch
 ):
     from ml_prediction import health_check
 
     monkeypatch.setattr(health_check, "_workers", lambda: 1)
     make_anomaly(service="java", window_start=timezone.now() - timedelta(minutes=20))
+    make_run(service="java")
 
     body = anon_client.get("/api/ml/health/").json()
 
     assert body["recent_anomalies_1h"] == 1
     assert body["services_analysed_1h"] == 2
+
+
+def test_health_names_the_services_whose_latest_analysis_failed(
+    anon_client, quiet_analysed_system, make_run, monkeypatch
+):
+    from ml_prediction import health_check
+
+    monkeypatch.setattr(health_check, "_workers", lambda: 1)
+    now = timezone.now()
+    make_run(service="java", status="failed", completed_at=now - timedelta(minutes=2))
+    # vue failed once, then recovered
+    make_run(service="vue", status="failed", completed_at=now - timedelta(minutes=10))
+    make_run(service="vue", completed_at=now - timedelta(minutes=5))
+
+    body = anon_client.get("/api/ml/health/").json()
+
+    assert body["services_failing"] == ["java"]
+    assert body["services_analysed_1h"] == 2  # django and vue completed one
+    assert body["health_score"] == 95
+    assert body["health_deductions"] == [
+        {
+            "points": 5,
+            "reason": "the latest analysis of java failed: see /api/ml/analysis-runs/?status=failed",
+        }
+    ]
+
+
+def test_stored_rows_without_a_recorded_run_are_not_an_analysis(
+    anon_client, make_model, make_anomaly, make_prediction, monkeypatch
+):
+    """A restore or an import writes rows stamped now; only a recorded run shows that the
+    analyses run."""
+    from ml_prediction import health_check
+
+    monkeypatch.setattr(health_check, "_workers", lambda: 1)
+    make_model()
+    make_anomaly()
+    make_prediction()
+
+    body = anon_client.get("/api/ml/health/").json()
+
+    assert body["services_analysed_1h"] == 0
+    assert body["health_score"] == 75
 
 
 def test_health_without_any_analysis_in_the_last_hour_loses_25(

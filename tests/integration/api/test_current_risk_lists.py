@@ -69,11 +69,12 @@ def test_a_later_analysis_that_stored_another_risk_retires_the_older_set(
 
 
 def test_a_later_analysis_that_found_no_risk_retires_it(
-    readonly_client, make_prediction, make_forecast, last_bucket
+    readonly_client, make_prediction, make_run, last_bucket
 ):
-    # vue's 13:40 run stored a risk; its 13:45 run stored none, only its forecasts
+    # vue's 13:40 run stored a risk; its 13:45 run stored none (and no forecast: vue has no
+    # forecaster yet), only its run record
     _run(make_prediction, bucket=last_bucket - BUCKET, service="vue", probability=0.78)
-    make_forecast(service="vue", created_at=last_bucket + BUCKET + timedelta(seconds=20))
+    make_run(service="vue", as_of=last_bucket + BUCKET)
 
     response = readonly_client.get("/api/ml/predictions/high_risk/")
 
@@ -81,26 +82,51 @@ def test_a_later_analysis_that_found_no_risk_retires_it(
     assert len(_ids(readonly_client.get("/api/ml/predictions/?service=vue"))) == 1
 
 
+@pytest.mark.parametrize(
+    "later",
+    [
+        {"analysis_type": "quick", "predicted": False},  # anomalies only: risk not re-assessed
+        {"status": "failed", "predicted": False},
+        {"predicted": False},  # no prediction model loaded
+    ],
+)
+def test_a_later_run_that_did_not_predict_keeps_the_risk(
+    readonly_client, make_prediction, make_run, last_bucket, later
+):
+    kept = _run(make_prediction, bucket=last_bucket - BUCKET, service="vue")
+    make_run(service="vue", as_of=last_bucket + BUCKET, **later)
+
+    assert _ids(readonly_client.get("/api/ml/predictions/high_risk/")) == [str(kept.prediction_id)]
+
+
 def test_a_re_run_of_the_same_bucket_keeps_the_risk(
-    readonly_client, make_prediction, make_forecast, last_bucket
+    readonly_client, make_prediction, make_run, last_bucket
 ):
     kept = _run(make_prediction, bucket=last_bucket, service="vue")
-    # a manual trigger a minute later: same bucket, its forecasts stamped later
-    make_forecast(service="vue", created_at=last_bucket + BUCKET + timedelta(minutes=1))
+    # a manual trigger a minute later: the same bucket, so the same as_of
+    make_run(service="vue", as_of=last_bucket + BUCKET)
 
     assert _ids(readonly_client.get("/api/ml/predictions/high_risk/")) == [str(kept.prediction_id)]
 
 
 def test_a_run_that_started_late_keeps_its_own_risk(
-    readonly_client, make_prediction, make_forecast, last_bucket
+    readonly_client, make_prediction, make_run, last_bucket
 ):
     """Found in CI: the demo analyses "as of" the time it started, minutes before the run
-    writes; its own forecasts then looked like a later run and retired its predictions."""
+    writes; a comparison with the wall clock retired its own predictions."""
     written = timezone.now()
-    kept = _run(
-        make_prediction, bucket=last_bucket - 4 * BUCKET, service="java", created_at=written
-    )
-    make_forecast(service="java", created_at=written)
+    bucket = last_bucket - 4 * BUCKET
+    kept = _run(make_prediction, bucket=bucket, service="java", created_at=written)
+    make_run(service="java", as_of=bucket + BUCKET, completed_at=written)
+
+    assert _ids(readonly_client.get("/api/ml/predictions/high_risk/")) == [str(kept.prediction_id)]
+
+
+def test_a_backfill_of_older_data_keeps_the_current_risk(
+    readonly_client, make_prediction, make_run, last_bucket
+):
+    kept = _run(make_prediction, bucket=last_bucket, service="java")
+    make_run(service="java", as_of=last_bucket - timedelta(days=2))
 
     assert _ids(readonly_client.get("/api/ml/predictions/high_risk/")) == [str(kept.prediction_id)]
 

@@ -13,10 +13,11 @@ pytestmark = pytest.mark.django_db(databases=["default", "ml_prediction"])
 
 
 def test_summary_has_the_guides_shape_and_numbers(
-    readonly_client, make_model, make_prediction, make_anomaly, make_action
+    readonly_client, make_model, make_prediction, make_anomaly, make_action, make_run
 ):
     now = timezone.now()
     make_model()
+    make_run()
     make_model(service="java", model_type="error_classifier", model_algorithm="xgboost")
     make_model(status="inactive")
     make_prediction(probability=0.9, alert_triggered=True, actual_error_occurred=True)
@@ -61,7 +62,7 @@ def test_summary_has_the_guides_shape_and_numbers(
         "anomalies_24h": 1,
         "actions_executed_24h": 1,
     }
-    # models active, predictions in the last hour, one unacknowledged critical anomaly (-5)
+    # models active, an analysis in the last hour, one unacknowledged critical anomaly (-5)
     assert body["health_score"] == 95
     assert body["health_deductions"] == [
         {"points": 5, "reason": "1 unacknowledged critical anomaly"}
@@ -86,7 +87,7 @@ def test_summary_uses_a_bounded_number_of_queries(readonly_client, make_model, m
         response = readonly_client.get("/api/ml/dashboard/summary/")
 
     assert response.status_code == 200
-    assert len(ml_queries) <= 4
+    assert len(ml_queries) <= 5  # predictions, anomalies, models, actions, analysis runs
 
 
 def test_summary_is_cached_and_invalidated_by_writes(ops_client, make_anomaly):

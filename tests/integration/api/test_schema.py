@@ -123,6 +123,7 @@ def test_ids_in_ml_paths_are_uuids_so_list_actions_are_not_mistaken_for_ids(sche
         "insight_id",
         "model_id",
         "prediction_id",
+        "run_id",
     }
     assert all(id_schema == {"type": "string", "format": "uuid"} for _, id_schema in ids)
 

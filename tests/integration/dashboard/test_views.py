@@ -67,14 +67,15 @@ def test_panels_partial_has_the_lists_but_not_the_page(client, ops_user, anomaly
 
 
 def test_the_health_card_says_what_the_score_loses(client, ops_user, anomaly):
-    # given no active model and one unacknowledged critical anomaly, scored just now
+    # given no active model, no recorded analysis and one unacknowledged critical anomaly
     client.force_login(ops_user)
 
     body = client.get("/dashboard/panels/").content.decode()
 
     # then the card shows the score and each deduction with its reason
-    assert '<div class="big" id="health-score">45</div>' in body
+    assert '<div class="big" id="health-score">20</div>' in body
     assert "−50: no active model: run train_models" in body
+    assert "−25: no analysis ran in the last hour: is beat running?" in body
     assert "−5: 1 unacknowledged critical anomaly" in body
 
 

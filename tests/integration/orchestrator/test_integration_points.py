@@ -44,7 +44,7 @@ def test_the_web_process_never_imports_tensorflow_or_prophet():
 
 
 def _healthy_rows():
-    from ml_prediction.models import ErrorPrediction, MLModel
+    from ml_prediction.models import AnalysisRun, ErrorPrediction, MLModel
 
     model = MLModel.objects.create(
         model_name="m",
@@ -61,6 +61,9 @@ def _healthy_rows():
         time_horizon_minutes=30,
         prediction_bucket=timezone.now(),
         predicted_timestamp=timezone.now() + timedelta(minutes=30),
+    )
+    AnalysisRun.objects.create(
+        service="django", analysis_type="full", as_of=timezone.now(), status="completed"
     )
 
 

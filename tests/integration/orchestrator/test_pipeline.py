@@ -97,6 +97,18 @@ def test_training_then_full_analysis_stores_results_once_per_bucket():
     ) == counts
     assert sorted(first["anomalies"]["ids"]) == sorted(second["anomalies"]["ids"])
     assert ModelTrainingHistory.objects.filter(status="running").count() == 0
+    # each run is recorded, as of the analysed window's end
+    from ml_prediction.models import AnalysisRun
+
+    runs = list(AnalysisRun.objects.filter(service="django").order_by("completed_at"))
+    assert [(r.status, r.analysis_type, r.predicted) for r in runs] == [
+        ("completed", "full", True),
+        ("completed", "full", True),
+    ]
+    assert runs[0].as_of.isoformat() == first["as_of"]
+    assert runs[0].summary["forecasts_stored"] == first["forecasts"]["stored"]
+    assert runs[0].summary["predictions_stored"] == first["predictions"]["stored"]
+    assert 0 < runs[0].duration_ms <= first["duration_ms"]
 
 
 def _burst(service: str, *, count: int, minutes: int, error_type: str = "OperationalError") -> None:

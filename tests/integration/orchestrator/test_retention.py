@@ -130,7 +130,7 @@ def test_an_unexecuted_urgent_action_and_its_evidence_survive(priority, status):
     assert (action.prediction_id, action.anomaly_id) == (prediction.pk, anomaly.pk)
     assert _exists(prediction) and _exists(anomaly)
     assert not _exists(stale)
-    assert deleted == {"predictions": 1, "anomalies": 0, "forecasts": 0}
+    assert deleted == {"predictions": 1, "anomalies": 0, "forecasts": 0, "analysis_runs": 0}
 
 
 @pytest.mark.parametrize(
@@ -151,7 +151,7 @@ def test_the_evidence_of_done_or_minor_actions_is_deleted(priority, status):
 
     action.refresh_from_db()
     assert (action.prediction_id, action.anomaly_id) == (None, None)
-    assert deleted == {"predictions": 1, "anomalies": 1, "forecasts": 0}
+    assert deleted == {"predictions": 1, "anomalies": 1, "forecasts": 0, "analysis_runs": 0}
 
 
 def test_insights_and_actions_are_never_deleted_by_cleanup():
@@ -183,5 +183,5 @@ def test_old_closed_results_go_and_recent_ones_stay():
 
     deleted = cleanup_old_predictions(days=KEEP_DAYS)
 
-    assert deleted == {"predictions": 1, "anomalies": 1, "forecasts": 1}
+    assert deleted == {"predictions": 1, "anomalies": 1, "forecasts": 1, "analysis_runs": 0}
     assert list(ErrorPrediction.objects.values_list("pk", flat=True)) == [recent.pk]

@@ -299,7 +299,7 @@ def test_cleanup_deletes_only_results_older_than_the_setting(celery_worker_proce
 
     deleted = cleanup_old_predictions.delay().get(timeout=60)
 
-    assert deleted == {"predictions": 1, "anomalies": 1, "forecasts": 1}
+    assert deleted == {"predictions": 1, "anomalies": 1, "forecasts": 1, "analysis_runs": 0}
     assert list(ErrorPrediction.objects.values_list("predicted_error_type", flat=True)) == [
         "recent"
     ]
