@@ -22,6 +22,7 @@ from error_logging.models import ErrorLog, ErrorRollup
 from feeding_hearts.catalog import SERVICES
 from ml_prediction.models import (
     AIInsight,
+    AnalysisRun,
     AnomalyDetection,
     ErrorPrediction,
     PreventiveAction,
@@ -69,6 +70,10 @@ class ServiceChart:
     forecast_algorithm: str = ""
     anomalies: list[AnomalyMark] = field(default_factory=list)
     errors_last_24h: int = 0
+    # The newest analysed window (as_of) and whether that run failed: a chart that looks calm
+    # because nothing has analysed it for hours must not look healthy.
+    analysed_until: datetime | None = None
+    last_run_failed: bool = False
 
     @property
     def has_data(self) -> bool:
@@ -201,7 +206,8 @@ def service_charts(*, days: int = 3, now: datetime | None = None) -> list[Servic
     """One chart per service: the last ``days`` of error rate, the latest forecast, anomalies.
 
     The window ends at the newest stored rollup (not the wall clock) so replayed or seeded
-    history still shows; the forecast continues from there. About ten queries for all services.
+    history still shows; the forecast continues from there. About twenty small queries for all
+    services (two per service: its latest forecast and its latest analysis).
     """
     now = now or timezone.now()
     newest = (
@@ -221,6 +227,12 @@ def service_charts(*, days: int = 3, now: datetime | None = None) -> list[Servic
             .order_by("-created_at")
             .first()
         )
+        last_run = (
+            AnalysisRun.objects.filter(service=service)
+            .order_by("-as_of", "-completed_at")
+            .values("as_of", "status")
+            .first()
+        )
         hours = hourly.get(service, {})
         charts.append(
             ServiceChart(
@@ -232,6 +244,8 @@ def service_charts(*, days: int = 3, now: datetime | None = None) -> list[Servic
                 forecast_algorithm=forecast.model_algorithm if forecast else "",
                 anomalies=marks.get(service, []),
                 errors_last_24h=last_day.get(service, 0),
+                analysed_until=last_run["as_of"] if last_run else None,
+                last_run_failed=bool(last_run) and last_run["status"] == AnalysisRun.Status.FAILED,
             )
         )
     return charts

@@ -79,6 +79,32 @@ def test_the_health_card_says_what_the_score_loses(client, ops_user, anomaly):
     assert "−5: 1 unacknowledged critical anomaly" in body
 
 
+def test_each_chart_says_how_fresh_its_analysis_is(client, ops_user):
+    from ml_prediction.models import AnalysisRun
+
+    as_of = timezone.now().replace(hour=14, minute=35, second=0, microsecond=0)
+    AnalysisRun.objects.create(
+        service="java", analysis_type="full", as_of=as_of, status="completed"
+    )
+    AnalysisRun.objects.create(
+        service="vue", analysis_type="full", as_of=as_of - timedelta(minutes=5), status="completed"
+    )
+    AnalysisRun.objects.create(service="vue", analysis_type="full", as_of=as_of, status="failed")
+    client.force_login(ops_user)
+
+    body = client.get("/dashboard/panels/").content.decode()
+
+    def caption(service: str) -> str:
+        start = body.index(f'id="chart-{service}"')
+        return body[start : body.index("</figcaption>", start)]
+
+    stamp = as_of.strftime("%b %d 14:35")
+    assert f"analysed up to {stamp}" in caption("java")
+    assert f"last analysis failed ({stamp})" in caption("vue")
+    assert "/api/ml/analysis-runs/?service=vue&amp;status=failed" in caption("vue")
+    assert "never analysed" in caption("react")
+
+
 def test_read_only_users_cannot_press_buttons(client, readonly_user, anomaly):
     client.force_login(readonly_user)
     response = client.post(f"/dashboard/anomalies/{anomaly.anomaly_id}/acknowledge/")
