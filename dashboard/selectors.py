@@ -74,6 +74,7 @@ class ServiceChart:
     # because nothing has analysed it for hours must not look healthy.
     analysed_until: datetime | None = None
     last_run_failed: bool = False
+    last_run_error: str = ""
 
     @property
     def has_data(self) -> bool:
@@ -230,7 +231,7 @@ def service_charts(*, days: int = 3, now: datetime | None = None) -> list[Servic
         last_run = (
             AnalysisRun.objects.filter(service=service)
             .order_by("-as_of", "-completed_at")
-            .values("as_of", "status")
+            .values("as_of", "status", "error")
             .first()
         )
         hours = hourly.get(service, {})
@@ -246,6 +247,7 @@ def service_charts(*, days: int = 3, now: datetime | None = None) -> list[Servic
                 errors_last_24h=last_day.get(service, 0),
                 analysed_until=last_run["as_of"] if last_run else None,
                 last_run_failed=bool(last_run) and last_run["status"] == AnalysisRun.Status.FAILED,
+                last_run_error=last_run["error"] if last_run else "",
             )
         )
     return charts
