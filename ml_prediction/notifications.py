@@ -144,7 +144,22 @@ def alert_context(payload: dict[str, Any]) -> dict[str, Any]:
             f"{t['error_type']} {float(t['probability']):.0%} within {format_minutes(t['minutes'])}"
             for t in payload.get("likely_types") or []
         ],
+        "outlook_lines": [_outlook_line(item) for item in payload.get("outlook") or []],
     }
+
+
+def _outlook_line(prediction: dict[str, Any]) -> str:
+    """One prediction folded into an anomaly alert: what is expected next, and by when."""
+    context = alert_context(prediction)
+    line = (
+        f"{prediction.get('error_type', '')}: {context['probability_pct']} within "
+        f"{context['time_estimate']} (by {context['predicted_by']})"
+    )
+    if len(context["horizon_lines"]) > 1:
+        line += f"; by horizon: {', '.join(context['horizon_lines'])}"
+    if context["likely_type_lines"]:
+        line += f"; likely types: {', '.join(context['likely_type_lines'])}"
+    return line
 
 
 def headline(payload: dict[str, Any]) -> str:
@@ -153,7 +168,7 @@ def headline(payload: dict[str, Any]) -> str:
     if kind == "digest":
         return payload.get("subject", "")
     if kind == "anomaly":
-        return (
+        text = (
             f"{payload.get('severity', '')} {payload.get('anomaly_type') or 'anomaly'} in "
             f"{payload.get('metric_name', '')} on {payload.get('service', '')}: observed "
             f"{_number(payload.get('observed_value'))}, expected "
@@ -161,6 +176,15 @@ def headline(payload: dict[str, Any]) -> str:
             f"{payload.get('buckets_in_window')} anomalous buckets in "
             f"{payload.get('window_minutes')} min)"
         )
+        outlook = payload.get("outlook") or []
+        if outlook:
+            first = outlook[0]
+            pct = f"{float(first.get('probability') or 0.0):.0%}"
+            text += (
+                f"; outlook: {first.get('error_type', '')} {pct} within "
+                f"{format_minutes(first.get('time_horizon_minutes'))}"
+            )
+        return text
     probability = payload.get("probability")
     pct = f"{float(probability):.0%}" if probability is not None else "?"
     return (
@@ -239,6 +263,9 @@ def _alert_blocks(context: dict[str, Any]) -> list[dict[str, Any]]:
     blocks: list[dict[str, Any]] = [
         {"type": "section", "fields": [_mrkdwn(_cut(f, 2000)) for f in fields[:10]]}
     ]
+    if context["outlook_lines"]:
+        lines = "\n".join(f"• {_esc(line)}" for line in context["outlook_lines"])
+        blocks.append({"type": "section", "text": _mrkdwn(_cut(f"*Outlook*\n{lines}", 3000))})
     if context["factor_lines"]:
         lines = "\n".join(f"• {_esc(line)}" for line in context["factor_lines"])
         blocks.append({"type": "section", "text": _mrkdwn(f"*Top contributing factors*\n{lines}")})

@@ -688,7 +688,8 @@ def _anomaly_groups(
 def _recently_fired(
     service: str, now: datetime, config: dict[str, Any]
 ) -> dict[str, list[tuple[datetime, str]]]:
-    """dedup_key → [(when, severity)] of prediction alerts sent or queued within the cooldown.
+    """dedup_key → [(when, severity)] of prediction alerts sent or queued within the cooldown
+    (on their own, in a digest, or as an anomaly alert's outlook).
 
     Failed deliveries do not count: a later alert may try again. Anomaly alerts are keyed on
     the windows they were about instead (``_alerted_anomaly_windows``).
@@ -703,7 +704,7 @@ def _recently_fired(
         status__in=[Status.PENDING, Status.SENT],
     ).values_list("kind", "dedup_key", "severity", "payload", "created_at")
     for kind, dedup_key, severity, payload, created_at in rows:
-        if kind == Kind.DIGEST:
+        if kind in (Kind.DIGEST, Kind.ANOMALY):  # digests and outlooks hold predictions too
             for key, level in (payload or {}).get("severities", {}).items():
                 if key.startswith("prediction:"):
                     fired[key].append((created_at, level))
@@ -856,6 +857,7 @@ def _record(
                     created_at=now,
                 )
             )
+    firing = _fold_outlook(firing)
     if len(firing) >= config["ALERT_DIGEST_THRESHOLD"]:
         digest = _Group(
             kind=Kind.DIGEST,
@@ -899,6 +901,32 @@ def _record(
     for group in groups:
         logger.info("alert decision %s: %s", group.dedup_key, group.reason or "fires")
     return rows
+
+
+def _fold_outlook(firing: list[_Group]) -> list[_Group]:
+    """An analysis that finds an outage going on (an anomaly alert) and predicts more of it (a
+    prediction alert) pages once: the most severe anomaly alert carries the predictions as its
+    "Outlook", and the predictions' cooldowns are held by it (``severities``, as a digest does).
+
+    Two messages a few seconds apart about one outage were the commonest page pair; the second
+    told the on-call nothing the first did not, except how long it will go on.
+    """
+    anomalies = [g for g in firing if g.kind == Kind.ANOMALY]
+    predictions = [g for g in firing if g.kind == Kind.PREDICTION]
+    if not anomalies or not predictions:
+        return firing
+    lead = max(anomalies, key=lambda g: (LEVEL_RANK.get(g.severity, 0), g.dedup_key))
+    predictions.sort(key=lambda g: -float(g.payload.get("probability") or 0.0))
+    lead.payload = {
+        **lead.payload,
+        "outlook": [g.payload for g in predictions],
+        "severities": {
+            lead.dedup_key: lead.severity,
+            **{g.dedup_key: g.severity for g in predictions},
+        },
+    }
+    lead.prediction_ids = lead.prediction_ids + [i for g in predictions for i in g.prediction_ids]
+    return [g for g in firing if g.kind != Kind.PREDICTION]
 
 
 def _max_severity(levels: Iterable[str]) -> str:

@@ -241,6 +241,54 @@ def test_anomaly_alert_needs_two_buckets_in_the_window_then_stays_quiet(
     assert reasons() == ["below_min_buckets", "below_min_buckets", "anomaly_suppressed"]
 
 
+def test_an_outage_found_and_predicted_by_one_analysis_pages_once(
+    smtp_server,
+    http_receiver,
+    ml_config,
+    eager_celery,
+    deliver_on_commit,
+    make_anomaly,
+    make_prediction,
+):
+    # given Slack too, and one analysis that finds a critical burst going on and predicts more
+    slack = http_receiver(200)
+    ml_config(SLACK_WEBHOOK_URL=slack.url)
+    make_anomaly(minutes_ago=10)
+    anomaly = make_anomaly(minutes_ago=5)
+    incident = make_prediction(
+        service="laravel",
+        error_type="ErrorBurst",
+        predicted_category="incident",
+        probability=0.86,
+        horizon=30,
+    )
+    later = make_prediction(service="laravel", error_type="ErrorBurst", probability=0.9, horizon=60)
+
+    dispatch(deliver_on_commit, service="laravel", anomalies=[anomaly], predictions=[incident])
+
+    # then one email and one Slack message: the anomaly alert, with the prediction as outlook
+    assert [m["Subject"] for m in smtp_server.messages] == ["CRITICAL ANOMALY: laravel error_count"]
+    body = smtp_server.messages[0].get_body(preferencelist=("plain",)).get_content()
+    text = body.replace("\r\n", "\n")
+    assert (
+        "Outlook (predicted by the same analysis):\n- ErrorBurst: 86% within 30 minutes (by" in text
+    )
+    html = smtp_server.messages[0].get_body(preferencelist=("html",)).get_content()
+    assert ">Outlook</th><td>ErrorBurst: 86% within 30 minutes (by" in html
+    assert len(slack.bodies) == 1 and "*Outlook*" in str(slack.bodies[0])
+    assert "outlook: ErrorBurst 86% within 30 minutes" in slack.bodies[0]["text"]
+    rows = AlertNotification.objects.filter(status="sent")
+    assert {(r.kind, r.channel) for r in rows} == {("anomaly", "email"), ("anomaly", "slack")}
+    assert all(r.prediction_ids == [str(incident.prediction_id)] for r in rows)
+    incident.refresh_from_db()
+    assert incident.alert_triggered
+
+    # and the folded prediction holds its cooldown: the next analysis' same risk stays quiet
+    dispatch(deliver_on_commit, service="laravel", predictions=[later])
+    assert len(smtp_server.envelopes) == 1
+    assert reasons() == ["cooldown"]
+
+
 def test_anomaly_alert_fires_again_when_it_grows_in_severity(
     smtp_server, ml_config, eager_celery, deliver_on_commit, make_anomaly
 ):
