@@ -94,13 +94,28 @@ def _zscore_rule_score(z: np.ndarray, threshold: float) -> np.ndarray:
 
 
 def _validated_frame(frame: pd.DataFrame) -> pd.DataFrame:
-    """Sorted, de-duplicated, with total_count present and finite; bad input → InsufficientData."""
+    """Sorted, de-duplicated, UTC, with total_count present and finite; bad input →
+    InsufficientData.
+
+    A naive index is read as UTC and another zone converted to it (as the feature builder
+    does): the seasonal baseline is learnt per UTC hour of the week, and the streaming
+    detector's context, saved with a UTC index, cannot be compared with a naive window.
+    Rows without a timestamp (NaT) are dropped: they have no bucket to be stored under.
+    """
     if not isinstance(frame, pd.DataFrame) or frame.empty:
         raise InsufficientData("the bucket frame is empty")
     if not isinstance(frame.index, pd.DatetimeIndex):
         raise InsufficientData("the bucket frame must be indexed by bucket start (DatetimeIndex)")
     if "total_count" not in frame.columns:
         raise InsufficientData("the bucket frame has no total_count column")
+    if str(frame.index.tz) != "UTC":  # a UTC frame (the product's) is not copied for nothing
+        index = frame.index
+        index = index.tz_localize("UTC") if index.tz is None else index.tz_convert("UTC")
+        frame = frame.set_axis(index, axis=0)
+    if frame.index.hasnans:
+        frame = frame[~frame.index.isna()]
+        if frame.empty:
+            raise InsufficientData("the bucket frame has no valid timestamps")
     clean = frame[~frame.index.duplicated(keep="last")].sort_index()
     counts = pd.to_numeric(clean["total_count"], errors="coerce")
     counts = counts.replace([np.inf, -np.inf], np.nan).fillna(0.0).clip(lower=0.0)

@@ -119,7 +119,9 @@ def incident_signature(
     p95_base = (
         float(base["rt_p95"].median()) if len(base) and base["rt_p95"].notna().any() else p95_recent
     )
-    signature["p95_ratio"] = float(np.log1p(p95_recent) - np.log1p(p95_base))
+    # A latency below zero (a client's skewed clock) is no latency: log1p of it is NaN, and a
+    # NaN in a stored signature silently stops the incident from ever matching again.
+    signature["p95_ratio"] = float(np.log1p(max(p95_recent, 0.0)) - np.log1p(max(p95_base, 0.0)))
     for col in sorted(c for c in data.columns if c.startswith("metric_")):
         r = recent[col].dropna()
         b = base[col].dropna() if len(base) else pd.Series(dtype=float)
@@ -150,6 +152,19 @@ def cosine_similarity(a: dict[str, float], b: dict[str, float]) -> float:
     if na == 0 or nb == 0:
         return 0.0
     return float(np.clip(va @ vb / (na * nb), 0.0, 1.0))
+
+
+def _traffic_text(requests: tuple[float, float] | None, surge: bool) -> str:
+    """How the decision path shows a surge's traffic: " with traffic ×3.2" against its
+    reference, or " with traffic from 0 to 120" when the reference had none (a quiet night, a
+    metric that just started reporting): a ratio to zero is no number, and dividing by it
+    failed the whole analysis."""
+    if not surge or requests is None:
+        return ""
+    current, reference = requests
+    if reference > 0:
+        return f" with traffic ×{current / reference:.1f}"
+    return f" with traffic from {reference:.0f} to {current:.0f}"
 
 
 def analyze_root_cause(
@@ -244,9 +259,7 @@ def analyze_root_cause(
         surge = bool(requests and requests[1] == requests[1] and requests[0] > 1.5 * requests[1])
         cause = "traffic_surge" if surge else "cpu_saturation"
         votes[cause] = votes.get(cause, 0.0) + 1.5
-        path.append(
-            f"system state: cpu at {cpu[0]:.0f}%{' with traffic ×' + format(requests[0] / requests[1], '.1f') if surge else ''} → {cause}"
-        )
+        path.append(f"system state: cpu at {cpu[0]:.0f}%{_traffic_text(requests, surge)} → {cause}")
         numbers.append(f"cpu {cpu[0]:.0f}%")
     p95_recent = float(recent["rt_p95"].median()) if recent["rt_p95"].notna().any() else 0.0
     p95_base = float(base["rt_p95"].median()) if len(base) and base["rt_p95"].notna().any() else 0.0
