@@ -37,7 +37,9 @@ extend_schema(
                     ),
                     "services_failing": serializers.ListField(
                         child=serializers.CharField(),
-                        help_text="Services whose latest analysis in the last hour failed.",
+                        help_text="Services whose latest analysis in the last hour failed; "
+                        "with the stages in brackets (`vue (forecasts)`) when it completed "
+                        "without them.",
                     ),
                     "timestamp": serializers.DateTimeField(),
                     "checks": serializers.DictField(),

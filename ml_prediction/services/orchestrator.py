@@ -226,6 +226,7 @@ class _Run:
         self.started = time.perf_counter()
         self.timings: dict[str, float] = {}
         self.skipped: dict[str, str] = {}
+        self.failed_stages: list[str] = []
         self.models: dict[str, Any] = {}
         self.learning = False
 
@@ -235,6 +236,22 @@ class _Run:
             return fn()
         finally:
             self.timings[name] = round((time.perf_counter() - started) * 1000, 1)
+
+    def _guarded(self, name: str, fn: Callable[[], Any], fallback: Any) -> Any:
+        """Run one stage after anomaly detection; its crash must not cost the others.
+
+        Anomaly scores are the core of a run: if they fail, the run fails. A later stage that
+        raises (an engine bug on data nobody foresaw, a model artifact that no longer loads) is
+        logged with its traceback and named in ``failed_stages`` and ``skipped``; the run still
+        stores and alerts on what the other stages found.
+        """
+        try:
+            return self._timed(name, fn)
+        except Exception as exc:
+            logger.exception("analysis %s/%s: %s failed", self.service, self.analysis_type, name)
+            self.failed_stages.append(name)
+            self.skipped[name] = f"failed: {type(exc).__name__}: {exc}"[:500]
+            return fallback
 
     def _active(self, model_type: str) -> registry.LoadedModel | None:
         try:
@@ -474,12 +491,12 @@ class _Run:
         full = self.analysis_type in ("full", "deep")
         threshold = config["PREDICTION_THRESHOLD"]
         if full:
-            predictions, prediction_model = self._timed(
-                "predictions", lambda: self._predictions(frame)
+            predictions, prediction_model = self._guarded(
+                "predictions", lambda: self._predictions(frame), ([], None)
             )
             predictions = _dedup_predictions([p for p in predictions if p.probability >= threshold])
-            forecasts, forecast_model = self._timed(
-                "forecasts", lambda: self._forecasts(frame, start=start, end=end)
+            forecasts, forecast_model = self._guarded(
+                "forecasts", lambda: self._forecasts(frame, start=start, end=end), ([], None)
             )
             bucket = timedelta(minutes=config["BUCKET_MINUTES"])
             runs = _anomalous_runs(scores, bucket=bucket)
@@ -488,31 +505,36 @@ class _Run:
             recent_start = end - WRITE_BUCKETS * bucket
             current_runs = [run for run in runs if run[-1].timestamp >= recent_start]
             if predictions or current_runs:
-                error_types = self._timed(
-                    "error_types",
-                    lambda: error_type_counts_for_service(
-                        service=self.service, start=end - timedelta(hours=1), end=end
-                    ),
-                )
-                cause = self._timed(
-                    "root_cause", lambda: self._root_cause(frame, error_types=error_types)
-                )
+
+                def current_cause() -> RootCauseResult | None:
+                    error_types = self._timed(
+                        "error_types",
+                        lambda: error_type_counts_for_service(
+                            service=self.service, start=end - timedelta(hours=1), end=end
+                        ),
+                    )
+                    return self._root_cause(frame, error_types=error_types)
+
+                cause = self._guarded("root_cause", current_cause, None)
                 if cause is not None:
                     current_anomalies = [s for run in current_runs for s in run]
                     severity, probability = _worst(predictions, current_anomalies)
-                    recommendations = self._timed(
+                    recommendations = self._guarded(
                         "actions",
                         lambda: self._actions(cause, severity=severity, probability=probability),
+                        [],
                     )
-            episodes = self._timed(
+            episodes = self._guarded(
                 "episode_root_cause",
                 lambda: self._episodes(frame, runs, current=cause, recent_start=recent_start),
+                [],
             )
-            insight_drafts = self._timed(
+            insight_drafts = self._guarded(
                 "insights",
                 lambda: insights_service.insights_detect(
                     service=self.service, frame=frame, forecasts=forecasts, as_of=end
                 ),
+                [],
             )
         summary = self._timed(
             "write",
@@ -539,6 +561,7 @@ class _Run:
                 "learning": self.learning,
                 "models": self.models,
                 "skipped": self.skipped,
+                "failed_stages": self.failed_stages,
                 "timings_ms": self.timings,
                 "duration_ms": round((time.perf_counter() - started) * 1000, 1),
             }
@@ -842,6 +865,7 @@ class _Run:
                     "actions_created": len(action_ids),
                     "learning": self.learning,
                     "skipped": self.skipped,
+                    "failed_stages": self.failed_stages,
                 },
             )
             # Only what is current pages: a backfill (as_of in the past) or the older part of a

@@ -324,17 +324,20 @@ def audit_list() -> QuerySet[AuditEvent]:
 
 # --- health ----------------------------------------------------------------------------------
 def analyses_since(*, since: datetime) -> tuple[int, list[str]]:
-    """(how many services completed an analysis since ``since``, the services whose latest
-    analysis since then failed), from the ``AnalysisRun`` rows in one small query."""
+    """(how many services completed an analysis since ``since``, what failed in each service's
+    latest analysis since then: ``"java"`` when the run failed, ``"vue (forecasts)"`` when it
+    completed without some of its stages), from the ``AnalysisRun`` rows in one small query."""
     latest: dict[str, str] = {}
     completed: set[str] = set()
     runs = AnalysisRun.objects.filter(completed_at__gte=since).order_by("completed_at")
-    for service, status in runs.values_list("service", "status"):
-        latest[service] = status
-        if status == AnalysisRun.Status.COMPLETED:
-            completed.add(service)
-    failing = sorted(svc for svc, status in latest.items() if status == AnalysisRun.Status.FAILED)
-    return len(completed), failing
+    for service, status, summary in runs.values_list("service", "status", "summary"):
+        if status == AnalysisRun.Status.FAILED:
+            latest[service] = service
+            continue
+        completed.add(service)
+        stages = (summary or {}).get("failed_stages") or []
+        latest[service] = f"{service} ({', '.join(stages)})" if stages else ""
+    return len(completed), sorted(what for what in latest.values() if what)
 
 
 def services_analysed_since(*, since: datetime) -> int:
@@ -362,7 +365,7 @@ def health_deductions(
             {
                 "points": min(25, 5 * len(failing)),
                 "reason": f"the latest analysis of {', '.join(failing)} failed: see "
-                "/api/ml/analysis-runs/?status=failed",
+                "/api/ml/analysis-runs/",
             }
         )
     if critical_unacked:

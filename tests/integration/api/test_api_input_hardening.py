@@ -246,16 +246,20 @@ def test_health_names_the_services_whose_latest_analysis_failed(
     # vue failed once, then recovered
     make_run(service="vue", status="failed", completed_at=now - timedelta(minutes=10))
     make_run(service="vue", completed_at=now - timedelta(minutes=5))
+    # react's latest run completed without its forecasts
+    make_run(service="react", completed_at=now - timedelta(minutes=3))
+    make_run(service="react", summary={"failed_stages": ["forecasts"]})
 
     body = anon_client.get("/api/ml/health/").json()
 
-    assert body["services_failing"] == ["java"]
-    assert body["services_analysed_1h"] == 2  # django and vue completed one
-    assert body["health_score"] == 95
+    assert body["services_failing"] == ["java", "react (forecasts)"]
+    assert body["services_analysed_1h"] == 3  # django, vue and react completed one
+    assert body["health_score"] == 90
     assert body["health_deductions"] == [
         {
-            "points": 5,
-            "reason": "the latest analysis of java failed: see /api/ml/analysis-runs/?status=failed",
+            "points": 10,
+            "reason": "the latest analysis of java, react (forecasts) failed: see "
+            "/api/ml/analysis-runs/",
         }
     ]
 

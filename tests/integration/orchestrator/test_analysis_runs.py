@@ -47,6 +47,33 @@ def test_a_failed_run_is_recorded_with_its_reason_and_still_raises(monkeypatch):
     assert run.duration_ms is not None
 
 
+def test_a_crashing_later_stage_costs_only_itself(monkeypatch):
+    """An engine bug in one stage (here the forecasts) must not cost the anomalies, their
+    alerts, or the other stages; the run names what failed."""
+    from ml_prediction.models import AnalysisRun, AnomalyDetection
+    from ml_prediction.services import PredictionOrchestrator, orchestrator
+
+    load_traffic("react", days=0.5, seed=6)
+
+    def broken(self, frame, *, start, end):
+        raise ValueError("forecast artifact has an unexpected shape")
+
+    monkeypatch.setattr(orchestrator._Run, "_forecasts", broken)
+
+    summary = PredictionOrchestrator().run_full_analysis("react", "full")
+
+    assert summary["status"] == "completed"
+    assert summary["failed_stages"] == ["forecasts"]
+    assert summary["skipped"]["forecasts"].startswith("failed: ValueError: forecast artifact")
+    assert (
+        AnomalyDetection.objects.filter(service="react").count()
+        == summary["anomalies"]["scored"]
+        > 0
+    )
+    run = AnalysisRun.objects.get(service="react")
+    assert run.status == "completed" and run.summary["failed_stages"] == ["forecasts"]
+
+
 def test_retention_prunes_old_runs():
     from ml_prediction.models import AnalysisRun
     from ml_prediction.services.orchestrator import results_cleanup
