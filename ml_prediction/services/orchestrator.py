@@ -826,7 +826,7 @@ class _Run:
                 self.service,
                 prediction_rows,
                 key=("prediction_bucket", "predicted_error_type", "time_horizon_minutes"),
-                update_fields=_PREDICTION_UPDATE,
+                update_fields=[],  # a stored prediction is a record: see _upsert
             )
             forecast_ids = _upsert(
                 TimeSeriesForecast,
@@ -1037,18 +1037,6 @@ _ANOMALY_UPDATE = [
     "root_cause_confidence",
     "recommended_action",
 ]
-_PREDICTION_UPDATE = [
-    "model",
-    "predicted_category",
-    "predicted_severity",
-    "probability",
-    "confidence_level",
-    "predicted_timestamp",
-    "contributing_factors",
-    "root_cause_hypothesis",
-    "recommended_actions",
-    "affected_users_count",
-]
 _FORECAST_UPDATE = [
     "model",
     "model_algorithm",
@@ -1073,16 +1061,22 @@ def _upsert(
     """Insert or update rows per (service, *key) and return their ids keyed by ``key``.
 
     Only ``update_fields`` are overwritten, so acknowledgements, feedback, outcomes and alert
-    state set on an earlier run of the same bucket survive a re-run.
+    state set on an earlier run of the same bucket survive a re-run. With none, an existing row
+    is kept as it is: a prediction that was stored, paged and judged must keep the model and
+    probability it was paged and judged with, whatever a re-run with a newer model computes
+    (its feedback would otherwise count for a model that never made it).
     """
     if not rows:
         return {}
-    model.objects.bulk_create(
-        rows,
-        update_conflicts=True,
-        unique_fields=["service", *key],
-        update_fields=update_fields,
-    )
+    if update_fields:
+        model.objects.bulk_create(
+            rows,
+            update_conflicts=True,
+            unique_fields=["service", *key],
+            update_fields=update_fields,
+        )
+    else:
+        model.objects.bulk_create(rows, ignore_conflicts=True)
     lookups = {f"{field}__in": {getattr(r, field) for r in rows} for field in key}
     found = model.objects.filter(service=service, **lookups).values_list(*key, "pk")
     return {tuple(values[:-1]): values[-1] for values in found}
