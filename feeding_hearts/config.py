@@ -204,6 +204,9 @@ def build_ml_prediction_config(environ: Mapping[str, str] | None = None) -> dict
         "ANOMALY_ALERT_SUPPRESS_MINUTES": env_int(
             "ML_ANOMALY_ALERT_SUPPRESS_MINUTES", 120, e, minimum=0
         ),
+        # this many scored normal buckets in a row end an anomaly episode: a burst after them is
+        # a new incident and pages, and a paged episode stops holding back prediction alerts
+        "ANOMALY_RECOVERY_BUCKETS": env_int("ML_ANOMALY_RECOVERY_BUCKETS", 3, e, minimum=1),
         # anomalies whose window ended longer ago than this are history: stored and explained,
         # but they neither page nor create pending preventive actions (backfills, deep lookbacks)
         "ANOMALY_CURRENT_MINUTES": env_int("ML_ANOMALY_CURRENT_MINUTES", 120, e, minimum=5),

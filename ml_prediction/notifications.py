@@ -126,6 +126,9 @@ def alert_context(payload: dict[str, Any]) -> dict[str, Any]:
         # the templates show these as they are: readable text, not raw floats
         "observed_value": _optional_number(payload.get("observed_value")),
         "expected_value": _optional_number(payload.get("expected_value")),
+        # every text writes times one way (``2026-11-27 15:30 UTC``), the payload keeps ISO
+        "window_start": _readable_time(payload.get("window_start")),
+        "window_end": _readable_time(payload.get("window_end")),
         "time_estimate": format_minutes(payload.get("time_horizon_minutes")),
         # the horizon's end: the prediction says "by then", not "around then"
         "predicted_by": _readable_time(payload.get("predicted_timestamp")),

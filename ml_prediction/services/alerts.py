@@ -24,6 +24,7 @@ from django.utils import timezone
 from ml_prediction.engines.catalog import INCIDENT
 from ml_prediction.models import (
     AlertNotification,
+    AnalysisRun,
     AnomalyDetection,
     ErrorPrediction,
     PredictionFeedback,
@@ -46,6 +47,7 @@ REASON_FALSE_POSITIVE = "false_positive_feedback"
 REASON_TOO_FEW_BUCKETS = "below_min_buckets"
 REASON_ANOMALY_SUPPRESSED = "anomaly_suppressed"
 REASON_NO_CHANNELS = "no_channels"
+REASON_ONGOING_INCIDENT = "ongoing_incident"
 
 Status = AlertNotification.Status
 Kind = AlertNotification.Kind
@@ -68,6 +70,7 @@ class _Group:
     prediction_ids: list[str] = field(default_factory=list)
     anomaly_ids: list[str] = field(default_factory=list)
     window_end: datetime | None = None  # anomalies: the end of the newest window it is about
+    window_start: datetime | None = None  # anomalies: the start of the oldest window
     reason: str = ""  # empty: fires
 
     def notification(self, **extra: Any) -> AlertNotification:
@@ -418,9 +421,19 @@ def prediction_payload(
         }
         for q in sorted(best.values(), key=lambda q: (-q.probability, q.predicted_error_type))[:3]
     ]
+    from ml_prediction.notifications import format_minutes
+
+    # The guide's "HIGH RISK: <type>", then what tells two pages apart in an inbox: the
+    # service, how likely, how soon, and for an incident the type it is likely to be.
+    subject = (
+        f"HIGH RISK: {p.predicted_error_type} on {p.service}: {float(p.probability):.0%} within "
+        f"{format_minutes(p.time_horizon_minutes)}"
+    )
+    if likely_types:
+        subject += f" (likely {likely_types[0]['error_type']})"
     return {
         "kind": Kind.PREDICTION,
-        "subject": f"HIGH RISK: {p.predicted_error_type}",
+        "subject": subject,
         "service": p.service,
         "error_type": p.predicted_error_type,
         "category": p.predicted_category,
@@ -669,6 +682,7 @@ def _anomaly_groups(
             created_from=representative.created_at,
             anomaly_ids=[str(a.anomaly_id) for a in members],
             window_end=max(a.window_end for a in members),
+            window_start=min(a.window_start for a in members),
         )
         learning = any(
             a.detection_state == AnomalyDetection.DetectionState.LEARNING for a in members
@@ -786,13 +800,18 @@ def _suppression_reason(
     if learning:
         return f"{REASON_LEARNING}: service is in the cold-start learning state"
     now = timezone.now()
+    service = group.payload["service"]
     if group.kind == Kind.ANOMALY:
         minutes = config["ANOMALY_ALERT_SUPPRESS_MINUTES"]
         quiet = timedelta(minutes=minutes)
         rank = LEVEL_RANK.get(group.severity, 0)
         newest = group.window_end or now
+        oldest = group.window_start or newest
         same_episode = [
-            (t, s) for t, s in fired.get(group.dedup_key, []) if abs(newest - t) <= quiet
+            (t, s)
+            for t, s in fired.get(group.dedup_key, [])
+            if abs(newest - t) <= quiet
+            and not _recovered_between(service, group.error_type, t, oldest, config)
         ]
         if same_episode and max(LEVEL_RANK.get(s, 0) for _, s in same_episode) >= rank:
             last = max(t for t, _ in same_episode)
@@ -802,13 +821,24 @@ def _suppression_reason(
                 f"{minutes} min of anomaly windows unless it grows"
             )
         return ""
+    ongoing = _ongoing_paged_episode(service, now, config)
+    if ongoing is not None:
+        sent_at, metric, window_end = ongoing
+        return (
+            f"{REASON_ONGOING_INCIDENT}: the ongoing incident was paged at {sent_at:%H:%M} UTC "
+            f"(anomaly alert on {metric}, windows up to {window_end:%H:%M} UTC); predictions page "
+            f"again once it has recovered ({config['ANOMALY_RECOVERY_BUCKETS']} normal buckets)"
+        )
     minutes = config["ALERT_COOLDOWN_MINUTES"]
     since = now - timedelta(minutes=minutes)
     earlier_times = [t for t, _ in fired.get(group.dedup_key, []) if t >= since]
-    if earlier_times:
+    if earlier_times and not _risk_cleared_since(
+        service, group.error_type, max(earlier_times), config
+    ):
         return (
             f"{REASON_COOLDOWN}: {group.dedup_key} alerted at "
-            f"{max(earlier_times):%Y-%m-%d %H:%M} UTC; cooldown {minutes} min"
+            f"{max(earlier_times):%Y-%m-%d %H:%M} UTC; cooldown {minutes} min while the risk "
+            "stays (a later analysis that no longer finds it ends the cooldown)"
         )
     signature = tuple(sorted(f["feature"] for f in group.payload.get("factors", [])))
     if (group.error_type, signature) in feedback:
@@ -817,6 +847,106 @@ def _suppression_reason(
             f"was marked false positive within {minutes} min"
         )
     return ""
+
+
+def _recovered_between(
+    service: str, metric: str, after: datetime, before: datetime, config: dict[str, Any]
+) -> bool:
+    """Whether ``metric`` had ANOMALY_RECOVERY_BUCKETS scored normal buckets in a row between an
+    alerted window (ending ``after``) and a new anomalous one (starting ``before``).
+
+    The quiet period after an anomaly alert is about one incident: a service that recovered
+    (a quarter of an hour of normal buckets, by default) and then breaks again has a new
+    incident, and that must page. A bucket nobody scored breaks the run: no evidence either way.
+    """
+    need = config["ANOMALY_RECOVERY_BUCKETS"]
+    bucket = timedelta(minutes=config["BUCKET_MINUTES"])
+    rows = (
+        AnomalyDetection.objects.filter(
+            service=service, metric_name=metric, window_start__gte=after, window_start__lt=before
+        )
+        .order_by("window_start")
+        .values_list("window_start", "is_anomaly")
+    )
+    run, previous = 0, None
+    for start, flagged in rows:
+        if previous is not None and start - previous > bucket:
+            run = 0
+        run = 0 if flagged else run + 1
+        if run >= need:
+            return True
+        previous = start
+    return False
+
+
+def _ongoing_paged_episode(
+    service: str, now: datetime, config: dict[str, Any]
+) -> tuple[datetime, str, datetime] | None:
+    """(when it was paged, metric, newest alerted window end) of an anomaly incident of the
+    service that was paged within the quiet period and has not recovered since.
+
+    While the on-call is already working an outage, a prediction that more errors will come
+    within the hour tells them nothing new: it was the second page of every outage, minutes
+    after the first (and one more came two minutes after the outage ended). Once the newest
+    ANOMALY_RECOVERY_BUCKETS scored buckets of the metric are all normal, predictions page again.
+    """
+    quiet = timedelta(minutes=config["ANOMALY_ALERT_SUPPRESS_MINUTES"])
+    if quiet <= timedelta(0):
+        return None
+    rows = AlertNotification.objects.filter(
+        service=service,
+        kind__in=[Kind.ANOMALY, Kind.DIGEST],
+        created_at__gte=now - quiet,
+        status__in=[Status.PENDING, Status.SENT],
+    ).order_by("-created_at")
+    need = config["ANOMALY_RECOVERY_BUCKETS"]
+    for sent_at, anomaly_ids in rows.values_list("created_at", "anomaly_ids"):
+        alerted = (
+            AnomalyDetection.objects.filter(service=service, anomaly_id__in=anomaly_ids or [])
+            .order_by("-window_end")
+            .values_list("metric_name", "window_end")
+            .first()
+        )
+        if alerted is None:
+            continue
+        metric, window_end = alerted
+        latest = list(
+            AnomalyDetection.objects.filter(
+                service=service, metric_name=metric, window_start__gte=window_end
+            )
+            .order_by("-window_start")
+            .values_list("is_anomaly", flat=True)[:need]
+        )
+        if len(latest) < need or any(latest):
+            return sent_at, metric, window_end
+    return None
+
+
+def _risk_cleared_since(
+    service: str, error_type: str, since: datetime, config: dict[str, Any]
+) -> bool:
+    """Whether a completed predicting analysis after ``since`` no longer found ``error_type`` at
+    the alert level: the risk that was paged went away, so its return is a new risk and pages,
+    cooldown or not (a second incident an hour after the first was muted by the first's)."""
+    bucket = timedelta(minutes=config["BUCKET_MINUTES"])
+    as_of = AnalysisRun.objects.filter(
+        service=service,
+        status=AnalysisRun.Status.COMPLETED,
+        predicted=True,
+        completed_at__gt=since,
+    ).values_list("as_of", flat=True)
+    buckets = {moment - bucket for moment in as_of}
+    if not buckets:
+        return False
+    risky = set(
+        ErrorPrediction.objects.filter(
+            service=service,
+            predicted_error_type=error_type,
+            prediction_bucket__in=buckets,
+            probability__gte=config["ALERT_PROBABILITY_THRESHOLD"],
+        ).values_list("prediction_bucket", flat=True)
+    )
+    return bool(buckets - risky)
 
 
 def _channels(service: str, config: dict[str, Any]) -> list[str]:

@@ -59,13 +59,17 @@ def test_email_arrives_with_subject_recipients_both_parts_and_facts(
         learning=False,
     )
 
-    # then one email arrives with the guide's subject, both parts and the facts
+    # then one email arrives with the guide's subject (and the service, probability and
+    # horizon that tell two pages apart in an inbox), both parts and the facts
     assert len(smtp_server.envelopes) == 1
     envelope = smtp_server.envelopes[0]
     assert sorted(envelope.rcpt_tos) == ["oncall@feedinghearts.test", "ops@feedinghearts.test"]
     assert envelope.mail_from == "ml-alerts@feedinghearts.test"
     message = smtp_server.messages[0]
-    assert message["Subject"] == "HIGH RISK: DatabaseConnectionTimeout"
+    assert (
+        message["Subject"]
+        == "HIGH RISK: DatabaseConnectionTimeout on django: 82% within 45 minutes"
+    )
     text = message.get_body(preferencelist=("plain",)).get_content()
     html = message.get_body(preferencelist=("html",)).get_content()
     link = f"http://ml.feedinghearts.test/api/ml/predictions/{prediction.prediction_id}/"

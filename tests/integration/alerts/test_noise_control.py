@@ -114,7 +114,7 @@ def test_fewer_alerts_than_the_digest_threshold_go_out_one_by_one(
     dispatch(deliver_on_commit, predictions=predictions)
 
     subjects = sorted(m["Subject"] for m in smtp_server.messages)
-    assert subjects == [f"HIGH RISK: Error{i}" for i in range(4)]
+    assert subjects == [f"HIGH RISK: Error{i} on django: 82% within 45 minutes" for i in range(4)]
 
 
 def test_dispatching_the_same_rows_twice_sends_and_records_nothing_new(
@@ -283,10 +283,105 @@ def test_an_outage_found_and_predicted_by_one_analysis_pages_once(
     incident.refresh_from_db()
     assert incident.alert_triggered
 
-    # and the folded prediction holds its cooldown: the next analysis' same risk stays quiet
+    # and the next analysis' same risk stays quiet while the outage goes on
     dispatch(deliver_on_commit, service="laravel", predictions=[later])
     assert len(smtp_server.envelopes) == 1
-    assert reasons() == ["cooldown"]
+    assert reasons() == ["ongoing_incident"]
+
+
+def _scored(make_anomaly, minutes_ago: int, *, anomalous: bool, severity: str = "critical"):
+    """One scored bucket of laravel's error_count (normal buckets are stored too)."""
+    return make_anomaly(
+        minutes_ago=minutes_ago,
+        is_anomaly=anomalous,
+        severity=severity if anomalous else "low",
+    )
+
+
+def test_a_prediction_during_a_paged_outage_waits_until_it_has_recovered(
+    smtp_server, ml_config, eager_celery, deliver_on_commit, make_anomaly, make_prediction
+):
+    # given an outage paged as an anomaly at its start
+    _scored(make_anomaly, 40, anomalous=True)
+    paged = _scored(make_anomaly, 35, anomalous=True)
+    dispatch(deliver_on_commit, service="laravel", anomalies=[paged])
+    assert len(smtp_server.envelopes) == 1
+
+    # when a later analysis (the outage still going on) predicts more of it
+    _scored(make_anomaly, 30, anomalous=True)
+    during = make_prediction(service="laravel", error_type="ErrorBurst", probability=0.8)
+    dispatch(deliver_on_commit, service="laravel", predictions=[during])
+
+    # then no second page; once the metric has been normal for three buckets, a risk pages
+    assert len(smtp_server.envelopes) == 1
+    assert reasons() == ["ongoing_incident"]
+    for minutes in (25, 20, 15):
+        _scored(make_anomaly, minutes, anomalous=False)
+    after = make_prediction(service="laravel", error_type="ErrorBurst", probability=0.8, horizon=30)
+    dispatch(deliver_on_commit, service="laravel", predictions=[after])
+    assert len(smtp_server.envelopes) == 2
+
+
+def test_a_new_outage_after_recovery_pages_although_within_the_quiet_period(
+    smtp_server, ml_config, eager_celery, deliver_on_commit, make_anomaly
+):
+    # given an outage paged at 60-55 min ago, then a quarter of an hour of normal buckets
+    _scored(make_anomaly, 60, anomalous=True)
+    dispatch(
+        deliver_on_commit, service="laravel", anomalies=[_scored(make_anomaly, 55, anomalous=True)]
+    )
+    for minutes in (50, 45, 40):
+        _scored(make_anomaly, minutes, anomalous=False)
+
+    # when a new burst starts 35 minutes ago (well inside the 120-minute quiet period)
+    _scored(make_anomaly, 35, anomalous=True)
+    new = _scored(make_anomaly, 30, anomalous=True)
+    dispatch(deliver_on_commit, service="laravel", anomalies=[new])
+
+    # then it pages as a new incident
+    assert len(smtp_server.envelopes) == 2
+
+
+def test_a_short_dip_inside_an_outage_does_not_make_it_a_new_incident(
+    smtp_server, ml_config, eager_celery, deliver_on_commit, make_anomaly
+):
+    _scored(make_anomaly, 60, anomalous=True)
+    dispatch(
+        deliver_on_commit, service="laravel", anomalies=[_scored(make_anomaly, 55, anomalous=True)]
+    )
+    for minutes in (50, 45):  # two normal buckets: fewer than ANOMALY_RECOVERY_BUCKETS
+        _scored(make_anomaly, minutes, anomalous=False)
+    _scored(make_anomaly, 40, anomalous=True)
+    dispatch(
+        deliver_on_commit, service="laravel", anomalies=[_scored(make_anomaly, 35, anomalous=True)]
+    )
+
+    assert len(smtp_server.envelopes) == 1
+    assert reasons() == ["anomaly_suppressed"]
+
+
+def test_a_risk_that_cleared_and_returns_pages_again_within_the_cooldown(
+    smtp_server, ml_config, eager_celery, deliver_on_commit, make_prediction
+):
+    from ml_prediction.models import AnalysisRun
+
+    first = make_prediction(service="java", error_type="ErrorBurst", probability=0.8)
+    dispatch(deliver_on_commit, service="java", predictions=[first])
+    assert len(smtp_server.envelopes) == 1
+
+    # a later predicting analysis found no such risk (it stored nothing at the alert level)
+    quiet_bucket = timezone.now().replace(second=0, microsecond=0) + timedelta(minutes=5)
+    AnalysisRun.objects.create(
+        service="java",
+        analysis_type="full",
+        as_of=quiet_bucket + timedelta(minutes=5),
+        status="completed",
+        predicted=True,
+    )
+    again = make_prediction(service="java", error_type="ErrorBurst", probability=0.8, horizon=30)
+    dispatch(deliver_on_commit, service="java", predictions=[again])
+
+    assert len(smtp_server.envelopes) == 2
 
 
 def test_anomaly_alert_fires_again_when_it_grows_in_severity(

@@ -35,7 +35,8 @@ def test_trigger_sends_now_despite_cooldown_threshold_and_learning(
 
     # then it goes out through the same channels and is audited
     assert len(smtp_server.envelopes) == 2
-    assert smtp_server.messages[1]["Subject"] == "HIGH RISK: DatabaseConnectionTimeout"
+    subject = "HIGH RISK: DatabaseConnectionTimeout on django: 30% within 45 minutes"
+    assert smtp_server.messages[1]["Subject"] == subject
     assert "30%" in smtp_server.messages[1].get_body(preferencelist=("plain",)).get_content()
     for row in rows:
         row.refresh_from_db()
