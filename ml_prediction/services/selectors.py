@@ -373,7 +373,7 @@ def health_deductions(
         out.append(
             {
                 "points": min(25, 5 * critical_unacked),
-                "reason": f"{critical_unacked} unacknowledged critical anomal{plural}",
+                "reason": f"{critical_unacked} paged critical anomal{plural} not acknowledged",
             }
         )
     return out
@@ -383,7 +383,7 @@ def health_score(deductions: list[dict[str, Any]]) -> int:
     """The guide's health check score — 100, less 50 without an active model, less 25 when no
     analysis ran in the last hour (the guide says "without predictions", which a quiet system
     rightly has none of) — less 5 per service whose latest analysis failed and, on the
-    dashboard, per unacknowledged critical anomaly (at most 25 each)."""
+    dashboard, per critical anomaly that paged and is not acknowledged (at most 25 each)."""
     return max(0, 100 - sum(d["points"] for d in deductions))
 
 
@@ -430,8 +430,13 @@ def dashboard_summary(*, now: datetime | None = None) -> dict[str, Any]:
             total=Count("anomaly_id", filter=anomaly),
             critical=Count("anomaly_id", filter=anomaly & Q(severity_level="critical")),
             unacknowledged=Count("anomaly_id", filter=anomaly & Q(acknowledged=False)),
+            # Only pages count against health: a critical bucket of a backfill or of an
+            # episode already paged for is history or a duplicate, not an open incident (a
+            # demo's two days of history pinned the score at 75 on a quiet system).
             critical_unacknowledged=Count(
-                "anomaly_id", filter=anomaly & Q(severity_level="critical", acknowledged=False)
+                "anomaly_id",
+                filter=anomaly
+                & Q(severity_level="critical", acknowledged=False, alert_triggered=True),
             ),
             last_24h=Count("anomaly_id", filter=anomaly & Q(window_start__gte=day_ago)),
         )

@@ -25,7 +25,7 @@ def test_summary_has_the_guides_shape_and_numbers(
     for days, probability in ((3, 0.8), (30, 0.99)):  # made from a bucket days ago
         made = now - timedelta(days=days)
         make_prediction(probability=probability, created_at=made, prediction_bucket=made)
-    make_anomaly()
+    make_anomaly(alert_triggered=True)  # it paged
     two_days_ago = now - timedelta(days=2)
     make_anomaly(
         severity_level="medium",
@@ -62,11 +62,27 @@ def test_summary_has_the_guides_shape_and_numbers(
         "anomalies_24h": 1,
         "actions_executed_24h": 1,
     }
-    # models active, an analysis in the last hour, one unacknowledged critical anomaly (-5)
+    # models active, an analysis in the last hour, one paged critical anomaly not acked (-5)
     assert body["health_score"] == 95
     assert body["health_deductions"] == [
-        {"points": 5, "reason": "1 unacknowledged critical anomaly"}
+        {"points": 5, "reason": "1 paged critical anomaly not acknowledged"}
     ]
+
+
+def test_critical_history_that_never_paged_costs_no_health(
+    readonly_client, make_model, make_anomaly, make_run
+):
+    """A backfill's or a deep analysis' critical buckets are history, and the buckets of an
+    episode already paged for are duplicates: only a page nobody acknowledged is open."""
+    make_model()
+    make_run()
+    for _ in range(6):
+        make_anomaly()  # critical, unacknowledged, never paged
+
+    body = readonly_client.get("/api/ml/dashboard/summary/").json()
+
+    assert body["anomalies"]["unacknowledged"] == 6
+    assert body["health_score"] == 100 and body["health_deductions"] == []
 
 
 def test_empty_system_is_unhealthy(readonly_client):

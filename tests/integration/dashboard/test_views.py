@@ -67,7 +67,9 @@ def test_panels_partial_has_the_lists_but_not_the_page(client, ops_user, anomaly
 
 
 def test_the_health_card_says_what_the_score_loses(client, ops_user, anomaly):
-    # given no active model, no recorded analysis and one unacknowledged critical anomaly
+    # given no active model, no recorded analysis and one critical anomaly that paged
+    anomaly.alert_triggered = True
+    anomaly.save(update_fields=["alert_triggered"])
     client.force_login(ops_user)
 
     body = client.get("/dashboard/panels/").content.decode()
@@ -76,7 +78,7 @@ def test_the_health_card_says_what_the_score_loses(client, ops_user, anomaly):
     assert '<div class="big" id="health-score">20</div>' in body
     assert "−50: no active model: run train_models" in body
     assert "−25: no analysis ran in the last hour: is beat running?" in body
-    assert "−5: 1 unacknowledged critical anomaly" in body
+    assert "−5: 1 paged critical anomaly not acknowledged" in body
 
 
 def test_each_chart_says_how_fresh_its_analysis_is(client, ops_user):
