@@ -10,6 +10,7 @@ PG_URL ?= postgres://postgres:postgres@127.0.0.1:5432
 TEST_REDIS_BROKER_DB ?= 14
 TEST_REDIS_CACHE_DB ?= 15
 PYTEST_ARGS ?=
+PORT ?= 8000
 
 TEST_ENV := DATABASE_URL=$(PG_URL)/feeding_hearts \
 	ML_DATABASE_URL=$(PG_URL)/feeding_hearts_ml \
@@ -61,8 +62,10 @@ migrate: venv ## migrate both databases (embedded SQLite unless DATABASE_URL etc
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py migrate --database=ml_prediction --noinput
 
-run: migrate ## start the development server on the embedded default
-	$(PY) manage.py runserver 127.0.0.1:8000
+run: migrate ## start the development server on the embedded default (PORT=8000)
+	@# --insecure: runserver serves the dashboard's CSS/JS and the API docs' assets with
+	@# DEBUG off too (production: collectstatic behind the proxy, docs/OPERATIONS.md)
+	$(PY) manage.py runserver --insecure 127.0.0.1:$(PORT)
 
 serve: migrate ## production server: gunicorn with 2 workers
 	$(VENV)/bin/gunicorn feeding_hearts.wsgi -c gunicorn.conf.py
@@ -73,8 +76,8 @@ worker: venv ## a Celery worker for the analysis, training and alerts queues
 beat: venv ## Celery beat (the guide's schedule)
 	$(VENV)/bin/celery -A feeding_hearts beat --loglevel=info
 
-demo: venv ## the quick start: seed 30 days for 7 services, train, analyse, serve
-	$(PY) manage.py demo
+demo: venv ## the quick start: seed 30 days for 7 services, train, analyse, serve (PORT=8000)
+	$(PY) manage.py demo --port $(PORT)
 
 demo-reset: venv ## forget the demo data and start over
 	$(PY) manage.py demo --reset --no-serve
