@@ -282,9 +282,12 @@ def alerts_requeue_stalled(*, older_than_minutes: int = 10, give_up_hours: int =
 # --- payloads ------------------------------------------------------------------------------------
 
 
-def _links(path: str) -> dict[str, str]:
+def _links(path: str, anchor: str = "") -> dict[str, str]:
+    """The API row (for API clients: JWT) and the dashboard at that row (for a person: the
+    dashboard's sign-in; a browser cannot open the JWT-only API link)."""
     base = str(_config()["DASHBOARD_BASE_URL"]).rstrip("/")
-    return {"api_url": f"{base}{path}", "dashboard_url": f"{base}/dashboard/"}
+    fragment = f"#{anchor}" if anchor else ""
+    return {"api_url": f"{base}{path}", "dashboard_url": f"{base}/dashboard/{fragment}"}
 
 
 def factor_lines(factors: Any, limit: int = TOP_FACTORS) -> list[dict[str, Any]]:
@@ -449,7 +452,7 @@ def prediction_payload(
         "horizons": _horizons(group),
         "likely_types": likely_types,
         "prediction_id": str(p.prediction_id),
-        **_links(f"/api/ml/predictions/{p.prediction_id}/"),
+        **_links(f"/api/ml/predictions/{p.prediction_id}/", f"prediction-{p.prediction_id}"),
     }
 
 
@@ -490,7 +493,7 @@ def anomaly_payload(
         ),
         "anomaly_id": str(a.anomaly_id),
         "anomaly_count": len(group),
-        **_links(f"/api/ml/anomalies/{a.anomaly_id}/"),
+        **_links(f"/api/ml/anomalies/{a.anomaly_id}/", f"anomaly-{a.anomaly_id}"),
     }
 
 

@@ -273,6 +273,8 @@ def test_an_outage_found_and_predicted_by_one_analysis_pages_once(
     assert (
         "Outlook (predicted by the same analysis):\n- ErrorBurst: 86% within 30 minutes (by" in text
     )
+    # its dashboard link opens the dashboard at this anomaly's row (the API link needs a JWT)
+    assert f"/dashboard/#anomaly-{anomaly.anomaly_id}" in text
     html = smtp_server.messages[0].get_body(preferencelist=("html",)).get_content()
     assert ">Outlook</th><td>ErrorBurst: 86% within 30 minutes (by" in html
     assert len(slack.bodies) == 1 and "*Outlook*" in str(slack.bodies[0])
