@@ -6,13 +6,17 @@ Service exceptions are mapped here so views stay thin: ``NotFound`` → 404,
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from ml_prediction.services.audit import audit_record
 from ml_prediction.services.errors import InvalidTransition, NotFound
+
+logger = logging.getLogger(__name__)
 
 
 class Conflict(exceptions.APIException):
@@ -56,8 +60,32 @@ def _translate(exc: Exception) -> Exception:
     return exc
 
 
+def _audit_denied(exc: Exception, context: dict[str, Any]) -> None:
+    """A signed-in user refused a state change (403) is a security event: who tried what. A
+    read, or a request without credentials (401: anyone on the network), is not recorded."""
+    request = context.get("request")
+    if request is None or request.method in ("GET", "HEAD", "OPTIONS"):
+        return
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return
+    try:
+        audit_record(
+            actor=user.get_username(),
+            action="api.denied",
+            object_type="request",
+            object_id=request.path[:64],
+            outcome="denied",
+            details={"method": request.method, "path": request.path, "reason": str(exc)[:300]},
+        )
+    except Exception:  # the 403 must go out whatever happens to the audit write
+        logger.exception("could not audit a refused request")
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     exc = _translate(exc)
+    if isinstance(exc, exceptions.PermissionDenied):
+        _audit_denied(exc, context)
     response = drf_exception_handler(exc, context)
     if response is None:
         return None

@@ -16,6 +16,7 @@ AUDIT_ACTIONS: tuple[str, ...] = (
     "analysis.trigger",
     "analysis.trigger_all",
     "anomaly.acknowledge",
+    "api.denied",
     "prediction.feedback",
     "prediction.mark_occurred",
     "prediction.trigger_alert",

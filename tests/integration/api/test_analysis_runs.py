@@ -45,3 +45,18 @@ def test_unknown_filter_values_are_400(readonly_client, query):
 
 def test_the_list_needs_a_token(anon_client):
     assert anon_client.get("/api/ml/analysis-runs/").status_code == 401
+
+
+def test_a_refused_state_change_is_audited_with_who_and_what(readonly_client, ops_client, make_run):
+    """A signed-in user without the ops permission trying a state change is a security event."""
+    make_run()
+
+    refused = readonly_client.post("/api/ml/trigger-analysis/", {"service": "java"}, format="json")
+    readonly_client.get("/api/ml/analysis-runs/")  # reads are not events
+
+    assert refused.status_code == 403
+    events = ops_client.get("/api/ml/audit/?action=api.denied").json()["results"]
+    assert len(events) == 1
+    event = events[0]
+    assert event["outcome"] == "denied" and event["object_id"] == "/api/ml/trigger-analysis/"
+    assert event["actor"] != "anonymous" and event["details"]["method"] == "POST"

@@ -199,7 +199,9 @@ def test_a_read_only_user_changes_nothing(clients, rows):
 
     assert AnomalyDetection.objects.get(pk=rows["anomaly"]).acknowledged is False
     assert PreventiveAction.objects.get(pk=rows["action"]).status == "recommended"
-    assert not AuditEvent.objects.exists()
+    # the only trace is the record of the two refusals (who tried what), nothing done
+    assert set(AuditEvent.objects.values_list("action", "outcome")) == {("api.denied", "denied")}
+    assert AuditEvent.objects.count() == 2
 
 
 # --- ingestion ------------------------------------------------------------------------------------
