@@ -17,6 +17,8 @@ AUDIT_ACTIONS: tuple[str, ...] = (
     "analysis.trigger_all",
     "anomaly.acknowledge",
     "api.denied",
+    "insight.acknowledge",
+    "insight.dismiss",
     "prediction.feedback",
     "prediction.mark_occurred",
     "prediction.trigger_alert",
