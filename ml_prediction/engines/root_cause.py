@@ -22,21 +22,42 @@ from ml_prediction.engines.types import InsufficientData, RootCauseResult, Simil
 RECENT_MINUTES = 60
 BACKEND_SERVICES = ("django", "laravel", "java")
 
-# Error-type name fragments → cause (step 1 of the decision path).
+# Step 1 of the decision path reads the error type names (and messages, for a caller that keys
+# `error_types` by them) in two tiers; see `_weigh_error_names` for how each is weighed.
+#
+# Names that literally name the mechanism: the failing code reports the cause itself ("pool
+# exhausted", HikariPool…, "too many connections", OutOfMemoryError, ChunkLoadError). Searched
+# after removing urllib3's "HTTP(S)ConnectionPool(host=…)", which every HTTP client error of
+# Python services carries and which names the upstream host, not a database pool.
+_NAMED_MECHANISMS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (
+        re.compile(
+            r"hikari|connection ?pool|queuepool|\bpool\b|"
+            r"pool ?(exhaust|timeout|timed ?out|empty|full|limit|overflow)|"
+            r"too ?many ?(connections|clients)|remaining connection slots|"
+            r"connection is not available|"
+            r"(acquire|obtain)\w* (a )?(jdbc |db |database )?connection|"
+            r"sqltransientconnection|databaseconnectiontimeout"
+        ),
+        "db_pool_exhaustion",
+    ),
+    (
+        re.compile(
+            r"out ?of ?memory|memoryerror|memory size|allowed memory|memory limit|heap space|"
+            r"oom ?kill"
+        ),
+        "memory_leak",
+    ),
+    (re.compile(r"chunkloaderror|loading (css )?chunk"), "bad_release"),
+)
+_HTTP_CLIENT_POOL = re.compile(r"https?connectionpool(\([^)]*\))?")
+# Names of a family of errors: they say which kind of error grew (as the category does, which
+# ingestion derives from the same name), not what made it grow.
 _TYPE_HINTS: tuple[tuple[str, str], ...] = (
-    ("pool", "db_pool_exhaustion"),
-    ("sqltransientconnection", "db_pool_exhaustion"),
-    ("too many connections", "db_pool_exhaustion"),
     ("operationalerror", "db_pool_exhaustion"),
     ("queryexception", "db_pool_exhaustion"),
     ("pdoexception", "db_pool_exhaustion"),
     ("dataaccessresource", "db_pool_exhaustion"),
-    ("databaseconnectiontimeout", "db_pool_exhaustion"),
-    ("outofmemory", "memory_leak"),
-    ("memoryerror", "memory_leak"),
-    ("memory size", "memory_leak"),
-    ("chunkloaderror", "bad_release"),
-    ("loading chunk", "bad_release"),
     ("timeout", "upstream_timeout"),
     ("timed out", "upstream_timeout"),
     ("econnaborted", "upstream_timeout"),
@@ -45,6 +66,14 @@ _TYPE_HINTS: tuple[tuple[str, str], ...] = (
     ("networkerror", "network_partition"),
     ("connection refused", "network_partition"),
 )
+# Vote weights, on one scale of how strongly an observation singles out one cause.
+_NAMED_WEIGHT = 2.0  # × the share of all the hour's errors whose names name the mechanism
+_NAMED_MIN_SHARE = 0.1  # below it, names of a mechanism are the background every service has
+_FAMILY_WEIGHT = 0.8  # × the share among the hour's three leading types
+_CATEGORY_WEIGHT = 1.0  # the category that grew most, × the share the names leave unexplained
+_GAUGE_WEIGHT = 1.5  # a saturated pool / memory / CPU gauge
+_LATENCY_WEIGHT = 0.7  # p95 more than doubled, with nothing saturated to explain it
+_PAST_WEIGHT = 1.5  # × the similarity of a past incident of known cause (≥ 0.8)
 _CATEGORY_CAUSE = {
     "database": "db_pool_exhaustion",
     "timeout": "upstream_timeout",
@@ -167,6 +196,122 @@ def _traffic_text(requests: tuple[float, float] | None, surge: bool) -> str:
     return f" with traffic from {reference:.0f} to {current:.0f}"
 
 
+def _name_hint(name: str) -> tuple[str, bool] | None:
+    """(cause, whether the name names the mechanism itself) for one error type or message."""
+    lowered = str(name).lower()
+    text = _HTTP_CLIENT_POOL.sub(" ", lowered)
+    for pattern, cause in _NAMED_MECHANISMS:
+        if pattern.search(text):
+            return cause, True
+    for fragment, cause in _TYPE_HINTS:
+        if fragment in lowered:
+            return cause, False
+    return None
+
+
+@dataclass(frozen=True)
+class _NameEvidence:
+    named: dict[str, float]  # cause → vote of the names that name its mechanism
+    family: dict[str, float]  # cause → vote of the names of an error family
+    path: list[str]
+    numbers: list[str]
+    named_share: float  # share of all the hour's errors whose names name their mechanism
+
+
+def _weigh_error_names(error_types: dict[str, int]) -> _NameEvidence:
+    """Votes from the error type names of the recent hour (step 1 with the category surge).
+
+    The votes of the whole decision path add up like log-likelihood ratios: each is roughly how
+    much more often its observation is seen under one cause than under the others. So a vote's
+    weight follows how specific its observation is to one cause, and one observation is counted
+    once however many ways it is read.
+
+    - A name that literally names the mechanism ("connection pool exhausted",
+      HikariPoolTimeoutException, "too many connections", OutOfMemoryError, ChunkLoadError) is
+      the failing code reporting the cause: practically never seen under another cause. It is the
+      strongest evidence of the path: 2.0 × the share of *all* the hour's errors it accounts for,
+      more than a saturated gauge or a near-identical past incident (1.5), which read the cause
+      from outside. Weighing it by its share of every error keeps a chronic background error
+      that happens to name a pool from outvoting the errors that actually grew; under 10% of the
+      hour's errors it is background and only listed.
+    - A name of a family of errors (OperationalError, …Timeout…, ConnectException) says which
+      kind of error it is, nothing more: 0.8 × its share among the three leading types.
+    - The category surge is not independent of either: ingestion derives the category from the
+      same type name and message (first rule first, so "HikariPoolTimeoutException" and
+      "DatabaseConnectionTimeout" are *timeout* errors there). Added in full to the names it
+      would count one observation twice, and let its coarse reading outvote the exact one. So
+      the category (1.0) votes only for the share of errors the mechanism names leave
+      unexplained, 1.0 × (1 − named share), and for one cause the category and the family names
+      give the larger of their votes, not the sum (`analyze_root_cause`).
+
+    With latency (0.7) also pointing elsewhere, names of one mechanism decide the step once
+    they are more than about 57% of the hour's errors: 2.0·s > 1.0·(1 − s) + 0.7.
+    """
+    named_votes: dict[str, float] = {}
+    family: dict[str, float] = {}
+    path: list[str] = []
+    numbers: list[str] = []
+    counts = {str(k): max(float(v), 0.0) for k, v in error_types.items()}
+    total = sum(counts.values())
+    hints = {name: _name_hint(name) for name in counts}
+    named: dict[str, list[tuple[str, float]]] = {}
+    for name, count in counts.items():
+        hint = hints[name]
+        if hint is not None and hint[1] and count > 0:
+            named.setdefault(hint[0], []).append((name, count))
+    named_share = 0.0
+    for cause, items in sorted(named.items(), key=lambda kv: -sum(c for _, c in kv[1])):
+        share = sum(c for _, c in items) / total
+        items.sort(key=lambda t: -t[1])
+        listed = ", ".join(f"{n} ({c:.0f})" for n, c in items[:3])
+        more = f" and {len(items) - 3} more" if len(items) > 3 else ""
+        if share < _NAMED_MIN_SHARE:
+            path.append(
+                f"error type: {listed}{more} name {cause}, but only {share:.0%} of the hour's "
+                "errors: background"
+            )
+            continue
+        named_share += share
+        verb = "name" if len(items) > 1 else "names"
+        named_votes[cause] = named_votes.get(cause, 0.0) + _NAMED_WEIGHT * share
+        path.append(
+            f"error type: {listed}{more} {verb} the mechanism, {share:.0%} of the hour's errors"
+            f" → {cause}"
+        )
+        similar = " and similar" if len(items) > 1 else ""
+        numbers.append(f"{share:.0%} of errors are {items[0][0]}{similar}")
+    ranked = sorted(counts.items(), key=lambda kv: -kv[1])[:3]
+    ranked_total = max(sum(c for _, c in ranked), 1.0)
+    for name, count in ranked:
+        hint = hints[name]
+        if hint is None or hint[1]:
+            continue
+        cause = hint[0]
+        family[cause] = family.get(cause, 0.0) + _FAMILY_WEIGHT * count / ranked_total
+        path.append(f"error type: {name} ({count:.0f}) → {cause}")
+    return _NameEvidence(named_votes, family, path, numbers, min(named_share, 1.0))
+
+
+def _count_text(value: float) -> str:
+    return f"{value:,.0f}" if value >= 10 else f"{value:.2g}"
+
+
+def _rate_text(recent: float, reference: float | None, bucket_minutes: int) -> str:
+    """How many errors per bucket the last hour had against the window before it, as a plain
+    ratio ("×26: 260 per 5 min in the last hour vs 10 before"), or "from ~0 before to 260 per
+    5 min in the last hour" when the reference had (almost) none, where a ratio would be a
+    meaningless huge number."""
+    per = f"per {bucket_minutes} min"
+    if reference is None:
+        return f"{_count_text(recent)} {per} in the last hour (no earlier data)"
+    if reference < 0.5:
+        before = "~0" if reference < 0.05 else _count_text(reference)
+        return f"from {before} before to {_count_text(recent)} {per} in the last hour"
+    ratio = recent / reference
+    factor = f"{ratio:.1f}" if ratio < 10 else f"{ratio:,.0f}"
+    return f"×{factor}: {_count_text(recent)} {per} in the last hour vs {_count_text(reference)} before"
+
+
 def analyze_root_cause(
     frame: pd.DataFrame,
     *,
@@ -187,29 +332,42 @@ def analyze_root_cause(
     numbers: list[str] = []
 
     # 1. Error type → type-specific causes: the category that grew most, and type names.
-    growth = {}
+    bm = data.attrs.get("bucket_minutes", 5)
+    names = _weigh_error_names(error_types) if error_types else None
+    growth: dict[str, float] = {}
+    means: dict[str, tuple[float, float | None]] = {}
     for cat in CATEGORIES:
         r = float(recent[f"{cat}_count"].mean())
-        b = float(base[f"{cat}_count"].mean()) if len(base) else 0.0
-        growth[cat] = (r - b) / (b + 1.0)
+        b = float(base[f"{cat}_count"].mean()) if len(base) else None
+        # the vote's strength: a smoothed growth, so a rise from 0 to 2 is no surge
+        growth[cat] = (r - (b or 0.0)) / ((b or 0.0) + 1.0)
+        means[cat] = (r, b)
     top_cat = max(growth, key=lambda c: growth[c])
+    type_votes: dict[str, float] = {}
     if growth[top_cat] > 0.5 and top_cat in _CATEGORY_CAUSE:
         cause = _CATEGORY_CAUSE[top_cat]
-        votes[cause] = votes.get(cause, 0.0) + 1.0
-        path.append(f"error type: {top_cat} errors rose ×{growth[top_cat] + 1:.1f} → {cause}")
-        numbers.append(f"{top_cat} errors ×{growth[top_cat] + 1:.1f}")
-    if error_types:
-        ranked = sorted(error_types.items(), key=lambda kv: -kv[1])[:3]
-        for name, count in ranked:
-            lowered = str(name).lower()
-            for fragment, cause in _TYPE_HINTS:
-                if fragment in lowered:
-                    weight = 0.8 * count / max(sum(c for _, c in ranked), 1)
-                    votes[cause] = votes.get(cause, 0.0) + weight
-                    path.append(f"error type: {name} ({count}) → {cause}")
-                    break
+        weight = _CATEGORY_WEIGHT * (1.0 - (names.named_share if names else 0.0))
+        type_votes[cause] = weight
+        rate = _rate_text(*means[top_cat], bm)
+        weighed = (
+            f" (weight ×{weight:.2f}: {names.named_share:.0%} of errors name their mechanism)"
+            if names and names.named_share
+            else ""
+        )
+        path.append(f"error type: {top_cat} errors {rate}{weighed} → {cause}")
+        numbers.append(f"{top_cat} errors {rate}")
+    if names is not None:
+        path.extend(names.path)
+        numbers.extend(names.numbers)
+        # the category and a family name read one observation: the larger vote, not the sum
+        for cause, weight in names.family.items():
+            type_votes[cause] = max(type_votes.get(cause, 0.0), weight)
+        for cause, weight in names.named.items():
+            type_votes[cause] = type_votes.get(cause, 0.0) + weight
     else:
         path.append("error type: no error type breakdown given")
+    for cause, weight in type_votes.items():
+        votes[cause] = votes.get(cause, 0.0) + weight
 
     # 2. Service → service-specific issues.
     if service in BACKEND_SERVICES:
@@ -233,14 +391,14 @@ def analyze_root_cause(
 
     pool = metric("db_pool_in_use")
     if pool and pool[0] >= 85:
-        votes["db_pool_exhaustion"] = votes.get("db_pool_exhaustion", 0.0) + 1.5
+        votes["db_pool_exhaustion"] = votes.get("db_pool_exhaustion", 0.0) + _GAUGE_WEIGHT
         path.append(
             f"system state: db pool at {pool[0]:.0f}% (baseline {pool[1]:.0f}%) → db_pool_exhaustion"
         )
         numbers.append(f"db pool {pool[0]:.0f}%")
     memory = metric("memory")
     if memory and memory[0] >= 85:
-        votes["memory_leak"] = votes.get("memory_leak", 0.0) + 1.5
+        votes["memory_leak"] = votes.get("memory_leak", 0.0) + _GAUGE_WEIGHT
         path.append(f"system state: memory at {memory[0]:.0f}% → memory_leak")
         numbers.append(f"memory {memory[0]:.0f}%")
     cpu = metric("cpu")
@@ -249,7 +407,6 @@ def analyze_root_cause(
         # Traffic against the same time of day: the window's oldest hour when it spans ~a day
         # (a daily peak is not a surge), else the baseline mean.
         series = data["metric_request_count"]
-        bm = data.attrs.get("bucket_minutes", 5)
         if len(series) >= (1440 - 2 * RECENT_MINUTES) // bm:
             reference = float(series.iloc[: max(RECENT_MINUTES // bm, 1)].mean())
         else:
@@ -258,18 +415,20 @@ def analyze_root_cause(
     if cpu and cpu[0] >= 80:
         surge = bool(requests and requests[1] == requests[1] and requests[0] > 1.5 * requests[1])
         cause = "traffic_surge" if surge else "cpu_saturation"
-        votes[cause] = votes.get(cause, 0.0) + 1.5
+        votes[cause] = votes.get(cause, 0.0) + _GAUGE_WEIGHT
         path.append(f"system state: cpu at {cpu[0]:.0f}%{_traffic_text(requests, surge)} → {cause}")
         numbers.append(f"cpu {cpu[0]:.0f}%")
     p95_recent = float(recent["rt_p95"].median()) if recent["rt_p95"].notna().any() else 0.0
     p95_base = float(base["rt_p95"].median()) if len(base) and base["rt_p95"].notna().any() else 0.0
     saturated = bool((pool and pool[0] >= 85) or (cpu and cpu[0] >= 80))
     if p95_base > 0 and p95_recent > 2 * p95_base and not saturated:
-        votes["upstream_timeout"] = votes.get("upstream_timeout", 0.0) + 0.7
-        path.append(
-            f"system state: p95 {p95_recent:.0f} ms vs {p95_base:.0f} ms baseline → upstream_timeout"
-        )
-        numbers.append(f"p95 {p95_recent:.0f} ms")
+        votes["upstream_timeout"] = votes.get("upstream_timeout", 0.0) + _LATENCY_WEIGHT
+        # The median of the hour's per-bucket p95 (what the vote compares) is not the p95 of any
+        # one bucket, which the anomaly's factors show: say which it is, and give the peak.
+        peak = float(recent["rt_p95"].max())
+        latency = f"median p95 {p95_recent:,.0f} ms over the last hour (peak {peak:,.0f} ms)"
+        path.append(f"system state: {latency} vs {p95_base:,.0f} ms before → upstream_timeout")
+        numbers.append(latency)
     if len(path) and not any(p.startswith("system state") for p in path):
         path.append("system state: metrics within their normal range")
 
@@ -291,7 +450,7 @@ def analyze_root_cause(
         known = [(sim, p) for sim, p in scored if p.cause_key]
         if known and known[0][0] >= 0.8:
             best_sim, best = known[0]
-            votes[best.cause_key] = votes.get(best.cause_key, 0.0) + 1.5 * best_sim
+            votes[best.cause_key] = votes.get(best.cause_key, 0.0) + _PAST_WEIGHT * best_sim
             path.append(
                 f"similar past issue: {best.incident_id} ({best.cause_key}), similarity {best_sim:.2f}"
             )
@@ -300,6 +459,7 @@ def analyze_root_cause(
     else:
         path.append("similar past issues: no history given")
 
+    votes = {cause: weight for cause, weight in votes.items() if weight > 0}
     if not votes:
         return RootCauseResult(
             "unknown",
@@ -315,6 +475,6 @@ def analyze_root_cause(
     confidence = float(
         np.clip(0.25 + 0.15 * top + 0.25 * (top - runner_up) / (top + 1e-9), 0.05, 0.95)
     )
-    detail = ", ".join(numbers) if numbers else "error mix"
+    detail = "; ".join(numbers) if numbers else "error mix"
     hypothesis = f"{service}: {_HYPOTHESES.get(cause, cause)} ({detail})."
     return RootCauseResult(cause, hypothesis, round(confidence, 3), path, similar)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -117,3 +118,149 @@ def test_a_past_incident_without_a_known_cause_does_not_vote(sim):
     result = analyze_root_cause(current, service=incident.service, history=[twin])
     assert result.cause_key == "db_pool_exhaustion"
     assert not any(p.startswith("similar past issue:") for p in result.decision_path)
+
+
+# ------------------------------------------------------------------ found in use (on-call)
+
+
+def incident_frame(
+    *,
+    category: str = "timeout",
+    before: float = 1.0,
+    during: float = 60.0,
+    p95_before: float = 800.0,
+    p95_during: tuple[float, ...] = (30000.0,),
+    **metrics: tuple[float, float],
+) -> pd.DataFrame:
+    """A day of 5-minute buckets: `before` errors of `category` per bucket, then `during` per
+    bucket in the last hour (12 buckets), with the p95 of that hour cycling `p95_during`, and
+    each `metric_<name>=(before, during)`."""
+    index = pd.date_range("2026-01-05", periods=288, freq="5min", tz="UTC")
+    counts = np.full(288, before)
+    counts[-12:] = during
+    p95 = np.full(288, p95_before)
+    p95[-12:] = [p95_during[i % len(p95_during)] for i in range(12)]
+    frame = pd.DataFrame(
+        {
+            f"{category}_count": counts,
+            "other_count": 5.0,
+            "total_count": counts + 5.0,
+            "rt_p95": p95,
+        },
+        index=index,
+    )
+    for name, (value_before, value_during) in metrics.items():
+        values = np.full(288, value_before)
+        values[-12:] = value_during
+        frame[f"metric_{name}"] = values
+    return frame
+
+
+@pytest.mark.parametrize(
+    "service, error_types, cause",
+    [
+        # java: a pool timeout is a *timeout* error to ingestion, p95 at Hikari's 30 s
+        (
+            "java",
+            {"HikariPoolTimeoutException": 700, "SocketTimeoutException": 20},
+            "db_pool_exhaustion",
+        ),
+        ("django", {"DatabaseConnectionTimeout": 650, "ValidationError": 60}, "db_pool_exhaustion"),
+        (
+            "django",
+            {"TimeoutError: could not obtain connection from pool": 500, "KeyError": 40},
+            "db_pool_exhaustion",
+        ),
+        (
+            "laravel",
+            {"PDOException: too many connections": 400, "ErrorException": 30},
+            "db_pool_exhaustion",
+        ),
+        ("java", {"OutOfMemoryError": 300, "SocketTimeoutException": 60}, "memory_leak"),
+    ],
+)
+def test_errors_that_name_their_mechanism_outweigh_the_category_and_latency(
+    service, error_types, cause
+):
+    """Found in use: a java incident of HikariPoolTimeoutException ("connection pool
+    exhausted") was explained as "a dependency is slow and requests time out (timeout errors
+    ×11.4)": the timeout category (1.0) and the latency (0.7) outvoted the name (≤ 0.8)."""
+    # given an hour of timeout-category errors at 30 s whose names say what ran out
+    frame = incident_frame(category="timeout", before=2.0, during=60.0)
+
+    # when the root cause is analysed with the hour's error types
+    result = analyze_root_cause(frame, service=service, error_types=error_types)
+
+    # then the named mechanism is the cause, and the path says why
+    assert result.cause_key == cause
+    assert any("the mechanism" in p for p in result.decision_path)
+
+
+def test_urllib3_connection_pool_in_a_read_timeout_is_not_a_database_pool():
+    frame = incident_frame(category="timeout", before=2.0, during=60.0)
+    key = "HTTPSConnectionPool(host='payments', port=443): Read timed out. (read timeout=5)"
+
+    result = analyze_root_cause(frame, service="django", error_types={key: 500, "KeyError": 20})
+
+    assert result.cause_key == "upstream_timeout"
+    assert not any("the mechanism" in p for p in result.decision_path)
+
+
+def test_a_few_background_errors_naming_a_pool_do_not_decide_the_cause():
+    frame = incident_frame(category="timeout", before=2.0, during=60.0)
+    error_types = {"SocketTimeoutException": 680, "HikariPoolTimeoutException": 20}
+
+    result = analyze_root_cause(frame, service="java", error_types=error_types)
+
+    assert result.cause_key == "upstream_timeout"
+    assert any("background" in p for p in result.decision_path)
+
+
+def test_a_traffic_surge_is_not_outvoted_by_the_names_of_its_own_timeout_errors():
+    """The category is derived from the same names: a timeout surge and "…TimeoutException"
+    are one observation, which counted twice (1.0 + 0.8) beat the saturated CPU (1.5)."""
+    frame = incident_frame(
+        category="timeout",
+        before=0.4,
+        during=22.0,
+        cpu=(45.0, 85.0),
+        request_count=(1000.0, 2400.0),
+    )
+    error_types = {"RequestTimeoutException": 259, "TokenMismatchException": 5}
+
+    result = analyze_root_cause(frame, service="laravel", error_types=error_types)
+
+    assert result.cause_key == "traffic_surge"
+
+
+@pytest.mark.parametrize(
+    "before, during, text",
+    [
+        (2.0, 200.0, "database errors ×100: 200 per 5 min in the last hour vs 2 before"),
+        (0.0, 120.0, "database errors from ~0 before to 120 per 5 min in the last hour"),
+        (10.0, 19.0, "database errors ×1.9: 19 per 5 min in the last hour vs 10 before"),
+    ],
+)
+def test_the_error_growth_in_the_text_is_the_plain_ratio(before, during, text):
+    """Found in use: "database errors ×1.9" was printed for a ~100× spike (the text showed the
+    vote's smoothed growth, (recent − base) / (base + 1) + 1)."""
+    frame = incident_frame(category="database", before=before, during=during, p95_during=(800.0,))
+
+    result = analyze_root_cause(frame, service="django")
+
+    assert text in result.hypothesis
+    assert any(text in p for p in result.decision_path)
+
+
+def test_the_latency_in_the_text_says_it_is_the_hour_median_and_gives_the_peak():
+    """Found in use: the page's factors said rt_p95 30,349 ms while the hypothesis said
+    "p95 14105 ms" (the median of the hour's bucket p95s, unnamed)."""
+    frame = incident_frame(
+        category="timeout", p95_during=(14105.0,) * 7 + (30349.0,) * 5, before=2.0, during=30.0
+    )
+
+    result = analyze_root_cause(frame, service="java")
+
+    assert result.cause_key == "upstream_timeout"
+    assert "median p95 14,105 ms over the last hour (peak 30,349 ms)" in result.hypothesis
+    assert any("vs 800 ms before" in p for p in result.decision_path)
