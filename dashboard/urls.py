@@ -34,4 +34,5 @@ urlpatterns = [
         name="prediction-occurred",
     ),
     path("actions/<uuid:action_id>/execute/", views.action_execute_view, name="action-execute"),
+    path("actions/<uuid:action_id>/skip/", views.action_skip_view, name="action-skip"),
 ]

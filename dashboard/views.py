@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
@@ -66,13 +67,17 @@ def _prediction_rows(predictions: list) -> list[dict[str, Any]]:
 
 
 def _panel_context(request: HttpRequest) -> dict[str, Any]:
+    from ml_prediction.services.actions import action_is_automated
+
     charts = selectors.service_charts(days=3)
+    actions = selectors.pending_actions()
     return {
         "summary": selectors.dashboard_summary(),
         "charts": [{"chart": c, "svg": render_service_chart(c)} for c in charts],
         "predictions": _prediction_rows(selectors.high_risk_predictions()),
         "anomalies": selectors.open_anomalies(),
-        "actions": selectors.pending_actions(),
+        "actions": actions,
+        "automated_action_ids": {a.action_id for a in actions if action_is_automated(a)},
         "insights": selectors.active_insights(),
         "can_act": request.user.has_perm(OPS_PERMISSION),
         "updated_at": timezone.now(),
@@ -109,13 +114,18 @@ def _finish(request: HttpRequest, *, ok: bool, message: str, status: int = 200) 
     return redirect("dashboard:index")
 
 
-def _run(request: HttpRequest, action: Any, success: str) -> HttpResponse:
+def _run(
+    request: HttpRequest, action: Any, success: str | Callable[[Any], tuple[bool, str]]
+) -> HttpResponse:
+    """Call a service for an ops button; ``success`` is the flash message, or a function of the
+    service's return value giving (succeeded, message) when only the outcome says what happened
+    (a webhook may fail)."""
     if not request.user.has_perm(OPS_PERMISSION):
         if _wants_json(request):
             return JsonResponse({"ok": False, "message": "Only ops users may do this."}, status=403)
         return HttpResponseForbidden("Only ops users may do this.")
     try:
-        action()
+        outcome = action()
     except NotFound as exc:
         return _finish(request, ok=False, message=str(exc) or "Not found.", status=404)
     except InvalidTransition as exc:
@@ -123,7 +133,10 @@ def _run(request: HttpRequest, action: Any, success: str) -> HttpResponse:
     except (ValidationError, ValueError) as exc:
         text = "; ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
         return _finish(request, ok=False, message=text, status=400)
-    return _finish(request, ok=True, message=success)
+    if isinstance(success, str):
+        return _finish(request, ok=True, message=success)
+    ok, message = success(outcome)
+    return _finish(request, ok=ok, message=message, status=200 if ok else 502)
 
 
 def _actor(request: HttpRequest) -> str:
@@ -188,17 +201,43 @@ def prediction_occurred_view(request: HttpRequest, prediction_id: uuid.UUID) -> 
     )
 
 
+ACTION_MODES = ("automate", "manual")
+
+
 @login_required
 @require_POST
 def action_execute_view(request: HttpRequest, action_id: uuid.UUID) -> HttpResponse:
-    from ml_prediction.services.actions import action_execute
+    """The Execute / Mark as done button: what the API's execute does, said as it happened.
 
+    ``mode=automate`` (the "Execute" button of an automated action) passes no result, so the
+    service calls the webhook, or refuses (400) if automation went away since the page was
+    drawn, rather than pretending. ``mode=manual`` ("Mark as done") records that the person did
+    it by hand. No mode behaves like the API without a body.
+    """
+    from ml_prediction.services.actions import action_execute, action_outcome_message
+
+    mode = request.POST.get("mode", "automate")
+    if mode not in ACTION_MODES:
+        return _finish(request, ok=False, message="mode must be automate or manual.", status=400)
+    result = None
+    if mode == "manual":
+        note = request.POST.get("note", "").strip()[:2000]
+        result = {"mode": "manual", "source": "dashboard", "note": note or "done by hand"}
     return _run(
         request,
-        lambda: action_execute(
-            action_id=action_id,
-            executed_by=_actor(request),
-            result={"source": "dashboard"},
-        ),
-        "Action executed.",
+        lambda: action_execute(action_id=action_id, executed_by=_actor(request), result=result),
+        action_outcome_message,
+    )
+
+
+@login_required
+@require_POST
+def action_skip_view(request: HttpRequest, action_id: uuid.UUID) -> HttpResponse:
+    from ml_prediction.services.actions import action_skip
+
+    reason = request.POST.get("reason", "").strip()[:2000] or "skipped on the dashboard"
+    return _run(
+        request,
+        lambda: action_skip(action_id=action_id, skipped_by=_actor(request), reason=reason),
+        lambda action: (True, f"Skipped: {action.title} ({action.service})."),
     )

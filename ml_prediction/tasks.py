@@ -164,18 +164,20 @@ def cleanup_old_predictions(days: int | None = None) -> dict[str, int]:
     return results_cleanup(older_than=timezone.now() - timedelta(days=keep))
 
 
-@shared_task(acks_late=True, **RETRY)
+@shared_task(acks_late=True, soft_time_limit=ANALYSIS_SOFT_LIMIT, **RETRY)
 def refresh_performance_tracking(day: str | None = None) -> dict[str, Any]:
-    """Daily ModelPerformanceTracking rows (yesterday's by default, and today's so far)."""
-    from ml_prediction.services.feedback import performance_tracking_refresh
+    """Daily: resolve the outcomes of predictions whose horizon ended (from the stored data),
+    then the ModelPerformanceTracking rows (yesterday's and today's so far by default, or
+    ``day``'s, and every day whose predictions just got an outcome). Idempotent: resolved
+    predictions are not touched again and the rows are upserts."""
+    from ml_prediction.services.feedback import performance_tracking_update
 
     days = (
         [date.fromisoformat(day)]
         if day
         else [timezone.now().date() - timedelta(days=1), timezone.now().date()]
     )
-    rows = {d.isoformat(): performance_tracking_refresh(day=d) for d in days}
-    return {"status": "completed", "rows": rows}
+    return {"status": "completed", **performance_tracking_update(days=days)}
 
 
 @shared_task(acks_late=True, **RETRY)

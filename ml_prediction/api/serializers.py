@@ -182,7 +182,44 @@ class MLModelSerializer(RowSerializer):
     created_at = serializers.DateTimeField()
 
 
+class ModelComparedWithSerializer(serializers.Serializer):
+    model_id = serializers.CharField()
+    algorithm = serializers.CharField(required=False)
+    version = serializers.IntegerField(required=False)
+    basis = serializers.CharField(help_text="`active model` or `same training run`.")
+
+
+class ModelFeedbackLabelsSerializer(serializers.Serializer):
+    labels = serializers.IntegerField(help_text="Feedback rows given to the training.")
+    applied = serializers.IntegerField(help_text="Rows that matched a label of the window.")
+    changed = serializers.IntegerField(help_text="Rows that changed at least one label.")
+    overruled_by_data = serializers.IntegerField(
+        help_text="'Did not happen' rows ignored: the data shows the burst happened."
+    )
+    changed_labels_train = serializers.IntegerField()
+    changed_labels_calibration = serializers.IntegerField()
+    changed_labels_test = serializers.IntegerField()
+
+
+class ModelTrainingSerializer(serializers.Serializer):
+    """The training run that produced a model version and its promotion decision."""
+
+    training_id = serializers.CharField()
+    trained_at = serializers.DateTimeField(allow_null=True)
+    promoted = serializers.BooleanField()
+    promotion_reason = serializers.CharField()
+    compared_with = ModelComparedWithSerializer(allow_null=True)
+    feedback = ModelFeedbackLabelsSerializer(allow_null=True)
+
+
 class MLModelDetailSerializer(MLModelSerializer):
+    training = ModelTrainingSerializer(
+        read_only=True,
+        allow_null=True,
+        default=None,
+        help_text="How this version was trained and why it was (not) promoted; null when it "
+        "was not trained by this system.",
+    )
     config = serializers.DictField()
     metrics = serializers.DictField()
     feature_names = serializers.ListField(child=serializers.CharField())
@@ -369,8 +406,20 @@ class ExecuteInputSerializer(InputSerializer):
     result = serializers.DictField(
         required=False,
         allow_empty=True,
-        help_text='What happened, e.g. {"success": true, "duration": 120, "impact_observed": "…"}. '
-        "Leave it out to let automation (ML_AUTOMATION_ENABLED + a webhook) carry the action out.",
+        help_text='What a person did, e.g. {"success": true, "duration": 120, "impact_observed": '
+        '"…"}: records a manual execution. Leave it out to let automation (ML_AUTOMATION_ENABLED '
+        "+ a webhook for the action type, automatable actions only) carry the action out; "
+        "without automation, leaving it out is a 400 (nothing would be done).",
+    )
+
+
+class SkipInputSerializer(InputSerializer):
+    reason = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=2000,
+        default="",
+        help_text="Why the action will not be done (kept in execution_result and the audit).",
     )
 
 
@@ -526,7 +575,8 @@ class DashboardSummarySerializer(serializers.Serializer):
     health_deductions = _DashHealthDeduction(
         many=True,
         help_text="What the score loses and why. Unlike /api/ml/health/ (the system's health, "
-        "for probes), the dashboard's score also loses 5 per unacknowledged critical anomaly.",
+        "for probes), the dashboard's score also loses 5 per paged critical anomaly nobody "
+        "acknowledged.",
     )
     window_days = serializers.IntegerField(help_text="Window of the predictions/anomalies totals.")
     predictions = _DashPredictions()

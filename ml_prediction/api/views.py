@@ -169,6 +169,13 @@ class MLModelViewSet(_ReadViewSet):
     def get_serializer_class(self) -> Any:
         return s.MLModelDetailSerializer if self.action == "retrieve" else s.MLModelSerializer
 
+    def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        from ml_prediction.services.training import model_training_summary  # pandas: lazily
+
+        model = self.get_object()
+        model.training = model_training_summary(model=model)
+        return Response(s.MLModelDetailSerializer(model).data)
+
     @extend_schema(
         summary="Model performance: current metrics and the daily trend (30 days)",
         responses={200: s.ModelPerformanceSerializer, **DETAIL_ERRORS},
@@ -443,23 +450,48 @@ class ActionViewSet(_ReadViewSet):
         return self._page(self.get_queryset)
 
     @extend_schema(
-        summary="Execute a preventive action and record its result (409 if already executed)",
+        summary="Execute a preventive action: by its webhook (automation) or, with a result, "
+        "record that a person did it (400 without a result when nothing would run it; 409 if "
+        "already executed or skipped)",
         request=s.ExecuteInputSerializer,
         responses={200: s.ActionSerializer, **WRITE_ERRORS},
     )
     @action(detail=True, methods=["post"], permission_classes=OPS, filterset_class=None)
     def execute(self, request: Request, action_id: str) -> Response:
-        from ml_prediction.services.actions import action_execute
+        from ml_prediction.services.actions import ManualResultRequired, action_execute
 
         found = self.get_object()
         body = s.ExecuteInputSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        executed = action_execute(
-            action_id=found.action_id,
-            executed_by=_actor(request),
-            result=body.validated_data.get("result"),
-        )
+        try:
+            executed = action_execute(
+                action_id=found.action_id,
+                executed_by=_actor(request),
+                result=body.validated_data.get("result"),
+            )
+        except ManualResultRequired as exc:
+            raise ValidationError({"result": [str(exc)]}) from exc
         return Response(s.ActionSerializer(executed).data)
+
+    @extend_schema(
+        summary="Skip a pending preventive action (it will not be done); 409 if already "
+        "executed or skipped",
+        request=s.SkipInputSerializer,
+        responses={200: s.ActionSerializer, **WRITE_ERRORS},
+    )
+    @action(detail=True, methods=["post"], permission_classes=OPS, filterset_class=None)
+    def skip(self, request: Request, action_id: str) -> Response:
+        from ml_prediction.services.actions import action_skip
+
+        found = self.get_object()
+        body = s.SkipInputSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        skipped = action_skip(
+            action_id=found.action_id,
+            skipped_by=_actor(request),
+            reason=body.validated_data["reason"],
+        )
+        return Response(s.ActionSerializer(skipped).data)
 
     @extend_schema(
         summary="Pending actions grouped by priority, critical first (50 per group); "
@@ -512,6 +544,34 @@ class InsightViewSet(_ReadViewSet):
     @action(detail=False, methods=["get"], filterset_class=None, pagination_class=None)
     def by_service(self, request: Request) -> Response:
         return Response(s.InsightSummarySerializer(selectors.insight_summary_by_service()).data)
+
+    @extend_schema(
+        summary="Acknowledge an active insight: seen, still open (409 unless active)",
+        request=None,
+        responses={200: s.InsightSerializer, **WRITE_ERRORS},
+    )
+    @action(detail=True, methods=["post"], permission_classes=OPS, filterset_class=None)
+    def acknowledge(self, request: Request, insight_id: str) -> Response:
+        from ml_prediction.services.insights import insight_acknowledge
+
+        insight = self.get_object()
+        _refuse_body_fields(request)
+        updated = insight_acknowledge(insight_id=insight.insight_id, actor=_actor(request))
+        return Response(s.InsightSerializer(updated).data)
+
+    @extend_schema(
+        summary="Dismiss an open insight as not useful (409 if dismissed or resolved)",
+        request=None,
+        responses={200: s.InsightSerializer, **WRITE_ERRORS},
+    )
+    @action(detail=True, methods=["post"], permission_classes=OPS, filterset_class=None)
+    def dismiss(self, request: Request, insight_id: str) -> Response:
+        from ml_prediction.services.insights import insight_dismiss
+
+        insight = self.get_object()
+        _refuse_body_fields(request)
+        updated = insight_dismiss(insight_id=insight.insight_id, actor=_actor(request))
+        return Response(s.InsightSerializer(updated).data)
 
 
 # --- analysis runs ---------------------------------------------------------------------------

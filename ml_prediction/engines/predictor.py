@@ -549,24 +549,49 @@ def _describe(feature: str, value: float, contribution: float) -> str:
     return f"{feature.replace('_', ' ')} = {format_number(value)} {direction} the risk"
 
 
+@dataclass(frozen=True)
+class FeedbackEffect:
+    """What feedback did to the training labels (recorded in the held-out report).
+
+    ``rows``: feedback rows given; ``applied``: rows that matched at least one label of the
+    window; ``changed``: rows that changed at least one label; ``overruled_by_data``: rows
+    saying "did not happen" for a label the data itself marks as happened (ignored, see
+    `_apply_feedback`). ``changed_at``: the bucket of every changed label (one per changed
+    (target, horizon) label), so the caller can tell training from held-out rows.
+    """
+
+    rows: int = 0
+    applied: int = 0
+    changed: int = 0
+    overruled_by_data: int = 0
+    changed_at: tuple[pd.Timestamp, ...] = ()
+
+
 def _apply_feedback(
     labels: dict[tuple[str, int], pd.Series],
     feedback: pd.DataFrame | None,
     bucket_minutes: int,
     error_type_names: Mapping[str, str] | None = None,
-) -> int:
-    """Override labels with human verdicts; returns how many labels changed.
+) -> FeedbackEffect:
+    """Override labels with human verdicts and recorded outcomes; returns what changed.
 
     `feedback` columns: timestamp, verdict (true_positive | false_positive) or occurred (bool),
     optional target and horizon_minutes (absent → every target / horizon). A target may also be
     a concrete error type name (mapped back through `error_type_names`).
+
+    The data wins over "it did not happen": a false-positive verdict (or occurred=False) on a
+    label the stored counts themselves mark as 1 (the target burst within the horizon) is
+    ignored. People judge an alert by how it felt ("nothing broke for us"); the label is
+    defined by the burst, and the burst is in the data. A true-positive verdict may still turn a
+    0 (or an unobserved future) into a 1: a person can know of an outage the counts missed.
     """
     by_type = {name: target for target, name in (error_type_names or {}).items()}
     if feedback is None or len(feedback) == 0:
-        return 0
+        return FeedbackEffect()
     if "timestamp" not in feedback.columns:
         raise ValueError("feedback needs a 'timestamp' column")
-    changed = 0
+    applied = changed = overruled = 0
+    changed_at: list[pd.Timestamp] = []
     for row in feedback.itertuples(index=False):
         data = row._asdict()
         if "verdict" in data and data["verdict"] in ("true_positive", "false_positive"):
@@ -582,6 +607,7 @@ def _apply_feedback(
         wanted = data.get("target")
         if isinstance(wanted, str) and wanted not in TARGETS:
             wanted = by_type.get(wanted)  # unknown names apply to every target
+        matched = row_changed = row_overruled = False
         for (target, horizon), series in labels.items():
             if wanted not in (None, "", target):
                 continue
@@ -589,10 +615,69 @@ def _apply_feedback(
                 data.get("horizon_minutes")
             ):
                 continue
-            if ts in series.index:
+            if ts not in series.index:
+                continue
+            matched = True
+            current = series.loc[ts]
+            if value == 0.0 and current == 1.0:
+                row_overruled = True  # the data says it happened: keep the data's label
+                continue
+            if current != value:  # NaN (future not observed) != anything
                 series.loc[ts] = value
-                changed += 1
-    return changed
+                changed_at.append(ts)
+                row_changed = True
+        applied += matched
+        changed += row_changed
+        overruled += row_overruled
+    return FeedbackEffect(
+        rows=len(feedback),
+        applied=applied,
+        changed=changed,
+        overruled_by_data=overruled,
+        changed_at=tuple(changed_at),
+    )
+
+
+def feedback_metrics(
+    effect: FeedbackEffect, index: pd.DatetimeIndex, *, train_end: int, test_start: int
+) -> dict[str, float]:
+    """The report's feedback figures: rows given / applied / changed / overruled, and the
+    changed labels by slice (training rows, calibration rows, held-out test rows)."""
+    positions = index.get_indexer(list(effect.changed_at)) if effect.changed_at else np.array([])
+    positions = positions[positions >= 0]
+    return {
+        "feedback_rows": float(effect.rows),
+        "feedback_applied": float(effect.applied),
+        "feedback_changed": float(effect.changed),
+        "feedback_overruled_by_data": float(effect.overruled_by_data),
+        "feedback_changed_labels_train": float(np.sum(positions < train_end)),
+        "feedback_changed_labels_calibration": float(
+            np.sum((positions >= train_end) & (positions < test_start))
+        ),
+        "feedback_changed_labels_test": float(np.sum(positions >= test_start)),
+    }
+
+
+def first_burst(
+    frame: pd.DataFrame,
+    *,
+    target: str,
+    thresholds: Mapping[str, float],
+    bucket_minutes: int,
+) -> pd.Timestamp | None:
+    """The first bucket of `frame` in which `target` burst (None: it did not burst in it).
+
+    The outcome of a prediction, with the definition the model was trained on: `frame` holds
+    the buckets of the prediction's horizon ((t, t + H], as `future_labels` looks ahead) and
+    `thresholds` are the model's own burst thresholds (`ErrorPredictorModel.thresholds`).
+    Raises KeyError for a target the thresholds do not define.
+    """
+    if target != INCIDENT and target not in thresholds:
+        raise KeyError(f"no burst threshold for target {target!r}")
+    data = normalize_bucket_frame(frame, bucket_minutes=bucket_minutes)
+    flags = burst_events(data, thresholds)[target]
+    hits = flags[flags.to_numpy(dtype=bool)]
+    return None if hits.empty else pd.Timestamp(hits.index[0])
 
 
 def _users_per_event(frame: pd.DataFrame, events: pd.DataFrame) -> dict[str, float]:
@@ -662,7 +747,7 @@ def fit_error_predictor(
         h = max(round(horizon / bm), 1)
         for target in config.targets:
             labels[(target, horizon)] = future_labels(events[target], h)
-    _apply_feedback(labels, feedback, bm, error_type_names)
+    effect = _apply_feedback(labels, feedback, bm, error_type_names)
 
     cal_start = int(n * (1 - config.calibration_fraction - config.test_fraction))
     test_start = int(n * (1 - config.test_fraction))
@@ -785,6 +870,15 @@ def fit_error_predictor(
             np.concatenate(pooled_y), np.concatenate(pooled_p), config.prediction_threshold
         )
         metrics.update({k: round(v, 4) for k, v in pooled.items()})
+    metrics.update(_macro_roc_auc(metrics))
+    metrics.update(
+        feedback_metrics(
+            effect,
+            features.index,
+            train_end=test_start if config.calibration_scheme == "forward" else cal_start,
+            test_start=test_start,
+        )
+    )
     total_importance = importances.sum() or 1.0
     ranked = sorted(
         zip(feature_names, importances / total_importance, strict=True), key=lambda t: -t[1]
@@ -830,6 +924,20 @@ def fit_error_predictor(
         ),
         skipped=skipped,
     )
+
+
+def _macro_roc_auc(metrics: Mapping[str, float]) -> dict[str, float]:
+    """The mean of the per-head held-out ROC-AUCs ("target@horizon.roc_auc"), where defined.
+
+    The pooled ``roc_auc`` ranks every head's buckets together: heads with very different base
+    rates separate from each other, so it comes out higher than any single head (0.919 pooled
+    with incident@1440 at 0.513, chance) and does not measure the heads that page anyone. The
+    macro mean weighs each head the same; champion/challenger decides on it.
+    """
+    heads = [v for k, v in metrics.items() if k.endswith(".roc_auc") and "@" in k]
+    if not heads:
+        return {}
+    return {"roc_auc_macro": round(float(np.mean(heads)), 4), "roc_auc_heads": float(len(heads))}
 
 
 def _with_fleet(

@@ -2,12 +2,17 @@
 
 Each change is one transaction on the ML database plus an audit event; afterwards the cached
 reads are invalidated and the day's ``ModelPerformanceTracking`` row of the prediction's model
-is recomputed, so the performance endpoint shows the feedback at once.
+is recomputed, so the performance endpoint shows the feedback at once. Outcomes nobody marked
+are resolved from the stored data once a prediction's horizon ends (`prediction_outcomes_resolve`,
+run by the daily tracking task).
 """
 
 from __future__ import annotations
 
+import logging
 import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -27,11 +32,18 @@ from ml_prediction.services.audit import audit_record
 from ml_prediction.services.cache import read_cache_bump
 from ml_prediction.services.errors import InvalidTransition, NotFound
 
+logger = logging.getLogger(__name__)
+
 ML_DB = "ml_prediction"
 VERDICTS = tuple(PredictionFeedback.Verdict.values)
 # Clock skew tolerated between the reporting client and us, on either side of the window an
 # occurrence may fall in (the prediction's horizon, and not later than now).
 CLOCK_SKEW = timedelta(minutes=5)
+# Outcomes are resolved for predictions whose horizon ended within this many days (the daily
+# task covers a 24 h horizon that ended after the previous run) ...
+OUTCOME_LOOKBACK = timedelta(days=3)
+# ... and at least this long ago, so the last bucket's errors have been ingested and rolled up.
+OUTCOME_GRACE = timedelta(minutes=10)
 
 
 class FeedbackValidationError(ValueError):
@@ -254,39 +266,55 @@ def _ratio(numerator: int, denominator: int) -> float | None:
     return round(numerator / denominator, 4) if denominator else None
 
 
+def _with_verdicts(qs: Any) -> Any:
+    verdicts = PredictionFeedback.objects.filter(prediction_id=OuterRef("pk"))
+    return qs.annotate(
+        said_tp=Exists(verdicts.filter(verdict=PredictionFeedback.Verdict.TRUE_POSITIVE)),
+        said_fp=Exists(verdicts.filter(verdict=PredictionFeedback.Verdict.FALSE_POSITIVE)),
+    )
+
+
+# The outcome of a prediction (on a queryset annotated by `_with_verdicts`). It happened: a
+# recorded occurrence (mark_occurred, or resolved from the data) or a person's true-positive
+# verdict. It did not: a false-positive verdict or a recorded non-occurrence, unless it
+# happened: the data wins over a "false positive" the stored errors contradict (the training
+# labels follow the same rule, `engines.predictor._apply_feedback`). Neither: unresolved, and
+# not counted.
+HAPPENED = Q(actual_error_occurred=True) | Q(said_tp=True)
+NOT_HAPPENED = ~HAPPENED & (Q(said_fp=True) | Q(actual_error_occurred=False))
+
+
 def performance_tracking_refresh(*, day: date, model_ids: list[Any] | None = None) -> int:
     """Recompute the daily ``ModelPerformanceTracking`` rows for predictions made on ``day``.
 
-    A prediction is *positive* when its probability reaches PREDICTION_THRESHOLD. Outcomes:
-    occurred (``mark_occurred``) or a true-positive verdict → the error happened; a
-    false-positive verdict, ``actual_error_occurred=False``, or a predicted time that has passed
-    with no occurrence → it did not. Predictions still in their horizon are not counted as
-    resolved. ``predictions_correct`` = true positives + true negatives; ``errors_prevented`` =
-    positive predictions that did not happen although a preventive action was executed for them.
-    One grouped query, then one upsert; returns the number of rows written.
+    A prediction is *positive* when its probability reaches PREDICTION_THRESHOLD. Only resolved
+    predictions count (``HAPPENED`` / ``NOT_HAPPENED``); a horizon that passed without an
+    outcome is unknown, not a false positive: nothing marks outcomes by hand at scale, and a
+    30-minute prediction followed by 500 matching errors was counted as one.
+    `prediction_outcomes_resolve` records outcomes from the stored data once a horizon ends.
+
+    ``recall_today`` is null unless the day has resolved *negative* predictions: the analysis
+    stores only predictions at or above the threshold, and with no stored negatives no miss
+    can be seen, so recall would be 1.0 by construction. For the same reason
+    ``accuracy_today`` then equals the precision. ``predictions_correct`` = true positives +
+    true negatives; ``errors_prevented`` = positive predictions that did not happen although a
+    preventive action was executed for them. One grouped query, then one upsert; returns the
+    number of rows written.
     """
-    now = timezone.now()
     threshold = settings.ML_PREDICTION_CONFIG["PREDICTION_THRESHOLD"]
     start = timezone.make_aware(datetime.combine(day, time.min), timezone.get_current_timezone())
     end = start + timedelta(days=1)
-    verdicts = PredictionFeedback.objects.filter(prediction_id=OuterRef("pk"))
     qs = ErrorPrediction.objects.filter(
         created_at__gte=start, created_at__lt=end, model_id__isnull=False
     )
     if model_ids is not None:
         qs = qs.filter(model_id__in=model_ids)
-    qs = qs.annotate(
-        said_tp=Exists(verdicts.filter(verdict=PredictionFeedback.Verdict.TRUE_POSITIVE)),
-        said_fp=Exists(verdicts.filter(verdict=PredictionFeedback.Verdict.FALSE_POSITIVE)),
+    qs = _with_verdicts(qs).annotate(
         acted=Exists(
             PreventiveAction.objects.filter(
                 prediction_id=OuterRef("pk"), status=PreventiveAction.Status.EXECUTED
             )
         ),
-    )
-    happened = Q(actual_error_occurred=True) | Q(said_tp=True)
-    not_happened = ~happened & (
-        Q(said_fp=True) | Q(actual_error_occurred=False) | Q(predicted_timestamp__lt=now)
     )
     positive = Q(probability__gte=threshold)
     rows = (
@@ -294,11 +322,11 @@ def performance_tracking_refresh(*, day: date, model_ids: list[Any] | None = Non
         .values("model_id")
         .annotate(
             made=Count("pk"),
-            tp=Count("pk", filter=positive & happened),
-            fp=Count("pk", filter=positive & not_happened),
-            tn=Count("pk", filter=~positive & not_happened),
-            fn=Count("pk", filter=~positive & happened),
-            prevented=Count("pk", filter=positive & not_happened & Q(acted=True)),
+            tp=Count("pk", filter=positive & HAPPENED),
+            fp=Count("pk", filter=positive & NOT_HAPPENED),
+            tn=Count("pk", filter=~positive & NOT_HAPPENED),
+            fn=Count("pk", filter=~positive & HAPPENED),
+            prevented=Count("pk", filter=positive & NOT_HAPPENED & Q(acted=True)),
         )
     )
     tracking = []
@@ -310,7 +338,7 @@ def performance_tracking_refresh(*, day: date, model_ids: list[Any] | None = Non
                 tracking_date=day,
                 accuracy_today=_ratio(tp + tn, tp + fp + tn + fn),
                 precision_today=_ratio(tp, tp + fp),
-                recall_today=_ratio(tp, tp + fn),
+                recall_today=_ratio(tp, tp + fn) if tn + fn else None,
                 predictions_made=row["made"],
                 predictions_correct=tp + tn,
                 false_positives=fp,
@@ -334,3 +362,173 @@ def performance_tracking_refresh(*, day: date, model_ids: list[Any] | None = Non
             ],
         )
     return len(tracking)
+
+
+@dataclass(frozen=True)
+class TrackedPrecision:
+    """Resolved positive predictions of a model and how many of them happened."""
+
+    resolved_positives: int
+    happened: int
+
+    @property
+    def precision(self) -> float | None:
+        return _ratio(self.happened, self.resolved_positives)
+
+
+def tracked_precision(*, model_id: Any, since: datetime) -> TrackedPrecision:
+    """The precision of a model's stored predictions at or above PREDICTION_THRESHOLD made
+    since ``since``, over resolved ones only (one query)."""
+    threshold = settings.ML_PREDICTION_CONFIG["PREDICTION_THRESHOLD"]
+    qs = _with_verdicts(
+        ErrorPrediction.objects.filter(
+            model_id=model_id, created_at__gte=since, probability__gte=threshold
+        )
+    )
+    counts = qs.aggregate(
+        resolved=Count("pk", filter=HAPPENED | NOT_HAPPENED), happened=Count("pk", filter=HAPPENED)
+    )
+    return TrackedPrecision(resolved_positives=counts["resolved"], happened=counts["happened"])
+
+
+@dataclass
+class OutcomeResolution:
+    """What `prediction_outcomes_resolve` did; ``days`` are the (day, model) pairs touched."""
+
+    resolved: int = 0
+    occurred: int = 0
+    not_occurred: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)
+    days: set[tuple[date, Any]] = field(default_factory=set)
+
+    def skip(self, reason: str, n: int = 1) -> None:
+        self.skipped[reason] = self.skipped.get(reason, 0) + n
+
+
+def prediction_outcomes_resolve(
+    *, now: datetime | None = None, service: str | None = None
+) -> OutcomeResolution:
+    """Record from the stored data whether each prediction whose horizon has ended came true.
+
+    The definition is the one the model was trained on: "a burst of the target in the buckets
+    after the one predicted from, up to the end of the horizon", with the burst thresholds
+    kept in the model's own artifact (loaded through the registry, sha256-verified), over the
+    same bucket frame the analysis reads (`engines.predictor.first_burst`). Only predictions
+    without an outcome are touched: a person's ``mark_occurred`` is never overwritten (and a
+    person may still mark one resolved here as not occurred), verdicts live in their own table.
+    Predictions whose model or artifact is gone, or whose target the model has no threshold
+    for, stay unresolved (counted in ``skipped``). Horizons that ended within OUTCOME_LOOKBACK,
+    at least OUTCOME_GRACE ago.
+    """
+    from ml_prediction.engines.predictor import first_burst
+    from ml_prediction.engines.types import InsufficientData, ModelNotTrained
+    from ml_prediction.models import MLModel
+    from ml_prediction.services import registry
+    from ml_prediction.services.features import bucket_frame_for_service
+
+    now = now or timezone.now()
+    result = OutcomeResolution()
+    pending = ErrorPrediction.objects.filter(
+        actual_error_occurred__isnull=True,
+        model_id__isnull=False,
+        predicted_timestamp__lte=now - OUTCOME_GRACE,
+        predicted_timestamp__gte=now - OUTCOME_LOOKBACK,
+    ).exclude(predicted_category="")
+    if service:
+        pending = pending.filter(service=service)
+    by_model: dict[Any, list[ErrorPrediction]] = defaultdict(list)
+    for prediction in pending.order_by("prediction_bucket").only(
+        "prediction_id",
+        "model_id",
+        "service",
+        "predicted_category",
+        "prediction_bucket",
+        "predicted_timestamp",
+        "created_at",
+    ):
+        by_model[prediction.model_id].append(prediction)
+    records = MLModel.objects.in_bulk(list(by_model))
+    outcomes: list[ErrorPrediction] = []
+    for model_id, predictions in by_model.items():
+        record = records.get(model_id)
+        try:
+            if record is None:
+                raise ModelNotTrained(f"model {model_id} is gone")
+            artifact = registry.registry_load(record=record)
+        except (ModelNotTrained, OSError) as exc:
+            logger.warning("outcomes of model %s not resolved: %s", model_id, exc)
+            result.skip("model artifact unavailable", len(predictions))
+            continue
+        thresholds = getattr(artifact, "thresholds", None)
+        minutes = getattr(artifact, "bucket_minutes", None)
+        if not thresholds or not minutes:
+            result.skip("model has no burst thresholds", len(predictions))
+            continue
+        bucket = timedelta(minutes=minutes)
+        frame = bucket_frame_for_service(
+            service=record.service,
+            start=min(p.prediction_bucket for p in predictions) + bucket,
+            end=max(p.predicted_timestamp for p in predictions),
+            bucket_minutes=minutes,
+            percentiles=False,
+        )
+        for p in predictions:
+            # the label's buckets: after the one predicted from, up to the horizon's end
+            window = frame[
+                (frame.index >= p.prediction_bucket + bucket)
+                & (frame.index < p.predicted_timestamp)
+            ]
+            try:
+                hit = first_burst(
+                    window,
+                    target=p.predicted_category,
+                    thresholds=thresholds,
+                    bucket_minutes=minutes,
+                )
+            except KeyError:
+                result.skip("target without a burst threshold")
+                continue
+            except InsufficientData:
+                result.skip("no buckets in the horizon")
+                continue
+            p.actual_error_occurred = hit is not None
+            p.actual_occurred_at = hit.to_pydatetime() if hit is not None else None
+            outcomes.append(p)
+    if not outcomes:
+        return result
+    with transaction.atomic(using=ML_DB):
+        # a person may have marked one meanwhile: write only rows still without an outcome
+        still_open = set(
+            ErrorPrediction.objects.select_for_update()
+            .filter(pk__in=[p.pk for p in outcomes], actual_error_occurred__isnull=True)
+            .values_list("pk", flat=True)
+        )
+        rows = [p for p in outcomes if p.pk in still_open]
+        ErrorPrediction.objects.bulk_update(
+            rows, ["actual_error_occurred", "actual_occurred_at"], batch_size=500
+        )
+    for p in rows:
+        result.resolved += 1
+        result.occurred += bool(p.actual_error_occurred)
+        result.days.add((timezone.localdate(p.created_at), p.model_id))
+    result.not_occurred = result.resolved - result.occurred
+    if rows:
+        read_cache_bump()
+    return result
+
+
+def performance_tracking_update(*, days: list[date], now: datetime | None = None) -> dict[str, Any]:
+    """Resolve ended predictions' outcomes from the data, then refresh the tracking of
+    ``days`` and of every day whose predictions got an outcome (the daily beat task)."""
+    resolution = prediction_outcomes_resolve(now=now)
+    wanted = set(days) | {day for day, _ in resolution.days}
+    rows = {d.isoformat(): performance_tracking_refresh(day=d) for d in sorted(wanted)}
+    return {
+        "rows": rows,
+        "outcomes": {
+            "resolved": resolution.resolved,
+            "occurred": resolution.occurred,
+            "not_occurred": resolution.not_occurred,
+            "skipped": resolution.skipped,
+        },
+    }

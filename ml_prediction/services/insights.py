@@ -4,10 +4,14 @@ Types: ``rising_trend`` (last 6 h vs the same hours a day and a week earlier), `
 that is busy on most days of the last week), ``capacity_warning`` (a forecast crossing its
 capacity limit), ``hotspot`` (one endpoint or fingerprint dominating the last hour, from
 ErrorLog over that bounded window via the (service, occurred_at) index) and ``model_drift``
-(tracked accuracy well below the accuracy measured at training).
+(the tracked precision of the error predictor's alerts well below its held-out precision).
 
 An insight's ``dedup_key`` names its type and subject; while an insight with that key is
-``active`` or ``acknowledged`` a new finding refreshes it instead of adding a row.
+``active`` or ``acknowledged`` a new finding refreshes it instead of adding a row. An open
+insight that a detector which ran (over that subject) no longer finds is ``resolved``
+(``resolved_at`` set); a detector that did not run resolves nothing. People acknowledge
+(seen) or dismiss (not useful) an insight; a dismissed one stays silent while its finding
+persists, and a finding that returns after it cleared opens a new insight.
 """
 
 from __future__ import annotations
@@ -19,11 +23,15 @@ from typing import Any
 
 import pandas as pd
 from django.db import transaction
-from django.db.models import Avg, Count, Sum
+from django.db.models import Count, Q
+from django.utils import timezone
 
 from ml_prediction.engines.forecasting import format_number, format_time
 from ml_prediction.engines.types import ForecastResult
-from ml_prediction.models import AIInsight, MLModel, ModelPerformanceTracking
+from ml_prediction.models import AIInsight, MLModel
+from ml_prediction.services.audit import audit_record
+from ml_prediction.services.cache import read_cache_bump
+from ml_prediction.services.errors import InvalidTransition, NotFound
 
 logger = logging.getLogger(__name__)
 
@@ -37,8 +45,9 @@ PATTERN_MIN_DAYS = 5  # days of hourly history needed before calling an hour "re
 PATTERN_RATIO = 2.0
 HOTSPOT_MIN_ERRORS = 20
 HOTSPOT_SHARE = 0.5
-DRIFT_DROP = 0.15  # accuracy points below the training accuracy
-DRIFT_MIN_PREDICTIONS = 20
+DRIFT_DROP = 0.15  # precision points below the held-out precision
+DRIFT_MIN_PREDICTIONS = 20  # resolved alert-level predictions needed to measure the precision
+DRIFT_DAYS = 3
 
 
 @dataclass(frozen=True)
@@ -52,7 +61,24 @@ class InsightDraft:
     recommendations: list[str] = field(default_factory=list)
 
     def dedup_key(self, service: str) -> str:
-        return f"{service}:{self.insight_type}:{self.subject}"[:200]
+        return dedup_key(service, self.insight_type, self.subject)
+
+
+def dedup_key(service: str, insight_type: str, subject: str) -> str:
+    return f"{service}:{insight_type}:{subject}"[:200]
+
+
+class InsightFindings(list[InsightDraft]):
+    """The drafts of one detection, and what it looked at (for resolving what it no longer
+    finds): ``scopes`` maps each insight type whose detector ran to the subjects it covered,
+    None for "every subject". A plain list (a failed detection) has no scopes: it resolves
+    nothing."""
+
+    def __init__(
+        self, drafts: list[InsightDraft], scopes: dict[str, frozenset[str] | None]
+    ) -> None:
+        super().__init__(drafts)
+        self.scopes = scopes
 
 
 @dataclass(frozen=True)
@@ -287,19 +313,38 @@ def _hotspots(service: str, end: datetime) -> list[InsightDraft]:
 
 
 def _drift(service: str, as_of: datetime) -> list[InsightDraft]:
+    return _drift_measured(service, as_of)[0]
+
+
+def _drift_measured(service: str, as_of: datetime) -> tuple[list[InsightDraft], frozenset[str]]:
+    """(drift findings, the model types whose tracked precision could be measured).
+
+    Like with like: the analysis stores only predictions at or above PREDICTION_THRESHOLD, so
+    what can be tracked is the precision of those (of the resolved ones, how many happened:
+    `feedback.tracked_precision`), and it is compared with the model's held-out precision at
+    that same threshold (``MLModel.precision``). The held-out *accuracy* it was compared with
+    before is dominated by the many quiet buckets, which the stored predictions do not
+    contain, so a healthy model read as a critical drift. A type with too few resolved
+    predictions is not measured and its open drift insight is left alone.
+    """
+    from ml_prediction.services.feedback import tracked_precision
+
     drafts = []
-    since = as_of.date() - timedelta(days=3)
+    measured: set[str] = set()
+    since = as_of - timedelta(days=DRIFT_DAYS)
     for model in MLModel.objects.filter(
-        service=service, status=MLModel.Status.ACTIVE, accuracy__isnull=False
+        service=service,
+        status=MLModel.Status.ACTIVE,
+        model_type=MLModel.ModelType.ERROR_CLASSIFIER,
+        precision__isnull=False,
     ):
-        tracked = ModelPerformanceTracking.objects.filter(
-            model=model, tracking_date__gte=since
-        ).aggregate(accuracy=Avg("accuracy_today"), made=Sum("predictions_made"))
-        accuracy = tracked["accuracy"]
-        made = int(tracked["made"] or 0)
-        if accuracy is None or made < DRIFT_MIN_PREDICTIONS:
+        tracked = tracked_precision(model_id=model.model_id, since=since)
+        made = tracked.resolved_positives
+        precision = tracked.precision
+        if precision is None or made < DRIFT_MIN_PREDICTIONS:
             continue
-        drop = model.accuracy - accuracy
+        measured.add(model.model_type)
+        drop = model.precision - precision
         if drop < DRIFT_DROP:
             continue
         drafts.append(
@@ -307,23 +352,29 @@ def _drift(service: str, as_of: datetime) -> list[InsightDraft]:
                 insight_type="model_drift",
                 subject=f"{model.model_type}",
                 severity="critical" if drop >= 2 * DRIFT_DROP else "warning",
-                title=f"{service}: {model.model_type} accuracy fell to {accuracy:.0%} (trained at {model.accuracy:.0%})",
+                title=(
+                    f"{service}: {model.model_type} precision fell to {precision:.0%} "
+                    f"(held-out {model.precision:.0%})"
+                ),
                 description=(
-                    f"Tracked accuracy over the last 3 days is {accuracy:.1%} on {made} predictions, "
-                    f"{drop:.1%} below the {model.accuracy:.1%} measured at training (v{model.version})."
+                    f"Of {made} resolved predictions at or above the alert threshold in the last "
+                    f"{DRIFT_DAYS} days, {tracked.happened} came true: a precision of "
+                    f"{precision:.1%}, {drop:.1%} below the {model.precision:.1%} measured on "
+                    f"held-out data at the same threshold (v{model.version})."
                 ),
                 supporting_data={
                     "model_id": str(model.model_id),
-                    "training_accuracy": round(model.accuracy, 4),
-                    "tracked_accuracy": round(accuracy, 4),
-                    "predictions": int(made),
+                    "held_out_precision": round(model.precision, 4),
+                    "tracked_precision": round(precision, 4),
+                    "resolved_predictions": int(made),
+                    "came_true": int(tracked.happened),
                 },
                 recommendations=[
                     "Retrain this model with the latest feedback (train_models --service)."
                 ],
             )
         )
-    return drafts
+    return drafts, frozenset(measured)
 
 
 def insights_detect(
@@ -350,28 +401,94 @@ def insights_detect(
             percentiles=False,
         )
     drafts: list[InsightDraft] = []
-    for detect in (
-        lambda: _rising_trend(service, seasonal_error_counts(service=service, end=as_of)),
-        lambda: _recurring_pattern(service, hourly),
-        lambda: _capacity(service, forecasts),
-        lambda: _hotspots(service, as_of),
-        lambda: _drift(service, as_of),
-    ):
+    scopes: dict[str, frozenset[str] | None] = {}
+
+    def capacity() -> tuple[list[InsightDraft], frozenset[str] | None]:
+        return _capacity(service, forecasts), frozenset(f.metric_name for f in forecasts)
+
+    detectors: list[tuple[str, Any]] = [
+        (
+            "rising_trend",
+            lambda: (
+                _rising_trend(service, seasonal_error_counts(service=service, end=as_of)),
+                None,
+            ),
+        ),
+        ("recurring_pattern", lambda: (_recurring_pattern(service, hourly), None)),
+        ("hotspot", lambda: (_hotspots(service, as_of), None)),
+        ("model_drift", lambda: _drift_measured(service, as_of)),
+    ]
+    if forecasts:  # no forecasts this run: the capacity detector did not run
+        detectors.insert(2, ("capacity_warning", capacity))
+    for insight_type, detect in detectors:
         try:
-            drafts.extend(detect())
+            found, scope = detect()
         except Exception:  # one broken detector must not hide the others
             logger.exception("insight detector failed for %s", service)
-    return drafts
+            continue
+        drafts.extend(found)
+        scopes[insight_type] = scope
+    return InsightFindings(drafts, scopes)
+
+
+def _resolve_cleared(
+    *, service: str, findings: list[InsightDraft], found_keys: set[str]
+) -> list[Any]:
+    """Close the open insights that a detector which ran no longer finds; returns their ids.
+
+    Active and acknowledged ones become ``resolved``; a dismissed one keeps its status and gets
+    ``resolved_at`` (its finding cleared, so a return opens a new insight).
+    """
+    scopes = getattr(findings, "scopes", None)
+    if not scopes:
+        return []
+    covered = Q()
+    for insight_type, subjects in scopes.items():
+        if subjects is None:
+            covered |= Q(insight_type=insight_type)
+        elif subjects:
+            keys = [dedup_key(service, insight_type, subject) for subject in subjects]
+            covered |= Q(insight_type=insight_type, dedup_key__in=keys)
+    if not covered:
+        return []
+    stale = (
+        AIInsight.objects.filter(service=service, resolved_at__isnull=True)
+        .filter(status__in=(*OPEN_STATUSES, AIInsight.Status.DISMISSED))
+        .filter(covered)
+        .exclude(dedup_key__in=list(found_keys))
+    )
+    now = timezone.now()
+    ids = list(stale.values_list("insight_id", flat=True))
+    if ids:
+        AIInsight.objects.filter(insight_id__in=ids, status__in=OPEN_STATUSES).update(
+            status=AIInsight.Status.RESOLVED, resolved_at=now, updated_at=now
+        )
+        AIInsight.objects.filter(insight_id__in=ids, status=AIInsight.Status.DISMISSED).update(
+            resolved_at=now, updated_at=now
+        )
+    return ids
 
 
 def insights_store(*, service: str, drafts: list[InsightDraft]) -> tuple[list[Any], list[Any]]:
-    """Create new insights, refresh open twins; returns (created ids, updated ids)."""
-    if not drafts:
-        return [], []
+    """Create new insights, refresh open twins, resolve what the detection no longer finds
+    (``drafts`` from `insights_detect`: see `_resolve_cleared`); returns (created ids, updated
+    ids). A finding whose insight a person dismissed is not raised again while it persists."""
     by_key = {d.dedup_key(service): d for d in drafts}
     created: list[Any] = []
     updated: list[Any] = []
     with transaction.atomic(using=ML_DB):
+        resolved = _resolve_cleared(service=service, findings=drafts, found_keys=set(by_key))
+        if resolved:
+            logger.info("%s: %d insight(s) resolved", service, len(resolved))
+        silenced = set(
+            AIInsight.objects.filter(
+                service=service,
+                dedup_key__in=list(by_key),
+                status=AIInsight.Status.DISMISSED,
+                resolved_at__isnull=True,
+            ).values_list("dedup_key", flat=True)
+        )
+        by_key = {key: d for key, d in by_key.items() if key not in silenced}
         open_rows = {
             row.dedup_key: row
             for row in AIInsight.objects.select_for_update().filter(
@@ -424,9 +541,11 @@ def insights_generate(*, service: str, as_of: datetime | None = None) -> dict[st
 
     _, end = lookback_window(hours=24, as_of=as_of)
     latest: dict[str, Any] = {}
-    for row in TimeSeriesForecast.objects.filter(
-        service=service, is_at_risk=True, forecast_end__gte=end
-    ).order_by("-forecast_start")[:50]:
+    # the latest forecast of every metric, at risk or not: one no longer at risk resolves its
+    # capacity warning
+    for row in TimeSeriesForecast.objects.filter(service=service, forecast_end__gte=end).order_by(
+        "-forecast_start"
+    )[:50]:
         latest.setdefault(row.metric_name, row)
     forecasts = [_forecast_from_row(row, ForecastPoint) for row in latest.values()]
     drafts = insights_detect(service=service, forecasts=forecasts, as_of=end)
@@ -455,3 +574,58 @@ def _forecast_from_row(row: Any, point_cls: type) -> ForecastResult:
         capacity_limit=row.capacity_limit,
         capacity_warning=row.capacity_warning,
     )
+
+
+def _locked_insight(insight_id: Any) -> AIInsight:
+    found = AIInsight.objects.select_for_update().filter(pk=insight_id).first()
+    if found is None:
+        raise NotFound(f"No insight with id {insight_id}.")
+    return found
+
+
+def insight_acknowledge(*, insight_id: Any, actor: str) -> AIInsight:
+    """Mark an active insight as seen by a person; raises ``InvalidTransition`` otherwise (it
+    was already acknowledged, dismissed or resolved). It stays open: the analysis keeps
+    refreshing it and resolves it when the finding clears."""
+    with transaction.atomic(using=ML_DB):
+        insight = _locked_insight(insight_id)
+        if insight.status != AIInsight.Status.ACTIVE:
+            raise InvalidTransition(
+                f"Insight {insight_id} is {insight.status}; only an active insight can be "
+                "acknowledged."
+            )
+        insight.status = AIInsight.Status.ACKNOWLEDGED
+        insight.save(update_fields=["status", "updated_at"])
+        audit_record(
+            actor=actor,
+            action="insight.acknowledge",
+            object_type="insight",
+            object_id=insight.insight_id,
+            service=insight.service,
+        )
+    read_cache_bump()
+    return insight
+
+
+def insight_dismiss(*, insight_id: Any, actor: str) -> AIInsight:
+    """Close an active or acknowledged insight as not useful; raises ``InvalidTransition`` for
+    one already dismissed or resolved. While its finding persists it is not raised again."""
+    with transaction.atomic(using=ML_DB):
+        insight = _locked_insight(insight_id)
+        if insight.status not in OPEN_STATUSES:
+            raise InvalidTransition(
+                f"Insight {insight_id} is {insight.status}; only an open insight can be dismissed."
+            )
+        previous = insight.status
+        insight.status = AIInsight.Status.DISMISSED
+        insight.save(update_fields=["status", "updated_at"])
+        audit_record(
+            actor=actor,
+            action="insight.dismiss",
+            object_type="insight",
+            object_id=insight.insight_id,
+            service=insight.service,
+            details={"previous_status": previous},
+        )
+    read_cache_bump()
+    return insight

@@ -1,6 +1,7 @@
 """PredictionOrchestrator: features → active models → engines → ML rows, then alerts.
 
-``quick`` scores anomalies only; ``full`` adds predictions, forecasts, root cause with preventive
+``quick`` scores anomalies (and explains an episode going on, with its preventive actions:
+its alert is usually the first page); ``full`` adds predictions, forecasts, root cause with preventive
 actions, and insights; ``deep`` is full plus a root cause for every anomalous episode of the
 lookback. Each anomaly is explained, and acted on, with its own episode's root cause; only what
 is current (``current_cutoff``) creates pending actions or pages, so a backfill or an old part of
@@ -356,16 +357,19 @@ class _Run:
                 forecaster = forecaster.conditioned_on(observed[name])
             step = timedelta(minutes=forecaster.config.step_minutes)
             # Forecasters start after their training data; cover from there up to now + horizon
-            # and keep the part that is still in the future.
+            # and keep exactly the horizon from the next step: every metric of one analysis
+            # then starts at the same hour with the same number of points (a series trained an
+            # hour earlier added a finished or half-observed hour and a 25th point).
+            first = floor_to_bucket(self.as_of, forecaster.config.step_minutes) + step
             last = forecaster.last_timestamp.to_pydatetime()
-            steps = max(1, math.ceil((self.as_of + horizon - last) / step))
+            steps = max(1, math.ceil((first + horizon - last) / step))
             steps = min(steps, int(horizon / step) + 24 * 14)
             try:
                 result = forecaster.forecast(horizon_steps=steps)
             except InsufficientData as exc:
                 self.skipped[f"forecast:{name}"] = str(exc)
                 continue
-            future = [p for p in result.points if p.timestamp >= self.as_of - step]
+            future = [p for p in result.points if first <= p.timestamp < first + horizon]
             if not future:
                 self.skipped[f"forecast:{name}"] = "the forecaster's horizon ended; retrain"
                 continue
@@ -498,12 +502,21 @@ class _Run:
             forecasts, forecast_model = self._guarded(
                 "forecasts", lambda: self._forecasts(frame, start=start, end=end), ([], None)
             )
-            bucket = timedelta(minutes=config["BUCKET_MINUTES"])
-            runs = _anomalous_runs(scores, bucket=bucket)
-            # The current root cause explains the last hour (the window it is computed on):
-            # the predictions, and the anomaly episodes still going on in that hour.
-            recent_start = end - WRITE_BUCKETS * bucket
-            current_runs = [run for run in runs if run[-1].timestamp >= recent_start]
+        bucket = timedelta(minutes=config["BUCKET_MINUTES"])
+        runs = _anomalous_runs(scores, bucket=bucket)
+        # The current root cause explains the last hour (the window it is computed on): the
+        # predictions, and the anomaly episodes still going on in that hour. A quick run (the
+        # one ingestion triggers, usually the first to see an outage) explains a current
+        # episode too: its alert is the first page, and a page without a likely cause or an
+        # action to take was what on-call got before the next full run.
+        recent_start = end - WRITE_BUCKETS * bucket
+        current_runs = [run for run in runs if run[-1].timestamp >= recent_start]
+        if not full and current_runs:
+            # ... but only an episode nobody explained yet: one incident keeps one root cause
+            # between full runs (a page's cause changing minutes later was a complaint too)
+            current_runs = self._unexplained(current_runs, bucket=bucket)
+            runs = current_runs
+        if full or current_runs:
             if predictions or current_runs:
 
                 def current_cause() -> RootCauseResult | None:
@@ -529,6 +542,7 @@ class _Run:
                 lambda: self._episodes(frame, runs, current=cause, recent_start=recent_start),
                 [],
             )
+        if full:
             insight_drafts = self._guarded(
                 "insights",
                 lambda: insights_service.insights_detect(
@@ -576,6 +590,33 @@ class _Run:
             summary["duration_ms"],
         )
         return summary
+
+    def _unexplained(
+        self, runs: list[list[AnomalyScore]], *, bucket: timedelta
+    ) -> list[list[AnomalyScore]]:
+        """The anomalous runs none of whose buckets (nor the bucket just before) has a stored
+        root cause: new episodes. The others keep theirs (``_explanations`` carries it on)."""
+        first = min(run[0].timestamp for run in runs) - bucket
+        last = max(run[-1].timestamp for run in runs)
+        stored = set(
+            AnomalyDetection.objects.filter(
+                service=self.service,
+                is_anomaly=True,
+                window_start__gte=first,
+                window_start__lte=last,
+            )
+            .exclude(root_cause_hypothesis="")
+            .values_list("metric_name", "window_start")
+        )
+        return [
+            run
+            for run in runs
+            if not any(
+                (s.metric_name, s.timestamp) in stored
+                or (s.metric_name, s.timestamp - bucket) in stored
+                for s in run
+            )
+        ]
 
     def _episodes(
         self,
@@ -1082,58 +1123,138 @@ def _upsert(
     return {tuple(values[:-1]): values[-1] for values in found}
 
 
-def _store_actions(service: str, planned: list[_PlannedAction]) -> list[Any]:
-    """New PreventiveAction rows, skipping any whose twin is still recommended or scheduled.
+def _merge_planned(planned: list[_PlannedAction]) -> dict[str, tuple[_PlannedAction, list[str]]]:
+    """action_type → (the plan to store, every cause it answers), one per action type.
 
-    The same action for the same cause planned twice in one run (for the current anomaly
-    episode and for the predictions, which share the current root cause) is one row linked to
-    both, at the higher of the two priorities.
+    The same action planned for several causes in one run (an episode and the predictions, or
+    two episodes) is one row: the higher priority, the links of both, all of the causes.
     """
-    merged: dict[str, _PlannedAction] = {}
+    merged: dict[str, tuple[_PlannedAction, list[str]]] = {}
     for item in planned:
-        key = f"{service}:{item.recommendation.action_type}:{item.cause_key}"[:200]
-        earlier = merged.get(key)
-        if earlier is None:
-            merged[key] = item
+        action_type = item.recommendation.action_type
+        found = merged.get(action_type)
+        if found is None:
+            merged[action_type] = (item, [item.cause_key])
             continue
+        earlier, causes = found
         higher = max(
             (earlier.recommendation, item.recommendation),
             key=lambda r: LEVEL_RANK.get(r.priority, 0),
         )
-        merged[key] = _PlannedAction(
-            higher,
-            item.cause_key,
-            earlier.prediction_id or item.prediction_id,
-            earlier.anomaly_id or item.anomaly_id,
+        merged[action_type] = (
+            _PlannedAction(
+                higher,
+                earlier.cause_key,
+                earlier.prediction_id or item.prediction_id,
+                earlier.anomaly_id or item.anomaly_id,
+            ),
+            causes if item.cause_key in causes else [*causes, item.cause_key],
         )
-    if not merged:
-        return []
-    open_keys = set(
-        PreventiveAction.objects.filter(
+    return merged
+
+
+def _recently_done(service: str, action_types: list[str], *, since: datetime) -> set[str]:
+    """Action types of ``service`` a person executed or skipped since ``since``.
+
+    The window is ``ANOMALY_CURRENT_MINUTES`` (``current_cutoff``): the time the product treats
+    an incident as current. An action done within it answered this incident, so recommending
+    it again is noise; after it, a problem still there is a new or lasting incident the action
+    did not cure, and it may be recommended again. (Not the alert cooldown: that tunes paging
+    noise and may be 0.) Expired and merged rows were closed by the system, not a person, and
+    do not count.
+    """
+    rows = PreventiveAction.objects.filter(
+        service=service,
+        action_type__in=action_types,
+        status__in=[PreventiveAction.Status.EXECUTED, PreventiveAction.Status.SKIPPED],
+        executed_at__gte=since,
+    ).values_list("action_type", "execution_result")
+    system_modes = {"expired", "merged"}
+    return {t for t, result in rows if (result or {}).get("mode") not in system_modes}
+
+
+def _store_actions(service: str, planned: list[_PlannedAction]) -> list[Any]:
+    """Store the planned actions, one pending row per (service, action type); new rows' ids.
+
+    An action already pending for the service is not added again: a second cause extends that
+    row's evidence (its causes, the newer prediction/anomaly links, the higher priority). An
+    action a person executed or skipped recently (``_recently_done``) is not recommended again.
+    Older duplicate pending rows of one type (left by earlier versions) are closed as
+    ``merged`` into the newest. Then the service's pending actions whose incident is over
+    expire (``actions_expire``).
+    """
+    from ml_prediction.services.actions import actions_expire
+
+    merged = _merge_planned(planned)
+    rows: list[PreventiveAction] = []
+    if merged:
+        now = timezone.now()
+        done = _recently_done(service, list(merged), since=current_cutoff(now))
+        pending: dict[str, PreventiveAction] = {}
+        twins: list[PreventiveAction] = []
+        open_rows = PreventiveAction.objects.select_for_update().filter(
             service=service,
-            dedup_key__in=list(merged),
+            action_type__in=list(merged),
             status__in=[PreventiveAction.Status.RECOMMENDED, PreventiveAction.Status.SCHEDULED],
-        ).values_list("dedup_key", flat=True)
-    )
-    rows = [
-        PreventiveAction(
-            prediction_id=item.prediction_id,
-            anomaly_id=item.anomaly_id,
-            service=service,
-            action_type=item.recommendation.action_type,
-            title=item.recommendation.title[:200],
-            description=item.recommendation.description,
-            root_cause=item.cause_key[:100],
-            priority=item.recommendation.priority,
-            can_be_automated=item.recommendation.can_be_automated,
-            estimated_impact=item.recommendation.estimated_impact,
-            dedup_key=key,
         )
-        for key, item in merged.items()
-        if key not in open_keys
-    ]
-    PreventiveAction.objects.bulk_create(rows)
+        for row in open_rows.order_by("-created_at"):
+            if row.action_type in pending:
+                twins.append(row)
+            else:
+                pending[row.action_type] = row
+        extended = []
+        for action_type, (item, causes) in merged.items():
+            row = pending.get(action_type)
+            if row is not None:
+                extended.append(_extend_action(row, item, causes))
+            elif action_type not in done:
+                rows.append(
+                    PreventiveAction(
+                        prediction_id=item.prediction_id,
+                        anomaly_id=item.anomaly_id,
+                        service=service,
+                        action_type=action_type,
+                        title=item.recommendation.title[:200],
+                        description=item.recommendation.description,
+                        root_cause=", ".join(c for c in causes if c)[:100],
+                        priority=item.recommendation.priority,
+                        can_be_automated=item.recommendation.can_be_automated,
+                        estimated_impact=item.recommendation.estimated_impact,
+                        dedup_key=f"{service}:{action_type}"[:200],
+                    )
+                )
+        PreventiveAction.objects.bulk_update(
+            extended, ["root_cause", "priority", "prediction", "anomaly"]
+        )
+        for twin in twins:
+            twin.status = PreventiveAction.Status.SKIPPED
+            twin.executed_by = "ml_prediction"
+            twin.executed_at = now
+            twin.execution_result = {
+                "mode": "merged",
+                "reason": "a duplicate pending row of the same action",
+                "merged_into": str(pending[twin.action_type].action_id),
+            }
+        PreventiveAction.objects.bulk_update(
+            twins, ["status", "executed_by", "executed_at", "execution_result"]
+        )
+        PreventiveAction.objects.bulk_create(rows)
+    actions_expire(service=service)
     return [r.action_id for r in rows]
+
+
+def _extend_action(
+    row: PreventiveAction, item: _PlannedAction, causes: list[str]
+) -> PreventiveAction:
+    """A pending row answering another cause too: add the cause, link the newer evidence (so
+    expiry follows the live incident), keep the higher priority."""
+    known = [c.strip() for c in row.root_cause.split(",") if c.strip()]
+    row.root_cause = ", ".join([*known, *(c for c in causes if c and c not in known)])[:100]
+    if LEVEL_RANK.get(item.recommendation.priority, 0) > LEVEL_RANK.get(row.priority, 0):
+        row.priority = item.recommendation.priority
+    row.prediction_id = item.prediction_id or row.prediction_id
+    row.anomaly_id = item.anomaly_id or row.anomaly_id
+    return row
 
 
 # Actions still to be done (not executed, not skipped).

@@ -51,6 +51,10 @@
     var form = event.target;
     if (!(form instanceof HTMLFormElement)) return;
     event.preventDefault();
+    // Execute / Mark as done / Skip change an incident's state: ask first, naming the action
+    // and the service (the form carries the question; without this script the post goes
+    // straight through, as a plain form).
+    if (form.dataset.confirm && !window.confirm(form.dataset.confirm)) return;
     Array.prototype.forEach.call(form.querySelectorAll("button"), function (b) { b.disabled = true; });
     fetch(form.action, {
       method: "POST",

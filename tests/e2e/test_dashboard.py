@@ -117,10 +117,27 @@ def test_mark_occurred_and_execute_action_buttons(dashboard_rows, logged_in_page
     page.wait_for_selector(
         f"#predictions tr[data-prediction-id='{prediction_id}']", state="detached"
     )
-    page.locator(f"#actions tr[data-action-id='{action_id}']").get_by_role(
-        "button", name="Execute"
-    ).click()
+    # automation is off: the button is "Mark as done" (manual work), behind a confirmation
+    # naming the action and the service; dismissing it changes nothing
+    row = page.locator(f"#actions tr[data-action-id='{action_id}']")
+    questions = []
+
+    def answer(dialog, accept):
+        questions.append(dialog.message)
+        if accept:
+            dialog.accept()
+        else:
+            dialog.dismiss()
+
+    page.once("dialog", lambda dialog: answer(dialog, False))
+    row.get_by_role("button", name="Mark as done").click()
+    page.wait_for_timeout(300)
+    assert PreventiveAction.objects.get(action_id=action_id).status == "recommended"
+    page.once("dialog", lambda dialog: answer(dialog, True))
+    row.get_by_role("button", name="Mark as done").click()
     page.wait_for_selector(f"#actions tr[data-action-id='{action_id}']", state="detached")
+    assert "Increase the database connection pool" in questions[0] and "django" in questions[0]
+    assert "marked as done by hand" in page.locator("#flash").inner_text()
     screenshot(page, "occurred-executed")
 
     # then both changes are stored with the person who made them
@@ -129,6 +146,7 @@ def test_mark_occurred_and_execute_action_buttons(dashboard_rows, logged_in_page
     action = PreventiveAction.objects.get(action_id=action_id)
     assert action.status == PreventiveAction.Status.EXECUTED
     assert action.executed_by == "ops"
+    assert action.execution_result["mode"] == "manual"
 
 
 def test_a_new_incident_appears_without_a_page_reload(

@@ -7,7 +7,7 @@ import uuid
 import pytest
 
 from ml_prediction.models import AuditEvent, PreventiveAction
-from ml_prediction.services.actions import action_execute, action_skip
+from ml_prediction.services.actions import ManualResultRequired, action_execute, action_skip
 from ml_prediction.services.errors import InvalidTransition, NotFound
 from tests.integration.alerts.conftest import BOTH_DBS
 
@@ -35,22 +35,31 @@ def audits(action):
     )
 
 
-def test_automation_off_calls_nothing_and_records_a_manual_execution(
+def test_automation_off_calls_nothing_and_records_only_a_reported_manual_execution(
     http_receiver, ml_config, action
 ):
     # given a webhook configured but automation off
     hook = http_receiver(200)
     ml_config(AUTOMATION_ENABLED=False, ACTION_WEBHOOKS={"increase_pool": hook.url})
 
-    # when the guide's call executes it
-    executed = action.execute("django_automation")
+    # when the guide's call executes it without saying what was done, it is refused (recording
+    # "executed" there would claim work nobody did, D8) and nothing changes
+    with pytest.raises(ManualResultRequired, match="automation is off"):
+        action.execute("django_automation")
+    action.refresh_from_db()
+    assert action.status == "recommended" and action.execution_result is None
 
-    # then nothing is called, and who/when/result are recorded and audited
+    # when a person reports it done, who/when/result are recorded; nothing is called
+    executed = action.execute("alice", result={"success": True, "note": "pool raised"})
+
     assert hook.requests == []
     assert executed.status == "executed"
-    assert executed.executed_by == "django_automation" and executed.executed_at is not None
-    assert executed.execution_result == {"mode": "manual"}
-    assert audits(action) == [("django_automation", "action.execute", "ok")]
+    assert executed.executed_by == "alice" and executed.executed_at is not None
+    assert executed.execution_result == {"success": True, "note": "pool raised"}
+    assert audits(action) == [
+        ("django_automation", "action.execute", "rejected"),
+        ("alice", "action.execute", "ok"),
+    ]
 
 
 def test_automation_on_sends_the_action_to_its_webhook(http_receiver, ml_config, action):
@@ -92,11 +101,19 @@ def test_automation_on_but_not_applicable_calls_nothing(
     ml_config(AUTOMATION_ENABLED=True, ACTION_WEBHOOKS={configured_type: hook.url})
     PreventiveAction.objects.filter(pk=action.pk).update(can_be_automated=can_be_automated)
 
+    if result is None:
+        # nothing would carry it out and nobody reports it done: refused, not "executed" (D8)
+        with pytest.raises(ManualResultRequired):
+            action_execute(action_id=action.action_id, executed_by="alice", result=result)
+        action.refresh_from_db()
+        assert hook.requests == []
+        assert action.status == "recommended"
+        return
     executed = action_execute(action_id=action.action_id, executed_by="alice", result=result)
 
     assert hook.requests == []
     assert executed.status == "executed"
-    assert executed.execution_result == (result or {"mode": "manual"})
+    assert executed.execution_result == result
 
 
 def test_failing_webhook_leaves_the_action_unexecuted_and_audits_the_failure(

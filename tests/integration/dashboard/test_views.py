@@ -62,6 +62,10 @@ def test_panels_partial_has_the_lists_but_not_the_page(client, ops_user, anomaly
     body = response.content.decode()
     assert response.status_code == 200
     assert f'data-anomaly-id="{anomaly.anomaly_id}"' in body
+    assert f'id="anomaly-{anomaly.anomaly_id}"' in body  # alerts link to /dashboard/#anomaly-…
+    # the summary card says its window, and how many of its predictions are open now (the
+    # panel's count): "28 high-risk" beside "12 open" read as a contradiction
+    assert "high-probability predictions, 7 days" in body and "0 open now" in body
     assert "<html" not in body
     assert body.count('<svg class="chart"') == 7
 

@@ -58,5 +58,5 @@ def test_the_stored_error_forecast_follows_a_surge_since_training():
 
     stored = TimeSeriesForecast.objects.get(service="java", metric_name="error_count")
     followed = {pd.Timestamp(p["timestamp"]): p["value"] for p in stored.forecast_values}
-    next_hour = pd.Timestamp(this_hour)
+    next_hour = pd.Timestamp(this_hour) + pd.Timedelta(hours=1)  # stored forecasts start there
     assert followed[next_hour] > 1.5 * blind[next_hour].value

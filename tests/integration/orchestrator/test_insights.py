@@ -111,8 +111,10 @@ def test_hotspot_endpoint_from_the_last_hour_of_errors():
     }
 
 
-def test_model_drift_when_tracked_accuracy_falls_below_training():
-    from ml_prediction.models import MLModel, ModelPerformanceTracking
+def test_model_drift_when_tracked_precision_falls_below_the_held_out_precision():
+    # Was: tracked accuracy against the held-out accuracy, which the many quiet held-out
+    # buckets dominate and the stored (alert-level only) predictions do not contain.
+    from ml_prediction.models import ErrorPrediction, MLModel
     from ml_prediction.services.insights import _drift
 
     model = MLModel.objects.create(
@@ -121,16 +123,25 @@ def test_model_drift_when_tracked_accuracy_falls_below_training():
         service="vue",
         model_algorithm="xgboost",
         status="active",
-        accuracy=0.9,
+        accuracy=0.99,
+        precision=0.9,
         version=3,
     )
-    for day in range(3):
-        ModelPerformanceTracking.objects.create(
+    ErrorPrediction.objects.bulk_create(
+        ErrorPrediction(
             model=model,
-            tracking_date=END.date() - timedelta(days=day),
-            accuracy_today=0.6,
-            predictions_made=30,
+            service="vue",
+            predicted_error_type="Timeout",
+            predicted_category="timeout",
+            probability=0.8,
+            time_horizon_minutes=30,
+            prediction_bucket=END - timedelta(hours=i + 1),
+            predicted_timestamp=END - timedelta(hours=i),
+            created_at=END - timedelta(hours=i + 1),
+            actual_error_occurred=i < 18,  # 18 of 30 came true: 60%
         )
+        for i in range(30)
+    )
 
     (draft,) = _drift("vue", END)
 

@@ -109,6 +109,15 @@ def test_training_then_full_analysis_stores_results_once_per_bucket():
     assert runs[0].summary["forecasts_stored"] == first["forecasts"]["stored"]
     assert runs[0].summary["predictions_stored"] == first["predictions"]["stored"]
     assert 0 < runs[0].duration_ms <= first["duration_ms"]
+    # every forecast of one analysis covers the same hours: the next full hours, exactly the
+    # horizon (25 or 26 points, and metrics starting an hour apart, confused users)
+    from datetime import datetime, timedelta
+
+    as_of = datetime.fromisoformat(first["as_of"])
+    hour = as_of.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+    forecasts = TimeSeriesForecast.objects.filter(service="django")
+    assert forecasts and {f.forecast_start for f in forecasts} == {hour}
+    assert {len(f.forecast_values) for f in forecasts} == {24}
 
 
 def _burst(service: str, *, count: int, minutes: int, error_type: str = "OperationalError") -> None:
@@ -163,6 +172,25 @@ def test_deep_analysis_explains_a_burst_and_recommends_actions_once():
     for action in actions:
         assert action.anomaly.root_cause_hypothesis
     assert first["alerts"]["anomaly_ids"]  # high-risk anomalies handed to alerting
+
+
+def test_a_quick_run_explains_the_outage_it_finds_so_the_first_page_says_what_to_do():
+    from ml_prediction.models import AnomalyDetection
+    from ml_prediction.services import PredictionOrchestrator
+
+    load_traffic("laravel", days=0.5, seed=12)
+    _burst("laravel", count=400, minutes=20)
+
+    summary = PredictionOrchestrator().run_full_analysis("laravel", "quick")
+
+    assert summary["anomalies"]["detected"] >= 1
+    assert summary["root_cause"] and summary["root_cause"]["hypothesis"]
+    assert summary["actions"]["created"] >= 1
+    flagged = AnomalyDetection.objects.filter(
+        service="laravel", is_anomaly=True, window_start__gte=_minutes_ago(25)
+    )
+    assert flagged and all(a.root_cause_hypothesis and a.recommended_action for a in flagged)
+    assert summary["forecasts"]["stored"] == 0 and summary["predictions"]["stored"] == 0
 
 
 def _minutes_ago(minutes: int):

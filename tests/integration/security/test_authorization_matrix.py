@@ -67,6 +67,7 @@ ENDPOINTS = [
     ("active-insights", "get", "/api/ml/insights/active/", None, read()),
     ("insights-by-service", "get", "/api/ml/insights/by_service/", None, read()),
     ("dashboard", "get", "/api/ml/dashboard/summary/", None, read()),
+    ("analysis-runs", "get", "/api/ml/analysis-runs/", None, read()),
     ("missing-model", "get", "/api/ml/models/{missing}/", None, read(ok=404)),
     ("audit", "get", "/api/ml/audit/", None, write(ops=200)),
     (
@@ -93,6 +94,10 @@ ENDPOINTS = [
         {"result": {"success": True}},
         write(ops=200),
     ),
+    # after the execute above: the ops user passes the permission and meets the state (409)
+    ("skip", "post", "/api/ml/actions/{action}/skip/", {}, write(ops=409)),
+    ("insight-acknowledge", "post", "/api/ml/insights/{insight}/acknowledge/", None, write(200)),
+    ("insight-dismiss", "post", "/api/ml/insights/{insight}/dismiss/", None, write(ops=200)),
     (
         "trigger-analysis",
         "post",

@@ -53,13 +53,17 @@ def _prediction(model, *, probability, due_in_minutes, minute, **extra):
 
 
 def test_refresh_counts_outcomes_per_model_and_day(model):
-    # positives (probability >= 0.6): one occurred, one expired silently (FP), one FP verdict,
-    # one still pending; negatives: one expired silently (TN), one occurred (FN).
+    # positives (probability >= 0.6): one occurred, one resolved as not occurred (FP), one FP
+    # verdict, one still pending; negatives: one resolved as not occurred (TN), one occurred
+    # (FN). An expired horizon alone is no outcome (it was counted as one before);
+    # `prediction_outcomes_resolve` records actual_error_occurred=False from the data.
     occurred = _prediction(model, probability=0.9, due_in_minutes=-5, minute=1)
-    expired = _prediction(model, probability=0.8, due_in_minutes=-5, minute=2)
+    expired = _prediction(
+        model, probability=0.8, due_in_minutes=-5, minute=2, actual_error_occurred=False
+    )
     said_fp = _prediction(model, probability=0.7, due_in_minutes=30, minute=3)
     _prediction(model, probability=0.95, due_in_minutes=30, minute=4)
-    _prediction(model, probability=0.1, due_in_minutes=-5, minute=5)
+    _prediction(model, probability=0.1, due_in_minutes=-5, minute=5, actual_error_occurred=False)
     missed = _prediction(model, probability=0.2, due_in_minutes=-5, minute=6)
     # an occurrence is a stored error of the service, inside the prediction's horizon
     for found in (occurred, missed):

@@ -1,0 +1,66 @@
+"""Through the real orchestrator: what a person executed during an incident does not come back
+as "recommended" at the next analysis of the same incident (D7)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from tests.integration.orchestrator import conftest as orchestrator_conftest
+from tests.integration.orchestrator.conftest import BOTH_DBS, load_traffic
+
+pytestmark = pytest.mark.django_db(databases=BOTH_DBS)
+
+# fast engines and a temporary artifact directory, as in the orchestrator tests
+artifact_dir = orchestrator_conftest.artifact_dir
+fast_ml_config = orchestrator_conftest.fast_ml_config
+
+
+def _pool_burst(service: str, *, count: int = 400, minutes: int = 20) -> None:
+    from error_logging.analysis_trigger import analysis_requests_suspended
+    from error_logging.services import ingest_errors
+
+    now = timezone.now()
+    items = [
+        {
+            "error_type": "OperationalError",
+            "message": "could not obtain a connection from the pool",
+            "severity": "critical",
+            "endpoint": "/api/orders",
+            "response_time_ms": 5000.0,
+            "occurred_at": (now - timedelta(seconds=60 + (i * 60 * minutes) // count)).isoformat(),
+        }
+        for i in range(count)
+    ]
+    with analysis_requests_suspended():
+        ingest_errors(service=service, items=items)
+
+
+def test_executed_actions_do_not_come_back_at_the_next_analysis():
+    from ml_prediction.models import PreventiveAction
+    from ml_prediction.services import PredictionOrchestrator
+    from ml_prediction.services.actions import action_execute
+
+    # given an incident whose first analysis recommended actions
+    load_traffic("laravel", days=0.5, seed=12)
+    _pool_burst("laravel")
+    first = PredictionOrchestrator().run_full_analysis("laravel", "deep")
+    assert first["actions"]["created"] >= 1
+
+    # when ops do them all by hand, and the incident is analysed again
+    for action in PreventiveAction.objects.filter(service="laravel", status="recommended"):
+        action_execute(
+            action_id=action.action_id, executed_by="ops", result={"success": True, "note": "done"}
+        )
+    second = PredictionOrchestrator().run_full_analysis("laravel", "deep")
+
+    # then nothing done is recommended again
+    assert second["actions"]["created"] == 0
+    assert not PreventiveAction.objects.filter(service="laravel", status="recommended").exists()
+    # and there is never more than one pending row per action type
+    types = list(
+        PreventiveAction.objects.filter(service="laravel").values_list("action_type", flat=True)
+    )
+    assert len(types) == len(set(types))

@@ -1,0 +1,167 @@
+"""Champion/challenger of the error classifier and why a version was (not) promoted, shown by
+the model detail API (real PostgreSQL)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.conf import settings
+from django.core.cache import cache
+
+from ml_prediction.engines.types import TrainingReport
+from ml_prediction.models import MLModel
+from ml_prediction.services import registry, training
+
+pytestmark = pytest.mark.django_db(databases=["default", "ml_prediction"])
+
+# the acceptance run: RandomForest worse on every held-out figure, but the pooled AUC within
+# the old tolerance; the macro (per-head) AUC is what decides now
+XGB = {
+    "roc_auc": 0.917,
+    "roc_auc_macro": 0.80,
+    "f1": 0.5,
+    "brier": 0.01,
+    "precision": 0.6,
+    "feedback_rows": 4.0,
+    "feedback_applied": 3.0,
+    "feedback_changed": 2.0,
+    "feedback_overruled_by_data": 1.0,
+    "feedback_changed_labels_train": 2.0,
+    "feedback_changed_labels_calibration": 0.0,
+    "feedback_changed_labels_test": 0.0,
+}
+RF = {**XGB, "roc_auc": 0.908, "roc_auc_macro": 0.79, "f1": 0.45, "brier": 0.012}
+
+
+class _Artifact:
+    def __init__(self, payload: dict) -> None:
+        self.payload = payload
+
+    def save(self, directory):
+        (directory / "state.json").write_text(json.dumps(self.payload))
+
+
+@pytest.fixture(autouse=True)
+def _setup(monkeypatch, tmp_path):
+    monkeypatch.setitem(settings.ML_PREDICTION_CONFIG, "ARTIFACT_DIR", str(tmp_path))
+    monkeypatch.setitem(settings.ML_PREDICTION_CONFIG, "MIN_TRAINING_SAMPLES", 0)
+    monkeypatch.setitem(settings.ML_PREDICTION_CONFIG, "PREDICTION_FLEET_TRAINING", False)
+    registry.registry_cache_clear()
+    cache.clear()
+    yield
+    cache.clear()
+
+
+def _fits(monkeypatch, by_algorithm: dict[str, dict]) -> None:
+    def fake_fit(model_type, *, algorithm, **_):
+        report = TrainingReport(algorithm, 100, 20, dict(by_algorithm[algorithm]))
+        return _Artifact({"a": algorithm}), report, "xgboost"
+
+    monkeypatch.setattr(training, "_fit", fake_fit)
+
+
+def _run() -> dict[str, object]:
+    histories = training.training_run_for_service(
+        service="django", model_types=["error_classifier"]
+    )
+    for h in histories:
+        h.refresh_from_db()
+    return {h.model_algorithm: h for h in histories}
+
+
+def _active() -> MLModel:
+    return MLModel.objects.get(service="django", model_type="error_classifier", status="active")
+
+
+@pytest.mark.parametrize(
+    ("xgb", "rf", "winner"),
+    [
+        (XGB, RF, "xgboost"),  # RF 0.01 worse (was promoted: within tolerance, trained last)
+        ({**XGB, "roc_auc_macro": 0.79}, {**RF, "roc_auc_macro": 0.80}, "random_forest"),
+        (XGB, {**RF, "roc_auc_macro": 0.80}, "xgboost"),  # a tie keeps the default
+    ],
+    ids=["worse-forest", "better-forest", "tie"],
+)
+def test_the_candidates_of_one_run_are_compared_strictly(monkeypatch, xgb, rf, winner):
+    _fits(monkeypatch, {"xgboost": xgb, "random_forest": rf})
+
+    runs = _run()
+
+    loser = "random_forest" if winner == "xgboost" else "xgboost"
+    assert _active().model_algorithm == winner
+    assert runs[winner].promoted is True and runs[loser].promoted is False
+    reason = runs[loser].metrics["promotion"]
+    assert reason.startswith(f"lost to {winner} of this run: roc_auc_macro")
+    assert runs[loser].metrics["compared_with"]["basis"] == "same training run"
+    assert runs[loser].metrics["compared_with"]["model_id"] == str(runs[winner].model_id)
+    assert MLModel.objects.get(model_id=runs[loser].model_id).status == "inactive"
+
+
+def test_the_runs_winner_is_compared_with_the_champion_with_a_tolerance(monkeypatch):
+    _fits(monkeypatch, {"xgboost": XGB, "random_forest": RF})
+    first = _run()["xgboost"]
+    # a later run on a newer held-out window, a little lower: within the tolerance
+    _fits(
+        monkeypatch,
+        {"xgboost": {**XGB, "roc_auc_macro": 0.795}, "random_forest": {**RF, "roc_auc_macro": 0.7}},
+    )
+
+    second = _run()["xgboost"]
+
+    assert second.promoted is True and _active().model_id == second.model_id
+    reason = second.metrics["promotion"]
+    assert "beat random_forest of this run (roc_auc_macro 0.795 vs 0.7" in reason
+    assert "roc_auc_macro 0.795 vs active 0.8: within the 0.01 tolerance" in reason
+    assert second.metrics["compared_with"] == {
+        "model_id": str(first.model_id),
+        "algorithm": "xgboost",
+        "version": 1,
+        "basis": "active model",
+    }
+
+
+def test_an_old_champion_without_the_macro_is_compared_on_the_next_shared_metric():
+    promote, why = training.champion_decision(
+        model_type="error_classifier",
+        challenger={"roc_auc_macro": 0.7, "roc_auc": 0.80},
+        champion={"roc_auc": 0.95},
+    )
+
+    assert promote is False
+    assert why == "roc_auc 0.8 is worse than the active model's 0.95"
+
+
+def test_the_model_detail_shows_the_training_run_and_its_feedback(monkeypatch, readonly_client):
+    _fits(monkeypatch, {"xgboost": XGB, "random_forest": RF})
+    runs = _run()
+
+    winner = readonly_client.get(f"/api/ml/models/{runs['xgboost'].model_id}/").json()
+    loser = readonly_client.get(f"/api/ml/models/{runs['random_forest'].model_id}/").json()
+
+    assert winner["training"]["promoted"] is True
+    assert winner["training"]["promotion_reason"].endswith("no active model")
+    assert winner["training"]["compared_with"] is None
+    assert winner["training"]["trained_at"].endswith("Z")
+    assert winner["training"]["feedback"] == {
+        "labels": 4,
+        "applied": 3,
+        "changed": 2,
+        "overruled_by_data": 1,
+        "changed_labels_train": 2,
+        "changed_labels_calibration": 0,
+        "changed_labels_test": 0,
+    }
+    assert loser["training"]["promoted"] is False
+    assert "roc_auc_macro 0.79 vs xgboost's 0.8" in loser["training"]["promotion_reason"]
+    assert loser["training"]["compared_with"]["algorithm"] == "xgboost"
+
+
+def test_a_model_not_trained_here_has_no_training(readonly_client):
+    model = MLModel.objects.create(
+        model_name="m", model_type="anomaly_detection", service="django", model_algorithm="x"
+    )
+
+    body = readonly_client.get(f"/api/ml/models/{model.model_id}/").json()
+
+    assert body["training"] is None

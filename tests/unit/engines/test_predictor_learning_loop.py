@@ -1,0 +1,150 @@
+"""Error predictor and the learning loop: macro ROC-AUC, what feedback changed, outcomes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ml_prediction.engines.catalog import INCIDENT
+from ml_prediction.engines.predictor import (
+    PredictorConfig,
+    _apply_feedback,
+    fit_error_predictor,
+    future_labels,
+)
+from ml_prediction.engines.simulator import SimulationConfig, simulate
+
+FAST = dict(horizons_minutes=(30,), min_training_buckets=288, n_estimators=40)
+INDEX = pd.date_range("2026-01-05", periods=12, freq="5min", tz="UTC")
+
+
+@pytest.fixture(scope="module")
+def sim_frame() -> pd.DataFrame:
+    config = SimulationConfig(
+        days=10,
+        services=("django",),
+        seed=4,
+        start=datetime(2026, 1, 5, tzinfo=UTC),
+        incidents_per_week=8,
+    )
+    return simulate(config).bucket_frames()["django"]
+
+
+def test_the_macro_roc_auc_is_the_mean_of_the_heads_where_defined():
+    from ml_prediction.engines.predictor import _macro_roc_auc
+
+    metrics = {
+        "roc_auc": 0.919,  # pooled: higher than every head
+        "timeout@30.roc_auc": 0.9,
+        "incident@1440.roc_auc": 0.5,
+        "database@30.precision": 0.4,
+    }
+
+    assert _macro_roc_auc(metrics) == {"roc_auc_macro": 0.7, "roc_auc_heads": 2.0}
+    assert _macro_roc_auc({"roc_auc": 0.9}) == {}
+
+
+def test_the_held_out_report_has_the_macro_roc_auc_and_the_feedback_figures(sim_frame):
+    model = fit_error_predictor(sim_frame, config=PredictorConfig(**FAST))
+    metrics = model.report.metrics
+
+    heads = [v for k, v in metrics.items() if k.endswith(".roc_auc") and "@" in k]
+    assert metrics["roc_auc_macro"] == pytest.approx(np.mean(heads), abs=1e-3)
+    assert "roc_auc" in metrics  # the pooled figure is still reported
+    assert metrics["feedback_rows"] == 0 and metrics["feedback_changed"] == 0
+
+
+def _labels(values: list[float]) -> dict[tuple[str, int], pd.Series]:
+    return {("timeout", 30): pd.Series(values, index=INDEX[: len(values)], dtype=float)}
+
+
+def test_a_false_positive_verdict_does_not_override_a_burst_the_data_shows():
+    labels = _labels([1.0, 0.0, np.nan])
+    feedback = pd.DataFrame(
+        {
+            "timestamp": [INDEX[0], INDEX[1], INDEX[2]],
+            "verdict": ["false_positive", "true_positive", "false_positive"],
+            "target": "timeout",
+        }
+    )
+
+    effect = _apply_feedback(labels, feedback, 5)
+
+    # the data said 1 at INDEX[0]: kept; a person's "it happened" still turns a 0 into a 1;
+    # an unobserved future takes the verdict
+    assert labels[("timeout", 30)].tolist() == [1.0, 1.0, 0.0]
+    assert (effect.rows, effect.applied, effect.changed, effect.overruled_by_data) == (3, 3, 2, 1)
+    assert effect.changed_at == (INDEX[1], INDEX[2])
+
+
+def test_feedback_that_agrees_with_the_data_changes_nothing():
+    labels = _labels([1.0, 0.0])
+    feedback = pd.DataFrame(
+        {"timestamp": [INDEX[0], INDEX[1], INDEX[11]], "occurred": [True, False, True]}
+    )
+
+    effect = _apply_feedback(labels, feedback, 5)
+
+    assert (effect.applied, effect.changed, effect.overruled_by_data) == (2, 0, 0)
+
+
+def test_the_report_says_where_the_changed_labels_fell(sim_frame):
+    config = PredictorConfig(**FAST, targets=("timeout",))
+    n = len(sim_frame)
+    # verdicts on quiet buckets early (training rows) and in the newest 15% (held-out rows)
+    early, late = sim_frame.index[200:260:2], sim_frame.index[n - 100 : n - 40 : 2]
+    feedback = pd.DataFrame(
+        {"timestamp": early.append(late), "verdict": "true_positive", "target": "timeout"}
+    )
+
+    metrics = fit_error_predictor(sim_frame, config=config, feedback=feedback).report.metrics
+
+    assert metrics["feedback_rows"] == 60 and metrics["feedback_applied"] == 60
+    assert metrics["feedback_changed"] == (
+        metrics["feedback_changed_labels_train"] + metrics["feedback_changed_labels_test"]
+    )
+    assert metrics["feedback_changed_labels_train"] > 0
+    assert metrics["feedback_changed_labels_test"] > 0
+    assert metrics["feedback_changed_labels_calibration"] == 0
+
+
+def test_first_burst_uses_the_models_thresholds_and_the_incident_is_any_burst():
+    from ml_prediction.engines.predictor import first_burst
+
+    frame = pd.DataFrame(
+        {"total_count": [3.0] * 6, "timeout_count": [1, 2, 30, 40, 1, 1.0]}, index=INDEX[:6]
+    )
+    thresholds = {"timeout": 25.0, "critical": 3.0}
+
+    assert (
+        first_burst(frame, target="timeout", thresholds=thresholds, bucket_minutes=5) == (INDEX[2])
+    )
+    assert (
+        first_burst(frame, target=INCIDENT, thresholds=thresholds, bucket_minutes=5) == (INDEX[2])
+    )
+    assert first_burst(frame, target="critical", thresholds=thresholds, bucket_minutes=5) is None
+    assert (
+        first_burst(
+            frame, target="timeout", thresholds={"timeout": 50.0, "critical": 3}, bucket_minutes=5
+        )
+        is None
+    )
+    with pytest.raises(KeyError):
+        first_burst(frame, target="database", thresholds=thresholds, bucket_minutes=5)
+
+
+def test_first_burst_agrees_with_the_training_label():
+    from ml_prediction.engines.predictor import first_burst
+
+    # the label at bucket t looks at (t, t + h]; first_burst over those buckets says the same
+    counts = pd.Series([0, 0, 0, 30, 0, 0, 0, 0, 0, 0, 0, 0.0], index=INDEX)
+    events = counts >= 25
+    labels = future_labels(events, 2)
+    frame = pd.DataFrame({"total_count": counts, "timeout_count": counts})
+    for t in range(len(INDEX) - 2):
+        window = frame.iloc[t + 1 : t + 3]
+        hit = first_burst(window, target="timeout", thresholds={"timeout": 25}, bucket_minutes=5)
+        assert (hit is not None) == bool(labels.iloc[t])
