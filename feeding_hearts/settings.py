@@ -240,10 +240,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "ml_prediction.tasks.sweep_unanalysed_services",
         "schedule": crontab(minute="*/5"),
     },
-    # Daily accuracy per model from feedback and outcomes (the feedback loop).
+    # Outcomes of predictions whose horizon ended, resolved from the stored errors, then the
+    # daily accuracy per model (the feedback loop). Hourly: a 30-minute prediction's outcome
+    # (and the drift insight that reads it) should not wait for midnight.
     "refresh-performance-tracking": {
         "task": "ml_prediction.tasks.refresh_performance_tracking",
-        "schedule": crontab(hour=0, minute=15),
+        "schedule": crontab(minute=20),
     },
     # Alert notifications that never reached a worker (broker down) are queued again.
     "requeue-stalled-alerts": {

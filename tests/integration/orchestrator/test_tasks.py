@@ -49,7 +49,7 @@ worker_db = pytest.mark.django_db(databases=BOTH_DBS, transaction=True)
         (
             "refresh-performance-tracking",
             "ml_prediction.tasks.refresh_performance_tracking",
-            crontab(hour=0, minute=15),
+            crontab(minute=20),  # hourly: outcomes of 30-minute predictions resolve within the hour
         ),
     ],
 )
