@@ -247,19 +247,64 @@ def anomaly_acknowledge(*, anomaly_id: uuid.UUID, actor: str) -> AnomalyDetectio
                 f"Anomaly {anomaly_id} was already acknowledged by "
                 f"{anomaly.acknowledged_by or 'someone'}."
             )
+        now = timezone.now()
         anomaly.acknowledged = True
         anomaly.acknowledged_by = actor
-        anomaly.acknowledged_at = timezone.now()
+        anomaly.acknowledged_at = now
         anomaly.save(update_fields=["acknowledged", "acknowledged_by", "acknowledged_at"])
+        episode = _episode_rows(anomaly)
+        AnomalyDetection.objects.filter(pk__in=episode, acknowledged=False).update(
+            acknowledged=True, acknowledged_by=actor, acknowledged_at=now
+        )
         audit_record(
             actor=actor,
             action="anomaly.acknowledge",
             object_type="anomaly",
             object_id=anomaly.anomaly_id,
             service=anomaly.service,
+            details={"episode_rows": len(episode) + 1},
         )
     _after_change(None)
     return anomaly
+
+
+def _episode_rows(anomaly: AnomalyDetection) -> list[Any]:
+    """The other anomalous rows of the anomaly's episode (same service and metric): the
+    flagged buckets before and after it up to a run of ANOMALY_RECOVERY_BUCKETS normal buckets
+    or an unscored gap, within a day.
+
+    A person acknowledges an incident, not a 5-minute bucket: one incident showed seven rows
+    to click after its page was acknowledged.
+    """
+    config = settings.ML_PREDICTION_CONFIG
+    bucket = timedelta(minutes=config["BUCKET_MINUTES"])
+    need = config["ANOMALY_RECOVERY_BUCKETS"]
+    day = timedelta(hours=24)
+    rows = list(
+        AnomalyDetection.objects.filter(
+            service=anomaly.service,
+            metric_name=anomaly.metric_name,
+            window_start__gte=anomaly.window_start - day,
+            window_start__lte=anomaly.window_start + day,
+        )
+        .order_by("window_start")
+        .values_list("pk", "window_start", "is_anomaly")
+    )
+    at = next(i for i, row in enumerate(rows) if row[0] == anomaly.pk)
+    found: list[Any] = []
+    for step in (-1, 1):
+        normal, i = 0, at
+        while 0 <= i + step < len(rows):
+            pk, start, flagged = rows[i + step]
+            if abs(start - rows[i][1]) > bucket:  # an unscored gap: no evidence it went on
+                break
+            normal = 0 if flagged else normal + 1
+            if normal >= need:
+                break
+            if flagged:
+                found.append(pk)
+            i += step
+    return found
 
 
 def _ratio(numerator: int, denominator: int) -> float | None:

@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from ml_prediction.models import AuditEvent
+from ml_prediction.models import AnomalyDetection, AuditEvent
 from tests.integration.api.conftest import ids
 
 pytestmark = pytest.mark.django_db(databases=["default", "ml_prediction"])
@@ -124,6 +124,46 @@ def test_acknowledge_then_again_is_409(ops_client, make_anomaly):
     assert second.json()["error"]["code"] == "conflict"
     assert "already acknowledged" in second.json()["error"]["message"]
     assert AuditEvent.objects.filter(action="anomaly.acknowledge").count() == 1
+
+
+def test_acknowledging_one_bucket_acknowledges_its_episode(ops_client, make_anomaly):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    base = timezone.now().replace(second=0, microsecond=0) - timedelta(hours=3)
+
+    def bucket(minutes: int, *, flagged: bool = True, metric: str = "error_count"):
+        start = base + timedelta(minutes=minutes)
+        return make_anomaly(
+            window_start=start,
+            window_end=start + timedelta(minutes=5),
+            is_anomaly=flagged,
+            severity_level="critical" if flagged else "low",
+            metric_name=metric,
+        )
+
+    # an earlier incident, three normal buckets (recovered), then this incident of 4 buckets
+    # with one normal bucket inside it, then a later bucket after an unscored gap
+    earlier = bucket(0)
+    for minutes in (5, 10, 15):
+        bucket(minutes, flagged=False)
+    incident = [bucket(20), bucket(25), bucket(35), bucket(40)]
+    bucket(30, flagged=False)
+    after_gap = bucket(55)
+    other_metric = bucket(25, metric="response_time_p95")
+
+    response = ops_client.post(f"/api/ml/anomalies/{incident[1].anomaly_id}/acknowledge/")
+
+    assert response.status_code == 200
+    acknowledged = {
+        a.anomaly_id
+        for a in AnomalyDetection.objects.filter(acknowledged=True, acknowledged_by="ops")
+    }
+    assert acknowledged == {a.anomaly_id for a in incident}
+    assert not {earlier.anomaly_id, after_gap.anomaly_id, other_metric.anomaly_id} & acknowledged
+    event = AuditEvent.objects.get(action="anomaly.acknowledge")
+    assert event.details == {"episode_rows": 4}
 
 
 @pytest.mark.parametrize("bad_id", ["0", str(uuid.uuid4())])
