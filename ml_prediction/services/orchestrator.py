@@ -21,7 +21,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -61,6 +61,7 @@ from ml_prediction.services.training import (
     LATENCY_FORECAST,
     ROOT_CAUSE_KEY_FEATURE,
     engine_config,
+    error_type_names_for_service,
     forecast_series,
     latency_series_for_service,
 )
@@ -314,6 +315,17 @@ class _Run:
         except InsufficientData as exc:
             self.skipped["error_classifier"] = f"insufficient data: {exc}"
             return [], None
+        # The model names each category by its most frequent type at training time; a page
+        # should name the type being thrown now ("OperationalError" was paged while only
+        # DatabaseConnectionTimeout came in).
+        end = floor_to_bucket(self.as_of, _config()["BUCKET_MINUTES"])
+        current = error_type_names_for_service(
+            service=self.service, end=end, span=timedelta(hours=1)
+        )
+        results = [
+            replace(r, predicted_error_type=current[r.target]) if r.target in current else r
+            for r in results
+        ]
         return results, loaded.record
 
     def _observed_hours(

@@ -255,8 +255,11 @@ def feedback_frame_for_service(*, service: str, since: datetime) -> pd.DataFrame
     return frame
 
 
-def error_type_names_for_service(*, service: str, end: datetime) -> dict[str, str]:
-    """Target (category, or "critical") → the most frequent concrete error type of the last day.
+def error_type_names_for_service(
+    *, service: str, end: datetime, span: timedelta = timedelta(days=1)
+) -> dict[str, str]:
+    """Target (category, or "critical") → the most frequent concrete error type of the last
+    ``span`` (a day for training; the analysis asks for the last hour, what is thrown now).
 
     A bounded ErrorLog window read through the (service, occurred_at) index, not a full scan.
     """
@@ -265,7 +268,7 @@ def error_type_names_for_service(*, service: str, end: datetime) -> dict[str, st
     from error_logging.models import ErrorLog
 
     window = ErrorLog.objects.filter(
-        service=service, occurred_at__gte=end - timedelta(days=1), occurred_at__lt=end
+        service=service, occurred_at__gte=end - span, occurred_at__lt=end
     ).order_by()
     names: dict[str, str] = {}
     for row in window.values("category", "error_type").annotate(n=Count("id")).order_by("-n"):

@@ -1,0 +1,66 @@
+"""A prediction names the error type being thrown now in its category, not the most frequent
+one at training time ("OperationalError" was paged while only DatabaseConnectionTimeout came in)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from types import SimpleNamespace
+
+import pandas as pd
+import pytest
+from django.utils import timezone
+
+from tests.integration.orchestrator.conftest import BOTH_DBS
+
+pytestmark = pytest.mark.django_db(databases=BOTH_DBS)
+
+
+def test_a_category_prediction_names_the_type_thrown_in_the_last_hour(monkeypatch):
+    from error_logging.analysis_trigger import analysis_requests_suspended
+    from error_logging.normalize import derive_category
+    from error_logging.services import ingest_errors
+    from ml_prediction.engines.types import ErrorPredictionResult
+    from ml_prediction.services import orchestrator
+
+    now = timezone.now()
+    thrown = "DatabaseConnectionTimeout"
+    category = derive_category(thrown, "could not obtain a connection from the pool")
+    with analysis_requests_suspended():
+        ingest_errors(
+            service="django",
+            items=[
+                {
+                    "error_type": thrown,
+                    "message": "could not obtain a connection from the pool",
+                    "severity": "critical",
+                    "occurred_at": (now - timedelta(minutes=5 + i)).isoformat(),
+                }
+                for i in range(20)
+            ],
+        )
+
+    def result(target: str, name: str) -> ErrorPredictionResult:
+        return ErrorPredictionResult(
+            timestamp=now,
+            target=target,
+            predicted_error_type=name,
+            probability=0.8,
+            predicted_severity="high",
+            confidence_level="high",
+            time_horizon_minutes=30,
+            predicted_timestamp=now + timedelta(minutes=30),
+        )
+
+    trained_names = [result(category, "OperationalError"), result("incident", "ErrorBurst")]
+    artifact = SimpleNamespace(predict=lambda frame, config: trained_names)
+    monkeypatch.setattr(
+        orchestrator._Run,
+        "_active",
+        lambda self, kind: SimpleNamespace(artifact=artifact, record=None),
+    )
+    run = orchestrator._Run(service="django", analysis_type="full", as_of=now)
+
+    results, _ = run._predictions(pd.DataFrame())
+
+    names = {r.target: r.predicted_error_type for r in results}
+    assert names == {category: thrown, "incident": "ErrorBurst"}
