@@ -145,9 +145,19 @@ def alerts_evaluate(
         fired = _recently_fired(service, now, config)
         fired.update(_alerted_anomaly_windows(service, anomalies, config))
         feedback = _false_positive_signatures(service, now, config)
+        ongoing = (
+            _ongoing_paged_episode(service, now, config)
+            if any(g.kind == Kind.PREDICTION for g in groups)
+            else None
+        )
         for group in groups:
             group.reason = group.reason or _suppression_reason(
-                group, learning=learning, fired=fired, feedback=feedback, config=config
+                group,
+                learning=learning,
+                fired=fired,
+                feedback=feedback,
+                ongoing=ongoing,
+                config=config,
             )
         created = _record(service, groups, now=now, triggered_by=triggered_by, config=config)
     read_cache_bump()
@@ -798,6 +808,7 @@ def _suppression_reason(
     learning: bool,
     fired: dict[str, list[tuple[datetime, str]]],
     feedback: set[tuple[str, tuple[str, ...]]],
+    ongoing: tuple[datetime, str, datetime] | None,
     config: dict[str, Any],
 ) -> str:
     if learning:
@@ -824,7 +835,6 @@ def _suppression_reason(
                 f"{minutes} min of anomaly windows unless it grows"
             )
         return ""
-    ongoing = _ongoing_paged_episode(service, now, config)
     if ongoing is not None:
         sent_at, metric, window_end = ongoing
         return (
