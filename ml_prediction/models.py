@@ -428,6 +428,7 @@ class AlertNotification(models.Model):
         PREDICTION = "prediction", "Prediction"
         ANOMALY = "anomaly", "Anomaly"
         DIGEST = "digest", "Digest"
+        RESOLVED = "resolved", "Resolved (all-clear)"
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"

@@ -170,6 +170,16 @@ def headline(payload: dict[str, Any]) -> str:
     kind = payload.get("kind")
     if kind == "digest":
         return payload.get("subject", "")
+    if kind == "resolved":
+        text = (
+            f"{payload.get('service', '')} {payload.get('metric_name', '')} back to normal: "
+            f"{_readable_time(payload.get('window_start'))} – "
+            f"{_readable_time(payload.get('window_end'))} "
+            f"({format_minutes(payload.get('duration_minutes'))})"
+        )
+        if payload.get("peak_value") is not None:
+            text += f", peak {_number(payload.get('peak_value'))}"
+        return text
     if kind == "anomaly":
         text = (
             f"{payload.get('severity', '')} {payload.get('anomaly_type') or 'anomaly'} in "
@@ -243,6 +253,8 @@ def _mrkdwn(text: str) -> dict[str, str]:
 
 
 def _alert_blocks(context: dict[str, Any]) -> list[dict[str, Any]]:
+    if context.get("kind") == "resolved":
+        return [{"type": "section", "text": _mrkdwn(_cut(_esc(context["headline"]), 3000))}]
     if context.get("kind") == "anomaly":
         fields = [
             f"*Service*\n{_esc(context['service'])}",

@@ -110,6 +110,109 @@ def alerts_dispatch(
         )
     except Exception:
         logger.exception("alert dispatch failed for service %s", service)
+    try:
+        alerts_resolve(service=service)
+    except Exception:
+        logger.exception("all-clear check failed for service %s", service)
+
+
+def alerts_resolve(*, service: str) -> list[AlertNotification]:
+    """Send the all-clear of each paged anomaly incident of the service that has recovered.
+
+    The person paged needs to know when it is over (and the channel, that nobody needs to
+    join): once the metric's newest ANOMALY_RECOVERY_BUCKETS scored buckets after the paged
+    windows are all normal, one "RESOLVED" message per incident says when it started and
+    ended, its peak, and who acknowledged it. Idempotent: a metric's latest page is resolved
+    once. Pages older than a day are left alone.
+    """
+    config = _config()
+    now = timezone.now()
+    need = config["ANOMALY_RECOVERY_BUCKETS"]
+    with transaction.atomic(using=ML_DB):
+        _lock_service(service)
+        pages = AlertNotification.objects.filter(
+            service=service,
+            kind=Kind.ANOMALY,
+            status__in=[Status.PENDING, Status.SENT],
+            created_at__gte=now - timedelta(hours=24),
+        ).order_by("created_at")
+        latest: dict[str, tuple[datetime, list]] = {}
+        for dedup_key, created_at, anomaly_ids in pages.values_list(
+            "dedup_key", "created_at", "anomaly_ids"
+        ):
+            latest[dedup_key] = (created_at, anomaly_ids or [])
+        groups = []
+        for dedup_key, (paged_at, anomaly_ids) in latest.items():
+            key = f"resolved:{dedup_key}"[:300]
+            if AlertNotification.objects.filter(
+                service=service, dedup_key=key, created_at__gte=paged_at
+            ).exists():
+                continue
+            group = _resolved_group(service, key, anomaly_ids, need=need, now=now)
+            if group is not None:
+                groups.append(group)
+        if not groups:
+            return []
+        created = _record(service, groups, now=now, triggered_by="system", config=config)
+    read_cache_bump()
+    return _refreshed(created)
+
+
+def _resolved_group(
+    service: str, key: str, anomaly_ids: list, *, need: int, now: datetime
+) -> _Group | None:
+    """The all-clear of one paged incident, or None while it goes on."""
+    paged = list(AnomalyDetection.objects.filter(service=service, anomaly_id__in=anomaly_ids))
+    if not paged:
+        return None
+    metric = paged[0].metric_name
+    since = max(a.window_end for a in paged)
+    after = list(
+        AnomalyDetection.objects.filter(
+            service=service, metric_name=metric, window_start__gte=since
+        ).order_by("-window_start")
+    )
+    newest = after[:need]
+    if len(newest) < need or any(a.is_anomaly for a in newest):
+        return None
+    from ml_prediction.services.feedback import episode_rows
+
+    first = min(paged, key=lambda a: a.window_start)
+    episode = [
+        *paged,
+        *AnomalyDetection.objects.filter(pk__in=episode_rows(first)).exclude(
+            pk__in=[a.pk for a in paged]
+        ),
+    ]
+    started = min(a.window_start for a in episode)
+    ended = max(a.window_end for a in episode)
+    peak = max((a.observed_value for a in episode if a.observed_value is not None), default=None)
+    acknowledged_by = sorted({a.acknowledged_by for a in episode if a.acknowledged_by})
+    anchor = f"anomaly-{paged[0].anomaly_id}"
+    payload = {
+        "kind": Kind.RESOLVED,
+        "subject": f"RESOLVED: {service} {metric} back to normal",
+        "service": service,
+        "error_type": metric,
+        "metric_name": metric,
+        "severity": "low",
+        "window_start": started.isoformat(),
+        "window_end": ended.isoformat(),
+        "duration_minutes": round((ended - started).total_seconds() / 60),
+        "peak_value": peak,
+        "normal_buckets": need,
+        "acknowledged_by": acknowledged_by,
+        "anomaly_id": str(paged[0].anomaly_id),
+        **_links(f"/api/ml/anomalies/{paged[0].anomaly_id}/", anchor),
+    }
+    return _Group(
+        kind=Kind.RESOLVED,
+        dedup_key=key,
+        error_type=metric,
+        severity="low",
+        payload=payload,
+        created_from=now,
+    )
 
 
 def alerts_evaluate(

@@ -252,7 +252,7 @@ def anomaly_acknowledge(*, anomaly_id: uuid.UUID, actor: str) -> AnomalyDetectio
         anomaly.acknowledged_by = actor
         anomaly.acknowledged_at = now
         anomaly.save(update_fields=["acknowledged", "acknowledged_by", "acknowledged_at"])
-        episode = _episode_rows(anomaly)
+        episode = episode_rows(anomaly)
         AnomalyDetection.objects.filter(pk__in=episode, acknowledged=False).update(
             acknowledged=True, acknowledged_by=actor, acknowledged_at=now
         )
@@ -268,7 +268,7 @@ def anomaly_acknowledge(*, anomaly_id: uuid.UUID, actor: str) -> AnomalyDetectio
     return anomaly
 
 
-def _episode_rows(anomaly: AnomalyDetection) -> list[Any]:
+def episode_rows(anomaly: AnomalyDetection) -> list[Any]:
     """The other anomalous rows of the anomaly's episode (same service and metric): the
     flagged buckets before and after it up to a run of ANOMALY_RECOVERY_BUCKETS normal buckets
     or an unscored gap, within a day.

@@ -321,7 +321,11 @@ def test_a_prediction_during_a_paged_outage_waits_until_it_has_recovered(
         _scored(make_anomaly, minutes, anomalous=False)
     after = make_prediction(service="laravel", error_type="ErrorBurst", probability=0.8, horizon=30)
     dispatch(deliver_on_commit, service="laravel", predictions=[after])
-    assert len(smtp_server.envelopes) == 2
+    subjects = [m["Subject"] for m in smtp_server.messages]
+    assert subjects[1:] == [
+        "HIGH RISK: ErrorBurst on laravel: 80% within 30 minutes",
+        "RESOLVED: laravel error_count back to normal",  # the outage's all-clear
+    ]
 
 
 def test_a_new_outage_after_recovery_pages_although_within_the_quiet_period(
@@ -445,3 +449,37 @@ def test_dispatch_never_raises_into_the_orchestrator(ml_config, eager_celery, ca
     alerts_dispatch(service="django", prediction_ids=["not-a-uuid"], anomaly_ids=[], learning=False)
 
     assert "alert dispatch failed" in caplog.text
+
+
+def test_a_paged_incident_gets_one_all_clear_once_it_has_recovered(
+    smtp_server, http_receiver, ml_config, eager_celery, deliver_on_commit, make_anomaly
+):
+    slack = http_receiver(200)
+    ml_config(SLACK_WEBHOOK_URL=slack.url)
+    _scored(make_anomaly, 40, anomalous=True)
+    paged = _scored(make_anomaly, 35, anomalous=True)
+    dispatch(deliver_on_commit, service="laravel", anomalies=[paged])
+    assert len(smtp_server.envelopes) == 1
+
+    # two normal buckets: not over yet (the next analyses dispatch nothing new)
+    for minutes in (30, 25):
+        _scored(make_anomaly, minutes, anomalous=False)
+    dispatch(deliver_on_commit, service="laravel")
+    assert len(smtp_server.envelopes) == 1
+
+    # the third: one all-clear, by email and Slack, and only one
+    _scored(make_anomaly, 20, anomalous=False)
+    dispatch(deliver_on_commit, service="laravel")
+    dispatch(deliver_on_commit, service="laravel")
+
+    assert [m["Subject"] for m in smtp_server.messages] == [
+        "CRITICAL ANOMALY: laravel error_count",
+        "RESOLVED: laravel error_count back to normal",
+    ]
+    text = smtp_server.messages[1].get_body(preferencelist=("plain",)).get_content()
+    assert "laravel error_count back to normal:" in text and "(10 minutes), peak 240" in text
+    # the episode began a bucket before the paged one: its whole span is reported
+    assert "The last 3 scored buckets were normal." in text
+    assert len(slack.bodies) == 2 and "back to normal" in slack.bodies[1]["text"]
+    rows = AlertNotification.objects.filter(kind="resolved")
+    assert {(r.channel, r.status) for r in rows} == {("email", "sent"), ("slack", "sent")}
