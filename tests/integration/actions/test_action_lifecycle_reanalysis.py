@@ -3,39 +3,17 @@ as "recommended" at the next analysis of the same incident (D7)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pytest
-from django.utils import timezone
 
 from tests.integration.orchestrator import conftest as orchestrator_conftest
 from tests.integration.orchestrator.conftest import BOTH_DBS, load_traffic
+from tests.integration.orchestrator.test_pipeline import _burst
 
 pytestmark = pytest.mark.django_db(databases=BOTH_DBS)
 
 # fast engines and a temporary artifact directory, as in the orchestrator tests
 artifact_dir = orchestrator_conftest.artifact_dir
 fast_ml_config = orchestrator_conftest.fast_ml_config
-
-
-def _pool_burst(service: str, *, count: int = 400, minutes: int = 20) -> None:
-    from error_logging.analysis_trigger import analysis_requests_suspended
-    from error_logging.services import ingest_errors
-
-    now = timezone.now()
-    items = [
-        {
-            "error_type": "OperationalError",
-            "message": "could not obtain a connection from the pool",
-            "severity": "critical",
-            "endpoint": "/api/orders",
-            "response_time_ms": 5000.0,
-            "occurred_at": (now - timedelta(seconds=60 + (i * 60 * minutes) // count)).isoformat(),
-        }
-        for i in range(count)
-    ]
-    with analysis_requests_suspended():
-        ingest_errors(service=service, items=items)
 
 
 def test_executed_actions_do_not_come_back_at_the_next_analysis():
@@ -45,7 +23,7 @@ def test_executed_actions_do_not_come_back_at_the_next_analysis():
 
     # given an incident whose first analysis recommended actions
     load_traffic("laravel", days=0.5, seed=12)
-    _pool_burst("laravel")
+    _burst("laravel", count=400, minutes=20)  # pool errors, as in the pipeline tests
     first = PredictionOrchestrator().run_full_analysis("laravel", "deep")
     assert first["actions"]["created"] >= 1
 
