@@ -1016,7 +1016,12 @@ def _ongoing_paged_episode(
         status__in=[Status.PENDING, Status.SENT],
     ).order_by("-created_at")
     need = config["ANOMALY_RECOVERY_BUCKETS"]
+    seen: set[tuple[str, ...]] = set()
     for sent_at, anomaly_ids in rows.values_list("created_at", "anomaly_ids"):
+        key = tuple(sorted(str(i) for i in anomaly_ids or []))
+        if key in seen:  # the same alert on another channel
+            continue
+        seen.add(key)
         alerted = (
             AnomalyDetection.objects.filter(service=service, anomaly_id__in=anomaly_ids or [])
             .order_by("-window_end")
