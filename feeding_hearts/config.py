@@ -152,6 +152,9 @@ def build_ml_prediction_config(environ: Mapping[str, str] | None = None) -> dict
         ),
         "ALERT_PROBABILITY": alert_probability,
         "ALERT_PROBABILITY_THRESHOLD": alert_probability,
+        # a prediction head (target × horizon) whose held-out ROC-AUC is below this is stored
+        # but never pages: a head no better than chance on its held-out days cannot wake anyone
+        "ALERT_MIN_HEAD_AUC": env_float("ML_ALERT_MIN_HEAD_AUC", 0.6, e, minimum=0.0, maximum=1.0),
         # Windows and horizons
         "LOOKBACK_HOURS": env_int("ML_LOOKBACK_HOURS", 24, e, minimum=1),
         "FORECAST_HORIZON": env_int("ML_FORECAST_HORIZON", 24, e, minimum=1),

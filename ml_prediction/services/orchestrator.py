@@ -926,8 +926,8 @@ class _Run:
             current_since = current_cutoff()
             alert_predictions = [
                 str(prediction_ids[_pkey(p)])
-                for p in predictions
-                if p.probability >= config["ALERT_PROBABILITY"] and self.as_of >= current_since
+                for p in pages_worthy(predictions, prediction_model, config)
+                if self.as_of >= current_since
             ]
             alert_anomalies = [
                 str(anomaly_ids[(s.metric_name, s.timestamp)])
@@ -1029,6 +1029,33 @@ def _worst(
             severity = a.severity_level
         probability = max(probability, a.anomaly_score)
     return severity, probability
+
+
+def pages_worthy(
+    predictions: list[ErrorPredictionResult], model: MLModel | None, config: dict[str, Any]
+) -> list[ErrorPredictionResult]:
+    """The predictions that may page: at ALERT_PROBABILITY, from a head (target × horizon)
+    whose held-out ROC-AUC reaches ALERT_MIN_HEAD_AUC. The 24-hour heads measured about 0.51 —
+    chance — yet their "82% within 24 hours" went out in pages. A head whose held-out window
+    had no positives (no AUC) is not held back: there is no evidence against it."""
+    metrics = (model.metrics or {}) if model is not None else {}
+    floor = config["ALERT_MIN_HEAD_AUC"]
+    out = []
+    for p in predictions:
+        if p.probability < config["ALERT_PROBABILITY"]:
+            continue
+        auc = metrics.get(f"{p.target}@{p.time_horizon_minutes}.roc_auc")
+        if isinstance(auc, int | float) and auc < floor:
+            logger.info(
+                "%s@%s at %.2f not paged: its held-out ROC-AUC is %.2f",
+                p.target,
+                p.time_horizon_minutes,
+                p.probability,
+                auc,
+            )
+            continue
+        out.append(p)
+    return out
 
 
 def _pkey(p: ErrorPredictionResult) -> tuple:

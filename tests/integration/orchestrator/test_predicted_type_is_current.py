@@ -64,3 +64,44 @@ def test_a_category_prediction_names_the_type_thrown_in_the_last_hour(monkeypatc
 
     names = {r.target: r.predicted_error_type for r in results}
     assert names == {category: thrown, "incident": "ErrorBurst"}
+
+
+def test_a_head_no_better_than_chance_on_its_held_out_days_never_pages(settings):
+    from ml_prediction.engines.types import ErrorPredictionResult
+    from ml_prediction.models import MLModel
+    from ml_prediction.services.orchestrator import pages_worthy
+
+    now = timezone.now()
+    model = MLModel(
+        metrics={
+            "incident@30.roc_auc": 0.86,
+            "incident@1440.roc_auc": 0.51,  # chance
+            "database@30.roc_auc": 0.71,
+        }
+    )
+
+    def result(target: str, horizon: int, probability: float = 0.82) -> ErrorPredictionResult:
+        return ErrorPredictionResult(
+            timestamp=now,
+            target=target,
+            predicted_error_type=target,
+            probability=probability,
+            predicted_severity="high",
+            confidence_level="high",
+            time_horizon_minutes=horizon,
+            predicted_timestamp=now + timedelta(minutes=horizon),
+        )
+
+    candidates = [
+        result("incident", 30),
+        result("incident", 1440),
+        result("database", 30, probability=0.5),  # below ALERT_PROBABILITY
+        result("critical", 120),  # no held-out AUC (no positives then): no evidence against
+    ]
+
+    paged = pages_worthy(candidates, model, settings.ML_PREDICTION_CONFIG)
+
+    assert [(p.target, p.time_horizon_minutes) for p in paged] == [
+        ("incident", 30),
+        ("critical", 120),
+    ]
