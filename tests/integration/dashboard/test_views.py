@@ -66,6 +66,7 @@ def test_panels_partial_has_the_lists_but_not_the_page(client, ops_user, anomaly
     # the summary card says its window, and how many of its predictions are open now (the
     # panel's count): "28 high-risk" beside "12 open" read as a contradiction
     assert "high-probability predictions, 7 days" in body and "0 open now" in body
+    assert "<th>When (UTC)</th>" in body  # the page renders UTC whatever the browser's zone
     assert "<html" not in body
     assert body.count('<svg class="chart"') == 7
 
@@ -111,8 +112,8 @@ def test_each_chart_says_how_fresh_its_analysis_is(client, ops_user):
         return body[start : body.index("</figcaption>", start)]
 
     stamp = as_of.strftime("%b %d 14:35")
-    assert f"analysed up to {stamp}" in caption("java")
-    assert f"last analysis failed ({stamp})" in caption("vue")
+    assert f"analysed up to {stamp} UTC" in caption("java")
+    assert f"last analysis failed ({stamp} UTC)" in caption("vue")
     assert "OperationalError: the ML database is in recovery mode" in caption("vue")
     assert "never analysed" in caption("react")
 
