@@ -476,18 +476,25 @@ class _Run:
         """A failed run is recorded too (health shows it); if the ML database is what failed,
         the log has to do."""
         try:
-            AnalysisRun.objects.create(
-                service=self.service,
-                analysis_type=self.analysis_type,
-                as_of=floor_to_bucket(self.as_of, _config()["BUCKET_MINUTES"]),
-                status=AnalysisRun.Status.FAILED,
-                started_at=self.started_at,
-                duration_ms=round((time.perf_counter() - self.started) * 1000, 1),
+            self._record_run(
+                AnalysisRun.Status.FAILED,
                 summary={"timings_ms": self.timings},
                 error=f"{type(exc).__name__}: {exc}"[:2000],
             )
         except Exception:
             logger.exception("could not record the failed analysis of %s", self.service)
+
+    def _record_run(self, status: str, **fields: Any) -> AnalysisRun:
+        """This run's ``AnalysisRun`` row: one place for what every row records."""
+        return AnalysisRun.objects.create(
+            service=self.service,
+            analysis_type=self.analysis_type,
+            as_of=floor_to_bucket(self.as_of, _config()["BUCKET_MINUTES"]),
+            status=status,
+            started_at=self.started_at,
+            duration_ms=round((time.perf_counter() - self.started) * 1000, 1),
+            **fields,
+        )
 
     def _execute(self) -> dict[str, Any]:
         started = self.started
@@ -902,15 +909,10 @@ class _Run:
             created, updated = insights_service.insights_store(
                 service=self.service, drafts=insight_drafts
             )
-            AnalysisRun.objects.create(
-                service=self.service,
-                analysis_type=self.analysis_type,
-                as_of=floor_to_bucket(self.as_of, config["BUCKET_MINUTES"]),
-                status=AnalysisRun.Status.COMPLETED,
+            self._record_run(
+                AnalysisRun.Status.COMPLETED,
                 predicted=prediction_model is not None,
-                started_at=self.started_at,
                 completed_at=now,
-                duration_ms=round((time.perf_counter() - self.started) * 1000, 1),
                 summary={
                     "anomalies_detected": sum(1 for s in scores if s.is_anomaly),
                     "predictions_stored": len(prediction_rows),

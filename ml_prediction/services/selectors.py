@@ -340,11 +340,6 @@ def analyses_since(*, since: datetime) -> tuple[int, list[str]]:
     return len(completed), sorted(what for what in latest.values() if what)
 
 
-def services_analysed_since(*, since: datetime) -> int:
-    """How many services completed an analysis since ``since``."""
-    return analyses_since(since=since)[0]
-
-
 def health_deductions(
     *,
     active_models: int,

@@ -746,31 +746,6 @@ def _train_candidates(
     return histories
 
 
-def _train_one(
-    *,
-    service: str,
-    model_type: str,
-    algorithm: str | None,
-    frame: pd.DataFrame,
-    error_total: int,
-    task_id: str,
-    progress: Progress,
-    fleet_frames: Sequence[pd.DataFrame] = (),
-) -> ModelTrainingHistory:
-    """Train one version and decide its promotion against the active model."""
-    (history,) = _train_candidates(
-        service=service,
-        model_type=model_type,
-        algorithms=(algorithm,),
-        frame=frame,
-        error_total=error_total,
-        task_id=task_id,
-        progress=progress,
-        fleet_frames=fleet_frames,
-    )
-    return history
-
-
 def training_run_for_service(
     *,
     service: str,
