@@ -27,7 +27,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -357,6 +357,9 @@ class ErrorPredictorModel:
     error_type_names: dict[str, str] = field(default_factory=dict)
     users_per_event: dict[str, float] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)  # "target@h" → why no model
+    # the first bucket of the held-out test slice: every row the model or its calibrator
+    # learnt from is older (None: an artifact from before it was recorded)
+    heldout_start: datetime | None = None
 
     def _matrix(self, features: pd.DataFrame) -> np.ndarray:
         return features.reindex(columns=self.feature_names, fill_value=0.0).to_numpy(
@@ -923,6 +926,77 @@ def fit_error_predictor(
             data.iloc[: max(cal_start, 1)], events.iloc[: max(cal_start, 1)]
         ),
         skipped=skipped,
+        heldout_start=(features.index[test_start].to_pydatetime() if test_start < n else None),
+    )
+
+
+@dataclass(frozen=True)
+class HeldoutComparison:
+    """Two versions' macro ROC-AUC on the same held-out buckets with the same labels."""
+
+    challenger: float
+    champion: float
+    heads: list[str]
+    rows: int
+    since: datetime
+
+
+def compare_on_heldout(
+    challenger: ErrorPredictorModel, champion: ErrorPredictorModel, frame: pd.DataFrame
+) -> HeldoutComparison:
+    """Score both versions on the challenger's held-out buckets of `frame` (the frame it was
+    trained on), labelled once with the challenger's burst thresholds, on the heads both have.
+
+    Each version's own held-out metrics come from its own, different window: a quiet week
+    scores higher than a week with outages whatever the model. Here both see the same rows.
+    Fair only when the champion learnt nothing from those rows, i.e. its own held-out slice
+    starts no later; otherwise, or when no shared head has both classes there, InsufficientData
+    says why and the caller falls back to comparing the reported metrics.
+    """
+    since = challenger.heldout_start
+    if since is None:
+        raise InsufficientData("the challenger did not record where its held-out rows start")
+    if champion.heldout_start is None:
+        raise InsufficientData("the active model predates held-out start records")
+    if champion.heldout_start > since:
+        raise InsufficientData(
+            "the active model trained on rows the challenger holds out "
+            f"(its held-out slice starts {champion.heldout_start:%Y-%m-%d %H:%M}, "
+            f"the challenger's {since:%Y-%m-%d %H:%M})"
+        )
+    data = normalize_bucket_frame(frame, bucket_minutes=challenger.bucket_minutes)
+    events = burst_events(data, challenger.thresholds)
+    new = challenger.predict_proba_frame(frame)
+    old = champion.predict_proba_frame(frame)
+    rows = new.index >= pd.Timestamp(since)
+    from sklearn.metrics import roc_auc_score
+
+    new_auc: list[float] = []
+    old_auc: list[float] = []
+    heads: list[str] = []
+    for model in challenger.models:
+        head = f"{model.target}@{model.horizon_minutes}"
+        if head not in old.columns or model.target not in events.columns:
+            continue
+        h = max(round(model.horizon_minutes / challenger.bucket_minutes), 1)
+        y = future_labels(events[model.target], h).reindex(new.index).to_numpy()
+        keep = rows & ~np.isnan(y)
+        y_kept = y[keep].astype(int)
+        if not 0 < y_kept.sum() < len(y_kept):
+            continue
+        new_auc.append(float(roc_auc_score(y_kept, new[head].to_numpy()[keep])))
+        old_auc.append(float(roc_auc_score(y_kept, old[head].to_numpy()[keep])))
+        heads.append(head)
+    if not heads:
+        raise InsufficientData(
+            "no prediction head both versions have saw both outcomes in the held-out rows"
+        )
+    return HeldoutComparison(
+        challenger=round(float(np.mean(new_auc)), 4),
+        champion=round(float(np.mean(old_auc)), 4),
+        heads=heads,
+        rows=int(rows.sum()),
+        since=since,
     )
 
 

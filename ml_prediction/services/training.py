@@ -11,7 +11,10 @@ RandomForest) are fitted on the same frame and scored on the same held-out rows:
 on the primary metric wins outright, a tie keeps the default algorithm (XGBoost), and only the
 run's winner is compared with the active model. Across runs, champion and challenger were scored
 on different held-out windows (each the most recent data of its own training window), so there
-a challenger within PROMOTION_TOLERANCE of the champion still counts as "not worse".
+a challenger within PROMOTION_TOLERANCE of the champion still counts as "not worse" — except
+for the error classifier, whose champion is scored on the challenger's own held-out rows
+(`compare_on_heldout`) and then compared strictly; the tolerance rule is its fallback only when
+that comparison is not fair (the champion trained on those rows) or not possible.
 Why a version was or was not promoted is kept in its history row's ``metrics["promotion"]``
 (with ``compared_with``) and shown by the model detail API (`model_training_summary`).
 """
@@ -509,6 +512,7 @@ class _Candidate:
     record: MLModel
     report: TrainingReport
     label: str
+    artifact: Any = None
 
 
 def _fit_candidate(
@@ -578,7 +582,7 @@ def _fit_candidate(
             "lookback_days": training_lookback_days(),
         },
     )
-    return _Candidate(history=history, record=record, report=report, label=label)
+    return _Candidate(history=history, record=record, report=report, label=label, artifact=artifact)
 
 
 def _compared_with(model: MLModel, basis: str) -> dict[str, Any]:
@@ -729,21 +733,55 @@ def _train_candidates(
             champion=champion,
             progress=progress,
         )
-    promote, why = champion_decision(
-        model_type=model_type,
-        challenger=winner.record.metrics,
-        champion=champion.metrics if champion else None,
+    promote, why, basis = _decide_against_champion(
+        model_type=model_type, winner=winner, champion=champion, frame=frame
     )
     _conclude(
         winner,
         promote=promote,
         why=beaten + why,
         compared_with=champion,
-        basis="active model",
+        basis=basis,
         champion=champion,
         progress=progress,
     )
     return histories
+
+
+def _decide_against_champion(
+    *, model_type: str, winner: _Candidate, champion: MLModel | None, frame: pd.DataFrame
+) -> tuple[bool, str, str]:
+    """(promote?, why, basis). The error classifier's champion is re-scored on the winner's
+    held-out rows so the two are compared on the same data, strictly (a tie promotes the
+    newer version, trained on fresher data); everything else, and the classifier when that
+    is not possible, falls back to the reported metrics with the tolerance."""
+    fallback = ""
+    if champion is not None and model_type == MLModel.ModelType.ERROR_CLASSIFIER:
+        from ml_prediction.engines.predictor import compare_on_heldout
+
+        try:
+            old_artifact = registry.registry_load(record=champion)
+            same = compare_on_heldout(winner.artifact, old_artifact, frame)
+        except InsufficientData as exc:
+            fallback = f"not re-scored on the same rows ({exc}); "
+        except Exception as exc:  # a corrupt or unloadable champion must not block training
+            logger.warning("re-scoring champion %s failed", champion.model_id, exc_info=True)
+            fallback = f"not re-scored on the same rows ({type(exc).__name__}: {exc}); "
+        else:
+            promote = same.challenger >= same.champion
+            relation = "vs" if promote else "is worse than"
+            why = (
+                f"roc_auc_macro {_fmt(same.challenger)} {relation} the active model's "
+                f"{_fmt(same.champion)} on the same {same.rows} held-out buckets from "
+                f"{same.since:%Y-%m-%d %H:%M} UTC ({len(same.heads)} heads both have)"
+            )
+            return promote, why, "active model, same held-out rows"
+    promote, why = champion_decision(
+        model_type=model_type,
+        challenger=winner.record.metrics,
+        champion=champion.metrics if champion else None,
+    )
+    return promote, fallback + why, "active model"
 
 
 def training_run_for_service(

@@ -165,3 +165,88 @@ def test_a_model_not_trained_here_has_no_training(readonly_client):
     body = readonly_client.get(f"/api/ml/models/{model.model_id}/").json()
 
     assert body["training"] is None
+
+
+def _same_rows(monkeypatch, *, challenger: float, champion: float) -> None:
+    """The champion re-scored on the challenger's held-out rows gives these macro AUCs."""
+    from datetime import UTC, datetime
+
+    from ml_prediction.engines import predictor
+
+    def fake_compare(new, old, frame):
+        return predictor.HeldoutComparison(
+            challenger=challenger,
+            champion=champion,
+            heads=["incident@30", "database@30"],
+            rows=1296,
+            since=datetime(2026, 11, 22, 12, 0, tzinfo=UTC),
+        )
+
+    monkeypatch.setattr(predictor, "compare_on_heldout", fake_compare)
+    monkeypatch.setattr(registry, "registry_load", lambda *, record: object())
+
+
+@pytest.mark.parametrize(
+    ("reported", "same_rows", "promoted"),
+    [
+        # its own window looked worse (a week with outages), the same rows say it is better
+        (0.70, (0.83, 0.79), True),
+        # its own window looked better (a quiet week), the same rows say it is worse
+        (0.90, (0.76, 0.79), False),
+        # a tie on the same rows: the newer version, trained on fresher data
+        (0.60, (0.79, 0.79), True),
+    ],
+    ids=["better-on-same-rows", "worse-on-same-rows", "tie"],
+)
+def test_the_champion_is_rescored_on_the_challengers_held_out_rows(
+    monkeypatch, reported, same_rows, promoted
+):
+    _fits(monkeypatch, {"xgboost": XGB, "random_forest": RF})
+    first = _run()["xgboost"]
+    _fits(
+        monkeypatch,
+        {
+            "xgboost": {**XGB, "roc_auc_macro": reported},
+            "random_forest": {**RF, "roc_auc_macro": 0.5},
+        },
+    )
+    _same_rows(monkeypatch, challenger=same_rows[0], champion=same_rows[1])
+
+    second = _run()["xgboost"]
+
+    assert second.promoted is promoted
+    assert (_active().model_id == second.model_id) is promoted
+    relation = "vs" if promoted else "is worse than"
+    assert (
+        f"roc_auc_macro {same_rows[0]:.4g} {relation} the active model's {same_rows[1]:.4g} on "
+        "the same 1296 held-out buckets from 2026-11-22 12:00 UTC (2 heads both have)"
+    ) in second.metrics["promotion"]
+    assert second.metrics["compared_with"]["model_id"] == str(first.model_id)
+    assert second.metrics["compared_with"]["basis"] == "active model, same held-out rows"
+
+
+def test_when_the_champion_cannot_be_rescored_the_reported_metrics_decide_and_say_why(
+    monkeypatch,
+):
+    from ml_prediction.engines import predictor
+    from ml_prediction.engines.types import InsufficientData
+
+    _fits(monkeypatch, {"xgboost": XGB, "random_forest": RF})
+    _run()
+    _fits(monkeypatch, {"xgboost": {**XGB, "roc_auc_macro": 0.795}, "random_forest": RF})
+
+    def unfair(new, old, frame):
+        raise InsufficientData("the active model trained on rows the challenger holds out")
+
+    monkeypatch.setattr(predictor, "compare_on_heldout", unfair)
+    monkeypatch.setattr(registry, "registry_load", lambda *, record: object())
+
+    second = _run()["xgboost"]
+
+    assert second.promoted is True
+    assert second.metrics["promotion"].endswith(
+        "not re-scored on the same rows (the active model trained on rows the challenger "
+        "holds out); roc_auc_macro 0.795 vs active 0.8: within the 0.01 tolerance between "
+        "different held-out windows"
+    )
+    assert second.metrics["compared_with"]["basis"] == "active model"

@@ -148,3 +148,88 @@ def test_first_burst_agrees_with_the_training_label():
         window = frame.iloc[t + 1 : t + 3]
         hit = first_burst(window, target="timeout", thresholds={"timeout": 25}, bucket_minutes=5)
         assert (hit is not None) == bool(labels.iloc[t])
+
+
+# --- champion vs challenger on the same held-out rows ----------------------------------------
+
+
+def _signal_frame(n: int = 9000, seed: int = 0, *, blind: bool = False) -> pd.DataFrame:
+    """Rising pool usage precedes a database burst; `blind` replaces the pool signal by noise."""
+    rng = np.random.default_rng(seed)
+    index = pd.date_range("2026-01-05", periods=n, freq="5min", tz="UTC")
+    database = rng.poisson(1.0, n).astype(float)
+    pool = 30 + rng.normal(0, 2, n)
+    for t in range(20, n - 10):
+        if rng.random() < 0.03 and pool[t - 5 : t].max() < 60:
+            pool[t : t + 3] = 90
+            if rng.random() < 0.7:
+                database[t + 3] += 40
+    if blind:
+        pool = 30 + rng.normal(0, 2, n)
+    return pd.DataFrame(
+        {
+            "total_count": database + 2,
+            "database_count": database,
+            "error_count": database + 2,
+            "metric_db_pool_in_use": pool,
+        },
+        index=index,
+    )
+
+
+CMP = dict(targets=("database",), horizons_minutes=(30,), min_training_buckets=288, n_estimators=40)
+
+
+@pytest.fixture(scope="module")
+def signal_models():
+    frame = _signal_frame()
+    config = PredictorConfig(**CMP)
+    challenger = fit_error_predictor(frame, config=config)
+    older = fit_error_predictor(frame.iloc[:7000], config=config)
+    blind = fit_error_predictor(_signal_frame(blind=True).iloc[:7000], config=config)
+    return frame, challenger, older, blind
+
+
+def test_a_model_records_where_its_held_out_rows_start(signal_models):
+    frame, challenger, _, _ = signal_models
+    config = PredictorConfig(**CMP)
+    assert challenger.heldout_start == frame.index[int(len(frame) * (1 - config.test_fraction))]
+
+
+def test_the_champion_is_scored_on_the_challengers_held_out_rows(signal_models):
+    from ml_prediction.engines.predictor import compare_on_heldout
+
+    frame, challenger, older, blind = signal_models
+    # the same model against itself: the same score
+    same = compare_on_heldout(challenger, challenger, frame)
+    assert same.challenger == same.champion and same.heads == ["database@30"]
+    assert same.since == challenger.heldout_start
+    assert same.rows == int((frame.index >= challenger.heldout_start).sum())
+    # a champion that never learnt the precursor loses on the same rows
+    against_blind = compare_on_heldout(challenger, blind, frame)
+    assert against_blind.challenger > 0.65  # rows before the signal cannot be told apart
+    assert against_blind.champion < against_blind.challenger - 0.15
+    # an older champion that learnt it is close
+    against_older = compare_on_heldout(challenger, older, frame)
+    assert abs(against_older.champion - against_older.challenger) < 0.05
+
+
+def test_no_unfair_or_impossible_comparison(signal_models):
+    import dataclasses
+
+    from ml_prediction.engines.predictor import compare_on_heldout
+    from ml_prediction.engines.types import InsufficientData
+
+    frame, challenger, older, _ = signal_models
+    # the "champion" held out later rows than the challenger: it trained on the challenger's
+    with pytest.raises(InsufficientData, match="trained on rows the challenger holds out"):
+        compare_on_heldout(older, challenger, frame.iloc[:7000])
+    # an artifact from before held-out starts were recorded
+    legacy = dataclasses.replace(older, heldout_start=None)
+    with pytest.raises(InsufficientData, match="predates"):
+        compare_on_heldout(challenger, legacy, frame)
+    # no burst at all in the held-out rows: nothing to rank
+    quiet = frame.copy()
+    quiet.loc[quiet.index >= challenger.heldout_start, "database_count"] = 0.0
+    with pytest.raises(InsufficientData, match="both outcomes"):
+        compare_on_heldout(challenger, older, quiet)
