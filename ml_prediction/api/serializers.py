@@ -186,7 +186,9 @@ class ModelComparedWithSerializer(serializers.Serializer):
     model_id = serializers.CharField()
     algorithm = serializers.CharField(required=False)
     version = serializers.IntegerField(required=False)
-    basis = serializers.CharField(help_text="`active model` or `same training run`.")
+    basis = serializers.CharField(
+        help_text="`active model, same held-out rows`, `active model` or `same training run`."
+    )
 
 
 class ModelFeedbackLabelsSerializer(serializers.Serializer):
