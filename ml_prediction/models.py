@@ -145,6 +145,11 @@ class AnomalyDetection(models.Model):
         return f"{self.service} {self.anomaly_type or 'normal'} {self.anomaly_score:.2f}"
 
 
+class OutcomeSource(models.TextChoices):
+    PERSON = "person"
+    DATA = "data"
+
+
 class ErrorPrediction(models.Model):
     """A prediction that an error of a type will occur within a horizon."""
 
@@ -170,6 +175,12 @@ class ErrorPrediction(models.Model):
     actual_error_occurred = models.BooleanField(null=True, blank=True)
     actual_error_id = models.UUIDField(null=True, blank=True, db_index=True)
     actual_occurred_at = models.DateTimeField(null=True, blank=True)
+    # who recorded actual_error_occurred: a person (mark_occurred, a label the training learns
+    # from) or the data once the horizon ended (prediction_outcomes_resolve, which tracking
+    # counts but training does not: it is the training's own label definition again)
+    actual_outcome_source = models.CharField(
+        max_length=10, blank=True, default="", choices=OutcomeSource.choices
+    )
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
 
     class Meta:

@@ -198,6 +198,16 @@ CREATE TABLE "analysis_runs" ("run_id" uuid NOT NULL PRIMARY KEY, "service" varc
 CREATE INDEX "analysis_runs_completed_at_017d6f97" ON "analysis_runs" ("completed_at");
 CREATE INDEX "analysis_ru_service_a6c3fc_idx" ON "analysis_runs" ("service", "as_of" DESC);
 
+-- migration ml_prediction.0007_prediction_outcome_source
+--
+-- Add field actual_outcome_source to errorprediction
+--
+ALTER TABLE "error_predictions" ADD COLUMN "actual_outcome_source" varchar(10) DEFAULT '' NOT NULL;
+ALTER TABLE "error_predictions" ALTER COLUMN "actual_outcome_source" DROP DEFAULT;
+--
+--
+-- THIS OPERATION CANNOT BE WRITTEN AS SQL
+
 -- reporting views
 CREATE OR REPLACE VIEW ai_models.v_active_models_summary AS
 SELECT m.service,

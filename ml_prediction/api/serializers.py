@@ -289,6 +289,10 @@ class PredictionSerializer(RowSerializer):
     actual_error_occurred = serializers.BooleanField(allow_null=True)
     actual_error_id = serializers.UUIDField(allow_null=True)
     actual_occurred_at = serializers.DateTimeField(allow_null=True)
+    actual_outcome_source = serializers.CharField(
+        help_text="Who recorded actual_error_occurred: `person` (mark_occurred), `data` (resolved "
+        "from the stored errors once the horizon ended) or empty while unknown."
+    )
     created_at = serializers.DateTimeField()
 
 

@@ -25,6 +25,7 @@ from ml_prediction.models import (
     AnomalyDetection,
     ErrorPrediction,
     ModelPerformanceTracking,
+    OutcomeSource,
     PredictionFeedback,
     PreventiveAction,
 )
@@ -168,8 +169,14 @@ def prediction_mark_occurred(
         prediction.actual_error_occurred = True
         prediction.actual_error_id = error_id
         prediction.actual_occurred_at = timestamp
+        prediction.actual_outcome_source = OutcomeSource.PERSON
         prediction.save(
-            update_fields=["actual_error_occurred", "actual_error_id", "actual_occurred_at"]
+            update_fields=[
+                "actual_error_occurred",
+                "actual_error_id",
+                "actual_occurred_at",
+                "actual_outcome_source",
+            ]
         )
         audit_record(
             actor=actor,
@@ -538,6 +545,7 @@ def prediction_outcomes_resolve(
                 continue
             p.actual_error_occurred = hit is not None
             p.actual_occurred_at = hit.to_pydatetime() if hit is not None else None
+            p.actual_outcome_source = OutcomeSource.DATA
             outcomes.append(p)
     if not outcomes:
         return result
@@ -550,7 +558,9 @@ def prediction_outcomes_resolve(
         )
         rows = [p for p in outcomes if p.pk in still_open]
         ErrorPrediction.objects.bulk_update(
-            rows, ["actual_error_occurred", "actual_occurred_at"], batch_size=500
+            rows,
+            ["actual_error_occurred", "actual_occurred_at", "actual_outcome_source"],
+            batch_size=500,
         )
     for p in rows:
         result.resolved += 1

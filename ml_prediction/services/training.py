@@ -40,6 +40,7 @@ from ml_prediction.models import (
     AnomalyDetection,
     MLModel,
     ModelTrainingHistory,
+    OutcomeSource,
     PredictionFeedback,
     PreventiveAction,
 )
@@ -221,7 +222,7 @@ def candidate_decision(
 
 
 def feedback_frame_for_service(*, service: str, since: datetime) -> pd.DataFrame:
-    """Labels from people and outcomes: one row per judged prediction.
+    """Labels from people: verdicts and marks of occurrence, one row per judged prediction.
 
     Columns: timestamp (the bucket predicted from), target (category), horizon_minutes, occurred
     (True = the error happened / true positive, False = false positive), as the predictor reads.
@@ -241,8 +242,13 @@ def feedback_frame_for_service(*, service: str, since: datetime) -> pd.DataFrame
         }
     from ml_prediction.models import ErrorPrediction
 
+    # a person's mark only: an outcome the data resolved is the training's own label again,
+    # made with an older model's burst thresholds
     for p in ErrorPrediction.objects.filter(
-        service=service, created_at__gte=since, actual_error_occurred__isnull=False
+        service=service,
+        created_at__gte=since,
+        actual_error_occurred__isnull=False,
+        actual_outcome_source=OutcomeSource.PERSON,
     ).exclude(prediction_id__in=list(rows)):
         rows[p.prediction_id] = {
             "timestamp": p.prediction_bucket,

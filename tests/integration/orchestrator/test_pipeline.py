@@ -224,7 +224,10 @@ def test_retraining_labels_come_from_feedback_and_outcomes():
         )
 
     confirmed, refuted = prediction("A"), prediction("B")
-    prediction("C", actual_error_occurred=True)  # an outcome recorded by mark_occurred
+    # an outcome recorded by mark_occurred
+    prediction("C", actual_error_occurred=True, actual_outcome_source="person")
+    # one the data resolved: the training's own label again, not feedback
+    prediction("E", actual_error_occurred=False, actual_outcome_source="data")
     prediction("D")  # not judged yet: no label
     PredictionFeedback.objects.create(
         prediction=confirmed, verdict="true_positive", created_by="ops"

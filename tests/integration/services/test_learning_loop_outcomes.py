@@ -226,3 +226,75 @@ def test_no_drift_when_the_tracked_precision_matches_the_held_out_precision(mode
         performance_tracking_refresh(day=day)
 
     assert _drift("django", NOW) == []
+
+
+def test_the_outcome_says_who_recorded_it_and_only_a_persons_mark_is_training_feedback(model):
+    from ml_prediction.services.feedback import prediction_outcomes_resolve
+    from ml_prediction.services.training import feedback_frame_for_service
+
+    resolved_true = _prediction(model, category="timeout", minutes_ago=120)
+    _errors(resolved_true.prediction_bucket + timedelta(minutes=16), 500)
+    resolved_false = _prediction(model, category="database", minutes_ago=240)
+    marked = _prediction(model, category="database", minutes_ago=125)
+    prediction_mark_occurred(
+        prediction_id=marked.prediction_id,
+        error_id=None,
+        timestamp=marked.predicted_timestamp - timedelta(minutes=2),
+        actor="ops",
+    )
+
+    prediction_outcomes_resolve(now=NOW)
+
+    for p in (resolved_true, resolved_false, marked):
+        p.refresh_from_db()
+    assert resolved_true.actual_outcome_source == "data"
+    assert resolved_false.actual_outcome_source == "data"
+    assert marked.actual_outcome_source == "person"
+    # a resolved "did not occur" that a person then marks as occurred is the person's
+    prediction_mark_occurred(
+        prediction_id=resolved_false.prediction_id,
+        error_id=None,
+        timestamp=resolved_false.predicted_timestamp - timedelta(minutes=2),
+        actor="ops",
+    )
+    resolved_false.refresh_from_db()
+    assert resolved_false.actual_error_occurred is True
+    assert resolved_false.actual_outcome_source == "person"
+    # the retraining's feedback: the people's marks, not the data's own labels again
+    frame = feedback_frame_for_service(service="django", since=NOW - timedelta(days=1))
+    assert sorted(frame["timestamp"]) == sorted(
+        [marked.prediction_bucket, resolved_false.prediction_bucket]
+    )
+    assert frame["occurred"].tolist() == [True, True]
+
+
+def test_outcomes_recorded_before_the_source_existed_are_attributed_from_the_audit_trail(model):
+    """Migration 0007: a mark_occurred left an audit event; every other outcome was resolved."""
+    import importlib
+
+    from django.apps import apps as global_apps
+    from django.db import connections
+
+    from ml_prediction.services.audit import audit_record
+
+    migration = importlib.import_module("ml_prediction.migrations.0007_prediction_outcome_source")
+    marked = _prediction(model, category="database", minutes_ago=120, actual_error_occurred=True)
+    audit_record(
+        actor="ops",
+        action="prediction.mark_occurred",
+        object_type="prediction",
+        object_id=marked.prediction_id,
+    )
+    resolved = _prediction(model, category="timeout", minutes_ago=240, actual_error_occurred=False)
+    open_one = _prediction(model, category="timeout", minutes_ago=60)
+
+    class _Editor:
+        connection = connections["ml_prediction"]
+
+    migration.attribute_existing_outcomes(global_apps, _Editor())
+
+    for p in (marked, resolved, open_one):
+        p.refresh_from_db()
+    assert marked.actual_outcome_source == "person"
+    assert resolved.actual_outcome_source == "data"
+    assert open_one.actual_outcome_source == ""
