@@ -93,7 +93,10 @@ _HYPOTHESES = {
     "unknown": "no single cause stands out",
 }
 
-_NUMBER = re.compile(r"\b(0x[0-9a-f]+|[0-9a-f]{8}-[0-9a-f-]{27,}|\d+(\.\d+)?)\b", re.IGNORECASE)
+# a number may carry a unit ("after 30000ms", "512MB"): the unit stays, the value goes
+_NUMBER = re.compile(
+    r"\b(0x[0-9a-f]+\b|[0-9a-f]{8}-[0-9a-f-]{27,}\b|\d+(\.\d+)?(?=[a-z%]{0,4}\b))", re.IGNORECASE
+)
 _QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
 
 

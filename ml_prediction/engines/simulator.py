@@ -390,6 +390,23 @@ class Simulation:
         services = [service] if service else list(self._traces)
         return int(sum(len(self._traces[s].minute) for s in services))
 
+    def error_messages(
+        self, service: str, start: datetime, end: datetime
+    ) -> dict[tuple[str, str], int]:
+        """(error type, an example of its message) → how many errors of `service` happened in
+        [start, end): what an evaluation needs of the stored errors without building them."""
+        trace = self._traces[service]
+        specs = SERVICE_ERROR_TYPES[service]
+        first = (start - self.start).total_seconds() / 60
+        last = (end - self.start).total_seconds() / 60
+        chosen = trace.type_index[(trace.minute >= first) & (trace.minute < last)]
+        counts = np.bincount(chosen, minlength=len(specs))
+        return {
+            (spec[0], spec[3].format(n=1000 + i)): int(counts[i])
+            for i, spec in enumerate(specs)
+            if counts[i]
+        }
+
     def iter_errors(self, service: str | None = None) -> Iterator[dict[str, Any]]:
         """Native error items in time order per service, built lazily (seeders stream them)."""
         services = [service] if service else list(self._traces)

@@ -52,7 +52,7 @@ from ml_prediction.services import insights as insights_service
 from ml_prediction.services import registry
 from ml_prediction.services.features import (
     bucket_frame_for_service,
-    error_type_counts_for_service,
+    error_name_counts_for_service,
     floor_to_bucket,
     lookback_window,
 )
@@ -541,7 +541,7 @@ class _Run:
                 def current_cause() -> RootCauseResult | None:
                     error_types = self._timed(
                         "error_types",
-                        lambda: error_type_counts_for_service(
+                        lambda: error_name_counts_for_service(
                             service=self.service, start=end - timedelta(hours=1), end=end
                         ),
                     )
@@ -663,7 +663,7 @@ class _Run:
                 # root-cause evaluation's window): at its first bucket a pool that saturates is
                 # often still below its threshold, and the episode read as another cause
                 at = min(run[-1].timestamp, start + 2 * bucket)
-                error_types = error_type_counts_for_service(
+                error_types = error_name_counts_for_service(
                     service=self.service, start=start - timedelta(hours=1), end=at + bucket
                 )
                 cause = self._root_cause(frame, error_types=error_types, at=at)

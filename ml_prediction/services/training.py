@@ -47,6 +47,7 @@ from ml_prediction.models import (
 from ml_prediction.services import registry
 from ml_prediction.services.features import (
     bucket_frame_for_service,
+    error_name_counts_for_service,
     error_total_for_service,
     lookback_window,
     metric_quantile_series,
@@ -452,13 +453,20 @@ def _fit(
             window = frame.loc[at - 36 * bucket : at + bucket]  # 3 h baseline + the onset
             if window.empty:
                 continue
+            # the error names of the window's recent hour, as the analysis passes them for the
+            # current incident: without them a past incident's signature lacks the message
+            # templates the current one has, and the two never look alike
+            recent_end = (window.index[-1] + bucket).to_pydatetime()
+            names = error_name_counts_for_service(
+                service=service, start=recent_end - timedelta(hours=1), end=recent_end
+            )
             incidents.append(
                 {
                     "incident_id": str(first.anomaly_id),
                     "occurred_at": first.window_start.isoformat(),
                     "cause_key": cause,
                     "summary": first.root_cause_hypothesis[:300],
-                    "signature": incident_signature(window),
+                    "signature": incident_signature(window, error_types=names),
                 }
             )
         if not incidents:

@@ -107,6 +107,11 @@ def test_message_templates_drop_variable_parts():
         "Read timed out after 12 ms"
     )
     assert message_template("Undefined index: 'donor_7'") == "Undefined index: <str>"
+    # a value with its unit is still a value (Hikari: "request timed out after 30000ms.")
+    assert message_template("timed out after 30000ms, 512MB used") == (
+        "timed out after <n>ms, <n>MB used"
+    )
+    assert message_template("db5 down") == "db5 down"  # part of a name, not a value
 
 
 def test_a_past_incident_without_a_known_cause_does_not_vote(sim):
