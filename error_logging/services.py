@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextvars
 import io
-import json
 import logging
 import math
 import re
@@ -109,6 +108,8 @@ class IngestResult:
 
 
 def _text(index: int, item: dict, name: str, default: str = "") -> str:
+    """The field as text, without NUL characters (PostgreSQL text and jsonb refuse them, and the
+    error type becomes a jsonb key of the rollups), cut to the column's length."""
     value = item.get(name)
     if value is None:
         return default
@@ -118,6 +119,8 @@ def _text(index: int, item: dict, name: str, default: str = "") -> str:
         text = str(value)
     else:
         raise IngestValidationError(index, name, "must be a string")
+    if "\x00" in text:
+        text = text.replace("\x00", "")
     limit = _MAX_LEN.get(name)
     return text[:limit] if limit else text
 
@@ -384,12 +387,21 @@ def _existing_ids(ids: list[uuid.UUID]) -> set[uuid.UUID]:
     return set(ErrorLog.objects.filter(error_id__in=ids).values_list("error_id", flat=True))
 
 
-def ingest_errors(*, service: str, items: list[dict], source: str = "native") -> IngestResult:
+def ingest_errors(
+    *,
+    service: str,
+    items: list[dict],
+    source: str = "native",
+    admit: Callable[[int], None] | None = None,
+) -> IngestResult:
     """Validate and store a batch of native error items for one service, all or nothing.
 
-    Raises IngestValidationError (index, field, message) before anything is written. Items whose
-    ``error_id`` is already stored are skipped (a retried request is accepted once). The rollups
-    are upserted in the same transaction; one ``errors_ingested`` signal follows the commit.
+    Raises IngestValidationError (index, field, message) before anything is written. ``admit``
+    (the doors' rate limit) is called with the item count once every item is valid and before
+    anything is written, so a rejected batch uses no quota; it may raise to refuse the batch.
+    Items whose ``error_id`` is already stored are skipped (a retried request is accepted once).
+    The rollups are upserted in the same transaction; one ``errors_ingested`` signal follows the
+    commit.
     """
     if service not in _SERVICE_SET:
         raise IngestValidationError(0, "service", f"unknown service {service!r}")
@@ -400,6 +412,8 @@ def ingest_errors(*, service: str, items: list[dict], source: str = "native") ->
         _clean_error(i, item, service=service, now=now, keep_vars=keep_vars)
         for i, item in enumerate(items)
     ]
+    if admit is not None:
+        admit(len(cleaned))
     ids = [str(row[0]) for row in cleaned]
     supplied = [row[0] for row, item in zip(cleaned, items, strict=True) if item.get("error_id")]
 
@@ -444,6 +458,7 @@ def ingest_errors(*, service: str, items: list[dict], source: str = "native") ->
 
 
 _JSON_COLS = ((15, "stacktrace"), (16, "tags"), (17, "context"))
+_TOO_DEEP = "is nested too deeply to store (at most 254 levels)"
 
 
 def _too_deep(
@@ -457,7 +472,7 @@ def _too_deep(
         try:
             encode(value)
         except (TypeError, ValueError, RecursionError):
-            return IngestValidationError(index, name, "is nested too deeply to store")
+            return IngestValidationError(index, name, _TOO_DEEP)
     return IngestValidationError(0, "item", "could not be encoded as JSON")
 
 
@@ -477,6 +492,16 @@ def _store_errors(cleaned: list[tuple], supplied: list[uuid.UUID]) -> list[tuple
     return rows
 
 
+def _storable_json(index: int, name: str, value: object) -> object:
+    """The value as jsonb will take it: NUL characters dropped, nesting within what the errors'
+    JSON encoder (orjson, 254 levels) writes, so both kinds of rows have one limit."""
+    try:
+        encoded = orjson.dumps(value)
+    except orjson.JSONEncodeError:
+        raise IngestValidationError(index, name, _TOO_DEEP) from None
+    return _without_nul(value) if b"\\u0000" in encoded else value
+
+
 def _clean_metric(index: int, item: object, *, service: str, now: datetime) -> dict:
     if not isinstance(item, dict):
         raise IngestValidationError(index, "item", "must be a JSON object")
@@ -485,6 +510,8 @@ def _clean_metric(index: int, item: object, *, service: str, now: datetime) -> d
             raise IngestValidationError(index, str(key)[:60], "unknown field")
     _check_service(index, item.get("service"), service)
     name = item.get("metric_name")
+    if isinstance(name, str):
+        name = name.replace("\x00", "")
     if not isinstance(name, str) or not name.strip() or len(name) > 100:
         raise IngestValidationError(index, "metric_name", "is required (a string of ≤ 100 chars)")
     value = item.get("value")
@@ -512,6 +539,8 @@ def _clean_metric(index: int, item: object, *, service: str, now: datetime) -> d
         tags = {}
     elif not isinstance(tags, dict):
         raise IngestValidationError(index, "tags", "must be an object")
+    else:
+        tags = _storable_json(index, "tags", tags)
     sample_id = _uuid_or_new(index, item, "sample_id")
     return {
         "sample_id": sample_id,
@@ -524,14 +553,21 @@ def _clean_metric(index: int, item: object, *, service: str, now: datetime) -> d
     }
 
 
-def ingest_metrics(*, service: str, items: list[dict]) -> IngestResult:
-    """Validate and store metric samples for one service, all or nothing (duplicates skipped)."""
+def ingest_metrics(
+    *, service: str, items: list[dict], admit: Callable[[int], None] | None = None
+) -> IngestResult:
+    """Validate and store metric samples for one service, all or nothing (duplicates skipped).
+
+    ``admit`` is called as in ``ingest_errors``: valid batches only, before any write.
+    """
     from error_logging.models import MetricSample
 
     if service not in _SERVICE_SET:
         raise IngestValidationError(0, "service", f"unknown service {service!r}")
     now = timezone.now()
     cleaned = [_clean_metric(i, item, service=service, now=now) for i, item in enumerate(items)]
+    if admit is not None:
+        admit(len(cleaned))
     with transaction.atomic(using="default"):
         supplied = [
             c["sample_id"] for c, item in zip(cleaned, items, strict=True) if item.get("sample_id")
@@ -545,12 +581,7 @@ def ingest_metrics(*, service: str, items: list[dict]) -> IngestResult:
                 continue
             existing.add(c["sample_id"])
             fresh.append(MetricSample(**c))
-        try:
-            MetricSample.objects.bulk_create(fresh, batch_size=1000, ignore_conflicts=True)
-        except RecursionError:
-            raise _too_deep(
-                [(i, "tags", c["tags"]) for i, c in enumerate(cleaned)], json.dumps
-            ) from None
+        MetricSample.objects.bulk_create(fresh, batch_size=1000, ignore_conflicts=True)
     return IngestResult(
         service=service,
         accepted=len(fresh),

@@ -6,7 +6,6 @@ Plain Django on purpose: this is the hot path (see docs/benchmarks/ingest.md).
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import logging
 import threading
@@ -58,6 +57,11 @@ def config_value(name: str, default: int) -> int:
 
 
 # --- body -----------------------------------------------------------------------------------------
+def max_body_bytes() -> int:
+    """The cap on a request body, before and after any decompression."""
+    return config_value("INGEST_MAX_BODY_BYTES", 20 * 1024 * 1024)
+
+
 def _read_capped(stream, limit: int) -> bytes:
     data = stream.read(limit + 1)
     if len(data) > limit:
@@ -72,7 +76,7 @@ def read_body(request: HttpRequest) -> bytes:
     de-chunks ``wsgi.input`` and says so with ``wsgi.input_terminated``, so we read it directly;
     a server that cannot (the development server) gets 411 instead of a silent empty 200.
     """
-    limit = config_value("INGEST_MAX_BODY_BYTES", 20 * 1024 * 1024)
+    limit = max_body_bytes()
     meta = request.META
     length = meta.get("CONTENT_LENGTH") or ""
     if length:
@@ -98,44 +102,53 @@ def read_body(request: HttpRequest) -> bytes:
     return decompress(raw, encoding, limit)
 
 
-def decompress(raw: bytes, encoding: str, limit: int) -> bytes:
-    try:
-        if encoding in ("gzip", "x-gzip"):
-            decoder = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        elif encoding == "deflate":
-            # RFC 9110 says zlib-wrapped; some clients send raw deflate: accept both
-            wbits = zlib.MAX_WBITS if raw[:1] == b"\x78" else -zlib.MAX_WBITS
-            decoder = zlib.decompressobj(wbits)
-        elif encoding == "br":
-            import brotli
+def _too_large_after_decompression(limit: int) -> IngestHTTPError:
+    return IngestHTTPError(413, f"decompressed body exceeds {limit} bytes", code="too_large")
 
-            decoder = brotli.Decompressor()
-            out = decoder.process(raw, output_buffer_limit=limit + 1)
-            if len(out) > limit:
-                raise IngestHTTPError(
-                    413, f"decompressed body exceeds {limit} bytes", code="too_large"
-                )
-            if not decoder.is_finished():
-                raise IngestHTTPError(400, "truncated br body")
-            return out
-        else:
-            raise IngestHTTPError(
-                415,
-                f"unsupported Content-Encoding {encoding!r}; use gzip, deflate or br",
-                code="unsupported_encoding",
-            )
+
+def inflate(raw: bytes, *, wbits: int, limit: int, what: str) -> bytes:
+    """A zlib, gzip or raw deflate stream decompressed to at most ``limit`` bytes.
+
+    Never more than ``limit + 1`` bytes are produced, so a small bomb costs no memory: beyond the
+    cap it is a 413, a stream that does not end is a 400 naming ``what``.
+    """
+    try:
+        decoder = zlib.decompressobj(wbits)
         out = decoder.decompress(raw, limit + 1)
+    except zlib.error as exc:
+        raise IngestHTTPError(400, f"{what} is not valid: {exc}") from None
+    if len(out) > limit:
+        raise _too_large_after_decompression(limit)
+    if not decoder.eof:
+        raise IngestHTTPError(400, f"{what} is truncated")
+    return out
+
+
+def decompress(raw: bytes, encoding: str, limit: int) -> bytes:
+    if encoding in ("gzip", "x-gzip"):
+        return inflate(raw, wbits=16 + zlib.MAX_WBITS, limit=limit, what=f"{encoding} body")
+    if encoding == "deflate":
+        # RFC 9110 says zlib-wrapped; some clients send raw deflate: accept both
+        wbits = zlib.MAX_WBITS if raw[:1] == b"\x78" else -zlib.MAX_WBITS
+        return inflate(raw, wbits=wbits, limit=limit, what="deflate body")
+    if encoding == "br":
+        import brotli
+
+        decoder = brotli.Decompressor()
+        try:
+            out = decoder.process(raw, output_buffer_limit=limit + 1)
+        except Exception as exc:  # brotli.error and friends
+            raise IngestHTTPError(400, f"br body is not valid: {exc}") from None
         if len(out) > limit:
-            raise IngestHTTPError(413, f"decompressed body exceeds {limit} bytes", code="too_large")
-        if not decoder.eof:
-            raise IngestHTTPError(400, f"truncated {encoding} body")
+            raise _too_large_after_decompression(limit)
+        if not decoder.is_finished():
+            raise IngestHTTPError(400, "br body is truncated")
         return out
-    except (zlib.error, gzip.BadGzipFile, OSError) as exc:
-        raise IngestHTTPError(400, f"body is not valid {encoding}: {exc}") from None
-    except IngestHTTPError:
-        raise
-    except Exception as exc:  # brotli.error and friends
-        raise IngestHTTPError(400, f"body is not valid {encoding}: {exc}") from None
+    raise IngestHTTPError(
+        415,
+        f"unsupported Content-Encoding {encoding!r}; use gzip, deflate or br",
+        code="unsupported_encoding",
+    )
 
 
 def parse_json(data: bytes, *, what: str = "body") -> object:
@@ -325,6 +338,7 @@ def check_rate_limit(info: KeyInfo, count: int) -> None:
     Each process adds its counts to Redis at most every 250 ms while the key is far below its
     limit (one Redis round trip per request would cost single-event Sentry requests ~20% of
     their time), and on every request once it is past half of it, so small limits stay exact.
+    A refused batch is not counted: it stored nothing, so the items that still fit get in.
     """
     global _redis_down_until
     limit = info.rate_limit_per_minute or config_value("INGEST_RATE_LIMIT_PER_MINUTE", 120000)
@@ -336,16 +350,21 @@ def check_rate_limit(info: KeyInfo, count: int) -> None:
         state = _windows.get(info.id)
         if state is None or state.window != window:
             state = _windows[info.id] = _WindowState(window=window)
-        state.pending += count
-        estimate = state.known_total + state.pending
+        estimate = state.known_total + state.pending + count
         if estimate > limit:
             raise _rate_limited(limit, now)
+        state.pending += count
         if now - state.synced_at < _SYNC_SECONDS and estimate < limit // 2:
             return
         pending, state.pending, state.synced_at = state.pending, 0, now
     key = f"error_logging:ingest-rate:{info.id}:{window}"
     try:
         total = _incr_window(key, pending)
+        refused = total > limit
+        if refused:
+            # other processes filled the window: take this batch back out (the counts that
+            # went with it belong to requests already accepted)
+            total = _incr_window(key, -count)
     except Exception:
         _redis_down_until = now + 10
         logger.warning("rate limiter unavailable; allowing ingestion", exc_info=True)
@@ -353,7 +372,7 @@ def check_rate_limit(info: KeyInfo, count: int) -> None:
     with _windows_lock:
         if state.window == window:
             state.known_total = max(state.known_total, total)
-    if total > limit:
+    if refused:
         raise _rate_limited(limit, now)
 
 

@@ -53,9 +53,13 @@ def _handle(
                 f"batch of {len(items)} items exceeds the maximum of {max_batch}",
                 code="batch_too_large",
             )
-        check_rate_limit(info, len(items))
         try:
-            result = ingest(service=info.service, items=items)
+            # the rate limit counts valid batches only: a refused batch costs no quota
+            result = ingest(
+                service=info.service,
+                items=items,
+                admit=lambda count: check_rate_limit(info, count),
+            )
         except IngestServiceMismatch as exc:
             logger.warning(
                 "ingest key %s of %s sent another service's item: %s", info.id, info.service, exc

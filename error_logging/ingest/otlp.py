@@ -223,9 +223,13 @@ def handle_logs(request: HttpRequest) -> HttpResponse:
                 code="batch_too_large",
             )
         if items:
-            check_rate_limit(info, len(items))
             try:
-                ingest_errors(service=info.service, items=items, source="otlp")
+                ingest_errors(
+                    service=info.service,
+                    items=items,
+                    source="otlp",
+                    admit=lambda count: check_rate_limit(info, count),
+                )
             except IngestServiceMismatch as exc:
                 raise IngestHTTPError(403, str(exc), code="wrong_service") from None
             except IngestValidationError as exc:

@@ -22,7 +22,9 @@ from error_logging.ingest.common import (
     authenticate,
     check_rate_limit,
     config_value,
+    inflate,
     json_response,
+    max_body_bytes,
     parse_json,
     read_body,
 )
@@ -276,9 +278,13 @@ def event_to_item(event: dict, *, event_id: str, keep_vars: bool) -> dict:
 def _ingest_events(info: KeyInfo, items: list[dict]) -> None:
     if not items:
         return
-    check_rate_limit(info, len(items))
     try:
-        ingest_errors(service=info.service, items=items, source="sentry")
+        ingest_errors(
+            service=info.service,
+            items=items,
+            source="sentry",
+            admit=lambda count: check_rate_limit(info, count),
+        )
     except IngestServiceMismatch as exc:
         raise IngestHTTPError(403, str(exc), code="wrong_service") from None
     except IngestValidationError as exc:
@@ -324,13 +330,24 @@ def handle_envelope(request: HttpRequest, project_id: int) -> HttpResponse:
 
 
 def _store_body(body: bytes) -> bytes:
-    """Old SDKs send store bodies as base64 of zlib; everything else is JSON."""
+    """Old SDKs send store bodies as base64 of zlib; everything else is JSON.
+
+    The zlib stream is inflated under the same cap as a compressed request body (413 beyond
+    it): a few hundred KB of base64 can hold gigabytes. A body that is not base64 of zlib is
+    handed on as it is, for the JSON parser to name what is wrong with it.
+    """
     stripped = body.lstrip()
     if not stripped or stripped[:1] == b"{":
         return body
     try:
-        return zlib.decompress(base64.b64decode(stripped, validate=False))
-    except Exception:
+        compressed = base64.b64decode(stripped, validate=False)
+    except ValueError:
+        return body
+    try:
+        return inflate(compressed, wbits=zlib.MAX_WBITS, limit=max_body_bytes(), what="store body")
+    except IngestHTTPError as exc:
+        if exc.status == 413:
+            raise
         return body
 
 

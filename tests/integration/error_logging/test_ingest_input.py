@@ -284,3 +284,104 @@ def test_otlp_odd_values_inside_a_record_are_stored_not_a_500(client, django_key
     response = _native(client, django_key, "/v1/logs", _otlp(record))
     assert response.status_code == 200, response.content
     assert ErrorLog.objects.count() == 1
+
+
+# --- NUL characters: removed from text on every door, never a 500 -------------------------------
+def _rollup_types() -> dict:
+    return ErrorRollup.objects.get().error_types
+
+
+def test_native_error_with_nul_characters_is_stored_without_them(client, django_key):
+    item = error_item(
+        error_type="X\x00Y",
+        message="a\x00b",
+        host="web\x00-1",
+        fingerprint="fp\x00",
+        tags={"k\x00": "v\x00"},
+        context={"c": ["\x00"]},
+    )
+    response = _native(client, django_key, "/api/errors/", [error_item(), item])
+    assert response.status_code == 201, response.content
+    row = ErrorLog.objects.get(error_type="XY")
+    assert (row.message, row.host, row.fingerprint) == ("ab", "web-1", "fp")
+    assert (row.tags, row.context) == ({"k": "v"}, {"c": [""]})
+    assert _rollup_types() == {"DatabaseTimeoutError": 1, "XY": 1}
+
+
+def test_nul_in_the_error_type_groups_with_the_clean_type(client, django_key):
+    items = [error_item(error_type="X\x00Y", fingerprint=None), error_item(error_type="XY")]
+    assert _native(client, django_key, "/api/errors/", items).status_code == 201
+    assert _rollup_types() == {"XY": 2}
+    assert len({row.fingerprint for row in ErrorLog.objects.all()}) == 1
+
+
+def test_an_error_type_of_only_nul_characters_is_a_400(client, django_key):
+    response = _native(client, django_key, "/api/errors/", error_item(error_type="\x00\x00"))
+    _assert_rejected(response, field="error_type")
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"severity": "error\x00"}, "severity"),
+        ({"category": "timeout\x00"}, "category"),
+        ({"service": "django\x00"}, "service"),
+    ],
+)
+def test_nul_in_an_enumerated_field_is_a_400(client, django_key, overrides, field):
+    response = _native(client, django_key, "/api/errors/", error_item(**overrides))
+    _assert_rejected(response, field=field)
+
+
+def test_metric_with_nul_characters_is_stored_without_them(client, django_key):
+    items = [_metric(metric_name="cp\x00u", tags={"k\x00": "v\x00", "n": {"x\x00": ["\x00"]}})]
+    response = _native(client, django_key, "/api/metrics/", items)
+    assert response.status_code == 201, response.content
+    sample = MetricSample.objects.get()
+    assert (sample.metric_name, sample.tags) == ("cpu", {"k": "v", "n": {"x": [""]}})
+
+
+def test_a_metric_name_of_only_nul_characters_is_a_400(client, django_key):
+    response = _native(client, django_key, "/api/metrics/", _metric(metric_name="\x00"))
+    _assert_rejected(response, field="metric_name")
+
+
+def _nul_event() -> dict:
+    return {"level": "error", "exception": {"values": [{"type": "T\x00", "value": "b\x00oom"}]}}
+
+
+def test_sentry_envelope_with_nul_in_the_exception_type_is_stored_clean(client, django_key):
+    body = b'{}\n{"type":"event"}\n' + orjson.dumps(_nul_event())
+    response = _sentry(client, django_key, "/api/101/envelope/", body)
+    assert response.status_code == 200, response.content
+    assert (ErrorLog.objects.get().error_type, ErrorLog.objects.get().message) == ("T", "boom")
+    assert _rollup_types() == {"T": 1}
+
+
+def test_sentry_store_with_nul_in_the_exception_type_is_stored_clean(client, django_key):
+    response = _sentry(client, django_key, "/api/101/store/", orjson.dumps(_nul_event()))
+    assert response.status_code == 200, response.content
+    assert _rollup_types() == {"T": 1}
+
+
+def test_otlp_exception_type_with_nul_is_stored_clean(client, django_key):
+    attribute = {"key": "exception.type", "value": {"stringValue": "T\x00"}}
+    response = _native(client, django_key, "/v1/logs", _otlp({"attributes": [attribute]}))
+    assert response.status_code == 200, response.content
+    assert ErrorLog.objects.get().error_type == "T"
+    assert _rollup_types() == {"T": 1}
+
+
+# --- nesting: the same limit for error and metric JSON --------------------------------------------
+def test_metric_tags_nested_past_the_error_limit_are_a_400(client, django_key):
+    body = _with_nested(_metric(), "tags", 300)
+    _assert_rejected(_native(client, django_key, "/api/metrics/", body), field="tags")
+
+
+def test_tags_nested_254_levels_are_accepted_on_errors_and_metrics(client, django_key):
+    errors = _native(client, django_key, "/api/errors/", _with_nested(error_item(), "tags", 254))
+    assert errors.status_code == 201, errors.content
+    metrics = _native(client, django_key, "/api/metrics/", _with_nested(_metric(), "tags", 254))
+    assert metrics.status_code == 201, metrics.content
+    too_deep = _native(client, django_key, "/api/errors/", _with_nested(error_item(), "tags", 255))
+    assert too_deep.status_code == 400
