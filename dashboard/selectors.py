@@ -7,13 +7,15 @@ one axis. The lists mirror what the API's selectors return.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import connections, router
-from django.db.models import CharField, Count, Sum
+from django.db.models import CharField, Count, Q, Sum
 from django.db.models.functions import Cast, Substr, TruncHour
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -29,7 +31,7 @@ from ml_prediction.models import (
     TimeSeriesForecast,
 )
 from ml_prediction.services import selectors as api
-from ml_prediction.services.feedback import CLOCK_SKEW, horizon_of
+from ml_prediction.services.feedback import CLOCK_SKEW, horizon_of, occurrence_rule
 
 ERROR_METRIC = "error_count"
 LEVEL_ORDER = {"critical": 0, "high": 1, "medium": 2, "low": 3}
@@ -269,11 +271,217 @@ def high_risk_predictions(*, limit: int = 20) -> list[ErrorPrediction]:
     )
 
 
-def open_anomalies(*, limit: int = 20) -> list[AnomalyDetection]:
-    """The API's unacknowledged anomalies, critical first, newest first within a level."""
+# Root-cause texts are written relative to the analysis that wrote them ("in the last hour").
+RELATIVE_HOUR = re.compile(r"\b(in|over) the last hour\b")
+# ``feedback.episode_rows`` looks one day either side of the bucket it is given.
+EPISODE_REACH = timedelta(hours=24)
+
+
+def cause_as_of(text: str, *, at: datetime) -> str:
+    """A cause text with its "the last hour" said as the hour it meant ("the hour before
+    Nov 25 22:45 UTC"). Read two days later, "in the last hour" reads as now; the stored text
+    stays as the analysis wrote it, only the page says which hour that was."""
+    stamp = f"{at.astimezone(UTC):%b %d %H:%M} UTC"
+    return RELATIVE_HOUR.sub(lambda m: f"{m.group(1)} the hour before {stamp}", text)
+
+
+@dataclass(frozen=True)
+class EpisodeCause:
+    """One likely cause of an episode and what to do, as the row shows them."""
+
+    text: str
+    action: str
+
+
+@dataclass(frozen=True)
+class AnomalyEpisode:
+    """The unacknowledged buckets of one anomalous episode of a service's metric: one table row.
+
+    People acknowledge an incident, not a 5-minute bucket (``anomaly_acknowledge`` already
+    acknowledges the whole episode), and thirteen rows with one cause hid the other incidents.
+    ``anomaly_id`` is the bucket the Acknowledge button sends; ``anomaly_ids`` (oldest first)
+    are every bucket's id, so an alert's link to any of them (``#anomaly-<id>``) finds the row.
+    """
+
+    service: str
+    metric_name: str
+    anomaly_id: Any
+    anomaly_ids: list[Any]
+    start: datetime
+    end: datetime
+    severity_level: str
+    peak_score: float
+    peak_observed: float | None
+    peak_expected: float | None
+    bucket_minutes: int
+    anomaly_types: list[str]
+    causes: list[EpisodeCause]
+    learning: bool
+
+    @property
+    def bucket_count(self) -> int:
+        return len(self.anomaly_ids)
+
+    @property
+    def other_ids(self) -> list[Any]:
+        return [i for i in self.anomaly_ids if i != self.anomaly_id]
+
+
+def _joined(
+    timeline: list[tuple[datetime, bool]],
+    first: int | None,
+    last: int | None,
+    *,
+    bucket: timedelta,
+    need: int,
+) -> bool:
+    """Whether ``episode_rows`` walks from scored bucket ``first`` to ``last``: no unscored gap
+    and no run of ``need`` normal buckets between them."""
+    if first is None or last is None:
+        return False
+    normal = 0
+    for i in range(first + 1, last + 1):
+        start, flagged = timeline[i]
+        if start - timeline[i - 1][0] > bucket:
+            return False
+        normal = 0 if flagged else normal + 1
+        if normal >= need:
+            return False
+    return True
+
+
+def _split_into_episodes(rows: list[AnomalyDetection]) -> list[list[AnomalyDetection]]:
+    """Unacknowledged anomalies cut into episodes by the rule of ``feedback.episode_rows`` (same
+    service and metric, flagged buckets joined across fewer than ANOMALY_RECOVERY_BUCKETS normal
+    buckets and no unscored gap), from one query for all of them rather than one per row.
+
+    A row never reaches more than a day past its first bucket: the Acknowledge button sends
+    that bucket and ``episode_rows`` looks a day either side of it, so one click clears the row.
+    """
+    config = settings.ML_PREDICTION_CONFIG
+    bucket = timedelta(minutes=config["BUCKET_MINUTES"])
+    need = config["ANOMALY_RECOVERY_BUCKETS"]
+    by_series: dict[tuple[str, str], list[AnomalyDetection]] = defaultdict(list)
+    for row in sorted(rows, key=lambda a: a.window_start):
+        by_series[(row.service, row.metric_name)].append(row)
+    if not by_series:
+        return []
+    scope = Q()
+    for (service, metric), members in by_series.items():
+        scope |= Q(
+            service=service,
+            metric_name=metric,
+            window_start__gte=members[0].window_start,
+            window_start__lte=members[-1].window_start,
+        )
+    timelines: dict[tuple[str, str], list[tuple[datetime, bool]]] = defaultdict(list)
+    scored = (
+        AnomalyDetection.objects.filter(scope)
+        .order_by("service", "metric_name", "window_start")
+        .values_list("service", "metric_name", "window_start", "is_anomaly")
+    )
+    for service, metric, start, flagged in scored:
+        timelines[(service, metric)].append((start, flagged))
+    episodes: list[list[AnomalyDetection]] = []
+    for key, members in by_series.items():
+        timeline = timelines[key]
+        position = {start: i for i, (start, _) in enumerate(timeline)}
+        current = [members[0]]
+        for row in members[1:]:
+            if row.window_start - current[0].window_start <= EPISODE_REACH and _joined(
+                timeline,
+                position.get(current[-1].window_start),
+                position.get(row.window_start),
+                bucket=bucket,
+                need=need,
+            ):
+                current.append(row)
+            else:
+                episodes.append(current)
+                current = [row]
+        episodes.append(current)
+    return episodes
+
+
+def _episode(members: list[AnomalyDetection]) -> AnomalyEpisode:
+    """One row's figures from its buckets (oldest first): worst severity, peak, causes once."""
+    first, last = members[0], members[-1]
+    peak = max(members, key=lambda a: (a.observed_value or 0.0, a.window_start))
+    # each distinct cause once, said as of the newest bucket that carries it
+    cause_at: dict[tuple[str, str], datetime] = {}
+    for a in members:
+        if a.root_cause_hypothesis or a.recommended_action:
+            cause_at[(a.root_cause_hypothesis, a.recommended_action)] = a.window_end
+    types: list[str] = []
+    for a in members:
+        name = a.get_anomaly_type_display()
+        if name and name not in types:
+            types.append(name)
+    return AnomalyEpisode(
+        service=first.service,
+        metric_name=first.metric_name,
+        anomaly_id=first.anomaly_id,
+        anomaly_ids=[a.anomaly_id for a in members],
+        start=first.window_start,
+        end=last.window_end,
+        severity_level=min(
+            (a.severity_level for a in members), key=lambda s: LEVEL_ORDER.get(s, 9)
+        ),
+        peak_score=max(a.anomaly_score for a in members),
+        peak_observed=peak.observed_value,
+        peak_expected=peak.expected_value,
+        bucket_minutes=round((first.window_end - first.window_start).total_seconds() / 60),
+        anomaly_types=types,
+        causes=[
+            EpisodeCause(text=cause_as_of(text, at=at), action=action)
+            for (text, action), at in cause_at.items()
+        ],
+        learning=any(
+            a.detection_state == AnomalyDetection.DetectionState.LEARNING for a in members
+        ),
+    )
+
+
+def open_anomaly_episodes(*, limit: int = 20) -> list[AnomalyEpisode]:
+    """The API's unacknowledged anomalies (its newest 200) as episodes, critical first, the
+    most recent first within a level."""
     rows = list(api.anomaly_unacknowledged()[:200])
-    rows.sort(key=lambda a: (LEVEL_ORDER.get(a.severity_level, 9), -a.window_start.timestamp()))
-    return rows[:limit]
+    episodes = [_episode(members) for members in _split_into_episodes(rows)]
+    episodes.sort(key=lambda e: (LEVEL_ORDER.get(e.severity_level, 9), -e.end.timestamp()))
+    return episodes[:limit]
+
+
+@dataclass(frozen=True)
+class AnomalyAttention:
+    """The unacknowledged critical buckets of the summary's window, and how many of them paged.
+
+    The health score loses points only for paged ones (a backfill's or an old episode's
+    critical buckets are history); the cards say both, so a 100 beside "15 critical" reads as
+    what it is rather than as a contradiction.
+    """
+
+    critical_unacknowledged: int
+    paged_unacknowledged: int
+
+
+def anomaly_attention(*, now: datetime) -> AnomalyAttention:
+    """Counted as ``api.dashboard_summary`` counts its anomalies (same window, same ``now``)."""
+    counts = (
+        AnomalyDetection.objects.filter(
+            is_anomaly=True,
+            acknowledged=False,
+            severity_level="critical",
+            window_start__gte=now - timedelta(days=api.DASHBOARD_WINDOW_DAYS),
+        )
+        .order_by()
+        .aggregate(
+            critical=Count("anomaly_id"),
+            paged=Count("anomaly_id", filter=Q(alert_triggered=True)),
+        )
+    )
+    return AnomalyAttention(
+        critical_unacknowledged=counts["critical"], paged_unacknowledged=counts["paged"]
+    )
 
 
 def pending_actions(*, limit: int = 20) -> list[PreventiveAction]:
@@ -296,14 +504,15 @@ def dashboard_summary() -> dict[str, Any]:
 
 
 def matching_error(*, prediction: ErrorPrediction) -> tuple[Any, datetime] | None:
-    """The first stored error that fulfils a prediction (same service and type, inside the
-    prediction's horizon with mark_occurred's clock skew), so "mark occurred" links the real
-    error when there is one and never one mark_occurred would refuse."""
+    """The first stored error that fulfils a prediction (same service, matching its target by
+    mark_occurred's own ``occurrence_rule``, inside the prediction's horizon with its clock
+    skew), so "mark occurred" links the real error when there is one and never one
+    mark_occurred would refuse."""
     start, end = horizon_of(prediction)
     found = (
         ErrorLog.objects.filter(
+            occurrence_rule(prediction).errors,
             service=prediction.service,
-            error_type=prediction.predicted_error_type,
             occurred_at__gte=max(start, prediction.prediction_bucket) - CLOCK_SKEW,
             occurred_at__lte=end + CLOCK_SKEW,
         )

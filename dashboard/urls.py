@@ -10,13 +10,7 @@ app_name = "dashboard"
 urlpatterns = [
     path("", views.dashboard_index, name="index"),
     path("panels/", views.dashboard_panels, name="panels"),
-    path(
-        "login/",
-        auth_views.LoginView.as_view(
-            template_name="dashboard/login.html", redirect_authenticated_user=True
-        ),
-        name="login",
-    ),
+    path("login/", views.dashboard_login, name="login"),
     path("logout/", auth_views.LogoutView.as_view(next_page="dashboard:login"), name="logout"),
     path(
         "anomalies/<uuid:anomaly_id>/acknowledge/",

@@ -14,6 +14,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import LoginView
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse, HttpResponseForbidden, JsonResponse
 from django.shortcuts import redirect, render
@@ -22,11 +23,22 @@ from django.views.decorators.http import require_GET, require_POST
 
 from dashboard import selectors
 from dashboard.charts import render_service_chart
+from feeding_hearts.throttling import ThrottledAuthenticationForm, login_view_throttled
 from ml_prediction.permissions_setup import OPS_PERMISSION
 from ml_prediction.services.errors import InvalidTransition, NotFound
 
 logger = logging.getLogger("ml_prediction.dashboard")
 VERDICTS = {"true_positive": "true positive", "false_positive": "false positive"}
+
+
+# Session sign-in, behind the sign-in throttle: a refused form answers 429 and says when to retry.
+dashboard_login = login_view_throttled(
+    LoginView.as_view(
+        template_name="dashboard/login.html",
+        redirect_authenticated_user=True,
+        authentication_form=ThrottledAuthenticationForm,
+    )
+)
 
 
 def _refresh_seconds() -> int:
@@ -51,16 +63,32 @@ def _action_text(action: Any) -> str:
     return str(action)
 
 
+def duration_text(minutes: int) -> str:
+    """A horizon as people say it: 30 min, 1 h, 1 h 30 min, 24 h ("1440 min" had to be worked
+    out)."""
+    hours, rest = divmod(int(minutes), 60)
+    if not hours:
+        return f"{rest} min"
+    if not rest:
+        return f"{hours} h"
+    return f"{hours} h {rest} min"
+
+
 def _prediction_rows(predictions: list) -> list[dict[str, Any]]:
+    from ml_prediction.services.feedback import horizon_of
+
     rows = []
     for p in predictions:
         titles = [_action_text(a) for a in (p.recommended_actions or [])]
         titles += [a.title for a in p.actions.all() if a.title not in titles]
+        made_at, _ = horizon_of(p)  # the cause was written when the prediction was made
         rows.append(
             {
                 "obj": p,
                 "factors": [_factor_text(f) for f in (p.contributing_factors or [])[:3]],
                 "actions": [t for t in titles if t][:3],
+                "horizon": duration_text(p.time_horizon_minutes),
+                "cause": selectors.cause_as_of(p.root_cause_hypothesis, at=made_at),
             }
         )
     return rows
@@ -71,11 +99,15 @@ def _panel_context(request: HttpRequest) -> dict[str, Any]:
 
     charts = selectors.service_charts(days=3)
     actions = selectors.pending_actions()
+    summary = selectors.dashboard_summary()
+    anomalies = selectors.open_anomaly_episodes()
     return {
-        "summary": selectors.dashboard_summary(),
+        "summary": summary,
+        "attention": selectors.anomaly_attention(now=summary["timestamp"]),
         "charts": [{"chart": c, "svg": render_service_chart(c)} for c in charts],
         "predictions": _prediction_rows(selectors.high_risk_predictions()),
-        "anomalies": selectors.open_anomalies(),
+        "anomalies": anomalies,
+        "anomaly_buckets": sum(e.bucket_count for e in anomalies),
         "actions": actions,
         "automated_action_ids": {a.action_id for a in actions if action_is_automated(a)},
         "insights": selectors.active_insights(),

@@ -155,6 +155,10 @@ def build_ml_prediction_config(environ: Mapping[str, str] | None = None) -> dict
         # a prediction head (target × horizon) whose held-out ROC-AUC is below this is stored
         # but never pages: a head no better than chance on its held-out days cannot wake anyone
         "ALERT_MIN_HEAD_AUC": env_float("ML_ALERT_MIN_HEAD_AUC", 0.6, e, minimum=0.0, maximum=1.0),
+        # how long predict-for-error holds a web worker for the analysis before answering 202
+        "WEBHOOK_WAIT_SECONDS": env_float(
+            "ML_WEBHOOK_WAIT_SECONDS", 2.0, e, minimum=0.0, maximum=2.0
+        ),
         # Windows and horizons
         "LOOKBACK_HOURS": env_int("ML_LOOKBACK_HOURS", 24, e, minimum=1),
         "FORECAST_HORIZON": env_int("ML_FORECAST_HORIZON", 24, e, minimum=1),

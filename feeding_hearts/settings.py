@@ -254,6 +254,17 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
+# --- Client addresses and the sign-in throttle (feeding_hearts.throttling) ------------------------
+# Reverse proxies in front of the app that append to X-Forwarded-For (nginx, a load balancer).
+# 0: the client is REMOTE_ADDR and the header is ignored, since any client can write it; N: the
+# entry the outermost of N proxies appended. DRF's throttles use the same number.
+NUM_PROXIES = env_int("NUM_PROXIES", 0, minimum=0)
+# Failed sign-ins (token endpoint, dashboard and admin logins) allowed per window, per username
+# and per client address; further attempts get 429 until the window ends, the right password too.
+LOGIN_FAILURES_PER_USERNAME = env_int("LOGIN_FAILURES_PER_USERNAME", 5, minimum=1)
+LOGIN_FAILURES_PER_IP = env_int("LOGIN_FAILURES_PER_IP", 20, minimum=1)
+LOGIN_FAILURE_WINDOW_SECONDS = env_int("LOGIN_FAILURE_WINDOW_SECONDS", 900, minimum=1)
+
 # --- REST framework, JWT, OpenAPI ------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -270,12 +281,20 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_THROTTLE_CLASSES": ["ml_prediction.api.throttling.WindowUserRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"user": env_str("API_THROTTLE_USER", "6000/min")},
+    "NUM_PROXIES": NUM_PROXIES,
     "EXCEPTION_HANDLER": "ml_prediction.api.errors.exception_handler",
 }
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env_int("JWT_ACCESS_MINUTES", 60, minimum=1)),
     "REFRESH_TOKEN_LIFETIME": timedelta(days=env_int("JWT_REFRESH_DAYS", 7, minimum=1)),
     "AUTH_HEADER_TYPES": ("Bearer",),
+    # Tokens carry a digest of the password hash: a password change revokes every token issued
+    # before it (API authentication, refresh and verify refuse them). Tokens from before this
+    # setting carry none and are refused too: everyone signs in again once.
+    "CHECK_REVOKE_TOKEN": True,
+    "TOKEN_OBTAIN_SERIALIZER": "feeding_hearts.auth.ThrottledTokenObtainPairSerializer",
+    "TOKEN_REFRESH_SERIALIZER": "feeding_hearts.auth.RevocableTokenRefreshSerializer",
+    "TOKEN_VERIFY_SERIALIZER": "feeding_hearts.auth.RevocableTokenVerifySerializer",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Feeding Hearts ML API",
@@ -387,6 +406,12 @@ LOGGING = {
         "error_logging": {
             "handlers": ["ml_file", "ml_errors", "console"],
             "level": LOG_LEVEL,
+            "propagate": False,
+        },
+        # Sign-ins refused by the throttle (a guessing attempt, or a user locked out for a while).
+        "feeding_hearts.throttling": {
+            "handlers": ["ml_file", "ml_errors", "console"],
+            "level": "INFO",
             "propagate": False,
         },
         # Unhandled exceptions in views (the 500s), with their tracebacks. Django's default

@@ -1,26 +1,41 @@
 """The guide's ML health check, plus the reachability of both databases, Redis and a worker.
 
-Public on purpose (load balancers and uptime probes call it): it reports counts and up/down
-states only, never hosts, URLs or credentials.
+Anyone may call it (load balancers and uptime probes): without a valid JWT the answer is the
+status and the time only; with one it is the whole report (counts, up/down states, failing
+services), which maps the system's weak spots and so is for signed-in users like every other
+/api/ml/ answer. Neither ever holds hosts, URLs or credentials.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import connections
 from django.utils import timezone
 from rest_framework.decorators import api_view, authentication_classes, permission_classes
+from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from ml_prediction.api.authentication import CachedUserJWTAuthentication
+
 logger = logging.getLogger(__name__)
 
 WORKER_PING_TIMEOUT = 1.0
+# A ping waits its whole timeout (it cannot know how many workers will answer), so its count is
+# shared through the cache: fresh for WORKERS_FRESH_SECONDS, taken again by one request at a
+# time (the lock), while the others answer with the last count meanwhile.
+WORKERS_CACHE_KEY = "ml-health:celery-workers"
+WORKERS_LOCK_KEY = "ml-health:celery-workers:refreshing"
+WORKERS_FRESH_SECONDS = 20
+WORKERS_KEEP_SECONDS = 300  # how long a stale count may still answer while one is being taken
+WORKERS_LOCK_SECONDS = 10  # longer than a ping; frees the lock of a request that died pinging
 
 
 def _database_up(alias: str) -> bool:
@@ -50,10 +65,8 @@ def _redis_up() -> bool | None:
         return False
 
 
-def _workers() -> int | None:
-    """How many Celery workers answered a ping; None when tasks run eagerly (no workers needed)."""
-    if settings.CELERY_TASK_ALWAYS_EAGER:
-        return None
+def _ping_workers() -> int:
+    """How many Celery workers answer a ping now (takes WORKER_PING_TIMEOUT)."""
     try:
         from feeding_hearts.celery import app
 
@@ -61,6 +74,35 @@ def _workers() -> int | None:
     except Exception:
         logger.warning("health: celery ping failed", exc_info=True)
         return 0
+
+
+def _workers() -> int | None:
+    """How many Celery workers answered the latest ping, at most WORKERS_FRESH_SECONDS old.
+
+    None when tasks run eagerly (no workers needed), or in the moment the very first count is
+    being taken by another request (unknown, not down). With the cache down every request
+    pings, as before the cache.
+    """
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        return None
+    try:
+        cached = cache.get(WORKERS_CACHE_KEY)
+        if isinstance(cached, dict) and time.time() - cached["at"] < WORKERS_FRESH_SECONDS:
+            return int(cached["count"])
+        if not cache.add(WORKERS_LOCK_KEY, 1, timeout=WORKERS_LOCK_SECONDS):
+            return int(cached["count"]) if isinstance(cached, dict) else None
+    except Exception:
+        logger.warning("health: cache unavailable; pinging the workers", exc_info=True)
+        return _ping_workers()
+    count = _ping_workers()
+    try:
+        cache.set(
+            WORKERS_CACHE_KEY, {"count": count, "at": time.time()}, timeout=WORKERS_KEEP_SECONDS
+        )
+        cache.delete(WORKERS_LOCK_KEY)
+    except Exception:  # the lock expires on its own
+        logger.warning("health: cache unavailable; worker count not kept", exc_info=True)
+    return count
 
 
 def health_report() -> dict[str, Any]:
@@ -127,10 +169,27 @@ def health_report() -> dict[str, Any]:
     }
 
 
+class OptionalJWTAuthentication(CachedUserJWTAuthentication):
+    """A valid JWT identifies the caller; a missing, expired or foreign one (a monitor's stale
+    token, an ingest key) leaves it anonymous instead of answering 401: probes get their status."""
+
+    def authenticate(self, request: Request) -> Any:
+        try:
+            return super().authenticate(request)
+        except AuthenticationFailed:  # simplejwt's InvalidToken is one too
+            return None
+
+
 @api_view(["GET"])
-@authentication_classes([])  # public: a stale token sent by a monitor must not turn it into a 401
+@authentication_classes([OptionalJWTAuthentication])
 @permission_classes([AllowAny])
 def health_check(request: Request) -> Response:
-    """GET /api/ml/health/ — 200 when healthy or degraded, 503 when critical."""
+    """GET /api/ml/health/ — 200 when healthy or degraded, 503 when critical.
+
+    Anonymous callers get ``{status, timestamp}``; signed-in ones (JWT) the whole report.
+    """
     report = health_report()
-    return Response(report, status=503 if report["status"] == "critical" else 200)
+    code = 503 if report["status"] == "critical" else 200
+    if not request.user.is_authenticated:
+        return Response({"status": report["status"], "timestamp": report["timestamp"]}, code)
+    return Response(report, status=code)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 import requests
 from django.conf import settings
@@ -18,6 +19,11 @@ from ml_prediction.engines.forecasting import format_number, format_time
 
 HTTP_TIMEOUT_SECONDS = 10
 SLACK_MAX_ITEMS = 10  # digest items shown in Slack; Block Kit allows 50 blocks per message
+REDACTED = "…"
+
+
+class WebhookError(RuntimeError):
+    """A webhook call that failed, described without the webhook's URL (see ``webhook_failure``)."""
 
 
 def _config() -> dict[str, Any]:
@@ -46,6 +52,59 @@ def slack_channel(service: str) -> str:
     """A channel name override (``#ops-django``) for legacy webhooks that honour ``channel``."""
     override = _override(service)
     return "" if override.startswith(("http://", "https://")) else override
+
+
+# --- webhook URLs are credentials ------------------------------------------------------------
+# A Slack incoming webhook, and usually an action webhook, authenticates by its path or query
+# (``/services/T…/B…/secret``, ``?token=…``). Whatever is stored or logged about a call (the
+# alert's ``last_error``, an action's ``execution_result``, the audit trail, the log files) is
+# readable by read-only users, so it names the host only. requests' and urllib3's exception
+# messages embed the whole URL: they are never used, the text is built here instead.
+
+
+def webhook_host(url: str) -> str:
+    """``host[:port]`` of a webhook URL: the part a message may name (no user:password@)."""
+    return urlsplit(url).netloc.rpartition("@")[2] or "the configured host"
+
+
+def _os_reason(exc: BaseException) -> str:
+    """The operating system's reason under a requests error (``Connection refused``), if any.
+
+    Followed through urllib3's ``reason`` and the exception chain; an ``OSError``'s strerror
+    comes from the OS and never holds the URL.
+    """
+    current: BaseException | None = exc
+    for _ in range(10):
+        if current is None:
+            break
+        if isinstance(current, OSError) and current.strerror:
+            return str(current.strerror)
+        reason = getattr(current, "reason", None)
+        current = (
+            reason
+            if isinstance(reason, BaseException)
+            else (current.__cause__ or current.__context__)
+        )
+    return ""
+
+
+def webhook_failure(exc: BaseException, url: str) -> str:
+    """``ConnectionError calling hooks.example:443 (Connection refused)``: the type, the host
+    and the OS reason of a failed call, never the exception's message (it holds the URL)."""
+    reason = _os_reason(exc)
+    text = f"{type(exc).__name__} calling {webhook_host(url)}"
+    return f"{text} ({reason})" if reason else text
+
+
+def redact_url_secrets(text: str, url: str) -> str:
+    """``text`` (a receiver's answer) without the URL's path, query, credentials or any of their
+    parts: a receiver's error page often echoes the path it was called on."""
+    parts = urlsplit(url)
+    secrets = [parts.path, parts.query, parts.netloc.rpartition("@")[0]]
+    secrets += parts.path.split("/") + [value for _, value in parse_qsl(parts.query)]
+    for secret in sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True):
+        text = text.replace(secret, REDACTED)
+    return text
 
 
 # --- formatting shared by both channels ----------------------------------------------------------
@@ -351,21 +410,33 @@ def slack_message(payload: dict[str, Any], *, channel: str = "") -> dict[str, An
         )
     if buttons:
         blocks.append({"type": "actions", "elements": buttons})
-    message: dict[str, Any] = {"text": _cut(headline(payload), 3000), "blocks": blocks}
+    # the fallback text (notifications, old clients) is mrkdwn too: error types come from
+    # ingestion, so unescaped they could post links or an @channel
+    message: dict[str, Any] = {"text": _cut(_esc(headline(payload)), 3000), "blocks": blocks}
     if channel:
         message["channel"] = channel
     return message
 
 
 def send_slack_alert(payload: dict[str, Any], *, service: str) -> None:
-    """POST the Block Kit message to the service's webhook; any answer but 2xx is a failure."""
+    """POST the Block Kit message to the service's webhook; any answer but 2xx is a failure.
+
+    Failures raise ``WebhookError`` naming the host and status only (the URL is the secret), and
+    not chained to requests' exception, whose message and traceback carry the URL.
+    """
     url = slack_webhook_url(service)
     if not url:
         raise ValueError("no Slack webhook configured (ML_SLACK_WEBHOOK_URL)")
     message = slack_message(payload, channel=slack_channel(service))
-    response = requests.post(url, json=message, timeout=HTTP_TIMEOUT_SECONDS)
+    try:
+        response = requests.post(url, json=message, timeout=HTTP_TIMEOUT_SECONDS)
+    except requests.RequestException as exc:
+        raise WebhookError(webhook_failure(exc, url)) from None
     if not 200 <= response.status_code < 300:
-        raise RuntimeError(f"Slack webhook answered {response.status_code}: {response.text[:200]}")
+        answer = redact_url_secrets(response.text[:2000], url)[:200]
+        raise WebhookError(
+            f"Slack webhook at {webhook_host(url)} answered {response.status_code}: {answer}"
+        )
 
 
 # --- the guide's helper ---------------------------------------------------------------------------

@@ -52,12 +52,58 @@ def _first_message(detail: Any) -> str:
     return str(detail)
 
 
+def _message(detail: Any) -> str:
+    """Every top-level parameter or field that failed, not only the first: a client fixing one
+    at a time would need a round trip per mistake. Fields failing for the same reason (unknown
+    parameters, which list the accepted ones) share one clause: ``a, b: unknown …``."""
+    if not isinstance(detail, dict) or len(detail) < 2 or "detail" in detail:
+        # ``{"detail", "code"}`` (simplejwt) is one error, not two fields
+        return _first_message(detail)
+    clauses: dict[str, list[str]] = {}
+    for key, value in detail.items():
+        inner = _first_message(value)
+        clauses.setdefault(inner, [])
+        if key not in ("detail", "non_field_errors"):
+            clauses[inner].append(str(key))
+    parts = [f"{', '.join(keys)}: {inner}" if keys else inner for inner, keys in clauses.items()]
+    return " ".join(part if part.endswith((".", "!", "?")) else f"{part}." for part in parts)
+
+
 def _translate(exc: Exception) -> Exception:
     if isinstance(exc, NotFound):
         return exceptions.NotFound(str(exc) or None)
     if isinstance(exc, InvalidTransition):
         return Conflict(str(exc) or None)
     return exc
+
+
+# The audit's object types of the objects the API's paths name (``…/{kwarg}/…``), as the
+# services record them, so that ``audit/?object_id=<id>`` shows a refusal beside what was done.
+OBJECT_TYPES = {
+    "action_id": "preventive_action",
+    "anomaly_id": "anomaly",
+    "insight_id": "insight",
+    "prediction_id": "prediction",
+}
+OBJECT_ID_LENGTH = 64  # AuditEvent.object_id
+
+
+def _path_prefix(path: str, limit: int = OBJECT_ID_LENGTH) -> str:
+    """``path`` cut at the last ``/`` that fits ``limit``: a whole path segment, never half."""
+    if len(path) <= limit:
+        return path
+    cut = path.rfind("/", 0, limit)
+    return path[: cut + 1] if cut > 0 else path[:limit]
+
+
+def denied_object(path: str, kwargs: dict[str, Any]) -> tuple[str, str]:
+    """(object_type, object_id) of a refused request: the object its path names (the id from
+    the URL), else the request itself, by its path cut at a segment boundary."""
+    for name, value in kwargs.items():
+        text = str(value)
+        if name.endswith("_id") and text and len(text) <= OBJECT_ID_LENGTH:
+            return OBJECT_TYPES.get(name, name.removesuffix("_id")), text
+    return "request", _path_prefix(path)
 
 
 def _audit_denied(exc: Exception, context: dict[str, Any]) -> None:
@@ -69,12 +115,13 @@ def _audit_denied(exc: Exception, context: dict[str, Any]) -> None:
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return
+    object_type, object_id = denied_object(request.path, context.get("kwargs") or {})
     try:
         audit_record(
             actor=user.get_username(),
             action="api.denied",
-            object_type="request",
-            object_id=request.path[:64],
+            object_type=object_type,
+            object_id=object_id,
             outcome="denied",
             details={"method": request.method, "path": request.path, "reason": str(exc)[:300]},
         )
@@ -99,7 +146,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     response.data = {
         "error": {
             "code": code,
-            "message": _first_message(detail),
+            "message": _message(detail),
             "details": detail,
         }
     }

@@ -1,15 +1,22 @@
-"""Query-parameter filters of the list endpoints.
+"""Query-parameter filters of the list endpoints, and the check that every query parameter is one
+the endpoint reads.
 
 Every parameter with a closed set of values is validated: an unknown value is a 400 naming the
-parameter (django-filter reports an invalid form), never a silently empty or unfiltered list.
+parameter and the accepted values (django-filter reports an invalid form), never a silently
+empty or unfiltered list. A parameter the endpoint does not read (``?servce=django``) is a 400
+too: ignoring it would answer the unfiltered list as if it were the filtered one.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
 
 import django_filters
+from django import forms
 from django.db.models import QuerySet
+from django_filters.fields import ChoiceField as FilterChoiceField
+from rest_framework.exceptions import ValidationError
 
 from feeding_hearts.catalog import LEVELS, SERVICE_CHOICES
 from ml_prediction.engines.actions import ACTION_CATALOGUE
@@ -63,15 +70,60 @@ def _refuse_repeated_parameters(form: Any) -> dict[str, Any]:
         for name in form.fields:
             values = getlist(name)
             if len(values) > 1:
+                # params, not an f-string: the message is %-formatted later (a "%" in a value)
                 form.add_error(
                     name,
-                    f"given {len(values)} times ({', '.join(values)}); a list is filtered by "
-                    "one value of each parameter.",
+                    forms.ValidationError(
+                        "given %(times)s times (%(values)s); a list is filtered by one value of "
+                        "each parameter.",
+                        code="repeated",
+                        params={"times": len(values), "values": ", ".join(values)},
+                    ),
                 )
     return cleaned
 
 
-class StrictBooleanFilter(django_filters.ChoiceFilter):
+def refuse_unknown_parameters(params: Mapping[str, Any], *, accepted: Iterable[str]) -> None:
+    """A query parameter the endpoint does not read is a 400 naming it and listing the accepted
+    ones, like an unknown body field: a misspelt filter (``servce``) would otherwise be dropped
+    and the unfiltered list read as the filtered one."""
+    accepted = list(dict.fromkeys(accepted))
+    unknown = [name for name in params if name not in accepted]
+    if unknown:
+        listed = ", ".join(accepted) or "none"
+        message = f"unknown query parameter; accepted parameters: {listed}."
+        raise ValidationError({name: [message] for name in unknown})
+
+
+class OneOfChoiceField(FilterChoiceField):
+    """A filter choice whose error names the accepted values, in the words of the body fields'
+    ``OneOfField`` ("must be one of: …"), instead of Django's "Select a valid choice"."""
+
+    def validate(self, value: Any) -> None:
+        try:
+            super().validate(value)
+        except forms.ValidationError as exc:
+            if exc.code != "invalid_choice":
+                raise
+            # Read when refused, not when the form class was built: the forecast metrics
+            # follow ML_CAPACITY_LIMITS.
+            accepted = ", ".join(str(key) for key, _label in self.choices if key != "")
+            shown = str(value) if len(str(value)) <= 60 else f"{str(value)[:60]}…"
+            # params, not an f-string: the message is %-formatted later (a "%" in the value)
+            raise forms.ValidationError(
+                "must be one of: %(accepted)s; got %(value)r.",
+                code="invalid_choice",
+                params={"accepted": accepted, "value": shown},
+            ) from None
+
+
+class ChoiceFilter(django_filters.ChoiceFilter):
+    """django-filter's choice filter with the readable error of ``OneOfChoiceField``."""
+
+    field_class = OneOfChoiceField
+
+
+class StrictBooleanFilter(ChoiceFilter):
     """``true``/``false`` only; anything else is a 400 (django-filter's own ignores junk)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -85,9 +137,9 @@ class StrictBooleanFilter(django_filters.ChoiceFilter):
 
 
 class MLModelFilter(FilterSet):
-    service = django_filters.ChoiceFilter(choices=SERVICE_CHOICES)
-    model_type = django_filters.ChoiceFilter(choices=MLModel.ModelType.choices)
-    status = django_filters.ChoiceFilter(choices=MLModel.Status.choices)
+    service = ChoiceFilter(choices=SERVICE_CHOICES)
+    model_type = ChoiceFilter(choices=MLModel.ModelType.choices)
+    status = ChoiceFilter(choices=MLModel.Status.choices)
 
     class Meta:
         model = MLModel
@@ -97,7 +149,7 @@ class MLModelFilter(FilterSet):
 class PredictionFilter(FilterSet):
     """``hours`` is applied by the selector (it has a default); here it is only validated."""
 
-    service = django_filters.ChoiceFilter(choices=SERVICE_CHOICES)
+    service = ChoiceFilter(choices=SERVICE_CHOICES)
     hours = django_filters.NumberFilter(
         method="_validated_elsewhere",
         min_value=1,
@@ -108,7 +160,7 @@ class PredictionFilter(FilterSet):
         method="_high_probability_only",
         help_text="true: only probability >= HIGH_PROBABILITY_THRESHOLD.",
     )
-    predicted_severity = django_filters.ChoiceFilter(choices=LEVEL_CHOICES)
+    predicted_severity = ChoiceFilter(choices=LEVEL_CHOICES)
 
     class Meta:
         model = ErrorPrediction
@@ -127,11 +179,11 @@ class PredictionFilter(FilterSet):
 
 
 class AnomalyFilter(FilterSet):
-    service = django_filters.ChoiceFilter(choices=SERVICE_CHOICES)
-    severity_level = django_filters.ChoiceFilter(choices=LEVEL_CHOICES)
+    service = ChoiceFilter(choices=SERVICE_CHOICES)
+    severity_level = ChoiceFilter(choices=LEVEL_CHOICES)
     is_anomaly = StrictBooleanFilter()
     acknowledged = StrictBooleanFilter()
-    anomaly_type = django_filters.ChoiceFilter(choices=AnomalyDetection.AnomalyType.choices)
+    anomaly_type = ChoiceFilter(choices=AnomalyDetection.AnomalyType.choices)
 
     class Meta:
         model = AnomalyDetection
@@ -151,8 +203,8 @@ def forecast_metric_choices() -> list[tuple[str, str]]:
 
 
 class ForecastFilter(FilterSet):
-    service = django_filters.ChoiceFilter(choices=SERVICE_CHOICES)
-    metric_name = django_filters.ChoiceFilter(choices=forecast_metric_choices)
+    service = ChoiceFilter(choices=SERVICE_CHOICES)
+    metric_name = ChoiceFilter(choices=forecast_metric_choices)
     is_at_risk = StrictBooleanFilter()
 
     class Meta:
@@ -161,10 +213,10 @@ class ForecastFilter(FilterSet):
 
 
 class ActionFilter(FilterSet):
-    service = django_filters.ChoiceFilter(choices=SERVICE_CHOICES)
-    status = django_filters.ChoiceFilter(choices=PreventiveAction.Status.choices)
-    priority = django_filters.ChoiceFilter(choices=LEVEL_CHOICES)
-    action_type = django_filters.ChoiceFilter(choices=ACTION_TYPE_CHOICES)
+    service = ChoiceFilter(choices=SERVICE_CHOICES)
+    status = ChoiceFilter(choices=PreventiveAction.Status.choices)
+    priority = ChoiceFilter(choices=LEVEL_CHOICES)
+    action_type = ChoiceFilter(choices=ACTION_TYPE_CHOICES)
 
     class Meta:
         model = PreventiveAction
@@ -172,10 +224,10 @@ class ActionFilter(FilterSet):
 
 
 class InsightFilter(FilterSet):
-    service = django_filters.ChoiceFilter(choices=SERVICE_CHOICES)
-    insight_type = django_filters.ChoiceFilter(choices=INSIGHT_TYPE_CHOICES)
-    severity = django_filters.ChoiceFilter(choices=AIInsight.Severity.choices)
-    status = django_filters.ChoiceFilter(choices=AIInsight.Status.choices)
+    service = ChoiceFilter(choices=SERVICE_CHOICES)
+    insight_type = ChoiceFilter(choices=INSIGHT_TYPE_CHOICES)
+    severity = ChoiceFilter(choices=AIInsight.Severity.choices)
+    status = ChoiceFilter(choices=AIInsight.Status.choices)
     active_only = StrictBooleanFilter(
         method="_active_only", help_text="true: only insights with status active."
     )
@@ -190,7 +242,7 @@ class InsightFilter(FilterSet):
 
 class AuditFilter(FilterSet):
     actor = django_filters.CharFilter()
-    action = django_filters.ChoiceFilter(choices=AUDIT_ACTION_CHOICES)
+    action = ChoiceFilter(choices=AUDIT_ACTION_CHOICES)
     object_type = django_filters.CharFilter()
     object_id = django_filters.CharFilter()
 
@@ -200,9 +252,9 @@ class AuditFilter(FilterSet):
 
 
 class AnalysisRunFilter(FilterSet):
-    service = django_filters.ChoiceFilter(choices=SERVICE_CHOICES)
-    status = django_filters.ChoiceFilter(choices=AnalysisRun.Status.choices)
-    analysis_type = django_filters.ChoiceFilter(choices=AnalysisRun.AnalysisType.choices)
+    service = ChoiceFilter(choices=SERVICE_CHOICES)
+    status = ChoiceFilter(choices=AnalysisRun.Status.choices)
+    analysis_type = ChoiceFilter(choices=AnalysisRun.AnalysisType.choices)
 
     class Meta:
         model = AnalysisRun

@@ -83,7 +83,10 @@ def _converter(field: serializers.Field) -> Callable[[Any], Any] | None:
 
 
 class RowSerializer(serializers.Serializer):
-    """Read-only serializer of flat rows (model instances or dicts) with a precompiled plan."""
+    # Read-only serializer of flat rows (model instances or dicts) with a precompiled plan. A
+    # comment, not a docstring: drf-spectacular describes every subclass without a docstring
+    # of its own by the nearest one in its MRO, and this one speaks to developers, not API
+    # users (schema_hooks gives the row components their descriptions).
 
     _plans: ClassVar[dict[type, list[tuple[str, str, Callable[[Any], Any]]] | None]] = {}
 
@@ -161,6 +164,31 @@ class OneOfField(serializers.ChoiceField):
         return super().to_internal_value(data)
 
 
+# --- errors ----------------------------------------------------------------------------------
+class ErrorInfoSerializer(serializers.Serializer):
+    """What went wrong: a machine-readable code, a message that starts with the offending
+    parameter or field, and the details per parameter or field."""
+
+    code = serializers.CharField(
+        help_text="invalid, not_authenticated, authentication_failed, permission_denied, "
+        "not_found, conflict, throttled, analysis_failed, unavailable, server_error, …"
+    )
+    message = serializers.CharField(
+        help_text="Human-readable; starts with the offending parameter or field "
+        "(`service: must be one of: django, …`)."
+    )
+    details = serializers.JSONField(
+        help_text='The errors per parameter or field (`{"service": ["…"]}`), or '
+        '`{"detail": "…"}`; `{}` when there is nothing more to say.'
+    )
+
+
+class ErrorEnvelopeSerializer(serializers.Serializer):
+    """Every 4xx and 5xx of the API: `{"error": {"code", "message", "details"}}`."""
+
+    error = ErrorInfoSerializer()
+
+
 # --- models ----------------------------------------------------------------------------------
 class MLModelSerializer(RowSerializer):
     model_id = serializers.UUIDField()
@@ -200,7 +228,16 @@ class ModelFeedbackLabelsSerializer(serializers.Serializer):
     )
     changed_labels_train = serializers.IntegerField()
     changed_labels_calibration = serializers.IntegerField()
-    changed_labels_test = serializers.IntegerField()
+    heldout_not_applied = serializers.IntegerField(
+        required=False,
+        help_text="Rows on held-out test buckets: not applied, the held-out labels stay the "
+        "data's (feedback teaches, it does not grade).",
+    )
+    changed_labels_test = serializers.IntegerField(
+        required=False,
+        help_text="Only on versions trained before held-out labels were kept as the data's: "
+        "the held-out labels feedback changed.",
+    )
 
 
 class ModelTrainingSerializer(serializers.Serializer):
@@ -269,7 +306,9 @@ class ModelFeaturesSerializer(serializers.Serializer):
 
 
 # --- predictions -----------------------------------------------------------------------------
-class PredictionSerializer(RowSerializer):
+class _PredictionColumns(RowSerializer):
+    # The stored columns of a prediction: their fast plan, and the ``.values()`` the list fetches.
+
     prediction_id = serializers.UUIDField()
     model_id = serializers.UUIDField(allow_null=True)
     service = serializers.CharField()
@@ -277,8 +316,14 @@ class PredictionSerializer(RowSerializer):
     predicted_category = serializers.CharField()
     predicted_severity = serializers.CharField()
     probability = serializers.FloatField()
-    confidence_level = serializers.CharField()
+    confidence_level = serializers.CharField(
+        help_text="low, medium or high: by the probability, and `low` whatever the probability "
+        "when the head has no held-out skill (`head_roc_auc` null or below ML_ALERT_MIN_HEAD_AUC)."
+    )
     time_horizon_minutes = serializers.IntegerField()
+    prediction_bucket = serializers.DateTimeField(
+        help_text="The bucket the prediction was made from; `hours` filters on it."
+    )
     predicted_timestamp = serializers.DateTimeField()
     affected_users_count = serializers.IntegerField(allow_null=True)
     contributing_factors = serializers.JSONField()
@@ -294,6 +339,83 @@ class PredictionSerializer(RowSerializer):
         "from the stored errors once the horizon ended) or empty while unknown."
     )
     created_at = serializers.DateTimeField()
+
+
+class _HeadRocAucField(serializers.FloatField):
+    def get_attribute(self, instance: Any) -> Any:
+        return self.parent.head_skill(instance).roc_auc
+
+
+class _PagesField(serializers.BooleanField):
+    def get_attribute(self, instance: Any) -> Any:
+        return self.parent.head_skill(instance).pages
+
+
+class _PredictionListSerializer(serializers.ListSerializer):
+    # Reads the metrics of every model on the page in one query before the rows are written.
+
+    def to_representation(self, data: Any) -> list[Any]:
+        rows = list(data.all() if hasattr(data, "all") else data)
+        self.child.remember_models(
+            [row.get("model_id") if isinstance(row, dict) else row.model_id for row in rows]
+        )
+        return super().to_representation(rows)
+
+
+class PredictionSerializer(_PredictionColumns):
+    # What the held-out test of the prediction's head (target × horizon of its model) says:
+    # not columns, so the fast plan covers the columns and ``to_representation`` adds these.
+
+    head_roc_auc = _HeadRocAucField(
+        read_only=True,
+        allow_null=True,
+        help_text="Held-out ROC-AUC of the head that made the prediction (the model's metrics "
+        "`<target>@<horizon>.roc_auc`); null without a model or a measured AUC.",
+    )
+    pages = _PagesField(
+        read_only=True,
+        help_text="Whether it may page: probability >= ML_ALERT_PROBABILITY and the head's "
+        "ROC-AUC not below ML_ALERT_MIN_HEAD_AUC. Whether an alert went out is alert_triggered.",
+    )
+
+    class Meta:
+        list_serializer_class = _PredictionListSerializer
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._metrics: dict[Any, dict[str, Any] | None] = {}
+
+    @classmethod
+    def _plan(cls) -> list[tuple[str, str, Callable[[Any], Any]]] | None:
+        return _PredictionColumns._plan()
+
+    def remember_models(self, model_ids: list[Any]) -> None:
+        from ml_prediction.services.selectors import model_metrics
+
+        wanted = {m for m in model_ids if m is not None and m not in self._metrics}
+        found = model_metrics(model_ids=wanted)
+        self._metrics.update({m: found.get(m) for m in wanted})  # a deleted model: None
+
+    def head_skill(self, row: Any) -> Any:
+        from ml_prediction.services.selectors import prediction_head_skill
+
+        get = row.get if isinstance(row, dict) else lambda name: getattr(row, name)
+        model_id = get("model_id")
+        if model_id is not None and model_id not in self._metrics:
+            self.remember_models([model_id])
+        return prediction_head_skill(
+            metrics=self._metrics.get(model_id),
+            target=get("predicted_category"),
+            horizon_minutes=get("time_horizon_minutes"),
+            probability=get("probability"),
+        )
+
+    def to_representation(self, instance: Any) -> dict[str, Any]:
+        data = super().to_representation(instance)
+        skill = self.head_skill(instance)
+        data["head_roc_auc"] = skill.roc_auc
+        data["pages"] = skill.pages
+        return data
 
 
 class MarkOccurredInputSerializer(InputSerializer):
@@ -409,18 +531,41 @@ class ActionSerializer(RowSerializer):
 
 
 class ExecuteInputSerializer(InputSerializer):
+    """``{"result": {}}`` says nothing about what was done: the view refuses it for a pending
+    action (nothing is recorded as done that nobody did) after the state check, so executing an
+    executed or skipped action stays a 409 whatever the body."""
+
+    EMPTY_RESULT = (
+        'must say what was done, e.g. {"success": true, "note": "pool raised to 40"}; an empty '
+        "result would record the action as done with nothing to show for it. Leave result out "
+        "to let automation run the action."
+    )
+
     result = serializers.DictField(
         required=False,
         allow_empty=True,
         help_text='What a person did, e.g. {"success": true, "duration": 120, "impact_observed": '
-        '"…"}: records a manual execution. Leave it out to let automation (ML_AUTOMATION_ENABLED '
-        "+ a webhook for the action type, automatable actions only) carry the action out; "
-        "without automation, leaving it out is a 400 (nothing would be done).",
+        '"…"}; not empty (an empty one is a 400): records a manual execution. Leave it out to '
+        "let automation (ML_AUTOMATION_ENABLED + a webhook for the action type, automatable "
+        "actions only) carry the action out; without automation, leaving it out is a 400 "
+        "(nothing would be done).",
     )
 
 
+class StrictCharField(serializers.CharField):
+    """Text that must arrive as a JSON string: DRF's CharField turns ``5`` or ``true`` into
+    ``"5"``/``"True"``, storing a value the client did not write as text."""
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            raise serializers.ValidationError(
+                f"must be a string, got {type(data).__name__}.", code="invalid"
+            )
+        return super().to_internal_value(data)
+
+
 class SkipInputSerializer(InputSerializer):
-    reason = serializers.CharField(
+    reason = StrictCharField(
         required=False,
         allow_blank=True,
         max_length=2000,

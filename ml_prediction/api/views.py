@@ -1,7 +1,8 @@
 """The ML API's views: thin wrappers that validate input, call selectors/services, serialize.
 
 Reads: any authenticated user. State changes (trigger_alert, mark_occurred, feedback,
-acknowledge, execute, trigger-analysis) and the audit trail: the ``ops`` permission.
+acknowledge, execute, skip, dismiss, trigger-analysis) and the audit trail: the ``ops``
+permission. A query parameter an endpoint does not read is a 400 (``StrictQueryParameters``).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
@@ -28,6 +30,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.renderers import BrowsableAPIRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
 from feeding_hearts.catalog import SERVICES
@@ -44,17 +47,32 @@ logger = logging.getLogger(__name__)
 
 OPS = [IsAuthenticated, IsOpsUser]
 RENDERERS = [FastJSONRenderer, BrowsableAPIRenderer]
+
+
+def _error(description: str) -> OpenApiResponse:
+    """An error response of the schema: the one envelope, ``{"error": {code, message, details}}``."""
+    return OpenApiResponse(s.ErrorEnvelopeSerializer, description=description)
+
+
 ERRORS = {
-    400: OpenApiResponse(description="Invalid input; the message names the parameter."),
-    401: OpenApiResponse(description="No or invalid JWT."),
-    403: OpenApiResponse(description="The user lacks the ops permission."),
-    404: OpenApiResponse(description="No such object (or the id is not a UUID)."),
-    409: OpenApiResponse(description="The object's state does not allow this change."),
-    500: OpenApiResponse(description="The analysis failed; the traceback is in the ML error log."),
+    400: _error(
+        "Invalid input (`invalid`): the message names the parameter or field, and the accepted "
+        "values or parameters where there is a closed set."
+    ),
+    401: _error("No JWT, or an invalid or expired one (`not_authenticated`, `token_not_valid`)."),
+    403: _error("The user lacks the ops permission (`permission_denied`)."),
+    404: _error("No such object, or the id is not a UUID (`not_found`)."),
+    409: _error("The object's state does not allow this change (`conflict`)."),
+    500: _error(
+        "The analysis run in the request failed (`analysis_failed`): the message names the "
+        "service and the exception; the traceback is in the ML error log."
+    ),
+    503: _error("The task queue is unreachable (`unavailable`); nothing was queued."),
 }
 READ_ERRORS = {k: ERRORS[k] for k in (400, 401)}
-DETAIL_ERRORS = {k: ERRORS[k] for k in (401, 404)}
-WRITE_ERRORS = ERRORS
+DETAIL_ERRORS = {k: ERRORS[k] for k in (400, 401, 404)}
+WRITE_ERRORS = {k: ERRORS[k] for k in (400, 401, 403, 404, 409)}
+TRIGGER_ERRORS = {k: ERRORS[k] for k in (400, 401, 403, 500, 503)}
 
 
 class ServiceUnavailable(APIException):
@@ -105,7 +123,39 @@ def _actor(request: Request) -> str:
     return request.user.get_username()
 
 
-class _ReadViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class StrictQueryParameters:
+    """Refuses a query parameter the endpoint does not read, once the caller is authenticated
+    and allowed (a 401/403 comes first), before any cache lookup: a misspelt filter would
+    otherwise answer the unfiltered list as if it were the filtered one.
+
+    Read: the filters of a list (or list action) that filters, its pagination, and ``format``;
+    a detail route reads none of the list's.
+    """
+
+    def query_parameters(self) -> list[str]:
+        names: list[str] = []
+        if not getattr(self, "detail", False):
+            filterset_class = getattr(self, "filterset_class", None)
+            if filterset_class is not None:
+                names += list(filterset_class.base_filters)
+            paginator = getattr(self, "paginator", None)
+            if paginator is not None:
+                names += [p["name"] for p in paginator.get_schema_operation_parameters(self)]
+        if api_settings.URL_FORMAT_OVERRIDE:
+            names.append(api_settings.URL_FORMAT_OVERRIDE)
+        return names
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)  # type: ignore[misc]
+        filters.refuse_unknown_parameters(request.query_params, accepted=self.query_parameters())
+
+
+class _ReadViewSet(
+    StrictQueryParameters,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    viewsets.GenericViewSet,
+):
     """List + retrieve, with the object looked up by a selector (invalid UUID → 404)."""
 
     lookup_value_regex = "[^/]+"
@@ -458,16 +508,22 @@ class ActionViewSet(_ReadViewSet):
     )
     @action(detail=True, methods=["post"], permission_classes=OPS, filterset_class=None)
     def execute(self, request: Request, action_id: str) -> Response:
-        from ml_prediction.services.actions import ManualResultRequired, action_execute
+        from ml_prediction.services.actions import (
+            FINAL_STATES,
+            ManualResultRequired,
+            action_execute,
+        )
 
         found = self.get_object()
         body = s.ExecuteInputSerializer(data=request.data)
         body.is_valid(raise_exception=True)
+        result = body.validated_data.get("result")
+        if result == {} and found.status not in FINAL_STATES:
+            # an executed or skipped action goes on to the service's 409 whatever the body
+            raise ValidationError({"result": [s.ExecuteInputSerializer.EMPTY_RESULT]})
         try:
             executed = action_execute(
-                action_id=found.action_id,
-                executed_by=_actor(request),
-                result=body.validated_data.get("result"),
+                action_id=found.action_id, executed_by=_actor(request), result=result
             )
         except ManualResultRequired as exc:
             raise ValidationError({"result": [str(exc)]}) from exc
@@ -602,7 +658,7 @@ class AnalysisRunViewSet(_ReadViewSet):
         responses={200: s.AuditEventSerializer, **{k: ERRORS[k] for k in (400, 401, 403)}},
     )
 )
-class AuditViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+class AuditViewSet(StrictQueryParameters, mixins.ListModelMixin, viewsets.GenericViewSet):
     serializer_class = s.AuditEventSerializer
     filterset_class = filters.AuditFilter
     permission_classes = OPS
@@ -637,16 +693,27 @@ def _eager() -> bool:
 
 
 def _jsonable(value: Any) -> Any:
-    """The orchestrator's result as plain JSON (UUIDs, datetimes, numpy scalars → str/float)."""
+    """The orchestrator's result as plain JSON (UUIDs, datetimes, numpy scalars → str/float),
+    its times in the API's UTC ``…Z`` form: the orchestrator writes Python's ``+00:00``
+    isoformat (``as_of``) into its summaries, as strings or datetimes."""
 
     def default(obj: Any) -> Any:
         if hasattr(obj, "item"):
             return obj.item()
+        if isinstance(obj, datetime):
+            return s._datetime(obj) if obj.tzinfo is not None else obj.isoformat()
         if hasattr(obj, "isoformat"):
             return obj.isoformat()
         return str(obj)
 
-    return json.loads(json.dumps(value, default=default))
+    def utc(item: Any) -> Any:
+        if isinstance(item, dict):
+            return {key: utc(inner) for key, inner in item.items()}
+        if isinstance(item, list):
+            return [utc(inner) for inner in item]
+        return s._utc_text(item)
+
+    return utc(json.loads(json.dumps(value, default=default)))
 
 
 def _enqueue(service: str, analysis_type: str) -> str:
@@ -666,14 +733,14 @@ COMPLETED = OpenApiResponse(
 )
 
 
-class TriggerAnalysisView(APIView):
+class TriggerAnalysisView(StrictQueryParameters, APIView):
     permission_classes = OPS
     renderer_classes = RENDERERS
 
     @extend_schema(
         summary="Run an analysis of one service (full, quick or deep)",
         request=s.TriggerAnalysisInputSerializer,
-        responses={202: QUEUED, 200: COMPLETED, **{k: ERRORS[k] for k in (400, 401, 403, 500)}},
+        responses={202: QUEUED, 200: COMPLETED, **TRIGGER_ERRORS},
     )
     def post(self, request: Request) -> Response:
         body = s.TriggerAnalysisInputSerializer(data=request.data)
@@ -722,14 +789,14 @@ class TriggerAnalysisView(APIView):
         return response
 
 
-class TriggerAllServicesAnalysisView(APIView):
+class TriggerAllServicesAnalysisView(StrictQueryParameters, APIView):
     permission_classes = OPS
     renderer_classes = RENDERERS
 
     @extend_schema(
         summary="Run an analysis of every service",
         request=s.TriggerAllInputSerializer,
-        responses={202: QUEUED, 200: COMPLETED, **{k: ERRORS[k] for k in (400, 401, 403)}},
+        responses={202: QUEUED, 200: COMPLETED, **TRIGGER_ERRORS},
     )
     def post(self, request: Request) -> Response:
         body = s.TriggerAllInputSerializer(data=request.data)
@@ -738,7 +805,12 @@ class TriggerAllServicesAnalysisView(APIView):
         if _eager():
             from ml_prediction.services import PredictionOrchestrator
 
-            result = PredictionOrchestrator().run_all_services(analysis_type=analysis_type)
+            try:
+                # one failing service is reported in the result; this is the run itself failing
+                result = PredictionOrchestrator().run_all_services(analysis_type=analysis_type)
+            except Exception as exc:
+                logger.exception("triggered %s analysis of all services failed", analysis_type)
+                raise AnalysisFailed("all services", f"{type(exc).__name__}: {exc}"[:300]) from exc
             response = Response(
                 {"status": "completed", "analysis_type": analysis_type, "result": _jsonable(result)}
             )
@@ -761,12 +833,12 @@ class TriggerAllServicesAnalysisView(APIView):
 
 
 # --- dashboard -------------------------------------------------------------------------------
-class DashboardSummaryView(APIView):
+class DashboardSummaryView(StrictQueryParameters, APIView):
     renderer_classes = RENDERERS
 
     @extend_schema(
         summary="The dashboard summary (cached for PREDICTION_CACHE_TTL, invalidated on writes)",
-        responses={200: s.DashboardSummarySerializer, 401: ERRORS[401]},
+        responses={200: s.DashboardSummarySerializer, **READ_ERRORS},
     )
     def get(self, request: Request) -> Response:
         def compute() -> dict[str, Any]:

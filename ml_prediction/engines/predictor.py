@@ -499,7 +499,10 @@ class ErrorPredictorModel:
     def _factors(
         self, model: _TargetModel, x: np.ndarray, top: int = 5
     ) -> list[ContributingFactor]:
-        """Per-prediction contributions: XGBoost SHAP values, or importance × standardised value."""
+        """Per-prediction contributions (XGBoost SHAP values, or importance × standardised
+        value): the ``top`` largest in size, those that raise the risk first (largest first),
+        then those that lower it (largest first). By size alone a factor lowering the risk came
+        second, under a headline that lists what raises it."""
         if self.algorithm == "xgboost":
             import xgboost as xgb
 
@@ -511,7 +514,8 @@ class ErrorPredictorModel:
             mean = np.array([self.feature_mean.get(f, 0.0) for f in self.feature_names])
             std = np.array([self.feature_std.get(f, 1.0) or 1.0 for f in self.feature_names])
             contribs = importances * (x[0] - mean) / std
-        order = np.argsort(-np.abs(contribs))[:top]
+        largest = np.argsort(-np.abs(contribs))[:top]
+        order = sorted(largest, key=lambda i: (contribs[i] < 0, -abs(contribs[i])))
         return [
             ContributingFactor(
                 feature=self.feature_names[i],
@@ -559,8 +563,9 @@ class FeedbackEffect:
     ``rows``: feedback rows given; ``applied``: rows that matched at least one label of the
     window; ``changed``: rows that changed at least one label; ``overruled_by_data``: rows
     saying "did not happen" for a label the data itself marks as happened (ignored, see
-    `_apply_feedback`). ``changed_at``: the bucket of every changed label (one per changed
-    (target, horizon) label), so the caller can tell training from held-out rows.
+    `_apply_feedback`); ``held_out``: rows on held-out buckets, not applied (the held-out
+    labels stay the data's). ``changed_at``: the bucket of every changed label (one per
+    changed (target, horizon) label), so the caller can tell training from calibration rows.
     """
 
     rows: int = 0
@@ -568,6 +573,7 @@ class FeedbackEffect:
     changed: int = 0
     overruled_by_data: int = 0
     changed_at: tuple[pd.Timestamp, ...] = ()
+    held_out: int = 0
 
 
 def _apply_feedback(
@@ -575,8 +581,13 @@ def _apply_feedback(
     feedback: pd.DataFrame | None,
     bucket_minutes: int,
     error_type_names: Mapping[str, str] | None = None,
+    *,
+    held_out_from: pd.Timestamp | None = None,
 ) -> FeedbackEffect:
     """Override labels with human verdicts and recorded outcomes; returns what changed.
+
+    Rows at or after `held_out_from` (the held-out test slice) are left as the data defines
+    them and counted in ``held_out``.
 
     `feedback` columns: timestamp, verdict (true_positive | false_positive) or occurred (bool),
     optional target and horizon_minutes (absent → every target / horizon). A target may also be
@@ -593,7 +604,7 @@ def _apply_feedback(
         return FeedbackEffect()
     if "timestamp" not in feedback.columns:
         raise ValueError("feedback needs a 'timestamp' column")
-    applied = changed = overruled = 0
+    applied = changed = overruled = held_out = 0
     changed_at: list[pd.Timestamp] = []
     for row in feedback.itertuples(index=False):
         data = row._asdict()
@@ -607,6 +618,9 @@ def _apply_feedback(
         ts = (ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")).floor(
             f"{bucket_minutes}min"
         )
+        if held_out_from is not None and ts >= held_out_from:
+            held_out += 1
+            continue
         wanted = data.get("target")
         if isinstance(wanted, str) and wanted not in TARGETS:
             wanted = by_type.get(wanted)  # unknown names apply to every target
@@ -638,14 +652,16 @@ def _apply_feedback(
         changed=changed,
         overruled_by_data=overruled,
         changed_at=tuple(changed_at),
+        held_out=held_out,
     )
 
 
 def feedback_metrics(
     effect: FeedbackEffect, index: pd.DatetimeIndex, *, train_end: int, test_start: int
 ) -> dict[str, float]:
-    """The report's feedback figures: rows given / applied / changed / overruled, and the
-    changed labels by slice (training rows, calibration rows, held-out test rows)."""
+    """The report's feedback figures: rows given / applied / changed / overruled, the changed
+    labels by slice (training rows, calibration rows), and the held-out labels feedback would
+    have changed but did not."""
     positions = index.get_indexer(list(effect.changed_at)) if effect.changed_at else np.array([])
     positions = positions[positions >= 0]
     return {
@@ -657,7 +673,8 @@ def feedback_metrics(
         "feedback_changed_labels_calibration": float(
             np.sum((positions >= train_end) & (positions < test_start))
         ),
-        "feedback_changed_labels_test": float(np.sum(positions >= test_start)),
+        # feedback rows on held-out buckets, not applied (`fit_error_predictor`)
+        "feedback_heldout_not_applied": float(effect.held_out),
     }
 
 
@@ -741,7 +758,11 @@ def fit_error_predictor(
     feature_names = list(features.columns)
     x_all = features.to_numpy(dtype=np.float32)
     n = len(features)
-    thresholds = burst_thresholds(data, config)
+    cal_start = int(n * (1 - config.calibration_fraction - config.test_fraction))
+    test_start = int(n * (1 - config.test_fraction))
+    # The label definition (each target's burst threshold) is fitted on the rows the model
+    # learns from, never on the held-out test slice it is then scored against.
+    thresholds = burst_thresholds(data.iloc[: max(test_start, 1)], config)
     events = burst_events(data, thresholds)
     runs = {target: burst_runs(events[target]) for target in events.columns}
 
@@ -750,10 +771,16 @@ def fit_error_predictor(
         h = max(round(horizon / bm), 1)
         for target in config.targets:
             labels[(target, horizon)] = future_labels(events[target], h)
-    effect = _apply_feedback(labels, feedback, bm, error_type_names)
-
-    cal_start = int(n * (1 - config.calibration_fraction - config.test_fraction))
-    test_start = int(n * (1 - config.test_fraction))
+    # Feedback teaches, it does not grade: held-out labels stay the data's. People confirm
+    # what the previous model flagged, so feedback-made held-out positives would score each
+    # new model on agreeing with the old one (and promotion and the paging gate read them).
+    effect = _apply_feedback(
+        labels,
+        feedback,
+        bm,
+        error_type_names,
+        held_out_from=features.index[test_start] if test_start < n else None,
+    )
     fleet, fleet_cal = _fleet_rows(
         fleet_frames,
         config=config,
@@ -834,6 +861,13 @@ def fit_error_predictor(
             else np.array([])
         )
         y_cal = y_all[cal_idx].astype(int)
+        if 0 < y_cal.sum() < len(y_cal):
+            # the head's skill on its own calibration rows, before the test slice: what the
+            # paging gate reads, so choosing which heads page does not flatter the held-out
+            # figures reported for them
+            from sklearn.metrics import roc_auc_score
+
+            metrics[f"{key}.cal_roc_auc"] = round(float(roc_auc_score(y_cal, raw_cal)), 4)
         fleet_cal_rows = fleet_cal.get((target, horizon))
         if config.fleet_calibration and fleet_cal_rows is not None and not len(twin_idx):
             raw_cal = np.concatenate(

@@ -169,13 +169,19 @@ def evaluate_simulation(
     progress: Callable[[str], Any] | None = None,
     predictor_overrides: dict[str, Any] | None = None,
     fleet_training: bool = True,
+    traffic: dict[str, Any] | None = None,
 ) -> dict[str, AlertScore]:
     """Fit per service on the oldest `train_fraction`, score the rest; returns model and baseline.
 
     With `fleet_training` (the product's default, ML_PREDICTION_FLEET_TRAINING) each service's
     model also learns from the other services' training parts, as the orchestrator does.
+    `traffic`: SimulationConfig fields other than the defaults (the sensitivity table).
     """
-    sim = simulate(SimulationConfig(days=days, services=services, seed=seed, start=FIXED_START))
+    sim = simulate(
+        SimulationConfig(
+            days=days, services=services, seed=seed, start=FIXED_START, **(traffic or {})
+        )
+    )
     frames = sim.bucket_frames()
     config = PredictorConfig(
         horizons_minutes=(HORIZON_MINUTES,), min_training_buckets=288, **(predictor_overrides or {})
@@ -482,14 +488,35 @@ def evaluate_anomaly_detection(
     return scores
 
 
-def run(datasets_dir: Path, *, quick: bool, progress: Callable[[str], Any] | None = None) -> str:
+PUBLISHED_SEED = 7
+# The sensitivity table: the generator's traffic away from its defaults, on seeds never used
+# for the headline or for tuning, with the headline's alert rule.
+SENSITIVITY_SEEDS = (20, 21)
+SENSITIVITY_SERVICES = ("django", "java", "react", "vue")
+SENSITIVITY_VARIANTS: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("defaults (3 incidents / week, 1 near miss / week, 1 error / min)", {}),
+    ("half the incidents (1.5 / week)", {"incidents_per_week": 1.5}),
+    ("twice the incidents (6 / week)", {"incidents_per_week": 6.0}),
+    ("three times the near misses (3 / week)", {"near_misses_per_week": 3.0}),
+    ("three times the baseline errors (3 / min)", {"errors_per_minute": 3.0}),
+)
+
+
+def run(
+    datasets_dir: Path,
+    *,
+    quick: bool,
+    progress: Callable[[str], Any] | None = None,
+    seed: int = PUBLISHED_SEED,
+) -> str:
     """The markdown section of docs/EVALUATION.md for error prediction.
 
     `datasets_dir` is unused: the labelled traffic comes from our own seeded generator.
+    `seed`: the first seed of the headline (the published one is PUBLISHED_SEED; any other
+    reproduces the same protocol on other traffic, e.g. the tuning seeds 11–16).
     """
     del datasets_dir
     all_services = ("django", "laravel", "java", "react", "angular", "vue", "flutter")
-    seed = 7
     # (days simulated, services, share of the days used for training, seeds pooled)
     scenarios = (
         [(28.0, ("django", "react"), 0.667, (seed,))]
@@ -502,7 +529,9 @@ def run(datasets_dir: Path, *, quick: bool, progress: Callable[[str], Any] | Non
     lines = [
         "## Error prediction (labelled generator, 30-minute horizon)",
         "",
-        f"Reproduce: `python manage.py evaluate prediction{' --quick' if quick else ''}`.",
+        "Reproduce: `python manage.py evaluate prediction"
+        f"{' --quick' if quick else ''}{'' if seed == PUBLISHED_SEED else f' --seed {seed}'}` "
+        "(`--seed N` runs the same protocol on other traffic).",
         "",
         "Generator: `ml_prediction.engines.simulator`; per service, XGBoost trained on the "
         "oldest part of its history and, as the product does by default "
@@ -646,6 +675,8 @@ def run(datasets_dir: Path, *, quick: bool, progress: Callable[[str], Any] | Non
         "separately and is expected to be near zero.",
         "",
     ]
+    if not quick:
+        lines += _sensitivity_section(alert_row, progress)
     rc_days, rc_services = (14.0, ("django", "react")) if quick else (42.0, all_services)
     tally = evaluate_root_cause(days=rc_days, services=rc_services, seed=seed + 1)
     hits = sum(h for h, _ in tally.values())
@@ -662,12 +693,65 @@ def run(datasets_dir: Path, *, quick: bool, progress: Callable[[str], Any] | Non
         *[f"| {cause} | {h} / {t} |" for cause, (h, t) in sorted(tally.items())],
         f"| **all** | **{hits} / {total}** |",
         "",
-        "The generator's causes leave clean, distinct fingerprints, so this checks the decision path "
-        "rather than proving accuracy on real incidents.",
+        "This is a consistency check of the decision path, not a measure of accuracy: the "
+        "generator was written alongside the engine. Its category → cause map is the inverse of "
+        "the generator's cause → category map (an api-error surge reads as a bad release because "
+        "the generator's bad releases throw api errors), and the engine's mechanism patterns "
+        '("too many connections", HikariPool, "Allowed memory size") match messages the '
+        "generator emits. Real incidents mix causes and symptoms many-to-many; no labelled real "
+        "incidents were available to measure that.",
         "",
     ]
     lines += _anomaly_section(rc_days, rc_services, seed + 1, progress)
     return "\n".join(lines)
+
+
+def _sensitivity_section(alert_row: str, progress: Callable[[str], Any] | None) -> list[str]:
+    """The headline's alert rule on traffic away from the generator's defaults (fresh seeds)."""
+    days, train_fraction = 42.0, 0.6
+    seeds = ", ".join(str(s) for s in SENSITIVITY_SEEDS)
+    lines = [
+        f"### Sensitivity to the traffic ({days:g} d × {len(SENSITIVITY_SERVICES)} services "
+        f"({', '.join(SENSITIVITY_SERVICES)}), train {days * train_fraction:.0f} d, seeds {seeds} "
+        "pooled)",
+        "",
+        f"The headline above holds near the generator's defaults. The same protocol and alert rule "
+        f"({alert_row}) with one traffic setting changed at a time, on seeds used for nothing "
+        "else:",
+        "",
+        "| traffic | precision | recall (with precursors) | median lead (min) | alert episodes "
+        "| incidents with / without precursors |",
+        "|---|---|---|---|---|---|",
+    ]
+    for label, traffic in SENSITIVITY_VARIANTS:
+        pooled = AlertScore()
+        for seed in SENSITIVITY_SEEDS:
+            results = evaluate_simulation(
+                days=days,
+                services=SENSITIVITY_SERVICES,
+                seed=seed,
+                train_fraction=train_fraction,
+                progress=progress,
+                traffic=traffic,
+            )
+            pooled.add(results[alert_row])
+        lines.append(
+            f"| {label} | {pooled.precision:.2f} | {pooled.recall_precursor:.2f} | "
+            f"{pooled.median_lead:.0f} | {pooled.episodes} | "
+            f"{pooled.precursor_incidents} / {pooled.sudden_incidents} |"
+        )
+        if progress:
+            progress(f"sensitivity: {label} done")
+    lines += [
+        "",
+        "Read it as the conditions under which the headline holds, not as more evidence for it. "
+        "The models learn each service's own rates, but the rules around them are fixed: a burst "
+        "needs at least 10 errors of its category in a bucket (`burst_min_count`) and 8 robust "
+        "deviations above the median, and the generator's near misses are built weaker than "
+        "real precursors.",
+        "",
+    ]
+    return lines
 
 
 def _anomaly_section(

@@ -10,6 +10,7 @@ audited.
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import datetime, timedelta
 from typing import Any
@@ -21,6 +22,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from ml_prediction.models import AnomalyDetection, ErrorPrediction, PreventiveAction
+from ml_prediction.notifications import redact_url_secrets, webhook_failure, webhook_host
 from ml_prediction.services.audit import audit_record
 from ml_prediction.services.errors import InvalidTransition, NotFound
 
@@ -90,6 +92,12 @@ def _lock(action_id: Any) -> PreventiveAction:
 
 
 def _call_webhook(action: PreventiveAction, executed_by: str) -> tuple[bool, dict[str, Any]]:
+    """POST the action to its webhook; (succeeded, the ``execution_result`` to store).
+
+    The result is shown to read-only users (API, audit, dashboard) and logged, and the webhook's
+    URL is a credential: the result names its host, never its path or query (see
+    ``notifications.webhook_failure``).
+    """
     url, headers = action_webhook(action.action_type)
     body = {
         "action_id": str(action.action_id),
@@ -104,23 +112,32 @@ def _call_webhook(action: PreventiveAction, executed_by: str) -> tuple[bool, dic
         "requested_by": executed_by,
         "requested_at": timezone.now().isoformat(),
     }
+    host = webhook_host(url)
     try:
         response = requests.post(url, json=body, headers=headers, timeout=WEBHOOK_TIMEOUT_SECONDS)
     except requests.RequestException as exc:
-        return False, {"mode": "webhook", "success": False, "error": f"{type(exc).__name__}: {exc}"}
+        return False, {
+            "mode": "webhook",
+            "success": False,
+            "host": host,
+            "error": webhook_failure(exc, url),
+        }
+    # a receiver's error page may echo the path it was called on
+    text = redact_url_secrets(response.text, url)
     try:
-        answer: Any = response.json()
+        answer: Any = json.loads(text)
     except ValueError:
-        answer = response.text[:1000]
+        answer = text[:1000]
     success = 200 <= response.status_code < 300
     result: dict[str, Any] = {
         "mode": "webhook",
         "success": success,
+        "host": host,
         "status_code": response.status_code,
         "response": answer,
     }
     if not success:
-        result["error"] = f"webhook answered {response.status_code}"
+        result["error"] = f"webhook at {host} answered {response.status_code}"
     return success, result
 
 

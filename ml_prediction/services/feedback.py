@@ -106,9 +106,44 @@ def _occurrence_error(prediction: ErrorPrediction, timestamp: datetime) -> str |
     return None
 
 
+@dataclass(frozen=True)
+class OccurrenceRule:
+    """Which stored errors can be a prediction coming true: ``errors`` (an ErrorLog filter) and
+    ``wanted``, the same rule in words for the 400 that refuses another error."""
+
+    errors: Q
+    wanted: str
+
+
+def occurrence_rule(prediction: ErrorPrediction) -> OccurrenceRule:
+    """The one rule for what fulfils a prediction, for ``mark_occurred`` and the dashboard's
+    "Mark occurred" (``dashboard.selectors.matching_error``).
+
+    An error matches the prediction's target: an error of its category for a category head
+    (timeout, database, …), a critical error for the critical head, any error for the incident
+    head (a burst of any type); for a category head also an error of the very type the
+    prediction named, whatever category ingestion derived for it. A prediction without a target
+    (not made by the analysis) names only its type. A single timeout error "confirmed" a
+    database prediction before this rule.
+    """
+    from ml_prediction.engines.catalog import INCIDENT
+
+    target, named = prediction.predicted_category, prediction.predicted_error_type
+    if target == INCIDENT:
+        return OccurrenceRule(Q(), "any error (an incident is a burst of any type)")
+    if target == "critical":
+        return OccurrenceRule(Q(severity="critical"), "an error of severity critical")
+    if target:
+        return OccurrenceRule(
+            Q(category=target) | Q(error_type=named), f"an error of category {target} or a {named}"
+        )
+    return OccurrenceRule(Q(error_type=named), f"a {named}")
+
+
 def _stored_error_time(*, error_id: uuid.UUID, prediction: ErrorPrediction) -> datetime:
     """When the reported error happened, by its stored row: it must be an ErrorLog of the
-    prediction's service whose own ``occurred_at`` lies in the prediction's horizon.
+    prediction's service that matches its target (``occurrence_rule``) and whose own
+    ``occurred_at`` lies in the prediction's horizon.
 
     The caller's ``timestamp`` alone is no proof: an error from a day after the horizon, with
     an in-horizon timestamp claimed for it, would count the prediction as a true positive.
@@ -116,14 +151,24 @@ def _stored_error_time(*, error_id: uuid.UUID, prediction: ErrorPrediction) -> d
     """
     from error_logging.models import ErrorLog
 
-    found = ErrorLog.objects.filter(error_id=error_id).values_list("service", "occurred_at").first()
+    stored = ErrorLog.objects.filter(error_id=error_id)
+    fields = ("service", "occurred_at", "error_type", "category", "severity")
+    found = stored.values_list(*fields).first()
     if found is None:
         raise FeedbackValidationError("error_id", f"no stored error with id {error_id}.")
-    service, occurred_at = found
+    service, occurred_at, error_type, category, severity = found
     if service != prediction.service:
         raise FeedbackValidationError(
             "error_id",
             f"error {error_id} belongs to {service}, not to the prediction's {prediction.service}.",
+        )
+    rule = occurrence_rule(prediction)
+    if not stored.filter(rule.errors).exists():
+        raise FeedbackValidationError(
+            "error_id",
+            f"error {error_id} is a {error_type} (category {category}, severity {severity}); "
+            f"the prediction is of {prediction.predicted_category or prediction.predicted_error_type} "
+            f"and only {rule.wanted} can confirm it.",
         )
     if _occurrence_error(prediction, occurred_at) is not None:
         start, end = horizon_of(prediction)
@@ -142,6 +187,7 @@ def prediction_mark_occurred(
 
     ``timestamp`` must fall in the prediction's horizon (see ``_occurrence_error``) and not be
     in the future; ``error_id``, when given, must name a stored error of the same service that
+    matches the prediction's target (``occurrence_rule``: 400 naming the mismatch otherwise) and
     itself happened in the horizon, and its stored ``occurred_at`` is recorded as the occurrence
     (the dashboard passes None when no stored error matches). Raises
     ``FeedbackValidationError`` for bad input and ``InvalidTransition`` when the prediction is

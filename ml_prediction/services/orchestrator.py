@@ -57,6 +57,7 @@ from ml_prediction.services.features import (
     lookback_window,
 )
 from ml_prediction.services.locks import service_lock
+from ml_prediction.services.selectors import head_gate_auc, head_may_page, head_trusted
 from ml_prediction.services.training import (
     LATENCY_FORECAST,
     ROOT_CAUSE_KEY_FEATURE,
@@ -214,6 +215,7 @@ class ErrorPredictor:
         from ml_prediction.engines.predictor import PredictorConfig
 
         results = loaded.artifact.predict(frame, config=engine_config(PredictorConfig))
+        results = confidence_judged(results, loaded.record, _config())
         return [_clean(asdict(r)) for r in results]
 
 
@@ -326,7 +328,7 @@ class _Run:
             replace(r, predicted_error_type=current[r.target]) if r.target in current else r
             for r in results
         ]
-        return results, loaded.record
+        return confidence_judged(results, loaded.record, _config()), loaded.record
 
     def _observed_hours(
         self, frame: pd.DataFrame, names: set[str], *, start: datetime, end: datetime
@@ -521,6 +523,9 @@ class _Run:
             forecasts, forecast_model = self._guarded(
                 "forecasts", lambda: self._forecasts(frame, start=start, end=end), ([], None)
             )
+        # Only a head with held-out skill may move anyone to act: the others are stored as
+        # history (an "Investigate" at priority critical came from a 24-hour head at 0.43).
+        actionable = [p for p in predictions if _trusted(p, prediction_model, config)]
         bucket = timedelta(minutes=config["BUCKET_MINUTES"])
         runs = _anomalous_runs(scores, bucket=bucket)
         # The current root cause explains the last hour (the window it is computed on): the
@@ -548,9 +553,9 @@ class _Run:
                     return self._root_cause(frame, error_types=error_types)
 
                 cause = self._guarded("root_cause", current_cause, None)
-                if cause is not None:
+                if cause is not None and (actionable or current_runs):
                     current_anomalies = [s for run in current_runs for s in run]
-                    severity, probability = _worst(predictions, current_anomalies)
+                    severity, probability = _worst(actionable, current_anomalies)
                     recommendations = self._guarded(
                         "actions",
                         lambda: self._actions(cause, severity=severity, probability=probability),
@@ -842,7 +847,9 @@ class _Run:
                 predicted_timestamp=p.predicted_timestamp,
                 contributing_factors=_clean([asdict(f) for f in p.contributing_factors]),
                 root_cause_hypothesis=cause.hypothesis if cause else "",
-                recommended_actions=_clean([asdict(r) for r in recommendations]),
+                recommended_actions=_clean([asdict(r) for r in recommendations])
+                if _trusted(p, prediction_model, config)
+                else [],
                 affected_users_count=p.affected_users_estimate,
                 created_at=now,
             )
@@ -856,10 +863,7 @@ class _Run:
                 model_algorithm=f.algorithm,
                 forecast_start=f.points[0].timestamp,
                 forecast_end=f.points[-1].timestamp,
-                horizon_hours=max(
-                    1,
-                    round((f.points[-1].timestamp - f.points[0].timestamp).total_seconds() / 3600),
-                ),
+                horizon_hours=hours_covered(f.points),
                 interval_width=f.interval_width,
                 forecast_values=_clean([asdict(p) for p in f.points]),
                 trend_direction=f.trend_direction,
@@ -898,7 +902,7 @@ class _Run:
             action_ids = _store_actions(
                 self.service,
                 self._pending_actions(
-                    predictions=predictions,
+                    predictions=[p for p in predictions if _trusted(p, prediction_model, config)],
                     cause=cause,
                     recommendations=recommendations,
                     episodes=episodes,
@@ -1033,31 +1037,65 @@ def _worst(
     return severity, probability
 
 
+def _head_auc(p: ErrorPredictionResult, model: MLModel | None) -> float | None:
+    """The ROC-AUC the trust rule reads (``selectors.head_gate_auc``)."""
+    metrics = model.metrics if model is not None else None
+    return head_gate_auc(metrics, target=p.target, horizon_minutes=p.time_horizon_minutes)
+
+
+def _trusted(p: ErrorPredictionResult, model: MLModel | None, config: dict[str, Any]) -> bool:
+    """Is ``p`` from a head with held-out skill (``selectors.head_trusted``)?"""
+    return head_trusted(_head_auc(p, model), floor=config["ALERT_MIN_HEAD_AUC"])
+
+
+def confidence_judged(
+    predictions: list[ErrorPredictionResult], model: MLModel | None, config: dict[str, Any]
+) -> list[ErrorPredictionResult]:
+    """The predictions with ``confidence_level`` "low" where the head has no held-out skill.
+
+    The engine grades confidence by the probability alone. Confidence is how far to trust the
+    number, and a head that cannot rank outcomes better than chance (a held-out ROC-AUC below
+    ALERT_MIN_HEAD_AUC, or none measured) earns none: its "82%" was shown as high confidence.
+    """
+    return [
+        p if _trusted(p, model, config) else replace(p, confidence_level="low") for p in predictions
+    ]
+
+
 def pages_worthy(
     predictions: list[ErrorPredictionResult], model: MLModel | None, config: dict[str, Any]
 ) -> list[ErrorPredictionResult]:
     """The predictions that may page: at ALERT_PROBABILITY, from a head (target × horizon)
     whose held-out ROC-AUC reaches ALERT_MIN_HEAD_AUC. The 24-hour heads measured about 0.51 —
-    chance — yet their "82% within 24 hours" went out in pages. A head whose held-out window
-    had no positives (no AUC) is not held back: there is no evidence against it."""
-    metrics = (model.metrics or {}) if model is not None else {}
+    chance — yet their "82% within 24 hours" went out in pages. A head whose skill was never
+    measured (no burst in its calibration or held-out rows) does not page either: trust is
+    earned (``selectors.head_may_page``; the API's ``pages`` says the same per prediction)."""
     floor = config["ALERT_MIN_HEAD_AUC"]
     out = []
     for p in predictions:
         if p.probability < config["ALERT_PROBABILITY"]:
             continue
-        auc = metrics.get(f"{p.target}@{p.time_horizon_minutes}.roc_auc")
-        if isinstance(auc, int | float) and auc < floor:
+        auc = _head_auc(p, model)
+        if not head_may_page(auc, floor=floor):
             logger.info(
-                "%s@%s at %.2f not paged: its held-out ROC-AUC is %.2f",
+                "%s@%s at %.2f not paged: its ROC-AUC is %s",
                 p.target,
                 p.time_horizon_minutes,
                 p.probability,
-                auc,
+                "not measured" if auc is None else f"{auc:.2f}",
             )
             continue
         out.append(p)
     return out
+
+
+def hours_covered(points: list[Any]) -> int:
+    """The hours a forecast's points cover: each point stands for one step from its timestamp,
+    so 24 hourly points cover 24 hours (last − first gave 23 beside ML_FORECAST_HORIZON=24).
+    A single point is taken as hourly, the forecasts' step."""
+    step = points[1].timestamp - points[0].timestamp if len(points) > 1 else timedelta(hours=1)
+    covered = points[-1].timestamp - points[0].timestamp + step
+    return max(1, round(covered.total_seconds() / 3600))
 
 
 def _pkey(p: ErrorPredictionResult) -> tuple:

@@ -7,22 +7,32 @@ use a fixed, small number of queries whatever the table sizes.
 
 from __future__ import annotations
 
+import math
 import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.db import NotSupportedError
 from django.db.models import (
     Avg,
+    CharField,
     Count,
     DateTimeField,
     Exists,
     ExpressionWrapper,
+    F,
+    FloatField,
+    Func,
     Max,
     OuterRef,
     Q,
     QuerySet,
+    Value,
 )
+from django.db.models.functions import Cast, Coalesce, Concat
 from django.utils import timezone
 
 from feeding_hearts.catalog import SERVICES
@@ -124,14 +134,25 @@ def model_features(*, model_id: Any) -> dict[str, Any]:
 
 
 # --- predictions -----------------------------------------------------------------------------
+def _made_since(since: datetime) -> Q:
+    """Predictions made from a bucket at or after ``since``.
+
+    A prediction is placed in time by the bucket it was made from (``prediction_bucket``), as
+    the dashboard's counts place it, not by when an analysis wrote the row: a backfill writes
+    days-old buckets with ``created_at`` = now. The ``created_at`` bound is implied (a row is
+    written after its bucket) and lets the query use the ``created_at`` index.
+    """
+    return Q(prediction_bucket__gte=since, created_at__gte=since)
+
+
 def prediction_list(*, hours: float = DEFAULT_PREDICTION_HOURS) -> QuerySet[ErrorPrediction]:
-    """Predictions made in the last ``hours`` hours, newest first.
+    """Predictions made in the last ``hours`` hours (``_made_since``), newest first.
 
     One analysis stores all its predictions with the same ``created_at``: within it, the most
     likely first, then the primary key, so pages never overlap or skip rows.
     """
     since = timezone.now() - timedelta(hours=hours)
-    return ErrorPrediction.objects.filter(created_at__gte=since).order_by(
+    return ErrorPrediction.objects.filter(_made_since(since)).order_by(
         "-created_at", "-probability", "prediction_id"
     )
 
@@ -175,19 +196,170 @@ def analysis_run_get(*, run_id: Any) -> AnalysisRun:
 
 def prediction_high_risk(*, hours: float | None = None) -> QuerySet[ErrorPrediction]:
     """Current predictions (``prediction_current``) at or above HIGH_PROBABILITY_THRESHOLD
-    whose predicted time has not passed; with ``hours``, only those made in the last ``hours``
-    hours. The plain prediction list keeps the history."""
-    found = prediction_current().filter(
-        probability__gte=_config("HIGH_PROBABILITY_THRESHOLD"),
-        predicted_timestamp__gte=timezone.now(),
+    whose predicted time has not passed, from a head with held-out skill (``head_trusted``);
+    with ``hours``, only those made in the last ``hours`` hours. The plain prediction list
+    keeps the history, the heads without skill included. A prediction no stored model made
+    (written by other code, or its model deleted) has no head to judge: its probability decides.
+
+    A 24-hour head at 0.41-0.47 held-out ROC-AUC said "82%" and was listed here (and acted
+    on) although its ranking of outcomes is worse than a coin's.
+    """
+    found = (
+        prediction_current()
+        .alias(head_auc=head_gate_auc_expression())
+        .filter(
+            Q(model__isnull=True) | Q(head_auc__gte=_config("ALERT_MIN_HEAD_AUC")),
+            probability__gte=_config("HIGH_PROBABILITY_THRESHOLD"),
+            predicted_timestamp__gte=timezone.now(),
+        )
     )
     if hours is not None:
-        found = found.filter(created_at__gte=timezone.now() - timedelta(hours=hours))
+        found = found.filter(_made_since(timezone.now() - timedelta(hours=hours)))
     return found.order_by("-probability", "-created_at", "prediction_id")
 
 
 def prediction_get(*, prediction_id: Any) -> ErrorPrediction:
     return _get(ErrorPrediction.objects.all(), pk=prediction_id, what="prediction")
+
+
+# --- prediction heads ------------------------------------------------------------------------
+# A prediction comes from one head of its model: a classifier per (target, horizon), whose
+# held-out ROC-AUC the model's metrics keep as "<target>@<horizon>.roc_auc". One rule for the
+# orchestrator (confidence, actions, pages), high_risk/ and the API's head_roc_auc / pages.
+
+
+def head_metric_key(*, target: str, horizon_minutes: int, gate: bool = False) -> str:
+    return f"{target}@{horizon_minutes}.{'cal_roc_auc' if gate else 'roc_auc'}"
+
+
+def _metric_number(metrics: Mapping[str, Any] | None, key: str) -> float | None:
+    value = (metrics or {}).get(key)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def head_roc_auc(
+    metrics: Mapping[str, Any] | None, *, target: str, horizon_minutes: int
+) -> float | None:
+    """The head's held-out ROC-AUC from its model's metrics; None when it was not measured
+    (no positive, or no negative, in the held-out window)."""
+    return _metric_number(metrics, head_metric_key(target=target, horizon_minutes=horizon_minutes))
+
+
+def head_gate_auc(
+    metrics: Mapping[str, Any] | None, *, target: str, horizon_minutes: int
+) -> float | None:
+    """The ROC-AUC the trust rule reads: the head's skill on its calibration rows (before the
+    held-out test), else, for models trained before it was recorded, the held-out one.
+
+    Choosing which heads to trust by their held-out ROC-AUC and then reporting that ROC-AUC
+    for the heads chosen would flatter it; the calibration rows keep the two apart.
+    """
+    cal = _metric_number(
+        metrics, head_metric_key(target=target, horizon_minutes=horizon_minutes, gate=True)
+    )
+    if cal is not None:
+        return cal
+    return head_roc_auc(metrics, target=target, horizon_minutes=horizon_minutes)
+
+
+def head_trusted(roc_auc: float | None, *, floor: float) -> bool:
+    """Has the head shown held-out skill: a measured ROC-AUC of at least ``floor``
+    (ALERT_MIN_HEAD_AUC)?
+
+    Confidence is how far to trust the number. A head that ranks outcomes no better than
+    chance, or whose ranking was never measured, earns none: its prediction is stored as
+    history with ``confidence_level`` low, is not high risk and recommends no action.
+    """
+    return roc_auc is not None and roc_auc >= floor
+
+
+def head_may_page(roc_auc: float | None, *, floor: float) -> bool:
+    """May the head page (``orchestrator.pages_worthy``)? Only a trusted one: a head whose
+    skill was never measured (no burst in its calibration or held-out rows) has shown none,
+    and a page on it would be confidence the stored row itself does not claim."""
+    return head_trusted(roc_auc, floor=floor)
+
+
+@dataclass(frozen=True)
+class HeadSkill:
+    """What the held-out test of its head says about one stored prediction."""
+
+    roc_auc: float | None
+    pages: bool  # probability >= ALERT_PROBABILITY from a head that may page
+
+
+def prediction_head_skill(
+    *, metrics: Mapping[str, Any] | None, target: str, horizon_minutes: int, probability: float
+) -> HeadSkill:
+    auc = head_roc_auc(metrics, target=target, horizon_minutes=horizon_minutes)
+    gate = head_gate_auc(metrics, target=target, horizon_minutes=horizon_minutes)
+    floor = _config("ALERT_MIN_HEAD_AUC")
+    pages = probability >= _config("ALERT_PROBABILITY") and head_may_page(gate, floor=floor)
+    return HeadSkill(roc_auc=auc, pages=pages)
+
+
+def model_metrics(*, model_ids: Iterable[Any]) -> dict[Any, dict[str, Any]]:
+    """model_id → metrics of the given models, in one query (the heads of a page of rows)."""
+    wanted = {m for m in model_ids if m is not None}
+    if not wanted:
+        return {}
+    return dict(MLModel.objects.filter(pk__in=wanted).values_list("pk", "metrics"))
+
+
+class _JSONNumberAt(Func):
+    """``json[key]`` as a float, the key computed per row; NULL unless it is a JSON number.
+
+    Django's key transforms take a constant key, and a head's key is built from the row's own
+    target and horizon. The ML database is PostgreSQL, or SQLite in the embedded mode.
+    """
+
+    arity = 2
+    output_field = FloatField()
+
+    def _parts(self, compiler: Any) -> tuple[str, str, tuple]:
+        (obj, obj_params), (key, key_params) = (
+            compiler.compile(e) for e in self.get_source_expressions()
+        )
+        return obj, key, (*obj_params, *key_params)
+
+    def as_sql(self, compiler: Any, connection: Any, **extra: Any) -> tuple[str, Any]:
+        raise NotSupportedError(f"head ROC-AUC lookups are not written for {connection.vendor}")
+
+    def as_postgresql(self, compiler: Any, connection: Any, **extra: Any) -> tuple[str, Any]:
+        obj, key, params = self._parts(compiler)
+        sql = (
+            f"(CASE WHEN jsonb_typeof({obj} -> ({key})) = 'number' "
+            f"THEN ({obj} ->> ({key}))::double precision END)"
+        )
+        return sql, (*params, *params)
+
+    def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> tuple[str, Any]:
+        obj, key, params = self._parts(compiler)
+        path = f"('$.\"' || ({key}) || '\"')"
+        sql = (
+            f"(CASE WHEN json_type({obj}, {path}) IN ('integer', 'real') "
+            f"THEN json_extract({obj}, {path}) END)"
+        )
+        return sql, (*params, *params)
+
+
+def head_gate_auc_expression() -> Func:
+    """A prediction's gate ROC-AUC (``head_gate_auc``) in SQL: NULL without a model or a
+    measured AUC."""
+
+    def at(suffix: str) -> Func:
+        key = Concat(
+            F("predicted_category"),
+            Value("@"),
+            Cast("time_horizon_minutes", CharField()),
+            Value(suffix),
+            output_field=CharField(),
+        )
+        return _JSONNumberAt(F("model__metrics"), key)
+
+    return Coalesce(at(".cal_roc_auc"), at(".roc_auc"), output_field=FloatField())
 
 
 # --- anomalies -------------------------------------------------------------------------------

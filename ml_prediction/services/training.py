@@ -212,14 +212,43 @@ def candidate_decision(
 
     A tie, or no metric both have, keeps the incumbent (the run's default algorithm comes
     first): without it the order of training decided, and a forest 0.009 worse on every
-    held-out metric replaced XGBoost.
+    held-out metric replaced XGBoost. Error classifiers are compared on the macro ROC-AUC of
+    the heads both have (`_shared_heads_macro`).
     """
+    shared = _shared_heads_macro(model_type, challenger, incumbent)
+    if shared is not None:
+        new, old = shared
+        return new > old, "roc_auc_macro", new, old
     metric = _primary(model_type, challenger, incumbent)
     if metric is None:
         return False, None, None, None
     name, higher = metric
     new, old = float(challenger[name]), float(incumbent[name])
     return (new > old if higher else new < old), name, new, old
+
+
+def _shared_heads_macro(model_type: str, new: dict, old: dict) -> tuple[float, float] | None:
+    """The error classifiers' macro ROC-AUC over the prediction heads both have.
+
+    Each reports the mean over its own heads; one that skipped a hard head (too few positives
+    without the fleet's histories) would otherwise win by averaging over easier ones.
+    """
+    if model_type != MLModel.ModelType.ERROR_CLASSIFIER:
+        return None
+    heads = sorted(
+        key
+        for key, value in new.items()
+        if key.endswith(".roc_auc")
+        and "@" in key
+        and isinstance(value, int | float)
+        and isinstance(old.get(key), int | float)
+    )
+    if not heads:
+        return None
+    return (
+        round(sum(float(new[h]) for h in heads) / len(heads), 4),
+        round(sum(float(old[h]) for h in heads) / len(heads), 4),
+    )
 
 
 def feedback_frame_for_service(*, service: str, since: datetime) -> pd.DataFrame:
@@ -699,6 +728,7 @@ def _train_candidates(
     if not fitted:
         return histories
     winner, beaten = fitted[0], ""
+    beaten_candidate: _Candidate | None = None  # the last candidate the winner was judged over
     losers: list[tuple[_Candidate, _Candidate, str]] = []  # (loser, winner over it, why)
     for other in fitted[1:]:
         better, name, new, old = candidate_decision(
@@ -721,7 +751,7 @@ def _train_candidates(
             beaten = (
                 f"beat {b} of this run ({name} {_fmt(new)} vs {_fmt(old)}, same held-out rows); "
             )
-            winner = other
+            beaten_candidate, winner = winner, other
         else:
             tie = " (a tie keeps the default)" if new == old else ""
             losers.append(
@@ -735,6 +765,7 @@ def _train_candidates(
             beaten = (
                 f"beat {a} of this run ({name} {_fmt(old)} vs {_fmt(new)}, same held-out rows); "
             )
+            beaten_candidate = other
     for loser, over, why in losers:
         if loser is winner:
             continue
@@ -750,11 +781,16 @@ def _train_candidates(
     promote, why, basis = _decide_against_champion(
         model_type=model_type, winner=winner, champion=champion, frame=frame
     )
+    # Without an active model the decision was the one over the run's other candidate: name it,
+    # as the reason does ("beat xgboost of this run …") and as the loser names the winner.
+    compared_with: MLModel | None = champion
+    if champion is None and beaten_candidate is not None:
+        compared_with, basis = beaten_candidate.record, "same training run"
     _conclude(
         winner,
         promote=promote,
         why=beaten + why,
-        compared_with=champion,
+        compared_with=compared_with,
         basis=basis,
         champion=champion,
         progress=progress,
@@ -878,8 +914,31 @@ FEEDBACK_FIELDS: dict[str, str] = {
     "feedback_overruled_by_data": "overruled_by_data",
     "feedback_changed_labels_train": "changed_labels_train",
     "feedback_changed_labels_calibration": "changed_labels_calibration",
+    "feedback_heldout_not_applied": "heldout_not_applied",
+    # versions trained before held-out labels were kept as the data's
     "feedback_changed_labels_test": "changed_labels_test",
 }
+
+
+def _beaten_in_run(history: ModelTrainingHistory) -> dict[str, Any] | None:
+    """The candidate of the same run that lost to ``history``'s model: its row names that
+    model in ``compared_with`` (two small queries; only for winners stored without one)."""
+    loser = (
+        ModelTrainingHistory.objects.filter(
+            service=history.service,
+            model_type=history.model_type,
+            status=ModelTrainingHistory.Status.COMPLETED,
+            metrics__compared_with__model_id=str(history.model_id),
+            metrics__compared_with__basis="same training run",
+        )
+        .exclude(model_id=history.model_id)
+        .exclude(model_id__isnull=True)
+        .order_by("-completed_at")
+        .values_list("model_id", flat=True)
+        .first()
+    )
+    record = MLModel.objects.filter(pk=loser).first() if loser is not None else None
+    return _compared_with(record, "same training run") if record is not None else None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -899,8 +958,10 @@ def model_training_summary(*, model: MLModel) -> ModelTrainingSummary | None:
 
     ``compared_with``: the version the decision was made against (the active model, or the
     other candidate of the same run), from the history row; rows written before it was kept
-    fall back to ``champion_model_id``. ``feedback``: the labels feedback gave the training
-    (None for model types and versions that do not report it).
+    fall back to ``champion_model_id``, and a run's winner stored without it when there was no
+    active model (its reason says "beat … of this run") to the candidate whose row names it as
+    the winner over it. ``feedback``: the labels feedback gave the training (None for model
+    types and versions that do not report it).
     """
     history = (
         ModelTrainingHistory.objects.filter(
@@ -915,6 +976,8 @@ def model_training_summary(*, model: MLModel) -> ModelTrainingSummary | None:
     compared = metrics.get("compared_with")
     if compared is None and metrics.get("champion_model_id"):
         compared = {"model_id": metrics["champion_model_id"], "basis": "active model"}
+    if compared is None and "of this run" in str(metrics.get("promotion", "")):
+        compared = _beaten_in_run(history)
     source = model.metrics or metrics
     feedback = (
         {name: int(source[key]) for key, name in FEEDBACK_FIELDS.items() if key in source}

@@ -17,9 +17,10 @@
     return input ? input.value : "";
   }
 
-  function showFlash(message, ok) {
+  // kind: true (success), false (error) or a class name ("info")
+  function showFlash(message, kind) {
     var p = document.createElement("p");
-    p.className = "flash " + (ok ? "success" : "error");
+    p.className = "flash " + (typeof kind === "string" ? kind : kind ? "success" : "error");
     p.setAttribute("role", "status");
     p.textContent = message;
     flash.replaceChildren(p);
@@ -68,6 +69,14 @@
       .catch(function () { showFlash("The request failed; try again.", false); })
       .finally(refresh);
   });
+
+  // An alert links to /dashboard/#anomaly-<id>. The row of every open episode carries the id of
+  // each of its buckets; when none does, say why the page did not jump anywhere.
+  var linked = /^#anomaly-([0-9a-f-]{36})$/i.exec(window.location.hash);
+  if (linked && !document.getElementById("anomaly-" + linked[1]) && !flash.textContent.trim()) {
+    showFlash("Anomaly " + linked[1] + " is not in the unacknowledged list below: its episode " +
+      "was acknowledged already, or it is older than the episodes shown.", "info");
+  }
 
   window.setInterval(refresh, seconds * 1000);
 })();

@@ -209,3 +209,21 @@ def test_wrong_password_stays_on_the_login_page(page, live_server, ops_user):
     page.click("button[type=submit]")
     assert page.locator("text=Wrong username or password").count() == 1
     assert "/dashboard/login/" in page.url
+
+
+def test_an_alert_link_opened_while_signed_out_lands_on_its_row_after_signing_in(
+    page, live_server, ops_user, dashboard_rows
+):
+    # given the link of an alert email, opened in a browser that is not signed in
+    anchor = f"anomaly-{dashboard_rows.critical_anomaly_id}"
+    page.goto(f"{live_server.url}/dashboard/#{anchor}")
+    assert "/dashboard/login/" in page.url
+
+    # when the on-call person signs in
+    page.fill("input[name=username]", "ops")
+    page.fill("input[name=password]", "ops-pass-123")
+    page.click("button[type=submit]")
+
+    # then the dashboard opens at the anomaly the alert was about
+    page.wait_for_url(f"{live_server.url}/dashboard/#{anchor}")
+    assert page.evaluate("location.hash") == f"#{anchor}"

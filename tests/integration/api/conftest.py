@@ -82,7 +82,7 @@ def make_prediction():
             "probability": 0.82,
             "confidence_level": "high",
             "time_horizon_minutes": 45,
-            "prediction_bucket": now - timedelta(minutes=next(_seq)),
+            "prediction_bucket": now - timedelta(seconds=next(_seq)),  # never hours old
             "predicted_timestamp": now + timedelta(minutes=45),
             "affected_users_count": 523,
             "recommended_actions": [{"action_type": "increase_pool"}],

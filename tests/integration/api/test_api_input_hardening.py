@@ -203,13 +203,13 @@ def quiet_analysed_system(make_model, make_anomaly, make_run):
 
 
 def test_health_of_a_quiet_freshly_analysed_system_is_healthy(
-    anon_client, quiet_analysed_system, monkeypatch
+    readonly_client, quiet_analysed_system, monkeypatch
 ):
     from ml_prediction import health_check
 
     monkeypatch.setattr(health_check, "_workers", lambda: 1)
 
-    body = anon_client.get("/api/ml/health/").json()
+    body = readonly_client.get("/api/ml/health/").json()
 
     assert body["status"] == "healthy"
     assert body["health_score"] == 100
@@ -221,7 +221,7 @@ def test_health_of_a_quiet_freshly_analysed_system_is_healthy(
 
 
 def test_health_counts_recent_anomalies_not_rescored_buckets(
-    anon_client, quiet_analysed_system, make_anomaly, make_run, monkeypatch
+    readonly_client, quiet_analysed_system, make_anomaly, make_run, monkeypatch
 ):
     from ml_prediction import health_check
 
@@ -229,14 +229,14 @@ def test_health_counts_recent_anomalies_not_rescored_buckets(
     make_anomaly(service="java", window_start=timezone.now() - timedelta(minutes=20))
     make_run(service="java")
 
-    body = anon_client.get("/api/ml/health/").json()
+    body = readonly_client.get("/api/ml/health/").json()
 
     assert body["recent_anomalies_1h"] == 1
     assert body["services_analysed_1h"] == 2
 
 
 def test_health_names_the_services_whose_latest_analysis_failed(
-    anon_client, quiet_analysed_system, make_run, monkeypatch
+    readonly_client, quiet_analysed_system, make_run, monkeypatch
 ):
     from ml_prediction import health_check
 
@@ -250,7 +250,7 @@ def test_health_names_the_services_whose_latest_analysis_failed(
     make_run(service="react", completed_at=now - timedelta(minutes=3))
     make_run(service="react", summary={"failed_stages": ["forecasts"]})
 
-    body = anon_client.get("/api/ml/health/").json()
+    body = readonly_client.get("/api/ml/health/").json()
 
     assert body["services_failing"] == ["java", "react (forecasts)"]
     assert body["services_analysed_1h"] == 3  # django, vue and react completed one
@@ -265,7 +265,7 @@ def test_health_names_the_services_whose_latest_analysis_failed(
 
 
 def test_stored_rows_without_a_recorded_run_are_not_an_analysis(
-    anon_client, make_model, make_anomaly, make_prediction, monkeypatch
+    readonly_client, make_model, make_anomaly, make_prediction, monkeypatch
 ):
     """A restore or an import writes rows stamped now; only a recorded run shows that the
     analyses run."""
@@ -276,14 +276,14 @@ def test_stored_rows_without_a_recorded_run_are_not_an_analysis(
     make_anomaly()
     make_prediction()
 
-    body = anon_client.get("/api/ml/health/").json()
+    body = readonly_client.get("/api/ml/health/").json()
 
     assert body["services_analysed_1h"] == 0
     assert body["health_score"] == 75
 
 
 def test_health_without_any_analysis_in_the_last_hour_loses_25(
-    anon_client, make_model, make_anomaly, monkeypatch
+    readonly_client, make_model, make_anomaly, monkeypatch
 ):
     from ml_prediction import health_check
 
@@ -291,7 +291,7 @@ def test_health_without_any_analysis_in_the_last_hour_loses_25(
     make_model()
     make_anomaly(detected_at=timezone.now() - timedelta(hours=3), acknowledged=True)
 
-    body = anon_client.get("/api/ml/health/").json()
+    body = readonly_client.get("/api/ml/health/").json()
 
     assert body["health_score"] == 75
     assert body["health_deductions"] == [

@@ -96,12 +96,44 @@ def test_a_head_no_better_than_chance_on_its_held_out_days_never_pages(settings)
         result("incident", 30),
         result("incident", 1440),
         result("database", 30, probability=0.5),  # below ALERT_PROBABILITY
-        result("critical", 120),  # no held-out AUC (no positives then): no evidence against
+        result("critical", 120),  # skill never measured (no bursts then): none shown
     ]
 
     paged = pages_worthy(candidates, model, settings.ML_PREDICTION_CONFIG)
 
-    assert [(p.target, p.time_horizon_minutes) for p in paged] == [
-        ("incident", 30),
-        ("critical", 120),
+    assert [(p.target, p.time_horizon_minutes) for p in paged] == [("incident", 30)]
+
+
+def test_the_trust_rule_reads_the_calibration_rows_skill_when_the_model_has_it(settings):
+    """Choosing heads by their held-out ROC-AUC and then reporting it flatters it: the gate
+    reads the head's skill on its calibration rows; the held-out figure is only reported."""
+    from ml_prediction.engines.types import ErrorPredictionResult
+    from ml_prediction.models import MLModel
+    from ml_prediction.services.orchestrator import pages_worthy
+
+    now = timezone.now()
+    model = MLModel(
+        metrics={
+            "incident@30.roc_auc": 0.86,
+            "incident@30.cal_roc_auc": 0.55,  # no skill before the test slice
+            "timeout@30.roc_auc": 0.58,
+            "timeout@30.cal_roc_auc": 0.74,
+        }
+    )
+    candidates = [
+        ErrorPredictionResult(
+            timestamp=now,
+            target=target,
+            predicted_error_type=target,
+            probability=0.9,
+            predicted_severity="high",
+            confidence_level="high",
+            time_horizon_minutes=30,
+            predicted_timestamp=now + timedelta(minutes=30),
+        )
+        for target in ("incident", "timeout")
     ]
+
+    paged = pages_worthy(candidates, model, settings.ML_PREDICTION_CONFIG)
+
+    assert [p.target for p in paged] == ["timeout"]

@@ -29,7 +29,7 @@ XGB = {
     "feedback_overruled_by_data": 1.0,
     "feedback_changed_labels_train": 2.0,
     "feedback_changed_labels_calibration": 0.0,
-    "feedback_changed_labels_test": 0.0,
+    "feedback_heldout_not_applied": 1.0,
 }
 RF = {**XGB, "roc_auc": 0.908, "roc_auc_macro": 0.79, "f1": 0.45, "brier": 0.012}
 
@@ -141,7 +141,13 @@ def test_the_model_detail_shows_the_training_run_and_its_feedback(monkeypatch, r
 
     assert winner["training"]["promoted"] is True
     assert winner["training"]["promotion_reason"].endswith("no active model")
-    assert winner["training"]["compared_with"] is None
+    # the winner names the candidate it beat (there was no active model)
+    assert winner["training"]["compared_with"] == {
+        "model_id": str(runs["random_forest"].model_id),
+        "algorithm": "random_forest",
+        "version": 2,
+        "basis": "same training run",
+    }
     assert winner["training"]["trained_at"].endswith("Z")
     assert winner["training"]["feedback"] == {
         "labels": 4,
@@ -150,7 +156,7 @@ def test_the_model_detail_shows_the_training_run_and_its_feedback(monkeypatch, r
         "overruled_by_data": 1,
         "changed_labels_train": 2,
         "changed_labels_calibration": 0,
-        "changed_labels_test": 0,
+        "heldout_not_applied": 1,
     }
     assert loser["training"]["promoted"] is False
     assert "roc_auc_macro 0.79 vs xgboost's 0.8" in loser["training"]["promotion_reason"]
@@ -250,3 +256,25 @@ def test_when_the_champion_cannot_be_rescored_the_reported_metrics_decide_and_sa
         "different held-out windows"
     )
     assert second.metrics["compared_with"]["basis"] == "active model"
+
+
+def test_the_candidates_macro_is_taken_over_the_heads_both_have(monkeypatch):
+    """Found in review: XGBoost (with the fleet's histories) learns a head the forest skips;
+    each reported the mean over its own heads, so the comparison was over different heads."""
+    xgb = {
+        **XGB,
+        "incident@30.roc_auc": 0.80,
+        "timeout@30.roc_auc": 0.60,
+        "database@30.roc_auc": 0.95,  # only XGBoost has it
+        "roc_auc_macro": 0.7833,
+    }
+    rf = {**RF, "incident@30.roc_auc": 0.82, "timeout@30.roc_auc": 0.62, "roc_auc_macro": 0.72}
+    _fits(monkeypatch, {"xgboost": xgb, "random_forest": rf})
+
+    runs = _run()
+
+    assert _active().model_algorithm == "random_forest"
+    assert runs["xgboost"].metrics["promotion"] == (
+        "lost to random_forest of this run: roc_auc_macro 0.7 vs random_forest's 0.72 on the "
+        "same held-out rows of this run"
+    )
