@@ -423,9 +423,21 @@ class MarkOccurredInputSerializer(InputSerializer):
     timestamp = serializers.DateTimeField(help_text="When it happened (ISO 8601).")
 
 
+class StrictCharField(serializers.CharField):
+    """Text that must arrive as a JSON string: DRF's CharField turns ``5`` or ``true`` into
+    ``"5"``/``"True"``, storing a value the client did not write as text."""
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            raise serializers.ValidationError(
+                f"must be a string, got {type(data).__name__}.", code="invalid"
+            )
+        return super().to_internal_value(data)
+
+
 class FeedbackInputSerializer(InputSerializer):
     verdict = OneOfField(choices=PredictionFeedback.Verdict.values)
-    comment = serializers.CharField(required=False, allow_blank=True, max_length=4000, default="")
+    comment = StrictCharField(required=False, allow_blank=True, max_length=4000, default="")
 
 
 class FeedbackSerializer(RowSerializer):
@@ -550,18 +562,6 @@ class ExecuteInputSerializer(InputSerializer):
         "actions only) carry the action out; without automation, leaving it out is a 400 "
         "(nothing would be done).",
     )
-
-
-class StrictCharField(serializers.CharField):
-    """Text that must arrive as a JSON string: DRF's CharField turns ``5`` or ``true`` into
-    ``"5"``/``"True"``, storing a value the client did not write as text."""
-
-    def to_internal_value(self, data: Any) -> str:
-        if not isinstance(data, str):
-            raise serializers.ValidationError(
-                f"must be a string, got {type(data).__name__}.", code="invalid"
-            )
-        return super().to_internal_value(data)
 
 
 class SkipInputSerializer(InputSerializer):

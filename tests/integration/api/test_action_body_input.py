@@ -86,3 +86,20 @@ def test_every_failing_body_field_is_named_in_the_message(ops_client, broker):
     message = response.json()["error"]["message"]
     assert message.startswith("service: must be one of: ")
     assert " analysis_type: must be one of: full, quick, deep." in message
+
+
+@pytest.mark.parametrize(("comment", "kind"), [(5, "int"), (False, "bool")])
+def test_a_feedback_comment_must_be_text(ops_client, make_prediction, comment, kind):
+    from ml_prediction.models import PredictionFeedback
+
+    prediction = make_prediction()
+
+    response = ops_client.post(
+        f"/api/ml/predictions/{prediction.prediction_id}/feedback/",
+        {"verdict": "true_positive", "comment": comment},
+        format="json",
+    )
+
+    assert response.status_code == 400
+    assert response.json()["error"]["message"] == f"comment: must be a string, got {kind}."
+    assert not PredictionFeedback.objects.exists()
