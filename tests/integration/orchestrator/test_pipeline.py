@@ -280,8 +280,18 @@ def test_the_error_predictor_also_learns_from_the_other_services_histories(setti
 
     monkeypatch.setattr(predictor, "fit_error_predictor", spy)
 
-    django = load_traffic("django", days=4, seed=11, errors_per_minute=2.0, incidents_per_week=10)
-    java = load_traffic("java", days=4, seed=12, errors_per_minute=2.0, incidents_per_week=10)
+    # one end for both: a 5-minute boundary passing between two calls shifted java's window
+    from django.utils import timezone
+
+    from tests.integration.orchestrator.conftest import floor_5min
+
+    end = floor_5min(timezone.now())
+    django = load_traffic(
+        "django", days=4, seed=11, end=end, errors_per_minute=2.0, incidents_per_week=10
+    )
+    java = load_traffic(
+        "java", days=4, seed=12, end=end, errors_per_minute=2.0, incidents_per_week=10
+    )
 
     frames = fleet_frames_for_service(service="django", start=django.start, end=django.end)
     # only java: django is the service itself, the others have no errors in the window
