@@ -200,6 +200,9 @@ class ErrorPrediction(models.Model):
         indexes = [
             models.Index(fields=["service", "-created_at"]),
             models.Index(fields=["-probability", "-created_at"]),
+            # "made in the last N hours" (hours=, the dashboard's predictions_24h) reads the
+            # bucket a prediction was made from, across services
+            models.Index(fields=["-prediction_bucket"], name="error_pred_bucket_idx"),
         ]
 
     def __str__(self) -> str:

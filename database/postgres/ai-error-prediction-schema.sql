@@ -208,6 +208,12 @@ ALTER TABLE "error_predictions" ALTER COLUMN "actual_outcome_source" DROP DEFAUL
 --
 -- THIS OPERATION CANNOT BE WRITTEN AS SQL
 
+-- migration ml_prediction.0008_prediction_bucket_index
+--
+-- Create index error_pred_bucket_idx on field(s) -prediction_bucket of model errorprediction
+--
+CREATE INDEX "error_pred_bucket_idx" ON "error_predictions" ("prediction_bucket" DESC);
+
 -- reporting views
 CREATE OR REPLACE VIEW ai_models.v_active_models_summary AS
 SELECT m.service,
