@@ -3,8 +3,6 @@ the model detail API (real PostgreSQL)."""
 
 from __future__ import annotations
 
-import json
-
 import pytest
 from django.conf import settings
 from django.core.cache import cache
@@ -12,6 +10,7 @@ from django.core.cache import cache
 from ml_prediction.engines.types import TrainingReport
 from ml_prediction.models import MLModel
 from ml_prediction.services import registry, training
+from tests.integration.services.fakes import FakeArtifact
 
 pytestmark = pytest.mark.django_db(databases=["default", "ml_prediction"])
 
@@ -34,14 +33,6 @@ XGB = {
 RF = {**XGB, "roc_auc": 0.908, "roc_auc_macro": 0.79, "f1": 0.45, "brier": 0.012}
 
 
-class _Artifact:
-    def __init__(self, payload: dict) -> None:
-        self.payload = payload
-
-    def save(self, directory):
-        (directory / "state.json").write_text(json.dumps(self.payload))
-
-
 @pytest.fixture(autouse=True)
 def _setup(monkeypatch, tmp_path):
     monkeypatch.setitem(settings.ML_PREDICTION_CONFIG, "ARTIFACT_DIR", str(tmp_path))
@@ -56,7 +47,7 @@ def _setup(monkeypatch, tmp_path):
 def _fits(monkeypatch, by_algorithm: dict[str, dict]) -> None:
     def fake_fit(model_type, *, algorithm, **_):
         report = TrainingReport(algorithm, 100, 20, dict(by_algorithm[algorithm]))
-        return _Artifact({"a": algorithm}), report, "xgboost"
+        return FakeArtifact({"a": algorithm}), report, "xgboost"
 
     monkeypatch.setattr(training, "_fit", fake_fit)
 

@@ -5,8 +5,6 @@ null."""
 
 from __future__ import annotations
 
-import json
-
 import pytest
 from django.conf import settings
 from django.core.cache import cache
@@ -14,19 +12,12 @@ from django.core.cache import cache
 from ml_prediction.engines.types import TrainingReport
 from ml_prediction.models import MLModel, ModelTrainingHistory
 from ml_prediction.services import registry, training
+from tests.integration.services.fakes import FakeArtifact
 
 pytestmark = pytest.mark.django_db(databases=["default", "ml_prediction"])
 
 XGB = {"roc_auc": 0.917, "roc_auc_macro": 0.80, "f1": 0.5, "brier": 0.01}
 RF = {"roc_auc": 0.908, "roc_auc_macro": 0.79, "f1": 0.45, "brier": 0.012}
-
-
-class _Artifact:
-    def __init__(self, payload: dict) -> None:
-        self.payload = payload
-
-    def save(self, directory):
-        (directory / "state.json").write_text(json.dumps(self.payload))
 
 
 @pytest.fixture(autouse=True)
@@ -43,7 +34,7 @@ def _setup(monkeypatch, tmp_path):
 def _run(monkeypatch, by_algorithm: dict[str, dict]) -> dict[str, ModelTrainingHistory]:
     def fake_fit(model_type, *, algorithm, **_):
         report = TrainingReport(algorithm, 100, 20, dict(by_algorithm[algorithm]))
-        return _Artifact({"a": algorithm}), report, "xgboost"
+        return FakeArtifact({"a": algorithm}), report, "xgboost"
 
     monkeypatch.setattr(training, "_fit", fake_fit)
     histories = training.training_run_for_service(
