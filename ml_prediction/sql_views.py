@@ -3,6 +3,33 @@
 Kept in one place: the views migration and the DBA schema file both use these statements.
 """
 
+# The gate ROC-AUC of a prediction's head (``selectors.head_gate_auc``): the head's
+# calibration-rows ROC-AUC, else its held-out one; NULL when neither is a JSON number.
+_HEAD_AUC = """
+    COALESCE(
+        CASE WHEN jsonb_typeof(m.metrics -> (p.predicted_category || '@' ||
+                                             p.time_horizon_minutes || '.cal_roc_auc')) = 'number'
+             THEN (m.metrics ->> (p.predicted_category || '@' ||
+                                  p.time_horizon_minutes || '.cal_roc_auc'))::double precision END,
+        CASE WHEN jsonb_typeof(m.metrics -> (p.predicted_category || '@' ||
+                                             p.time_horizon_minutes || '.roc_auc')) = 'number'
+             THEN (m.metrics ->> (p.predicted_category || '@' ||
+                                  p.time_horizon_minutes || '.roc_auc'))::double precision END
+    )"""
+
+HIGH_RISK_VIEW = f"""
+        CREATE OR REPLACE VIEW ai_models.v_high_risk_predictions AS
+        SELECT p.prediction_id, p.service, p.predicted_error_type, p.predicted_severity,
+               p.probability, p.time_horizon_minutes, p.predicted_timestamp,
+               p.alert_triggered, p.actual_error_occurred, p.created_at,
+               {_HEAD_AUC} AS head_roc_auc
+        FROM ai_models.error_predictions p
+        LEFT JOIN ai_models.ml_models m ON m.model_id = p.model_id
+        WHERE p.probability >= 0.75
+          AND p.predicted_timestamp >= NOW()
+          AND (p.model_id IS NULL OR {_HEAD_AUC} >= 0.6)
+    """
+
 VIEWS: dict[str, str] = {
     "v_active_models_summary": """
         CREATE OR REPLACE VIEW ai_models.v_active_models_summary AS
@@ -25,15 +52,11 @@ VIEWS: dict[str, str] = {
           AND a.is_anomaly
           AND a.detected_at >= NOW() - INTERVAL '7 days'
     """,
-    "v_high_risk_predictions": """
-        CREATE OR REPLACE VIEW ai_models.v_high_risk_predictions AS
-        SELECT p.prediction_id, p.service, p.predicted_error_type, p.predicted_severity,
-               p.probability, p.time_horizon_minutes, p.predicted_timestamp,
-               p.alert_triggered, p.actual_error_occurred, p.created_at
-        FROM ai_models.error_predictions p
-        WHERE p.probability >= 0.75
-          AND p.predicted_timestamp >= NOW()
-    """,
+    # The API's rule (``selectors.prediction_high_risk``) at the settings' defaults
+    # (HIGH_PROBABILITY_THRESHOLD 0.75, ALERT_MIN_HEAD_AUC 0.6): a view cannot read settings.
+    # A head that ranks outcomes no better than chance is not high risk whatever its
+    # probability; a prediction no stored model made has no head to judge and stays in.
+    "v_high_risk_predictions": HIGH_RISK_VIEW,
     "v_model_accuracy_trend": """
         CREATE OR REPLACE VIEW ai_models.v_model_accuracy_trend AS
         SELECT m.model_id, m.model_name, m.service, m.model_type, t.tracking_date,

@@ -237,10 +237,33 @@ WHERE a.severity_level = 'critical'
 CREATE OR REPLACE VIEW ai_models.v_high_risk_predictions AS
 SELECT p.prediction_id, p.service, p.predicted_error_type, p.predicted_severity,
        p.probability, p.time_horizon_minutes, p.predicted_timestamp,
-       p.alert_triggered, p.actual_error_occurred, p.created_at
+       p.alert_triggered, p.actual_error_occurred, p.created_at,
+       
+    COALESCE(
+CASE WHEN jsonb_typeof(m.metrics -> (p.predicted_category || '@' ||
+                                     p.time_horizon_minutes || '.cal_roc_auc')) = 'number'
+     THEN (m.metrics ->> (p.predicted_category || '@' ||
+                          p.time_horizon_minutes || '.cal_roc_auc'))::double precision END,
+CASE WHEN jsonb_typeof(m.metrics -> (p.predicted_category || '@' ||
+                                     p.time_horizon_minutes || '.roc_auc')) = 'number'
+     THEN (m.metrics ->> (p.predicted_category || '@' ||
+                          p.time_horizon_minutes || '.roc_auc'))::double precision END
+    ) AS head_roc_auc
 FROM ai_models.error_predictions p
+LEFT JOIN ai_models.ml_models m ON m.model_id = p.model_id
 WHERE p.probability >= 0.75
-  AND p.predicted_timestamp >= NOW();
+  AND p.predicted_timestamp >= NOW()
+  AND (p.model_id IS NULL OR 
+    COALESCE(
+CASE WHEN jsonb_typeof(m.metrics -> (p.predicted_category || '@' ||
+                                     p.time_horizon_minutes || '.cal_roc_auc')) = 'number'
+     THEN (m.metrics ->> (p.predicted_category || '@' ||
+                          p.time_horizon_minutes || '.cal_roc_auc'))::double precision END,
+CASE WHEN jsonb_typeof(m.metrics -> (p.predicted_category || '@' ||
+                                     p.time_horizon_minutes || '.roc_auc')) = 'number'
+     THEN (m.metrics ->> (p.predicted_category || '@' ||
+                          p.time_horizon_minutes || '.roc_auc'))::double precision END
+    ) >= 0.6);
 
 CREATE OR REPLACE VIEW ai_models.v_model_accuracy_trend AS
 SELECT m.model_id, m.model_name, m.service, m.model_type, t.tracking_date,

@@ -143,3 +143,28 @@ def test_the_schema_describes_the_new_fields(readonly_client):
     assert prediction["head_roc_auc"].get("nullable") is True
     assert prediction["pages"]["type"] == "boolean"
     assert prediction["prediction_bucket"]["format"] == "date-time"
+
+
+def test_the_guides_sql_view_applies_the_same_rule(heads, make_prediction, make_model):
+    """A DBA reading ``v_high_risk_predictions`` sees what high_risk/ lists, not the "90%" of a
+    head that ranks outcomes worse than a coin; the calibration-rows ROC-AUC decides first."""
+    from django.db import connections
+
+    calibrated = make_model(
+        model_type="error_classifier",
+        model_algorithm="xgboost",
+        framework="xgboost",
+        # held-out 0.9 but calibration rows 0.5: the gate reads the calibration rows
+        metrics={"incident@30.roc_auc": 0.9, "incident@30.cal_roc_auc": 0.5},
+    )
+    gated_out = make_prediction(
+        model=calibrated, predicted_category="incident", time_horizon_minutes=30, probability=0.95
+    )
+    no_model = make_prediction(probability=0.9)
+
+    with connections["ml_prediction"].cursor() as cursor:
+        cursor.execute("SELECT prediction_id, head_roc_auc FROM ai_models.v_high_risk_predictions")
+        rows = {str(pid): auc for pid, auc in cursor.fetchall()}
+
+    assert rows == {str(heads["skilled"].prediction_id): 0.86, str(no_model.prediction_id): None}
+    assert str(gated_out.prediction_id) not in rows
