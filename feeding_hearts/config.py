@@ -109,6 +109,26 @@ def env_list(name: str, default: list[str], environ: Mapping[str, str] | None = 
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
+# When the nightly training runs for each ML_TRAINING_INTERVAL (crontab fields, UTC). Hourly at
+# :40 stays clear of the hourly predictions (:00) and the outcome refresh (:20); weekly trains
+# in the quiet of Sunday night.
+TRAINING_CRONTABS: dict[str, dict[str, str]] = {
+    "hourly": {"minute": "40"},
+    "daily": {"minute": "0", "hour": "2"},
+    "weekly": {"minute": "0", "hour": "2", "day_of_week": "sun"},
+}
+
+
+def training_crontab(schedule: str) -> dict[str, str]:
+    """The beat entry's crontab fields for a TRAINING_SCHEDULE value."""
+    try:
+        return dict(TRAINING_CRONTABS[schedule])
+    except KeyError:
+        raise ImproperlyConfigured(
+            f"TRAINING_SCHEDULE must be one of {', '.join(TRAINING_CRONTABS)}, not {schedule!r}."
+        ) from None
+
+
 def build_ml_prediction_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     """The guide's ML_PREDICTION_CONFIG, each key overridable by the guide's variable names.
 
@@ -119,9 +139,7 @@ def build_ml_prediction_config(environ: Mapping[str, str] | None = None) -> dict
     e = environ
     anomaly = env_float("ML_ANOMALY_THRESHOLD", 0.7, e, minimum=0.0, maximum=1.0)
     alert_probability = env_float("ML_ALERT_PROBABILITY", 0.70, e, minimum=0.0, maximum=1.0)
-    training_schedule = env_choice(
-        "ML_TRAINING_INTERVAL", "daily", ("hourly", "daily", "weekly"), e
-    )
+    training_schedule = env_choice("ML_TRAINING_INTERVAL", "daily", tuple(TRAINING_CRONTABS), e)
     config: dict[str, Any] = {
         # Thresholds
         "ANOMALY_THRESHOLD": anomaly,

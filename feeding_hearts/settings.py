@@ -15,6 +15,7 @@ from pathlib import Path
 import environ
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Queue
 
 from feeding_hearts.config import (
     build_ml_prediction_config,
@@ -22,6 +23,7 @@ from feeding_hearts.config import (
     env_int,
     env_list,
     env_str,
+    training_crontab,
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -114,10 +116,15 @@ def _database(url_var: str, sqlite_name: str) -> dict:
     return config
 
 
+# The guide's variables for the ML database; any of them selects PostgreSQL (ML_DB_NAME defaults
+# to feeding_hearts_ml): a host and password without a name must not fall back to SQLite.
+_ML_DB_VARS = ("ML_DB_NAME", "ML_DB_USER", "ML_DB_PASSWORD", "ML_DB_HOST", "ML_DB_PORT")
+
+
 def _ml_database() -> dict:
     if env_str("ML_DATABASE_URL", ""):
         return _database("ML_DATABASE_URL", "ml_prediction.sqlite3")
-    if env_str("ML_DB_NAME", ""):
+    if any(env_str(name, "") for name in _ML_DB_VARS):
         return {
             "ENGINE": "django.db.backends.postgresql",
             "NAME": env_str("ML_DB_NAME", "feeding_hearts_ml"),
@@ -199,12 +206,17 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_DEFAULT_QUEUE = "analysis"
+# Declared so that a worker started without -Q (the guide's `celery -A … worker`) consumes all
+# three; a worker given -Q consumes those it names (docs/OPERATIONS.md splits training off).
+CELERY_TASK_QUEUES = (Queue("analysis"), Queue("training"), Queue("alerts"))
 # Alert delivery tasks live beside the analysis tasks; both modules are registered here.
 CELERY_IMPORTS = ["ml_prediction.tasks", "ml_prediction.alert_tasks"]
 CELERY_TASK_ROUTES = {
     "ml_prediction.tasks.train_error_prediction_models": {"queue": "training"},
     "ml_prediction.tasks.train_service_models": {"queue": "training"},
     "ml_prediction.alert_tasks.*": {"queue": "alerts"},
+    # outbound calls like the alerts: a slow action webhook never delays an analysis
+    "ml_prediction.tasks.execute_automated_actions": {"queue": "alerts"},
 }
 
 # --- ML configuration (the guide's names) -------------------------------------------------------
@@ -217,7 +229,7 @@ CELERY_TASK_SOFT_TIME_LIMIT = ML_PREDICTION_CONFIG["MAX_TRAINING_TIME"]
 CELERY_BEAT_SCHEDULE = {
     "train-models": {
         "task": "ml_prediction.tasks.train_error_prediction_models",
-        "schedule": crontab(hour=2, minute=0),
+        "schedule": crontab(**training_crontab(ML_PREDICTION_CONFIG["TRAINING_SCHEDULE"])),
     },
     "batch-predictions": {
         "task": "ml_prediction.tasks.predict_errors_batch",

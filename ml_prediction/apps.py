@@ -9,6 +9,7 @@ class MlPredictionConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_delete, post_save
 
+        from ml_prediction import checks  # noqa: F401  (registers the system checks)
         from ml_prediction.api.authentication import connect_user_cache_signals
         from ml_prediction.services.cache import bump_on_model_change
 

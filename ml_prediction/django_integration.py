@@ -2,7 +2,8 @@
 
 ``on_error_logged`` asks for a *debounced* analysis (at most one per service per debounce window,
 run by a worker) instead of analysing inside the request that saved the error.
-``execute_preventive_actions`` runs only automatable actions, and only when automation is enabled.
+``execute_preventive_actions`` runs only automatable actions, and only when automation is enabled
+(analyses run them on their own then: ``services.actions.actions_execute_automated``).
 """
 
 from __future__ import annotations
@@ -35,25 +36,12 @@ class DjangoMLIntegration:
     def execute_preventive_actions(
         results: dict[str, Any], *, executed_by: str = "django_automation"
     ) -> list[str]:
-        """Execute the automatable recommended actions of an analysis; ids of those executed."""
-        if not settings.ML_PREDICTION_CONFIG["AUTOMATION_ENABLED"]:
-            return []
-        from ml_prediction.models import PreventiveAction
-        from ml_prediction.services.actions import action_execute, action_is_automated
-        from ml_prediction.services.errors import InvalidTransition
+        """Execute the automatable recommended actions of an analysis; ids of those executed.
+
+        Analyses already do this on their own when automation is on (``actions_execute_automated``
+        after each current run); calling it again on the same results executes nothing twice.
+        """
+        from ml_prediction.services.actions import actions_execute_automated
 
         ids = (results or {}).get("actions", {}).get("ids", [])
-        executed = []
-        for action in PreventiveAction.objects.filter(
-            action_id__in=ids, status=PreventiveAction.Status.RECOMMENDED, can_be_automated=True
-        ):
-            if not action_is_automated(action):
-                continue  # no webhook configured for this action type: a person must do it
-            try:
-                action_execute(action_id=action.action_id, executed_by=executed_by)
-                executed.append(str(action.action_id))
-            except InvalidTransition:
-                continue  # someone executed or skipped it meanwhile
-            except Exception:
-                logger.exception("automated action %s failed", action.action_id)
-        return executed
+        return actions_execute_automated(action_ids=ids, executed_by=executed_by)

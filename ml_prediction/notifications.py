@@ -450,7 +450,7 @@ def notify_prediction(prediction: Any) -> list:
     """
     from ml_prediction.services.alerts import alerts_evaluate
 
-    if float(prediction.probability) < _config()["ALERT_PROBABILITY_THRESHOLD"]:
+    if float(prediction.probability) < _config()["ALERT_PROBABILITY"]:
         return []
     return alerts_evaluate(
         service=prediction.service,

@@ -126,6 +126,15 @@ def _fan_out(analysis_type: str) -> dict[str, Any]:
 
 
 @shared_task(acks_late=True, **RETRY)
+def execute_automated_actions(action_ids: list[str]) -> dict[str, Any]:
+    """After an analysis (automation on): run its new automatable actions' webhooks."""
+    from ml_prediction.services.actions import actions_execute_automated
+
+    executed = actions_execute_automated(action_ids=action_ids, executed_by="automation")
+    return {"status": "completed", "executed": executed}
+
+
+@shared_task(acks_late=True, **RETRY)
 def predict_errors_batch() -> dict[str, Any]:
     """Hourly: a full analysis (predictions, forecasts, actions, insights) of every service."""
     return _fan_out("full")
@@ -166,7 +175,7 @@ def cleanup_old_predictions(days: int | None = None) -> dict[str, int]:
 
 @shared_task(acks_late=True, soft_time_limit=ANALYSIS_SOFT_LIMIT, **RETRY)
 def refresh_performance_tracking(day: str | None = None) -> dict[str, Any]:
-    """Daily: resolve the outcomes of predictions whose horizon ended (from the stored data),
+    """Hourly (beat at :20): resolve the outcomes of predictions whose horizon ended (from the stored data),
     then the ModelPerformanceTracking rows (yesterday's and today's so far by default, or
     ``day``'s, and every day whose predictions just got an outcome). Idempotent: resolved
     predictions are not touched again and the rows are upserts."""

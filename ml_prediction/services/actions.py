@@ -73,6 +73,37 @@ def action_is_automated(action: PreventiveAction) -> bool:
     )
 
 
+def actions_execute_automated(*, action_ids: list[Any], executed_by: str) -> list[str]:
+    """Run the recommended actions among ``action_ids`` that automation may run (on, automatable,
+    a webhook configured: ``action_is_automated``); the ids of those whose webhook succeeded.
+
+    What ML_AUTOMATION_ENABLED promises: an analysis's new automatable actions are carried out
+    without waiting for a person. Each runs through ``action_execute`` (locked, audited); one
+    whose webhook fails stays recommended with the failure recorded, for a person to retry; it
+    is not retried here, so a broken webhook is called once per new action, not once per run.
+    """
+    if not settings.ML_PREDICTION_CONFIG.get("AUTOMATION_ENABLED") or not action_ids:
+        return []
+    executed = []
+    for action in PreventiveAction.objects.filter(
+        action_id__in=action_ids,
+        status=PreventiveAction.Status.RECOMMENDED,
+        can_be_automated=True,
+    ).order_by("created_at"):
+        if not action_is_automated(action):
+            continue  # no webhook for this action type: a person must do it
+        try:
+            done = action_execute(action_id=action.action_id, executed_by=executed_by)
+        except InvalidTransition:
+            continue  # someone executed or skipped it meanwhile
+        except Exception:
+            logger.exception("automated action %s failed", action.action_id)
+            continue
+        if done.status == PreventiveAction.Status.EXECUTED:
+            executed.append(str(action.action_id))
+    return executed
+
+
 def _why_not_automated(action: PreventiveAction) -> str:
     """Why executing this action would call nothing (empty when its webhook would be called)."""
     if not settings.ML_PREDICTION_CONFIG.get("AUTOMATION_ENABLED"):

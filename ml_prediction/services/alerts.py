@@ -646,7 +646,7 @@ def _prediction_candidates(
         ErrorPrediction.objects.filter(
             service=service,
             prediction_id__in=ids,
-            probability__gte=config["ALERT_PROBABILITY_THRESHOLD"],
+            probability__gte=config["ALERT_PROBABILITY"],
             alert_triggered=False,
         )
     )
@@ -1064,7 +1064,7 @@ def _risk_cleared_since(
             service=service,
             predicted_error_type=error_type,
             prediction_bucket__in=buckets,
-            probability__gte=config["ALERT_PROBABILITY_THRESHOLD"],
+            probability__gte=config["ALERT_PROBABILITY"],
         ).values_list("prediction_bucket", flat=True)
     )
     return bool(buckets - risky)

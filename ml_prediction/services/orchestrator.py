@@ -942,6 +942,8 @@ class _Run:
                 and LEVEL_RANK.get(s.severity_level, 0) >= LEVEL_RANK["high"]
                 and s.timestamp + bucket >= current_since
             ]
+            # Automation (ML_AUTOMATION_ENABLED) acts on what is current only, like the pages.
+            automate = [str(i) for i in action_ids] if self.as_of >= current_since else []
             service, learning = self.service, self.learning
             transaction.on_commit(
                 lambda: _after_commit(
@@ -949,6 +951,7 @@ class _Run:
                     prediction_ids=alert_predictions,
                     anomaly_ids=alert_anomalies,
                     learning=learning,
+                    action_ids=automate,
                 ),
                 using=ML_DB,
             )
@@ -990,7 +993,14 @@ class _Run:
         }
 
 
-def _after_commit(*, service: str, prediction_ids: list, anomaly_ids: list, learning: bool) -> None:
+def _after_commit(
+    *,
+    service: str,
+    prediction_ids: list,
+    anomaly_ids: list,
+    learning: bool,
+    action_ids: list | None = None,
+) -> None:
     from ml_prediction.services.cache import read_cache_bump
 
     try:
@@ -1004,6 +1014,13 @@ def _after_commit(*, service: str, prediction_ids: list, anomaly_ids: list, lear
         )
     except Exception:  # alerting must never fail an analysis that is already committed
         logger.exception("alerts_dispatch failed for %s", service)
+    if action_ids and _config()["AUTOMATION_ENABLED"]:
+        try:
+            from ml_prediction.tasks import execute_automated_actions
+
+            execute_automated_actions.delay(action_ids)
+        except Exception:  # broker down: the actions stay recommended for a person
+            logger.exception("could not queue the automated actions of %s", service)
     read_cache_bump()
 
 

@@ -43,7 +43,10 @@ def _settings_in_subprocess(tmp_path: Path, **env: str) -> subprocess.CompletedP
         " 'broker': settings.CELERY_BROKER_URL,"
         " 'cache': settings.CACHES['default']['BACKEND'],"
         " 'config': settings.ML_PREDICTION_CONFIG, 'debug': settings.DEBUG,"
-        " 'secret': settings.SECRET_KEY}, default=str))\n"
+        " 'secret': settings.SECRET_KEY,"
+        " 'train': {f: str(getattr(settings.CELERY_BEAT_SCHEDULE['train-models']['schedule'],"
+        " '_orig_' + f)) for f in ('minute', 'hour', 'day_of_week')}},"
+        " default=str))\n"
     )
     return subprocess.run(
         [sys.executable, "-c", code],
@@ -207,3 +210,49 @@ def test_logging_writes_the_guides_rotating_files(tmp_path):
     assert "hello info" in (tmp_path / "logs" / "ml_prediction.log").read_text()
     errors = (tmp_path / "logs" / "ml_prediction_errors.log").read_text()
     assert "hello error" in errors and "hello info" not in errors
+
+
+def test_a_guide_ml_db_variable_without_ml_db_name_still_selects_postgresql(tmp_path):
+    """ML_DB_HOST and a password set, the name left to its default: not a silent SQLite."""
+    result = _settings_in_subprocess(tmp_path, ML_DB_HOST="mlhost", ML_DB_PASSWORD="secret")
+    assert result.returncode == 0, result.stderr
+    ml = json.loads(result.stdout)["ml"]
+    assert ml["ENGINE"] == "django.db.backends.postgresql"
+    assert (ml["NAME"], ml["HOST"]) == ("feeding_hearts_ml", "mlhost")
+
+
+@pytest.mark.parametrize(
+    ("interval", "crontab"),
+    [
+        (None, {"minute": "0", "hour": "2", "day_of_week": "*"}),
+        ("hourly", {"minute": "40", "hour": "*", "day_of_week": "*"}),
+        ("weekly", {"minute": "0", "hour": "2", "day_of_week": "sun"}),
+    ],
+)
+def test_ml_training_interval_sets_when_beat_trains(tmp_path, interval, crontab):
+    env = {"ML_TRAINING_INTERVAL": interval} if interval else {}
+    result = _settings_in_subprocess(tmp_path, **env)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["train"] == crontab
+
+
+@pytest.mark.parametrize(
+    ("key", "alias"),
+    [
+        ("ALERT_PROBABILITY", "ALERT_PROBABILITY_THRESHOLD"),
+        ("ANOMALY_SCORE_THRESHOLD", "ANOMALY_THRESHOLD"),
+        ("TRAINING_SCHEDULE", "MODEL_RETRAINING_INTERVAL"),
+    ],
+)
+def test_the_guides_two_names_of_one_setting_must_agree(settings, key, alias):
+    """A settings.py edited after one of the guide's two blocks changes one name only."""
+    from ml_prediction.checks import guide_aliases_agree
+
+    assert guide_aliases_agree() == []
+    changed = "weekly" if key == "TRAINING_SCHEDULE" else 0.9
+    settings.ML_PREDICTION_CONFIG = {**settings.ML_PREDICTION_CONFIG, alias: changed}
+
+    errors = guide_aliases_agree()
+
+    assert [e.id for e in errors] == ["ml_prediction.E001"]
+    assert key in errors[0].msg and alias in errors[0].msg

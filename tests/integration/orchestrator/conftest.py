@@ -181,9 +181,10 @@ def start_worker(
     log_dir: Path,
     name: str,
     extra_env: dict | None = None,
-    queues: str = "analysis,training",
+    queues: str | None = "analysis,training",
 ) -> WorkerProcess:
-    """Start a real worker on the test databases and wait until it answers a ping."""
+    """Start a real worker on the test databases and wait until it answers a ping
+    (``queues=None``: no -Q, as the guide starts it)."""
     from django.db import connections
 
     from feeding_hearts.celery import app
@@ -206,8 +207,7 @@ def start_worker(
             "-A",
             "feeding_hearts",
             "worker",
-            "-Q",
-            queues,
+            *(["-Q", queues] if queues else []),
             "-c",
             "2",
             "-n",
