@@ -11,8 +11,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from django.conf import settings
-
 logger = logging.getLogger(__name__)
 
 

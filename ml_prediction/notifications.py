@@ -6,6 +6,7 @@ delivery sends exactly what was decided. Decisions live in ``ml_prediction.servi
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -16,6 +17,8 @@ from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 
 from ml_prediction.engines.forecasting import format_number, format_time
+
+logger = logging.getLogger(__name__)
 
 HTTP_TIMEOUT_SECONDS = 10
 SLACK_MAX_ITEMS = 10  # digest items shown in Slack; Block Kit allows 50 blocks per message
@@ -33,6 +36,54 @@ def _config() -> dict[str, Any]:
 def alert_recipients() -> list[str]:
     """ML_ALERT_EMAIL, which may hold several comma-separated addresses."""
     return [a.strip() for a in str(_config().get("ALERT_EMAIL") or "").split(",") if a.strip()]
+
+
+def team_recipients() -> list[str]:
+    """ML_TEAM_EMAIL: the people who look after the models (several, comma-separated)."""
+    return [a.strip() for a in str(_config().get("TEAM_EMAIL") or "").split(",") if a.strip()]
+
+
+def send_training_failure_email(*, service: str, failures: list[Any]) -> bool:
+    """Tell ML_TEAM_EMAIL that training runs of ``service`` failed; whether a mail went out.
+
+    A failed nightly training is silent otherwise: the active model keeps serving, so nothing
+    pages, and the model ages until somebody opens the training history. It is the ML team's
+    business, not the on-call's (ML_ALERT_EMAIL). A mail that cannot be sent is logged; it
+    never fails the training task.
+    """
+    recipients = team_recipients()
+    if not recipients or not failures:
+        return False
+    base = str(_config().get("DASHBOARD_BASE_URL") or "").rstrip("/")
+    names = ", ".join(f"{h.model_type} ({h.model_algorithm or 'all'})" for h in failures)
+    lines = [
+        f"Training of {service} failed for {len(failures)} model(s): {names}.",
+        "The active models keep serving; they are not retrained until a run succeeds.",
+        "",
+    ]
+    for h in failures:
+        lines += [
+            f"- {h.model_type} / {h.model_algorithm or 'all'} (training {h.training_id}),"
+            f" started {format_time(h.started_at)}:",
+            f"  {h.failure_reason or 'no reason recorded'}",
+        ]
+    lines += [
+        "",
+        f"History: {base}/admin/ml_prediction/modeltraininghistory/?service={service}&status=failed",
+        f"Retry by hand: python manage.py train_models --service {service}",
+    ]
+    subject = _one_line(f"[Feeding Hearts ML] training failed: {service}: {names}")[:200]
+    try:
+        EmailMultiAlternatives(
+            subject=subject,
+            body="\n".join(lines),
+            from_email=settings.DEFAULT_FROM_EMAIL,
+            to=recipients,
+        ).send(fail_silently=False)
+    except Exception:
+        logger.exception("could not mail the training failures of %s to ML_TEAM_EMAIL", service)
+        return False
+    return True
 
 
 def _override(service: str) -> str:

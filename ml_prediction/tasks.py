@@ -76,6 +76,8 @@ def train_service_models(
     self, service: str, model_types: list[str] | None = None
 ) -> dict[str, Any]:
     """Train every model type of one service under its training lock."""
+    from ml_prediction.models import ModelTrainingHistory
+    from ml_prediction.notifications import send_training_failure_email
     from ml_prediction.services.locks import LockHeld, service_lock
     from ml_prediction.services.training import training_run_for_service
 
@@ -88,9 +90,12 @@ def train_service_models(
             )
     except LockHeld as exc:
         return {"service": service, "status": "skipped", "reason": str(exc)}
+    failed = [h for h in histories if h.status == ModelTrainingHistory.Status.FAILED]
+    mailed = send_training_failure_email(service=service, failures=failed)
     return {
         "service": service,
         "status": "completed",
+        "failures_mailed": mailed,
         "runs": [
             {
                 "training_id": str(h.training_id),
