@@ -42,9 +42,10 @@ def normalize_bucket_frame(
 ) -> pd.DataFrame:
     """A clean, regular bucket frame: UTC index, every convention column, gaps as zero counts.
 
-    Bad data is normal here: missing columns become zeros, NaN counts zeros, irregular or
-    duplicated timestamps are re-bucketed, metrics are forward-filled. Raises InsufficientData
-    for an empty frame or an index that is not made of timestamps.
+    Bad data is normal here: missing columns become zeros, NaN counts zeros, values that are not
+    numbers (strings, categories, nullable NA) NaN, irregular or duplicated timestamps are
+    re-bucketed, metrics are forward-filled. Raises InsufficientData for an empty frame or an
+    index that is not made of timestamps.
     """
     if frame is None or len(frame) == 0:
         raise InsufficientData("the bucket frame is empty")
@@ -71,8 +72,10 @@ def normalize_bucket_frame(
     values: dict[str, np.ndarray] = {}
     for c in (*COUNT_COLUMNS, *RT_COLUMNS, *metric_cols):
         column = frame[c]
-        if column.dtype == object or not np.issubdtype(column.dtype, np.number):
-            column = pd.to_numeric(column, errors="coerce")
+        if not pd.api.types.is_numeric_dtype(column.dtype):
+            # object, string, category, datetime…: numbers where they parse, NaN elsewhere.
+            # Nullable numbers (Int64, Float64, boolean) are numeric: their NA becomes NaN below.
+            column = pd.to_numeric(column.astype(object), errors="coerce")
         arr = np.array(column.to_numpy(dtype=float, na_value=np.nan), dtype=float)
         arr[~np.isfinite(arr)] = np.nan
         values[c] = arr

@@ -58,6 +58,8 @@ _FORMAT_VERSION = 1
 # Forecaster.conditioned_on: the level correction is the mean error over this many of the
 # latest observed steps (one step alone is mostly noise; more reacts a step later).
 CONDITION_STEPS = 3
+# prepare_series: larger values are corrupt data, not measurements (see there).
+MAX_MAGNITUDE = 1e150
 
 
 @dataclass(frozen=True)
@@ -167,6 +169,11 @@ def prepare_series(series: pd.Series, *, config: ForecastConfig) -> pd.Series:
     Irregular timestamps are binned onto the grid, duplicates averaged, non-finite values
     treated as missing, interior gaps interpolated in time. Too many missing steps is refused
     rather than invented.
+
+    A value beyond ``MAX_MAGNITUDE`` (1e150), before or after the step's sum or mean, is
+    treated as missing like inf: no count, latency or utilisation comes near it, and below it
+    everything the models compute (squares, sums over a season, sums of squares) stays finite,
+    so a forecast is never inf. Twelve 1e308 values summed to inf and were forecast as inf.
     """
     if series is None or len(series) == 0:
         raise InsufficientData("the series is empty")
@@ -176,17 +183,21 @@ def prepare_series(series: pd.Series, *, config: ForecastConfig) -> pd.Series:
         except (TypeError, ValueError) as exc:
             raise InsufficientData(f"the series index is not made of timestamps: {exc}") from None
         series = pd.Series(series.to_numpy(), index=index)
-    values = pd.to_numeric(series, errors="coerce").astype(float)
-    values = values.replace([np.inf, -np.inf], np.nan)
+    values = _mask_unusable(pd.to_numeric(series, errors="coerce").astype(float))
     index = values.index
     index = index.tz_localize("UTC") if index.tz is None else index.tz_convert("UTC")
     values = pd.Series(values.to_numpy(), index=index).sort_index()
     values = values[~values.index.isna()]
     if values.notna().sum() == 0:
-        raise InsufficientData("the series has no numeric values (all missing or not numbers)")
+        raise InsufficientData(
+            "the series has no numeric values (all missing, not numbers, or beyond "
+            f"{MAX_MAGNITUDE:g})"
+        )
     rule = f"{config.step_minutes}min"
     resampled = values.resample(rule)
-    grid = resampled.sum(min_count=1) if config.aggregation == "sum" else resampled.mean()
+    with np.errstate(over="ignore", invalid="ignore"):
+        grid = resampled.sum(min_count=1) if config.aggregation == "sum" else resampled.mean()
+    grid = _mask_unusable(grid)  # a sum or mean of huge values can overflow to inf
     if len(grid) > config.max_history_steps:
         grid = grid.iloc[-config.max_history_steps :]
     # Leading/trailing missing steps say nothing about the signal: drop them, judge the rest.
@@ -203,6 +214,11 @@ def prepare_series(series: pd.Series, *, config: ForecastConfig) -> pd.Series:
     grid.index.freq = pd.tseries.frequencies.to_offset(rule)
     grid.name = series.name
     return grid
+
+
+def _mask_unusable(values: pd.Series) -> pd.Series:
+    """``values`` with non-finite values and values beyond ``MAX_MAGNITUDE`` as NaN."""
+    return values.where(np.isfinite(values) & (values.abs() <= MAX_MAGNITUDE))
 
 
 _MAX_OUTLIER_FRACTION = 0.1
@@ -1059,9 +1075,21 @@ class Forecaster:
         algorithm, status = self.algorithm, self.status
         if not np.all(np.isfinite(values)):
             # A model that produced NaN must not put NaN in a stored forecast.
+            if not math.isfinite(self.level):  # nothing finite to fall back on either
+                raise InsufficientData(
+                    f"{self.metric_name}: the model's forecast and the series' level are not "
+                    "finite numbers; retrain on clean data"
+                )
             values = np.full(h, self.level)
             algorithm, status = "constant", "fallback"
-        lower, upper = values + self.interval[0], values + self.interval[1]
+        with np.errstate(over="ignore", invalid="ignore"):
+            lower, upper = values + self.interval[0], values + self.interval[1]
+        if not (np.all(np.isfinite(lower)) and np.all(np.isfinite(upper))):
+            # an interval that is not finite says nothing: no band rather than an inf band
+            lower, upper = (
+                np.where(np.isfinite(lower), lower, values),
+                np.where(np.isfinite(upper), upper, values),
+            )
         if self.non_negative:
             values, lower, upper = (np.maximum(a, 0.0) for a in (values, lower, upper))
         step = pd.Timedelta(minutes=self.config.step_minutes)
@@ -1119,7 +1147,8 @@ class Forecaster:
         index = pd.DatetimeIndex(values.index)
         index = index.tz_localize("UTC") if index.tz is None else index.tz_convert("UTC")
         positions = np.asarray((index - self.last_timestamp) / step, dtype=float)
-        whole = np.isclose(positions, np.round(positions)) & np.isfinite(values.to_numpy())
+        usable = _mask_unusable(values.astype(float)).notna().to_numpy()  # as at training
+        whole = np.isclose(positions, np.round(positions)) & usable
         keep = whole & (positions >= 1) & (positions <= week)
         if not keep.any():
             return self

@@ -25,6 +25,7 @@ Pure: numpy/pandas/sklearn/xgboost.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
@@ -472,7 +473,7 @@ class ErrorPredictorModel:
                     predicted_timestamp=timestamp
                     + timedelta(minutes=self.bucket_minutes + model.horizon_minutes),
                     contributing_factors=factors,
-                    affected_users_estimate=None if users is None else round(users * probability),
+                    affected_users_estimate=_affected_users(users, probability),
                     model_algorithm=self.algorithm,
                 )
             )
@@ -700,9 +701,23 @@ def first_burst(
     return None if hits.empty else pd.Timestamp(hits.index[0])
 
 
+# ErrorPrediction.affected_users_count is a PositiveIntegerField (PostgreSQL integer): a larger
+# estimate would fail the whole analysis transaction. No service has more users than this, so
+# a bucket's user count and the estimate are capped at it: corrupt counts (1e308) stay finite.
+MAX_AFFECTED_USERS = 2_147_483_647
+
+
+def _affected_users(users_per_event: float | None, probability: float) -> int | None:
+    """The users a predicted event would hit: users per event × probability, capped at
+    ``MAX_AFFECTED_USERS``; None when unknown (or not a finite number, from an old artifact)."""
+    if users_per_event is None or not math.isfinite(users_per_event):
+        return None
+    return min(round(max(users_per_event, 0.0) * probability), MAX_AFFECTED_USERS)
+
+
 def _users_per_event(frame: pd.DataFrame, events: pd.DataFrame) -> dict[str, float]:
     """Median users hit per event episode, when the data carries user counts."""
-    users = frame["user_error_count"].to_numpy(dtype=float)
+    users = np.clip(frame["user_error_count"].to_numpy(dtype=float), 0.0, MAX_AFFECTED_USERS)
     if users.sum() <= 0:
         return {}
     out: dict[str, float] = {}

@@ -8,9 +8,12 @@ Pure numpy/pandas.
 
 from __future__ import annotations
 
+import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -163,14 +166,34 @@ def incident_signature(
         center = float(b.mean()) if len(b) else float(r.mean())
         z = (float(r.max()) - center) / (spread + 1e-6 + 0.05 * abs(center))
         signature[f"{col}_z"] = float(np.clip(z, -10, 10)) / 10.0
-    if error_types:
-        total = float(sum(error_types.values())) or 1.0
+    counts = _error_counts(error_types) if error_types else []
+    if counts:
+        total = float(sum(count for _, count in counts)) or 1.0
         templates: dict[str, float] = {}
-        for key, count in error_types.items():
+        for key, count in counts:
             tpl = "tpl:" + message_template(str(key)).lower()
             templates[tpl] = templates.get(tpl, 0.0) + count / total
         signature.update(templates)
     return signature
+
+
+# More errors than this in an hour is corrupt data; the cap keeps sums of counts finite.
+_MAX_ERROR_COUNT = 1e15
+
+
+def _error_counts(error_types: Mapping[Any, Any]) -> list[tuple[Any, float]]:
+    """(name, count) for the counts that are numbers (``"5"`` is 5), finite and not negative;
+    others (None, NaN, "many", -3) are dropped: a NaN share stored in a signature never matches
+    again, and a None failed the whole root cause."""
+    counts = []
+    for key, value in error_types.items():
+        try:
+            count = float(value)
+        except (TypeError, ValueError, OverflowError):
+            continue
+        if math.isfinite(count) and count >= 0:
+            counts.append((key, min(count, _MAX_ERROR_COUNT)))
+    return counts
 
 
 def cosine_similarity(a: dict[str, float], b: dict[str, float]) -> float:
@@ -254,7 +277,7 @@ def _weigh_error_names(error_types: dict[str, int]) -> _NameEvidence:
     family: dict[str, float] = {}
     path: list[str] = []
     numbers: list[str] = []
-    counts = {str(k): max(float(v), 0.0) for k, v in error_types.items()}
+    counts = {str(k): v for k, v in _error_counts(error_types)}
     total = sum(counts.values())
     hints = {name: _name_hint(name) for name in counts}
     named: dict[str, list[tuple[str, float]]] = {}

@@ -539,7 +539,8 @@ class Simulation:
                 cols["rt_count"] > 0, rt_sum / np.maximum(cols["rt_count"], 1), np.nan
             )
         grouped = pd.Series(trace.response_time).groupby(bucket)
-        q = grouped.quantile([0.95, 0.99]).unstack()
+        # a service without errors has no groups, and unstack() then has no columns at all
+        q = grouped.quantile([0.95, 0.99]).unstack().reindex(columns=[0.95, 0.99])
         for col_name, values in (
             ("rt_p95", q[0.95]),
             ("rt_p99", q[0.99]),

@@ -32,6 +32,7 @@ from ml_prediction.models import AIInsight, MLModel
 from ml_prediction.services.audit import audit_record
 from ml_prediction.services.cache import read_cache_bump
 from ml_prediction.services.errors import InvalidTransition, NotFound
+from ml_prediction.services.jsonsafe import json_safe
 
 logger = logging.getLogger(__name__)
 
@@ -472,7 +473,8 @@ def _resolve_cleared(
 def insights_store(*, service: str, drafts: list[InsightDraft]) -> tuple[list[Any], list[Any]]:
     """Create new insights, refresh open twins, resolve what the detection no longer finds
     (``drafts`` from `insights_detect`: see `_resolve_cleared`); returns (created ids, updated
-    ids). A finding whose insight a person dismissed is not raised again while it persists."""
+    ids). A finding whose insight a person dismissed is not raised again while it persists.
+    Supporting numbers that are not finite are stored as null."""
     by_key = {d.dedup_key(service): d for d in drafts}
     created: list[Any] = []
     updated: list[Any] = []
@@ -502,7 +504,7 @@ def insights_store(*, service: str, drafts: list[InsightDraft]) -> tuple[list[An
                 row.title = draft.title[:300]
                 row.description = draft.description
                 row.severity = draft.severity
-                row.supporting_data = draft.supporting_data
+                row.supporting_data = json_safe(draft.supporting_data)
                 row.recommendations = draft.recommendations
                 row.save(
                     update_fields=[
@@ -523,7 +525,9 @@ def insights_store(*, service: str, drafts: list[InsightDraft]) -> tuple[list[An
                     title=draft.title[:300],
                     description=draft.description,
                     severity=draft.severity,
-                    supporting_data=draft.supporting_data,
+                    # jsonb refuses NaN/inf (a forecast peak of inf failed the whole
+                    # analysis transaction): they are stored as null
+                    supporting_data=json_safe(draft.supporting_data),
                     recommendations=draft.recommendations,
                     dedup_key=key,
                 )

@@ -56,6 +56,7 @@ from ml_prediction.services.features import (
     floor_to_bucket,
     lookback_window,
 )
+from ml_prediction.services.jsonsafe import finite, json_safe
 from ml_prediction.services.locks import service_lock
 from ml_prediction.services.selectors import head_gate_auc, head_may_page, head_trusted
 from ml_prediction.services.training import (
@@ -85,31 +86,6 @@ class AnalysisInputError(ValueError):
 
 def _config() -> dict[str, Any]:
     return settings.ML_PREDICTION_CONFIG
-
-
-def _finite(value: Any) -> float | None:
-    if value is None:
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
-
-
-def _clean(data: Any) -> Any:
-    """JSON-safe copy: NaN/inf → None, datetimes → ISO strings (jsonb refuses NaN)."""
-    if isinstance(data, dict):
-        return {str(k): _clean(v) for k, v in data.items()}
-    if isinstance(data, list | tuple):
-        return [_clean(v) for v in data]
-    if isinstance(data, float):
-        return data if math.isfinite(data) else None
-    if isinstance(data, datetime):
-        return data.isoformat()
-    if hasattr(data, "item") and callable(data.item):  # numpy scalars
-        return _clean(data.item())
-    return data
 
 
 def _engine_missing(exc: ModuleNotFoundError, module: str) -> bool:
@@ -216,7 +192,7 @@ class ErrorPredictor:
 
         results = loaded.artifact.predict(frame, config=engine_config(PredictorConfig))
         results = confidence_judged(results, loaded.record, _config())
-        return [_clean(asdict(r)) for r in results]
+        return [json_safe(asdict(r)) for r in results]
 
 
 class _Run:
@@ -743,7 +719,7 @@ class _Run:
             item = _Explanation(
                 cause_key=episode.cause.cause_key or "",
                 hypothesis=episode.cause.hypothesis,
-                confidence=_finite(episode.cause.confidence),
+                confidence=finite(episode.cause.confidence),
                 recommended_action="; ".join(r.title for r in episode.recommendations),
             )
             for s in episode.scores:
@@ -808,7 +784,7 @@ class _Run:
         anomaly_rows = []
         for s in scores:
             explained = explanations.get((s.metric_name, s.timestamp), _NO_EXPLANATION)
-            features = _clean(s.contributing_features)
+            features = json_safe(s.contributing_features)
             if explained.cause_key:
                 features[ROOT_CAUSE_KEY_FEATURE] = explained.cause_key
             anomaly_rows.append(
@@ -819,14 +795,14 @@ class _Run:
                     window_start=s.timestamp,
                     window_end=s.timestamp + bucket,
                     detected_at=now,
-                    observed_value=_finite(s.observed),
-                    expected_value=_finite(s.expected),
-                    anomaly_score=_finite(s.anomaly_score) or 0.0,
+                    observed_value=finite(s.observed),
+                    expected_value=finite(s.expected),
+                    anomaly_score=finite(s.anomaly_score) or 0.0,
                     is_anomaly=bool(s.is_anomaly),
                     severity_level=s.severity_level,
                     anomaly_type=s.anomaly_type or "",
                     detection_state=s.state,
-                    detector_scores=_clean(s.detector_scores),
+                    detector_scores=json_safe(s.detector_scores),
                     contributing_features=features,
                     root_cause_hypothesis=explained.hypothesis,
                     root_cause_confidence=explained.confidence,
@@ -840,14 +816,14 @@ class _Run:
                 predicted_error_type=p.predicted_error_type or p.target,
                 predicted_category=p.target,
                 predicted_severity=p.predicted_severity,
-                probability=_finite(p.probability) or 0.0,
+                probability=finite(p.probability) or 0.0,
                 confidence_level=p.confidence_level,
                 time_horizon_minutes=p.time_horizon_minutes,
                 prediction_bucket=p.timestamp,
                 predicted_timestamp=p.predicted_timestamp,
-                contributing_factors=_clean([asdict(f) for f in p.contributing_factors]),
+                contributing_factors=json_safe([asdict(f) for f in p.contributing_factors]),
                 root_cause_hypothesis=cause.hypothesis if cause else "",
-                recommended_actions=_clean([asdict(r) for r in recommendations])
+                recommended_actions=json_safe([asdict(r) for r in recommendations])
                 if _trusted(p, prediction_model, config)
                 else [],
                 affected_users_count=p.affected_users_estimate,
@@ -865,14 +841,14 @@ class _Run:
                 forecast_end=f.points[-1].timestamp,
                 horizon_hours=hours_covered(f.points),
                 interval_width=f.interval_width,
-                forecast_values=_clean([asdict(p) for p in f.points]),
+                forecast_values=json_safe([asdict(p) for p in f.points]),
                 trend_direction=f.trend_direction,
-                predicted_peak_value=_finite(f.peak_value),
+                predicted_peak_value=finite(f.peak_value),
                 predicted_peak_at=f.peak_at,
-                capacity_limit=_finite(f.capacity_limit),
+                capacity_limit=finite(f.capacity_limit),
                 capacity_warning=f.capacity_warning,
                 is_at_risk=bool(f.capacity_warning),
-                backtest_metrics=_clean({**f.backtest, "status": f.status}),
+                backtest_metrics=json_safe({**f.backtest, "status": f.status}),
                 created_at=now,
             )
             for f in forecasts
@@ -981,7 +957,7 @@ class _Run:
             else {
                 "cause_key": cause.cause_key,
                 "hypothesis": cause.hypothesis,
-                "confidence": _finite(cause.confidence),
+                "confidence": finite(cause.confidence),
             },
             "actions": {"created": len(action_ids), "ids": [str(i) for i in action_ids]},
             "insights": {
