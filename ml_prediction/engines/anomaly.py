@@ -16,6 +16,8 @@ one detector finds it this rare"), and the anomaly_score is ``-log10(r) / 3`` cl
 0.7 ≈ "rarer than 1 bucket in 125", 1.0 = "rarer than 1 in 1000". Per-detector scores use the
 same scale (without the correction). Scoring never refits; a service with less history than
 COLD_START_DAYS is "learning" and is scored by ``score_without_model`` (robust rules only).
+History is counted from the first bucket in which the service reported anything
+(``first_reported_bucket``): the product's frames span the whole lookback, zero-filled.
 
 ``stream_anomaly_scores`` is the streaming detector on one plain series, strictly causal (each
 row against every row before it), used by the NAB evaluation (ml_prediction/evaluation/nab.py).
@@ -34,6 +36,7 @@ import joblib
 import numpy as np
 import pandas as pd
 
+from ml_prediction.engines.features import first_reported_bucket
 from ml_prediction.engines.types import AnomalyScore, InsufficientData, TrainingReport
 
 METRIC_NAME = "error_count"
@@ -517,20 +520,29 @@ def _fit_parts(frame: pd.DataFrame, config: AnomalyConfig) -> dict[str, Any]:
 def fit_anomaly_model(frame: pd.DataFrame, *, config: AnomalyConfig) -> AnomalyModel:
     """Fit the four detectors on a service's history (a bucket frame, time-ordered).
 
+    The history starts at the service's first report (``first_reported_bucket``): the leading
+    zero-filled buckets of a service younger than the frame are neither counted towards the
+    cold start nor learnt from (a model fitted on them took weeks of zeros for normal: the
+    service falling silent looked ordinary).
+
     Raises InsufficientData when the history is shorter than the cold-start period, too short
     for LOF's neighbourhood, or has no errors at all: the service then stays "learning".
     """
     frame = _validated_frame(frame)
+    if float(frame["total_count"].sum()) <= 0.0:
+        raise InsufficientData("no errors in the training window: nothing to learn from")
+    first = first_reported_bucket(frame)
+    if first is not None and first > frame.index[0]:
+        frame = frame.loc[first:]
     days = _history_days(frame.index)
     if days < config.cold_start_days:
         raise InsufficientData(
-            f"{days:.1f} days of history, {config.cold_start_days:g} needed (learning)"
+            f"{days:.1f} days of history since the service's first report, "
+            f"{config.cold_start_days:g} needed (learning)"
         )
     minimum_rows = max(5 * config.lof_neighbors, 50)
     if len(frame) < minimum_rows:
         raise InsufficientData(f"{len(frame)} buckets of history, {minimum_rows} needed")
-    if float(frame["total_count"].sum()) <= 0.0:
-        raise InsufficientData("no errors in the training window: nothing to learn from")
 
     split = int(len(frame) * (1.0 - config.validation_fraction))
     metrics: dict[str, float] = {}

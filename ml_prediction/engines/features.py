@@ -37,6 +37,28 @@ def infer_bucket_minutes(index: pd.DatetimeIndex, default: int = 5) -> int:
     return max(int(step.total_seconds() // 60), 1)
 
 
+def first_reported_bucket(frame: pd.DataFrame) -> pd.Timestamp | None:
+    """The first bucket in which the service reported anything; None when it never did.
+
+    Bucket frames span the whole requested window, missing buckets filled with zero counts and
+    NaN metrics, so before a service's first report the frame is padding, not a quiet history.
+    Reported = a non-zero count or statistic, or any metric sample (``metric_*`` not NaN: a
+    frontend's ``db_pool_in_use`` of 0 is a report). Only leading padding is padding: a quiet
+    day after the first report is history.
+    """
+    if frame.empty:
+        return None
+    reported = np.zeros(len(frame), dtype=bool)
+    for name in frame.columns:
+        values = pd.to_numeric(frame[name], errors="coerce").to_numpy(dtype=float)
+        if str(name).startswith("metric_"):
+            reported |= ~np.isnan(values)
+        else:
+            reported |= np.isfinite(values) & (values != 0.0)
+    hits = np.flatnonzero(reported)
+    return frame.index[hits[0]] if hits.size else None
+
+
 def normalize_bucket_frame(
     frame: pd.DataFrame, *, bucket_minutes: int | None = None
 ) -> pd.DataFrame:

@@ -419,6 +419,7 @@ def _fit(
         framework = "xgboost" if algorithm == "xgboost" else "scikit-learn"
         return model, model.report, framework
     if model_type == MLModel.ModelType.TIME_SERIES_FORECAST:
+        from ml_prediction.engines.features import first_reported_bucket
         from ml_prediction.engines.forecasting import ForecastConfig, fit_forecaster
 
         config = engine_config(ForecastConfig)
@@ -426,6 +427,13 @@ def _fit(
         reports = {}
         latency = latency_series_for_service(service=service, frame=frame) if len(frame) else None
         series_by_name, skipped = forecast_series(frame, latency=latency)
+        reported = first_reported_bucket(frame)
+        if reported is not None:
+            # The frame is zero-filled back to the start of the lookback: summed per hour, a
+            # service's days before its first report would reach the forecaster as a long
+            # quiet history and pass its length checks.
+            since = reported.floor("1h")
+            series_by_name = {name: values.loc[since:] for name, values in series_by_name.items()}
         for name, series in series_by_name.items():
             try:
                 forecasters[name] = fit_forecaster(series, metric_name=name, config=config)

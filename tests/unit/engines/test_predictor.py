@@ -549,3 +549,24 @@ def test_an_absurd_input_value_neither_breaks_scoring_nor_reads_as_scientific_no
     assert all(0.0 <= r.probability <= 1.0 for r in results)
     texts = [f.description for r in results for f in r.contributing_factors]
     assert texts and not any("e+" in t for t in texts)
+
+
+def test_a_fleet_frame_counts_its_buckets_from_its_first_report():
+    """A young service's frame, zero-filled to the lookback, is too short for the fleet."""
+    own = constructed_frame(n=4000, seed=0)
+    young = constructed_frame(n=4000, seed=1)
+    young.iloc[:3800] = 0.0  # reported for the last 200 buckets only
+    young["metric_db_pool_in_use"] = young["metric_db_pool_in_use"].where(
+        young.index >= young.index[3800]
+    )
+    config = PredictorConfig(targets=("database",), **FAST)
+    rows, _ = _fleet_rows(
+        [young],
+        config=config,
+        bucket_minutes=5,
+        feature_names=list(build_features(own).columns),
+        before=own.index[-1],
+        calibration_before=own.index[-1],
+    )
+    assert config.min_training_buckets > 200
+    assert rows == {}
