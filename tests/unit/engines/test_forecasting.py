@@ -589,8 +589,51 @@ def test_lstm_has_the_guide_architecture_beats_naive_and_round_trips(tmp_path: P
     predicted = np.array([p.value for p in before.points[:24]])
     flat_mae = np.mean(np.abs(history[-1] - tail))
     assert np.mean(np.abs(predicted - tail)) < 0.5 * flat_mae
-    assert (tmp_path / "lstm" / "lstm.keras").exists()
+    assert (tmp_path / "lstm" / "lstm_weights.npz").exists()
     assert np.allclose([p.value for p in after.points], [p.value for p in before.points], rtol=1e-5)
+
+
+def test_the_numpy_lstm_is_the_keras_network_and_scoring_needs_no_tensorflow(tmp_path: Path):
+    """Forecasts run the trained weights in numpy: the same numbers as the Keras network, in
+    milliseconds instead of TensorFlow's eager step loop (a second per call on this machine)."""
+    from ml_prediction.engines.forecasting import _keras, _lstm_forward, _lstm_network
+
+    keras = _keras()
+    config = ForecastConfig()
+    network = _lstm_network(keras, config)
+    rng = np.random.default_rng(4)
+    network.set_weights([rng.normal(0, 0.3, w.shape) for w in network.get_weights()])
+    windows = rng.normal(0, 1, (3, config.lstm_input_steps))
+
+    expected = np.asarray(network(windows[:, :, None], training=False))
+    got = np.stack([_lstm_forward(network.get_weights(), w) for w in windows])
+
+    assert got.shape == (3, config.lstm_output_steps)
+    assert np.allclose(got, expected, atol=1e-5)
+
+    # and a stored LSTM forecaster loads and forecasts in a process that never imports TensorFlow
+    values = trend_and_season(21, slope=0.0, noise=1.0)
+    lstm_only = ForecastConfig(candidates=("lstm",), **LSTM_TEST)
+    fit_forecaster(hourly(values), metric_name="m", config=lstm_only).save(tmp_path / "f")
+    code = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from ml_prediction.engines.forecasting import Forecaster\n"
+        f"f = Forecaster.load(Path({str(tmp_path / 'f')!r}))\n"
+        "assert f.algorithm == 'lstm'\n"
+        "points = f.forecast(horizon_steps=30).points\n"
+        "assert len(points) == 30\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras')))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=Path(__file__).resolve().parents[3],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
 
 
 def test_prophet_holidays_when_configured_lower_the_forecast_on_that_day():
