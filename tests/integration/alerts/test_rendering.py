@@ -111,3 +111,19 @@ def test_several_horizons_are_listed_once_each():
 
     assert "By horizon: 90% within 30 minutes; 75% within 2 hours" in text
     assert "90% within 30 minutes; 75% within 2 hours" in html
+
+
+@pytest.mark.parametrize(
+    ("kind", "says", "never"),
+    [
+        ("prediction", "mark a prediction as a false positive", "acknowledge it"),
+        ("anomaly", "acknowledge it in the dashboard or the API", "false positive"),
+        ("resolved", "Sent by Feeding Hearts ML.", "false positive"),
+    ],
+)
+def test_the_email_footer_tells_what_the_reader_can_do_with_this_kind(kind, says, never):
+    """An anomaly has no false-positive feedback; an all-clear needs nothing done."""
+    _, _, html = render_alert_email(payload(kind=kind))
+    footer = html.rsplit("<p", 1)[-1]
+    assert says in footer
+    assert never not in footer
