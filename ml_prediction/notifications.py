@@ -33,14 +33,19 @@ def _config() -> dict[str, Any]:
     return settings.ML_PREDICTION_CONFIG
 
 
+def _addresses(key: str) -> list[str]:
+    """A config key holding several comma-separated addresses."""
+    return [a.strip() for a in str(_config().get(key) or "").split(",") if a.strip()]
+
+
 def alert_recipients() -> list[str]:
-    """ML_ALERT_EMAIL, which may hold several comma-separated addresses."""
-    return [a.strip() for a in str(_config().get("ALERT_EMAIL") or "").split(",") if a.strip()]
+    """ML_ALERT_EMAIL: the people on call."""
+    return _addresses("ALERT_EMAIL")
 
 
 def team_recipients() -> list[str]:
     """ML_TEAM_EMAIL: the people who look after the models (several, comma-separated)."""
-    return [a.strip() for a in str(_config().get("TEAM_EMAIL") or "").split(",") if a.strip()]
+    return _addresses("TEAM_EMAIL")
 
 
 def send_training_failure_email(*, service: str, failures: list[Any]) -> bool:

@@ -36,7 +36,7 @@ import joblib
 import numpy as np
 import pandas as pd
 
-from ml_prediction.engines.features import first_reported_bucket
+from ml_prediction.engines.features import since_first_report
 from ml_prediction.engines.types import AnomalyScore, InsufficientData, TrainingReport
 
 METRIC_NAME = "error_count"
@@ -531,9 +531,7 @@ def fit_anomaly_model(frame: pd.DataFrame, *, config: AnomalyConfig) -> AnomalyM
     frame = _validated_frame(frame)
     if float(frame["total_count"].sum()) <= 0.0:
         raise InsufficientData("no errors in the training window: nothing to learn from")
-    first = first_reported_bucket(frame)
-    if first is not None and first > frame.index[0]:
-        frame = frame.loc[first:]
+    frame = since_first_report(frame)
     days = _history_days(frame.index)
     if days < config.cold_start_days:
         raise InsufficientData(

@@ -59,6 +59,22 @@ def first_reported_bucket(frame: pd.DataFrame) -> pd.Timestamp | None:
     return frame.index[hits[0]] if hits.size else None
 
 
+def since_first_report(data: pd.DataFrame) -> pd.DataFrame:
+    """The frame from the service's first report on (``first_reported_bucket``).
+
+    Product frames are zero-filled back to the start of the training lookback: a service that
+    started reporting two days ago arrived with 30 days of buckets, passed the predictor's
+    ``min_training_buckets`` and the anomaly model's cold start on padding, and learnt weeks of
+    zeros as normal.
+    """
+    first = first_reported_bucket(data)
+    if first is None or first <= data.index[0]:
+        return data
+    trimmed = data.loc[first:]
+    trimmed.attrs = dict(data.attrs)
+    return trimmed
+
+
 def normalize_bucket_frame(
     frame: pd.DataFrame, *, bucket_minutes: int | None = None
 ) -> pd.DataFrame:

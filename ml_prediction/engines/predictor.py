@@ -39,9 +39,9 @@ import pandas as pd
 from ml_prediction.engines.catalog import CATEGORIES, INCIDENT
 from ml_prediction.engines.features import (
     features_from_normalized,
-    first_reported_bucket,
     normalize_bucket_frame,
     scale_free_columns,
+    since_first_report,
 )
 from ml_prediction.engines.forecasting import format_number
 from ml_prediction.engines.types import (
@@ -732,21 +732,6 @@ def _users_per_event(frame: pd.DataFrame, events: pd.DataFrame) -> dict[str, flo
     return out
 
 
-def _since_first_report(data: pd.DataFrame) -> pd.DataFrame:
-    """The normalized frame from the service's first report on (``first_reported_bucket``).
-
-    Product frames are zero-filled back to the start of the training lookback: a service that
-    started reporting two days ago arrived with 30 days of buckets and passed the
-    ``min_training_buckets`` check on padding.
-    """
-    first = first_reported_bucket(data)
-    if first is None or first <= data.index[0]:
-        return data
-    trimmed = data.loc[first:]
-    trimmed.attrs = dict(data.attrs)
-    return trimmed
-
-
 def fit_error_predictor(
     frame: pd.DataFrame,
     *,
@@ -774,7 +759,7 @@ def fit_error_predictor(
     """
     if algorithm not in ALGORITHMS:
         raise ValueError(f"algorithm must be one of {', '.join(ALGORITHMS)}, not {algorithm!r}")
-    data = _since_first_report(normalize_bucket_frame(frame, bucket_minutes=config.bucket_minutes))
+    data = since_first_report(normalize_bucket_frame(frame, bucket_minutes=config.bucket_minutes))
     bm = data.attrs["bucket_minutes"]
     if len(data) < config.min_training_buckets:
         raise InsufficientData(
@@ -1140,7 +1125,7 @@ def _fleet_rows(
             data = normalize_bucket_frame(frame, bucket_minutes=bucket_minutes)
         except InsufficientData:
             continue
-        data = _since_first_report(data[data.index < calibration_before])
+        data = since_first_report(data[data.index < calibration_before])
         n_train = int(np.searchsorted(data.index, before))
         if n_train < config.min_training_buckets or float(data["total_count"].sum()) == 0:
             continue
