@@ -27,10 +27,10 @@ from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import joblib
 import numpy as np
@@ -82,6 +82,29 @@ class AnomalyConfig:
 
 
 # ----------------------------------------------------------------------------- helpers
+
+
+_Flagged = TypeVar("_Flagged")
+
+
+def anomalous_runs(
+    flagged: Iterable[_Flagged], *, bucket: Any, at: Callable[[_Flagged], Any]
+) -> list[list[_Flagged]]:
+    """Flagged buckets as episodes, oldest first: runs of consecutive buckets (``at`` gives each
+    item's bucket start; several metrics of one bucket belong to one run).
+
+    The one episode rule of the analyses (each run is explained with its own cause) and of the
+    incident library that learns from them: grouped any other way, an episode the analysis
+    explained as a pool exhaustion could be learnt under the cause of an unrelated bucket half
+    an hour before it.
+    """
+    runs: list[list[_Flagged]] = []
+    for item in sorted(flagged, key=at):
+        if runs and at(item) - at(runs[-1][-1]) <= bucket:
+            runs[-1].append(item)
+        else:
+            runs.append([item])
+    return runs
 
 
 def _tail_score(tail_probability: np.ndarray) -> np.ndarray:

@@ -31,6 +31,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from feeding_hearts.catalog import LEVELS, SERVICES
+from ml_prediction.engines.anomaly import anomalous_runs
+from ml_prediction.engines.root_cause import WINDOW_BUCKETS, episode_explained_at
 from ml_prediction.engines.types import (
     ActionRecommendation,
     AnomalyScore,
@@ -77,7 +79,6 @@ ANALYSIS_TYPES: tuple[str, ...] = tuple(AnalysisRun.AnalysisType.values)
 WRITE_BUCKETS = 12
 LEVEL_RANK = {level: i for i, level in enumerate(LEVELS)}
 ANALYSIS_LOCK_SECONDS = 600  # safety expiry; a finished run releases the lock at once
-ROOT_CAUSE_BUCKETS = 48  # the root-cause engine compares the last hour with the hours before
 
 
 class AnalysisInputError(ValueError):
@@ -415,7 +416,7 @@ class _Run:
             history = [_past_incident(PastIncident, item) for item in loaded.artifact.incidents]
             history = [h for h in history if h is not None]
         window = frame if at is None else frame.loc[: pd.Timestamp(at)]
-        window = window.tail(ROOT_CAUSE_BUCKETS)
+        window = window.tail(WINDOW_BUCKETS)
         try:
             return analyze_root_cause(
                 window, service=self.service, error_types=error_types, history=history
@@ -503,7 +504,9 @@ class _Run:
         # history (an "Investigate" at priority critical came from a 24-hour head at 0.43).
         actionable = [p for p in predictions if _trusted(p, prediction_model, config)]
         bucket = timedelta(minutes=config["BUCKET_MINUTES"])
-        runs = _anomalous_runs(scores, bucket=bucket)
+        runs = anomalous_runs(
+            (s for s in scores if s.is_anomaly), bucket=bucket, at=lambda s: s.timestamp
+        )
         # The current root cause explains the last hour (the window it is computed on): the
         # predictions, and the anomaly episodes still going on in that hour. A quick run (the
         # one ingestion triggers, usually the first to see an outage) explains a current
@@ -643,9 +646,11 @@ class _Run:
                 # explained as an analysis 15 minutes into the episode would have seen it (the
                 # root-cause evaluation's window): at its first bucket a pool that saturates is
                 # often still below its threshold, and the episode read as another cause
-                at = min(run[-1].timestamp, start + 2 * bucket)
+                at = episode_explained_at(start, run[-1].timestamp, bucket)
                 error_types = error_name_counts_for_service(
-                    service=self.service, start=start - timedelta(hours=1), end=at + bucket
+                    service=self.service,
+                    start=(at + bucket - timedelta(hours=1)).to_pydatetime(),
+                    end=(at + bucket).to_pydatetime(),
                 )
                 cause = self._root_cause(frame, error_types=error_types, at=at)
             else:
@@ -1110,17 +1115,6 @@ def _top_prediction_id(ids: dict[tuple, Any], predictions: list[ErrorPredictionR
         return None
     top = max(predictions, key=lambda p: p.probability)
     return ids.get(_pkey(top))
-
-
-def _anomalous_runs(scores: list[AnomalyScore], *, bucket: timedelta) -> list[list[AnomalyScore]]:
-    """The flagged scores as episodes: runs of consecutive anomalous buckets, oldest first."""
-    runs: list[list[AnomalyScore]] = []
-    for score in sorted((s for s in scores if s.is_anomaly), key=lambda s: s.timestamp):
-        if runs and score.timestamp - runs[-1][-1].timestamp <= bucket:
-            runs[-1].append(score)
-        else:
-            runs.append([score])
-    return runs
 
 
 def current_cutoff(now: datetime | None = None) -> datetime:

@@ -461,7 +461,12 @@ def _fit(
         )
         return registry.ForecastBundle(forecasters), report, "statsmodels/prophet/keras"
     if model_type == MLModel.ModelType.ROOT_CAUSE:
-        from ml_prediction.engines.root_cause import incident_signature
+        from ml_prediction.engines.anomaly import anomalous_runs
+        from ml_prediction.engines.root_cause import (
+            WINDOW_BUCKETS,
+            episode_explained_at,
+            incident_signature,
+        )
 
         incidents = []
         anomalies = list(
@@ -481,13 +486,13 @@ def _fit(
             .values_list("anomaly_id", "root_cause")
         )
         bucket = pd.Timedelta(minutes=_config()["BUCKET_MINUTES"])
-        for episode in _incident_groups(anomalies, span=12 * bucket):
+        for episode in anomalous_runs(anomalies, bucket=bucket, at=lambda a: a.window_start):
             first = episode[0]
             cause = _episode_cause_key(episode, action_causes)
-            if not cause:
-                continue  # an incident without a known cause would vote for "" (B4)
-            at = pd.Timestamp(first.window_start)
-            window = frame.loc[at - 36 * bucket : at + bucket]  # 3 h baseline + the onset
+            if cause in ("", "unknown"):
+                continue  # an incident without a known cause would vote for it (B4)
+            at = episode_explained_at(first.window_start, episode[-1].window_start, bucket)
+            window = frame.loc[:at].tail(WINDOW_BUCKETS)
             if window.empty:
                 continue
             # the error names of the window's recent hour, as the analysis passes them for the
@@ -516,21 +521,6 @@ def _fit(
         )
         return registry.IncidentLibrary(incidents), report, "numpy"
     raise ValueError(f"unknown model type {model_type!r}")
-
-
-def _incident_groups(
-    anomalies: list[AnomalyDetection], *, span: pd.Timedelta
-) -> list[list[AnomalyDetection]]:
-    """Explained anomalies (oldest first) as incidents: each starts at a bucket and takes in the
-    buckets within ``span`` after it (one incident per run of anomalous buckets)."""
-    groups: list[list[AnomalyDetection]] = []
-    for anomaly in anomalies:
-        at = pd.Timestamp(anomaly.window_start)
-        if groups and at <= pd.Timestamp(groups[-1][0].window_start) + span:
-            groups[-1].append(anomaly)
-        else:
-            groups.append([anomaly])
-    return groups
 
 
 def _episode_cause_key(episode: list[AnomalyDetection], action_causes: dict[Any, str]) -> str:

@@ -125,6 +125,39 @@ def test_a_past_incident_without_a_known_cause_does_not_vote(sim):
     assert not any(p.startswith("similar past issue:") for p in result.decision_path)
 
 
+def test_a_similar_past_incident_does_not_outvote_what_the_hour_shows():
+    """Found measuring the library (`evaluate prediction`): a past incident at similarity 0.8+
+    voted 1.5 × its similarity, more than a saturated pool's gauge; an incident matched with an
+    earlier one of another cause took that cause, and a library grown as the product grows it
+    turned 137 right answers of the generator into 113."""
+    # given an hour of timeouts at 30 s whose errors name the pool ...
+    current = incident_frame(category="timeout")
+    names = {"HikariPoolTimeoutException": 700, "SocketTimeoutException": 20}
+    # ... and a past incident that looked just like it, stored with another cause
+    twin = PastIncident(
+        "past-twin", "upstream_timeout", incident_signature(current, error_types=names)
+    )
+
+    result = analyze_root_cause(current, service="java", error_types=names, history=[twin])
+
+    # then the hour's own evidence decides; the past incident is shown, not obeyed
+    assert result.cause_key == "db_pool_exhaustion"
+    assert result.similar_incidents[0].incident_id == "past-twin"
+    assert any(p.startswith("similar past issue: past-twin") for p in result.decision_path)
+
+
+def test_a_similar_past_incident_decides_when_the_hour_says_nothing_else():
+    # given errors of no known category rising fourfold, no names, latency and gauges normal
+    vague = incident_frame(category="other", before=2.0, during=8.0, p95_during=(850.0,))
+    assert analyze_root_cause(vague, service="vue").cause_key == "unknown"
+    # ... and a past incident just like it whose cause was found
+    twin = PastIncident("past-twin", "bad_release", incident_signature(vague))
+
+    result = analyze_root_cause(vague, service="vue", history=[twin])
+
+    assert result.cause_key == "bad_release"
+
+
 # ------------------------------------------------------------------ found in use (on-call)
 
 
