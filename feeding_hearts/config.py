@@ -173,6 +173,9 @@ def build_ml_prediction_config(environ: Mapping[str, str] | None = None) -> dict
         # a prediction head (target × horizon) whose held-out ROC-AUC is below this is stored
         # but never pages: a head no better than chance on its held-out days cannot wake anyone
         "ALERT_MIN_HEAD_AUC": env_float("ML_ALERT_MIN_HEAD_AUC", 0.6, e, minimum=0.0, maximum=1.0),
+        # ... nor a prediction below this many times its head's base rate: "a burst within 24
+        # hours" on a service that bursts on 85% of its days is its usual state, not news
+        "ALERT_MIN_LIFT": env_float("ML_ALERT_MIN_LIFT", 2.0, e, minimum=1.0),
         # how long predict-for-error holds a web worker for the analysis before answering 202
         "WEBHOOK_WAIT_SECONDS": env_float(
             "ML_WEBHOOK_WAIT_SECONDS", 2.0, e, minimum=0.0, maximum=2.0

@@ -346,6 +346,11 @@ class _HeadRocAucField(serializers.FloatField):
         return self.parent.head_skill(instance).roc_auc
 
 
+class _HeadBaseRateField(serializers.FloatField):
+    def get_attribute(self, instance: Any) -> Any:
+        return self.parent.head_skill(instance).base_rate
+
+
 class _PagesField(serializers.BooleanField):
     def get_attribute(self, instance: Any) -> Any:
         return self.parent.head_skill(instance).pages
@@ -372,10 +377,18 @@ class PredictionSerializer(_PredictionColumns):
         help_text="Held-out ROC-AUC of the head that made the prediction (the model's metrics "
         "`<target>@<horizon>.roc_auc`); null without a model or a measured AUC.",
     )
+    head_base_rate = _HeadBaseRateField(
+        read_only=True,
+        allow_null=True,
+        help_text="Share of the head's training buckets that were positive (the model's metrics "
+        "`<target>@<horizon>.base_rate`): the probability it gives with no signal at all. Null "
+        "without a model or for models trained before it was recorded.",
+    )
     pages = _PagesField(
         read_only=True,
-        help_text="Whether it may page: probability >= ML_ALERT_PROBABILITY and the head's "
-        "ROC-AUC not below ML_ALERT_MIN_HEAD_AUC. Whether an alert went out is alert_triggered.",
+        help_text="Whether it may page: probability >= ML_ALERT_PROBABILITY, the head's "
+        "ROC-AUC not below ML_ALERT_MIN_HEAD_AUC, and the probability at least "
+        "ML_ALERT_MIN_LIFT times head_base_rate. Whether an alert went out is alert_triggered.",
     )
 
     class Meta:
@@ -414,6 +427,7 @@ class PredictionSerializer(_PredictionColumns):
         data = super().to_representation(instance)
         skill = self.head_skill(instance)
         data["head_roc_auc"] = skill.roc_auc
+        data["head_base_rate"] = skill.base_rate
         data["pages"] = skill.pages
         return data
 

@@ -55,6 +55,10 @@ ALGORITHMS = ("xgboost", "random_forest")
 BURST_TARGETS: tuple[str, ...] = (*CATEGORIES, "critical")
 TARGETS: tuple[str, ...] = (*BURST_TARGETS, INCIDENT)
 _ARTIFACT = "predictor.joblib"
+# No prediction claims certainty. Isotonic calibration returns exactly 1.0 where every
+# calibration row of a bin was positive (a 24-hour head on a service that bursts daily), and a
+# page read "100% within 24 hours"; a finite sample never shows more than this.
+MAX_PROBABILITY = 0.99
 
 DEFAULT_ERROR_TYPE = {
     "timeout": "TimeoutError",
@@ -452,6 +456,7 @@ class ErrorPredictorModel:
             probability = float(recent.min())
             if not np.isfinite(probability):
                 probability = model.base_rate
+            probability = min(probability, MAX_PROBABILITY)
             level = level_for(probability, config)
             severity = "critical" if (model.target == "critical" and level == "high") else level
             factors = self._factors(model, x) if probability >= config.low_probability else []
@@ -898,6 +903,8 @@ def fit_error_predictor(
         tm.persistence, tm.persistence_cases = fit_persistence(
             runs[target][train_idx], y_all[train_idx], tm.base_rate
         )
+        # what the head sees without any signal: a page must say more than this (ALERT_MIN_LIFT)
+        metrics[f"{key}.base_rate"] = round(tm.base_rate, 4)
         models.append(tm)
         importances += np.asarray(estimator.feature_importances_, dtype=float)
         if len(test_idx):

@@ -60,7 +60,13 @@ from ml_prediction.services.features import (
 )
 from ml_prediction.services.jsonsafe import finite, json_safe
 from ml_prediction.services.locks import service_lock
-from ml_prediction.services.selectors import head_gate_auc, head_may_page, head_trusted
+from ml_prediction.services.selectors import (
+    head_base_rate,
+    head_gate_auc,
+    head_may_page,
+    head_trusted,
+    lift_shown,
+)
 from ml_prediction.services.training import (
     LATENCY_FORECAST,
     ROOT_CAUSE_KEY_FEATURE,
@@ -1067,7 +1073,9 @@ def pages_worthy(
     whose held-out ROC-AUC reaches ALERT_MIN_HEAD_AUC. The 24-hour heads measured about 0.51 —
     chance — yet their "82% within 24 hours" went out in pages. A head whose skill was never
     measured (no burst in its calibration or held-out rows) does not page either: trust is
-    earned (``selectors.head_may_page``; the API's ``pages`` says the same per prediction)."""
+    earned (``selectors.head_may_page``; the API's ``pages`` says the same per prediction).
+    Nor does a probability below ALERT_MIN_LIFT times the head's base rate
+    (``selectors.lift_shown``)."""
     floor = config["ALERT_MIN_HEAD_AUC"]
     out = []
     for p in predictions:
@@ -1081,6 +1089,18 @@ def pages_worthy(
                 p.time_horizon_minutes,
                 p.probability,
                 "not measured" if auc is None else f"{auc:.2f}",
+            )
+            continue
+        metrics = model.metrics if model is not None else None
+        base_rate = head_base_rate(metrics, target=p.target, horizon_minutes=p.time_horizon_minutes)
+        if not lift_shown(p.probability, base_rate, min_lift=config["ALERT_MIN_LIFT"]):
+            logger.info(
+                "%s@%s at %.2f not paged: its head's base rate is %.2f (ALERT_MIN_LIFT %.1f)",
+                p.target,
+                p.time_horizon_minutes,
+                p.probability,
+                base_rate,
+                config["ALERT_MIN_LIFT"],
             )
             continue
         out.append(p)

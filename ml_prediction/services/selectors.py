@@ -282,12 +282,31 @@ def head_may_page(roc_auc: float | None, *, floor: float) -> bool:
     return head_trusted(roc_auc, floor=floor)
 
 
+def head_base_rate(
+    metrics: Mapping[str, Any] | None, *, target: str, horizon_minutes: int
+) -> float | None:
+    """The share of the head's training buckets that were positive; None for models trained
+    before it was recorded."""
+    return _metric_number(metrics, f"{target}@{horizon_minutes}.base_rate")
+
+
+def lift_shown(probability: float, base_rate: float | None, *, min_lift: float) -> bool:
+    """Does the probability say more than the head's usual rate (ALERT_MIN_LIFT times it)?
+
+    Found on call: right after training, a quiet service paged "ErrorBurst: 100% within 24
+    hours" every cooldown. Its 24-hour head ranked well, but 85% of its days had a burst: the
+    page announced the service's normal state. Unknown (older models): the rule is not applied.
+    """
+    return base_rate is None or probability >= min_lift * base_rate
+
+
 @dataclass(frozen=True)
 class HeadSkill:
     """What the held-out test of its head says about one stored prediction."""
 
     roc_auc: float | None
-    pages: bool  # probability >= ALERT_PROBABILITY from a head that may page
+    pages: bool  # probability >= ALERT_PROBABILITY from a head that may page, above its usual
+    base_rate: float | None = None
 
 
 def prediction_head_skill(
@@ -295,9 +314,14 @@ def prediction_head_skill(
 ) -> HeadSkill:
     auc = head_roc_auc(metrics, target=target, horizon_minutes=horizon_minutes)
     gate = head_gate_auc(metrics, target=target, horizon_minutes=horizon_minutes)
+    base_rate = head_base_rate(metrics, target=target, horizon_minutes=horizon_minutes)
     floor = _config("ALERT_MIN_HEAD_AUC")
-    pages = probability >= _config("ALERT_PROBABILITY") and head_may_page(gate, floor=floor)
-    return HeadSkill(roc_auc=auc, pages=pages)
+    pages = (
+        probability >= _config("ALERT_PROBABILITY")
+        and head_may_page(gate, floor=floor)
+        and lift_shown(probability, base_rate, min_lift=_config("ALERT_MIN_LIFT"))
+    )
+    return HeadSkill(roc_auc=auc, pages=pages, base_rate=base_rate)
 
 
 def model_metrics(*, model_ids: Iterable[Any]) -> dict[Any, dict[str, Any]]:

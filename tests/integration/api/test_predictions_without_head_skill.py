@@ -104,6 +104,7 @@ def test_each_prediction_says_its_heads_roc_auc_and_whether_it_may_page(
 
     for row in (detail, listed):
         assert row["head_roc_auc"] == roc_auc
+        assert row["head_base_rate"] is None  # a model trained before it was recorded
         assert row["pages"] is pages
 
 
@@ -142,6 +143,8 @@ def test_the_schema_describes_the_new_fields(readonly_client):
     assert prediction["head_roc_auc"]["type"] == "number"
     assert prediction["head_roc_auc"].get("nullable") is True
     assert prediction["pages"]["type"] == "boolean"
+    assert prediction["head_base_rate"]["type"] == "number"
+    assert prediction["head_base_rate"].get("nullable") is True
     assert prediction["prediction_bucket"]["format"] == "date-time"
 
 
@@ -168,3 +171,41 @@ def test_the_guides_sql_view_applies_the_same_rule(heads, make_prediction, make_
 
     assert rows == {str(heads["skilled"].prediction_id): 0.86, str(no_model.prediction_id): None}
     assert str(gated_out.prediction_id) not in rows
+
+
+def test_a_head_whose_event_is_the_usual_state_does_not_page(
+    readonly_client, make_prediction, make_model
+):
+    """Found on call: right after training, a quiet service paged "ErrorBurst on django: 100%
+    within 24 hours" every cooldown. Its 24-hour head ranked well on its calibration rows, but
+    85% of its training days had a burst: a probability no higher than the head's usual rate
+    says nothing (ML_ALERT_MIN_LIFT, default 2)."""
+    model = make_model(
+        model_type="error_classifier",
+        model_algorithm="xgboost",
+        framework="xgboost",
+        metrics={
+            "incident@1440.cal_roc_auc": 0.997,
+            "incident@1440.roc_auc": 0.697,
+            "incident@1440.base_rate": 0.85,
+            "incident@30.cal_roc_auc": 0.9,
+            "incident@30.roc_auc": 0.88,
+            "incident@30.base_rate": 0.04,
+        },
+    )
+    usual = make_prediction(
+        model=model, predicted_category="incident", time_horizon_minutes=1440, probability=0.99
+    )
+    news = make_prediction(
+        model=model, predicted_category="incident", time_horizon_minutes=30, probability=0.8
+    )
+
+    rows = {
+        row["prediction_id"]: row
+        for row in readonly_client.get("/api/ml/predictions/").json()["results"]
+    }
+
+    assert rows[str(usual.prediction_id)]["head_base_rate"] == 0.85
+    assert rows[str(usual.prediction_id)]["pages"] is False
+    assert rows[str(news.prediction_id)]["head_base_rate"] == 0.04
+    assert rows[str(news.prediction_id)]["pages"] is True

@@ -137,3 +137,45 @@ def test_the_trust_rule_reads_the_calibration_rows_skill_when_the_model_has_it(s
     paged = pages_worthy(candidates, model, settings.ML_PREDICTION_CONFIG)
 
     assert [p.target for p in paged] == ["timeout"]
+
+
+def test_a_prediction_no_likelier_than_its_heads_usual_rate_does_not_page(settings):
+    """Found on call: "ErrorBurst on django: 100% within 24 hours" paged a quiet service every
+    cooldown: its 24-hour head had skill, but 85% of its training days had a burst."""
+    from ml_prediction.engines.types import ErrorPredictionResult
+    from ml_prediction.models import MLModel
+    from ml_prediction.services.orchestrator import pages_worthy
+
+    now = timezone.now()
+    model = MLModel(
+        metrics={
+            "incident@1440.cal_roc_auc": 0.997,
+            "incident@1440.base_rate": 0.85,
+            "incident@30.cal_roc_auc": 0.9,
+            "incident@30.base_rate": 0.04,
+            "timeout@30.cal_roc_auc": 0.8,  # trained before base rates were kept: judged as before
+        }
+    )
+    candidates = [
+        ErrorPredictionResult(
+            timestamp=now,
+            target=target,
+            predicted_error_type=target,
+            probability=0.99,
+            predicted_severity="high",
+            confidence_level="high",
+            time_horizon_minutes=horizon,
+            predicted_timestamp=now + timedelta(minutes=horizon),
+        )
+        for target, horizon in (("incident", 1440), ("incident", 30), ("timeout", 30))
+    ]
+
+    paged = pages_worthy(candidates, model, settings.ML_PREDICTION_CONFIG)
+
+    assert [(p.target, p.time_horizon_minutes) for p in paged] == [
+        ("incident", 30),
+        ("timeout", 30),
+    ]
+    # a stricter lift (ML_ALERT_MIN_LIFT=30) leaves the 30-minute head out too (0.99 < 30 × 0.04)
+    strict = {**settings.ML_PREDICTION_CONFIG, "ALERT_MIN_LIFT": 30.0}
+    assert [p.target for p in pages_worthy(candidates, model, strict)] == ["timeout"]

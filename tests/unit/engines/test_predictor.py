@@ -570,3 +570,18 @@ def test_a_fleet_frame_counts_its_buckets_from_its_first_report():
     )
     assert config.min_training_buckets > 200
     assert rows == {}
+
+
+def test_no_prediction_claims_certainty_and_each_head_keeps_its_base_rate(sim_frame):
+    """Found on call: isotonic calibration returns exactly 1.0 where every calibration row of a
+    bin was positive, and a page read "100% within 24 hours"."""
+    config = PredictorConfig(**FAST)
+    model = fit_error_predictor(sim_frame, config=config)
+    for head in model.models:
+        head.calibrator = lambda raw: np.ones(len(raw))  # a bin where every row was positive
+        base_rate = model.report.metrics[f"{head.target}@{head.horizon_minutes}.base_rate"]
+        assert base_rate == pytest.approx(head.base_rate, abs=1e-4) and 0 < base_rate < 1
+
+    results = model.predict(sim_frame.iloc[-288:], config=config)
+
+    assert results and all(r.probability == 0.99 for r in results)
