@@ -659,7 +659,7 @@ def _anomaly_min_severity(config: dict[str, Any]) -> str:
 def _anomaly_candidates(
     service: str, ids: list[str], config: dict[str, Any]
 ) -> list[AnomalyDetection]:
-    """Flagged anomalies severe enough to page, whose window ended recently.
+    """Flagged, unacknowledged anomalies severe enough to page, whose window ended recently.
 
     An anomaly whose window ended more than ``ANOMALY_CURRENT_MINUTES`` ago is history (a
     backfill, the older part of a deep analysis' lookback): paging about it now would wake
@@ -675,6 +675,7 @@ def _anomaly_candidates(
             service=service,
             anomaly_id__in=ids,
             is_anomaly=True,
+            acknowledged=False,  # someone is on it (acknowledged, or part of an acknowledged incident)
             severity_level__in=severities,
             alert_triggered=False,
             window_end__gte=current_since,

@@ -321,6 +321,50 @@ def anomaly_acknowledge(*, anomaly_id: uuid.UUID, actor: str) -> AnomalyDetectio
     return anomaly
 
 
+def acknowledgement_carried_over(*, service: str, anomaly_ids: list[Any]) -> int:
+    """Acknowledge the newly flagged rows of an incident someone already acknowledged; returns
+    how many.
+
+    A person acknowledges an incident, not the buckets scored so far: found on call, the
+    buckets an acknowledged outage went on to produce showed as a new, unacknowledged incident
+    on the dashboard and paged again after the cooldown. A row joins the acknowledgement of
+    its episode (``episode_rows``), with its author and time.
+    """
+    candidates = list(
+        AnomalyDetection.objects.filter(
+            service=service, anomaly_id__in=anomaly_ids, is_anomaly=True, acknowledged=False
+        )
+    )
+    if not candidates:
+        return 0
+    since = min(a.window_start for a in candidates) - timedelta(hours=24)
+    acknowledged = set(
+        AnomalyDetection.objects.filter(
+            service=service,
+            metric_name__in={a.metric_name for a in candidates},
+            is_anomaly=True,
+            acknowledged=True,
+            window_start__gte=since,
+        ).values_list("metric_name", flat=True)
+    )
+    carried = 0
+    for anomaly in sorted(candidates, key=lambda a: a.window_start):
+        if anomaly.metric_name not in acknowledged:
+            continue  # the common case: no acknowledged incident of the metric that day
+        source = (
+            AnomalyDetection.objects.filter(pk__in=episode_rows(anomaly), acknowledged=True)
+            .order_by("acknowledged_at")
+            .values_list("acknowledged_by", "acknowledged_at")
+            .first()
+        )
+        if source is None:
+            continue
+        carried += AnomalyDetection.objects.filter(pk=anomaly.pk, acknowledged=False).update(
+            acknowledged=True, acknowledged_by=source[0], acknowledged_at=source[1]
+        )
+    return carried
+
+
 def episode_rows(anomaly: AnomalyDetection) -> list[Any]:
     """The other anomalous rows of the anomaly's episode (same service and metric): the
     flagged buckets before and after it up to a run of ANOMALY_RECOVERY_BUCKETS normal buckets

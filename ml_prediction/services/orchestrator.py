@@ -50,6 +50,7 @@ from ml_prediction.models import (
     PreventiveAction,
     TimeSeriesForecast,
 )
+from ml_prediction.services import feedback as feedback_service
 from ml_prediction.services import insights as insights_service
 from ml_prediction.services import registry
 from ml_prediction.services.features import (
@@ -871,6 +872,12 @@ class _Run:
                 anomaly_rows,
                 key=("metric_name", "window_start"),
                 update_fields=_ANOMALY_UPDATE,
+            )
+            feedback_service.acknowledgement_carried_over(
+                service=self.service,
+                anomaly_ids=[
+                    anomaly_ids[(s.metric_name, s.timestamp)] for s in scores if s.is_anomaly
+                ],
             )
             prediction_ids = _upsert(
                 ErrorPrediction,

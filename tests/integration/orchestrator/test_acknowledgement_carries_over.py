@@ -1,0 +1,93 @@
+"""An acknowledged incident stays acknowledged while it goes on (real orchestrator, PostgreSQL).
+
+Found on call: acknowledging an incident covered the buckets scored so far; the buckets the outage
+went on to produce were a new, unacknowledged incident on the dashboard and paged again once the
+cooldown was over.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from tests.integration.orchestrator.conftest import BOTH_DBS, floor_5min, load_traffic
+from tests.integration.orchestrator.test_actions_per_episode import _timeout_burst
+
+pytestmark = pytest.mark.django_db(databases=BOTH_DBS)
+
+
+def _flagged(service: str) -> list:
+    from ml_prediction.models import AnomalyDetection
+
+    return list(
+        AnomalyDetection.objects.filter(
+            service=service, metric_name="error_count", is_anomaly=True
+        ).order_by("window_start")
+    )
+
+
+def test_the_buckets_an_acknowledged_outage_goes_on_to_produce_are_acknowledged(settings):
+    from ml_prediction.services import PredictionOrchestrator
+    from ml_prediction.services.alerts import _anomaly_candidates
+    from ml_prediction.services.feedback import anomaly_acknowledge
+
+    # given an outage, analysed and acknowledged by the on-call
+    now = floor_5min(timezone.now())
+    earlier = now - timedelta(minutes=15)
+    load_traffic("django", days=1, seed=12, end=earlier)
+    _timeout_burst("django", end=earlier)
+    PredictionOrchestrator().run_full_analysis("django", "quick", as_of=earlier)
+    first = _flagged("django")
+    assert first, "the outage was not flagged"
+    anomaly_acknowledge(anomaly_id=first[-1].anomaly_id, actor="dana")
+
+    # when it goes on for another 15 minutes and is analysed again
+    _timeout_burst("django", end=now)
+    PredictionOrchestrator().run_full_analysis("django", "quick", as_of=now)
+
+    # then its new buckets carry the acknowledgement, its author and time
+    flagged = _flagged("django")
+    new = [a for a in flagged if a.window_start > first[-1].window_start]
+    assert new, "the outage's later buckets were not flagged"
+    assert all(a.acknowledged and a.acknowledged_by == "dana" for a in flagged)
+    first[-1].refresh_from_db()
+    assert {a.acknowledged_at for a in new} == {first[-1].acknowledged_at}
+    # and nothing of it can page again
+    config = settings.ML_PREDICTION_CONFIG
+    assert _anomaly_candidates("django", [str(a.anomaly_id) for a in flagged], config) == []
+
+
+def test_an_incident_nobody_acknowledged_is_left_as_it_is():
+    from ml_prediction.services import PredictionOrchestrator
+
+    now = floor_5min(timezone.now())
+    load_traffic("django", days=1, seed=12, end=now)
+    _timeout_burst("django", end=now)
+
+    PredictionOrchestrator().run_full_analysis("django", "quick", as_of=now)
+
+    flagged = _flagged("django")
+    assert flagged and not any(a.acknowledged for a in flagged)
+
+
+def test_a_new_incident_after_the_acknowledged_one_recovered_is_not_acknowledged():
+    from ml_prediction.services import PredictionOrchestrator
+    from ml_prediction.services.feedback import anomaly_acknowledge
+
+    now = floor_5min(timezone.now())
+    earlier = now - timedelta(hours=3)
+    load_traffic("django", days=1, seed=12, end=now)
+    _timeout_burst("django", end=earlier)
+    PredictionOrchestrator().run_full_analysis("django", "quick", as_of=earlier)
+    first = _flagged("django")
+    assert first
+    anomaly_acknowledge(anomaly_id=first[-1].anomaly_id, actor="dana")
+    PredictionOrchestrator().run_full_analysis("django", "deep", as_of=now - timedelta(minutes=30))
+
+    _timeout_burst("django", end=now)
+    PredictionOrchestrator().run_full_analysis("django", "quick", as_of=now)
+
+    later = [a for a in _flagged("django") if a.window_start >= now - timedelta(minutes=30)]
+    assert later and not any(a.acknowledged for a in later)
