@@ -244,6 +244,8 @@ def alert_context(payload: dict[str, Any]) -> dict[str, Any]:
         # every text writes times one way (``2026-11-27 15:30 UTC``), the payload keeps ISO
         "window_start": _readable_time(payload.get("window_start")),
         "window_end": _readable_time(payload.get("window_end")),
+        "incident_start": _readable_time(payload.get("incident_start")),
+        "value_unit": str(payload.get("value_unit") or ""),
         "time_estimate": format_minutes(payload.get("time_horizon_minutes")),
         # the horizon's end: the prediction says "by then", not "around then"
         "predicted_by": _readable_time(payload.get("predicted_timestamp")),
@@ -280,6 +282,10 @@ def _outlook_line(prediction: dict[str, Any]) -> str:
     return line
 
 
+def _unit(payload: dict[str, Any]) -> str:
+    return f" {payload['value_unit']}" if payload.get("value_unit") else ""
+
+
 def headline(payload: dict[str, Any]) -> str:
     """One line with the facts, used in digests and as the Slack fallback text."""
     kind = payload.get("kind")
@@ -293,14 +299,22 @@ def headline(payload: dict[str, Any]) -> str:
             f"({format_minutes(payload.get('duration_minutes'))})"
         )
         if payload.get("peak_value") is not None:
-            text += f", peak {_number(payload.get('peak_value'))}"
+            text += f", peak {_number(payload.get('peak_value'))}{_unit(payload)}"
+        if payload.get("acknowledged_by"):
+            text += f"; acknowledged by {', '.join(payload['acknowledged_by'])}"
         return text
     if kind == "anomaly":
         text = (
             f"{payload.get('severity', '')} {payload.get('anomaly_type') or 'anomaly'} in "
             f"{payload.get('metric_name', '')} on {payload.get('service', '')}: observed "
             f"{_number(payload.get('observed_value'))}, expected "
-            f"{_number(payload.get('expected_value'))} (score {payload.get('anomaly_score')}, "
+            f"{_number(payload.get('expected_value'))}{_unit(payload)}"
+            + (
+                f" since {_readable_time(payload['incident_start'])}"
+                if payload.get("incident_start")
+                else ""
+            )
+            + f" (score {payload.get('anomaly_score')}, "
             f"{payload.get('buckets_in_window')} anomalous buckets in "
             f"{payload.get('window_minutes')} min)"
         )
@@ -376,10 +390,13 @@ def _alert_blocks(context: dict[str, Any]) -> list[dict[str, Any]]:
             f"*Metric*\n{_esc(context.get('metric_name', ''))}",
             f"*Severity*\n{_esc(context.get('severity', ''))}",
             f"*Score*\n{context.get('anomaly_score')}",
-            f"*Observed / expected*\n{context['observed_value']} / {context['expected_value']}",
+            f"*Observed / expected*\n{context['observed_value']} / {context['expected_value']}"
+            + (f" {_esc(context['value_unit'])}" if context["value_unit"] else ""),
             f"*Anomalous buckets*\n{context.get('buckets_in_window')} in "
             f"{context.get('window_minutes')} min",
         ]
+        if context["incident_start"]:
+            fields.append(f"*Since*\n{context['incident_start']}")
     else:
         fields = [
             f"*Service*\n{_esc(context['service'])}",

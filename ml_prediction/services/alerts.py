@@ -200,6 +200,7 @@ def _resolved_group(
         "window_end": ended.isoformat(),
         "duration_minutes": round((ended - started).total_seconds() / 60),
         "peak_value": peak,
+        "value_unit": value_unit(metric),
         "normal_buckets": need,
         "acknowledged_by": acknowledged_by,
         "anomaly_id": str(paged[0].anomaly_id),
@@ -577,13 +578,24 @@ def _horizons(group: list[ErrorPrediction]) -> list[dict[str, Any]]:
     return [{"minutes": m, "probability": round(float(p), 4)} for m, p in sorted(best.items())]
 
 
+def value_unit(metric_name: str) -> str:
+    """What an anomaly's observed, expected and peak values count: "300" alone left on-call
+    guessing whether it was errors, per minute or per bucket, or milliseconds."""
+    if metric_name == "error_count":
+        return f"errors per {_config()['BUCKET_MINUTES']} min"
+    return ""
+
+
 def anomaly_payload(
     representative: AnomalyDetection,
     group: list[AnomalyDetection],
     buckets_in_window: int,
     actions: list[PreventiveAction] | None = None,
+    *,
+    incident_start: datetime | None = None,
 ) -> dict[str, Any]:
     a = representative
+    started = incident_start or min(m.window_start for m in group)
     return {
         "kind": Kind.ANOMALY,
         "subject": f"{a.severity_level.upper()} ANOMALY: {a.service} {a.metric_name}",
@@ -595,6 +607,8 @@ def anomaly_payload(
         "anomaly_score": round(float(a.anomaly_score), 4),
         "observed_value": a.observed_value,
         "expected_value": a.expected_value,
+        "value_unit": value_unit(a.metric_name),
+        "incident_start": started.isoformat(),
         "window_start": a.window_start.isoformat(),
         "window_end": a.window_end.isoformat(),
         "buckets_in_window": buckets_in_window,
@@ -758,18 +772,9 @@ def _anomaly_groups(
     """One group per metric; it fires only with enough anomalous buckets in the recent window."""
     if not anomalies:
         return []
+    from ml_prediction.services.feedback import episode_rows
+
     window = timedelta(minutes=config["ANOMALY_ALERT_WINDOW_MINUTES"])
-    earliest = min(a.window_start for a in anomalies) - window
-    latest = max(a.window_start for a in anomalies)
-    anomalous_buckets = set(
-        AnomalyDetection.objects.filter(
-            service=service,
-            is_anomaly=True,
-            detection_state=AnomalyDetection.DetectionState.ACTIVE,
-            window_start__gt=earliest,
-            window_start__lte=latest,
-        ).values_list("window_start", flat=True)
-    )
     actions_by_anomaly: dict[str, list[PreventiveAction]] = defaultdict(list)
     for action in PreventiveAction.objects.filter(
         anomaly_id__in=[a.anomaly_id for a in anomalies]
@@ -783,8 +788,24 @@ def _anomaly_groups(
         representative = max(
             members, key=lambda a: (LEVEL_RANK.get(a.severity_level, 0), a.window_start)
         )
-        newest = max(a.window_start for a in members)
-        in_window = sum(1 for t in anomalous_buckets if newest - window < t <= newest)
+        # The incident the newest bucket belongs to (``feedback.episode_rows``): its start is
+        # what the page says, and only its own buckets count towards ANOMALY_ALERT_MIN_BUCKETS.
+        # Found on call: a page showed the newest 5 minutes only, and a second incident's "5
+        # anomalous buckets in 60 min" counted 4 of the first one, over and resolved.
+        newest_row = max(members, key=lambda a: a.window_start)
+        newest = newest_row.window_start
+        episode = {
+            (newest, newest_row.detection_state),
+            *AnomalyDetection.objects.filter(pk__in=episode_rows(newest_row)).values_list(
+                "window_start", "detection_state"
+            ),
+        }
+        incident_start = min(start for start, _ in episode)
+        in_window = sum(
+            1
+            for start, state in episode
+            if state == AnomalyDetection.DetectionState.ACTIVE and newest - window < start <= newest
+        )
         group = _Group(
             kind=Kind.ANOMALY,
             dedup_key=f"anomaly:{service}:{metric}"[:300],
@@ -795,6 +816,7 @@ def _anomaly_groups(
                 members,
                 in_window,
                 [x for m in members for x in actions_by_anomaly.get(str(m.anomaly_id), [])],
+                incident_start=incident_start,
             ),
             created_from=representative.created_at,
             anomaly_ids=[str(a.anomaly_id) for a in members],

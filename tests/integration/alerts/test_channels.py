@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from ml_prediction.engines.forecasting import format_time
 from ml_prediction.models import AlertNotification, ErrorPrediction, PreventiveAction
 from ml_prediction.services.alerts import alerts_dispatch
 from tests.integration.alerts.conftest import BOTH_DBS
@@ -236,7 +237,7 @@ def test_critical_anomaly_email_and_slack_carry_the_anomaly_facts(
 ):
     slack = http_receiver(200)
     ml_config(SLACK_WEBHOOK_URL=slack.url)
-    make_anomaly(minutes_ago=10, severity="high")
+    first = make_anomaly(minutes_ago=10, severity="high")
     anomaly = make_anomaly(minutes_ago=5, severity="critical")
     PreventiveAction.objects.create(
         anomaly=anomaly,
@@ -258,7 +259,13 @@ def test_critical_anomaly_email_and_slack_carry_the_anomaly_facts(
     assert message["Subject"] == "CRITICAL ANOMALY: laravel error_count"
     text = message.get_body(preferencelist=("plain",)).get_content()
     # numbers are written for people (240, 28,712), not as raw floats (240.0) or 2.87e+04
-    assert "Observed / expected: 240 / 31" in text and "2 anomalous buckets in 60 min" in text
+    assert "Observed / expected: 240 / 31 errors per 5 min" in text
+    assert "2 anomalous buckets in 60 min" in text
+    # the incident's start, not only its newest 5 minutes (on-call acceptance pass)
+    assert f"Incident since: {format_time(first.window_start)}" in text
+    fields = [f["text"] for b in slack.bodies[0]["blocks"] for f in b.get("fields", [])]
+    assert f"*Since*\n{format_time(first.window_start)}" in fields
+    assert "since " + format_time(first.window_start) in slack.bodies[0]["text"]
     assert "Upstream payment API timeouts" in text
     assert "1. Open the circuit breaker on the payment client" in text
     assert_valid_block_kit(slack.bodies[0])

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from ml_prediction.models import AlertNotification, ErrorPrediction, PredictionFeedback
 from ml_prediction.services.alerts import alerts_dispatch
+from ml_prediction.services.feedback import anomaly_acknowledge
 from tests.integration.alerts.conftest import BOTH_DBS, FACTORS
 
 pytestmark = pytest.mark.django_db(databases=BOTH_DBS)
@@ -348,6 +349,28 @@ def test_a_new_outage_after_recovery_pages_although_within_the_quiet_period(
     assert len(smtp_server.envelopes) == 2
 
 
+def test_a_new_incident_counts_only_its_own_buckets(
+    smtp_server, ml_config, eager_celery, deliver_on_commit, make_anomaly
+):
+    """Found on call: a second incident's "5 anomalous buckets in 60 min" counted 4 of the
+    first one, over and resolved; one bucket of a new incident paged on the strength of them."""
+    # given an incident 55-40 min ago, then a quarter of an hour of normal buckets
+    for minutes in (55, 50, 45, 40):
+        _scored(make_anomaly, minutes, anomalous=True)
+    for minutes in (35, 30, 25, 20, 15, 10):
+        _scored(make_anomaly, minutes, anomalous=False)
+
+    # when one bucket of a new incident is flagged
+    dispatch(
+        deliver_on_commit, service="laravel", anomalies=[_scored(make_anomaly, 5, anomalous=True)]
+    )
+
+    # then it is one bucket, not five: below ANOMALY_ALERT_MIN_BUCKETS
+    assert len(smtp_server.envelopes) == 0
+    assert reasons() == ["below_min_buckets"]
+    assert "1 anomalous bucket(s) in the last 60 min" in AlertNotification.objects.get().reason
+
+
 def test_a_short_dip_inside_an_outage_does_not_make_it_a_new_incident(
     smtp_server, ml_config, eager_celery, deliver_on_commit, make_anomaly
 ):
@@ -460,6 +483,7 @@ def test_a_paged_incident_gets_one_all_clear_once_it_has_recovered(
     paged = _scored(make_anomaly, 35, anomalous=True)
     dispatch(deliver_on_commit, service="laravel", anomalies=[paged])
     assert len(smtp_server.envelopes) == 1
+    anomaly_acknowledge(anomaly_id=paged.anomaly_id, actor="dana")
 
     # two normal buckets: not over yet (the next analyses dispatch nothing new)
     for minutes in (30, 25):
@@ -477,7 +501,10 @@ def test_a_paged_incident_gets_one_all_clear_once_it_has_recovered(
         "RESOLVED: laravel error_count back to normal",
     ]
     text = smtp_server.messages[1].get_body(preferencelist=("plain",)).get_content()
-    assert "laravel error_count back to normal:" in text and "(10 minutes), peak 240" in text
+    assert "laravel error_count back to normal:" in text
+    # the peak with its unit, and who acknowledged it, by email and Slack (on-call pass)
+    assert "(10 minutes), peak 240 errors per 5 min; acknowledged by dana" in text
+    assert "acknowledged by dana" in slack.bodies[1]["text"]
     # the episode began a bucket before the paged one: its whole span is reported
     assert "The last 3 scored buckets were normal." in text
     assert len(slack.bodies) == 2 and "back to normal" in slack.bodies[1]["text"]
