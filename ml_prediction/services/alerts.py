@@ -775,11 +775,6 @@ def _anomaly_groups(
     from ml_prediction.services.feedback import episode_rows
 
     window = timedelta(minutes=config["ANOMALY_ALERT_WINDOW_MINUTES"])
-    actions_by_anomaly: dict[str, list[PreventiveAction]] = defaultdict(list)
-    for action in PreventiveAction.objects.filter(
-        anomaly_id__in=[a.anomaly_id for a in anomalies]
-    ).order_by("created_at"):
-        actions_by_anomaly[str(action.anomaly_id)].append(action)
     by_metric: dict[str, list[AnomalyDetection]] = defaultdict(list)
     for anomaly in anomalies:
         by_metric[anomaly.metric_name].append(anomaly)
@@ -795,15 +790,15 @@ def _anomaly_groups(
         newest_row = max(members, key=lambda a: a.window_start)
         newest = newest_row.window_start
         episode = {
-            (newest, newest_row.detection_state),
+            (newest_row.pk, newest, newest_row.detection_state),
             *AnomalyDetection.objects.filter(pk__in=episode_rows(newest_row)).values_list(
-                "window_start", "detection_state"
+                "pk", "window_start", "detection_state"
             ),
         }
-        incident_start = min(start for start, _ in episode)
+        incident_start = min(start for _, start, _ in episode)
         in_window = sum(
             1
-            for start, state in episode
+            for _, start, state in episode
             if state == AnomalyDetection.DetectionState.ACTIVE and newest - window < start <= newest
         )
         group = _Group(
@@ -815,7 +810,7 @@ def _anomaly_groups(
                 representative,
                 members,
                 in_window,
-                [x for m in members for x in actions_by_anomaly.get(str(m.anomaly_id), [])],
+                _episode_actions({pk for pk, _, _ in episode} | {a.pk for a in members}),
                 incident_start=incident_start,
             ),
             created_from=representative.created_at,
@@ -836,6 +831,22 @@ def _anomaly_groups(
             )
         groups.append(group)
     return groups
+
+
+def _episode_actions(anomaly_ids: set[Any]) -> list[PreventiveAction]:
+    """The actions recommended for any bucket of the incident, each title once (the newest).
+
+    The analyses hang an episode's actions on its highest-scoring bucket, which is often not
+    the one that pages (the first bucket was below ANOMALY_ALERT_MIN_BUCKETS): found on call,
+    the first page of an incident then listed its actions folded into one line of text.
+    """
+    newest_first = PreventiveAction.objects.filter(anomaly_id__in=anomaly_ids).order_by(
+        "-created_at"
+    )
+    by_title: dict[str, PreventiveAction] = {}
+    for action in newest_first:
+        by_title.setdefault(action.title, action)
+    return sorted(by_title.values(), key=lambda a: a.created_at)
 
 
 def _recently_fired(

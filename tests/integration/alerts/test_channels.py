@@ -300,3 +300,35 @@ def test_actions_stored_on_the_prediction_are_listed_when_it_has_no_action_rows(
 
     text = smtp_server.messages[0].get_body(preferencelist=("plain",)).get_content()
     assert "1. Roll back release 2.4.1 (automatable)" in text
+
+
+def test_the_first_page_lists_the_actions_the_analysis_hung_on_another_bucket_of_the_incident(
+    smtp_server, ml_config, eager_celery, deliver_on_commit, make_anomaly
+):
+    """Found on call: an episode's actions hang on its highest-scoring bucket; when that was not
+    the bucket that paged, the page folded them into one line of text."""
+    top = make_anomaly(minutes_ago=10, severity="high")
+    for title, priority in (
+        ("Open the circuit breaker on the payment client", "critical"),
+        ("Raise the payment client's timeout budget", "high"),
+    ):
+        PreventiveAction.objects.create(
+            anomaly=top,
+            service="laravel",
+            action_type="enable_circuit_breaker",
+            title=title,
+            priority=priority,
+        )
+    paged = make_anomaly(minutes_ago=5, severity="critical")
+
+    deliver_on_commit(
+        alerts_dispatch,
+        service="laravel",
+        prediction_ids=[],
+        anomaly_ids=[paged.anomaly_id],
+        learning=False,
+    )
+
+    text = smtp_server.messages[0].get_body(preferencelist=("plain",)).get_content()
+    assert "1. Open the circuit breaker on the payment client" in text
+    assert "2. Raise the payment client's timeout budget" in text
