@@ -7,7 +7,6 @@ one axis. The lists mirror what the API's selectors return.
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -22,6 +21,7 @@ from django.utils.dateparse import parse_datetime
 
 from error_logging.models import ErrorLog, ErrorRollup
 from feeding_hearts.catalog import SERVICES
+from ml_prediction.engines.root_cause import cause_as_of
 from ml_prediction.models import (
     AIInsight,
     AnalysisRun,
@@ -271,18 +271,8 @@ def high_risk_predictions(*, limit: int = 20) -> list[ErrorPrediction]:
     )
 
 
-# Root-cause texts are written relative to the analysis that wrote them ("in the last hour").
-RELATIVE_HOUR = re.compile(r"\b(in|over) the last hour\b")
 # ``feedback.episode_rows`` looks one day either side of the bucket it is given.
 EPISODE_REACH = timedelta(hours=24)
-
-
-def cause_as_of(text: str, *, at: datetime) -> str:
-    """A cause text with its "the last hour" said as the hour it meant ("the hour before
-    Nov 25 22:45 UTC"). Read two days later, "in the last hour" reads as now; the stored text
-    stays as the analysis wrote it, only the page says which hour that was."""
-    stamp = f"{at.astimezone(UTC):%b %d %H:%M} UTC"
-    return RELATIVE_HOUR.sub(lambda m: f"{m.group(1)} the hour before {stamp}", text)
 
 
 @dataclass(frozen=True)
@@ -411,7 +401,7 @@ def _episode(members: list[AnomalyDetection]) -> AnomalyEpisode:
     cause_at: dict[tuple[str, str], datetime] = {}
     for a in members:
         if a.root_cause_hypothesis or a.recommended_action:
-            cause_at[(a.root_cause_hypothesis, a.recommended_action)] = a.window_end
+            cause_at[(a.root_cause_hypothesis, a.recommended_action)] = api.cause_computed_at(a)
     types: list[str] = []
     for a in members:
         name = a.get_anomaly_type_display()

@@ -150,6 +150,18 @@ def _split(data: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     return data.iloc[-n_recent:], data.iloc[:-n_recent]
 
 
+# The hypotheses are written relative to the analysis that computed them ("in the last hour").
+_RELATIVE_HOUR = re.compile(r"\b(in|over) the last hour\b")
+
+
+def cause_as_of(text: str, *, at: datetime) -> str:
+    """A hypothesis with its "the last hour" said as the hour it meant ("the hour before
+    Nov 25 22:45 UTC"). Read later, or kept by a later run, "in the last hour" reads as now;
+    the stored text stays as the analysis wrote it, only what people read says which hour."""
+    stamp = f"{pd.Timestamp(at).tz_convert('UTC'):%b %d %H:%M} UTC"
+    return _RELATIVE_HOUR.sub(lambda m: f"{m.group(1)} the hour before {stamp}", text)
+
+
 def _bounded(log_ratio: float) -> float:
     """A log ratio squashed into -1..1 like the signature's shares and gauge z-scores.
 

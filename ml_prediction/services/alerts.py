@@ -22,6 +22,7 @@ from django.db import connections, transaction
 from django.utils import timezone
 
 from ml_prediction.engines.catalog import INCIDENT
+from ml_prediction.engines.root_cause import cause_as_of
 from ml_prediction.models import (
     AlertNotification,
     AnalysisRun,
@@ -33,6 +34,7 @@ from ml_prediction.models import (
 from ml_prediction.services.audit import audit_record
 from ml_prediction.services.cache import read_cache_bump
 from ml_prediction.services.errors import NotFound
+from ml_prediction.services.selectors import cause_computed_at
 
 logger = logging.getLogger(__name__)
 
@@ -614,7 +616,7 @@ def anomaly_payload(
         "buckets_in_window": buckets_in_window,
         "window_minutes": _config()["ANOMALY_ALERT_WINDOW_MINUTES"],
         "factors": anomaly_factor_lines(a.contributing_features),
-        "root_cause_hypothesis": a.root_cause_hypothesis,
+        "root_cause_hypothesis": cause_as_of(a.root_cause_hypothesis, at=cause_computed_at(a)),
         "recommended_actions": _action_lines(
             [{"title": a.recommended_action}] if a.recommended_action else [], actions or []
         ),

@@ -70,6 +70,7 @@ from ml_prediction.services.selectors import (
 )
 from ml_prediction.services.training import (
     LATENCY_FORECAST,
+    ROOT_CAUSE_AS_OF_FEATURE,
     ROOT_CAUSE_KEY_FEATURE,
     engine_config,
     error_type_names_for_service,
@@ -116,6 +117,7 @@ class _Episode:
     cause: RootCauseResult
     scores: list[AnomalyScore]
     recommendations: list[ActionRecommendation]
+    as_of: datetime  # the end of the hour the cause was computed on
 
 
 @dataclass(frozen=True)
@@ -126,6 +128,7 @@ class _Explanation:
     hypothesis: str = ""
     confidence: float | None = None
     recommended_action: str = ""
+    as_of: str = ""  # ISO end of the hour the hypothesis describes ("in the last hour")
 
 
 _NO_EXPLANATION = _Explanation()
@@ -549,7 +552,9 @@ class _Run:
                     )
             episodes = self._guarded(
                 "episode_root_cause",
-                lambda: self._episodes(frame, runs, current=cause, recent_start=recent_start),
+                lambda: self._episodes(
+                    frame, runs, current=cause, recent_start=recent_start, end=end
+                ),
                 [],
             )
         if full:
@@ -635,6 +640,7 @@ class _Run:
         *,
         current: RootCauseResult | None,
         recent_start: datetime,
+        end: datetime,
     ) -> list[_Episode]:
         """The root cause and actions of each anomalous episode, from the episode's own window.
 
@@ -648,7 +654,7 @@ class _Run:
         for run in runs:
             start = run[0].timestamp
             if run[-1].timestamp >= recent_start:
-                cause = current
+                cause, as_of = current, end
             elif self.analysis_type == "deep":
                 # explained as an analysis 15 minutes into the episode would have seen it (the
                 # root-cause evaluation's window): at its first bucket a pool that saturates is
@@ -660,6 +666,7 @@ class _Run:
                     end=(at + bucket).to_pydatetime(),
                 )
                 cause = self._root_cause(frame, error_types=error_types, at=at)
+                as_of = (at + bucket).to_pydatetime()
             else:
                 cause = None
             if cause is None:
@@ -672,6 +679,7 @@ class _Run:
                     recommendations=self._actions(
                         cause, severity=severity, probability=probability
                     ),
+                    as_of=as_of,
                 )
             )
         return episodes
@@ -733,6 +741,7 @@ class _Run:
                 hypothesis=episode.cause.hypothesis,
                 confidence=finite(episode.cause.confidence),
                 recommended_action="; ".join(r.title for r in episode.recommendations),
+                as_of=episode.as_of.isoformat(),
             )
             for s in episode.scores:
                 explained[(s.metric_name, s.timestamp)] = item
@@ -764,6 +773,7 @@ class _Run:
                 hypothesis=hypothesis,
                 confidence=confidence,
                 recommended_action=action,
+                as_of=str((features or {}).get(ROOT_CAUSE_AS_OF_FEATURE) or ""),
             )
             for metric, start, hypothesis, confidence, action, features in stored
         }
@@ -799,6 +809,8 @@ class _Run:
             features = json_safe(s.contributing_features)
             if explained.cause_key:
                 features[ROOT_CAUSE_KEY_FEATURE] = explained.cause_key
+            if explained.as_of:
+                features[ROOT_CAUSE_AS_OF_FEATURE] = explained.as_of
             anomaly_rows.append(
                 AnomalyDetection(
                     model=anomaly_model,

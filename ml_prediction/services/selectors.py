@@ -387,6 +387,24 @@ def head_gate_auc_expression() -> Func:
 
 
 # --- anomalies -------------------------------------------------------------------------------
+
+
+def cause_computed_at(anomaly: AnomalyDetection) -> datetime:
+    """The end of the hour the row's root cause was computed on: kept by the analysis in
+    ``contributing_features`` (a quick run keeps an earlier run's cause, so the figures are not
+    the bucket's own hour); the bucket's end for rows stored before it was kept."""
+    from django.utils.dateparse import parse_datetime
+
+    from ml_prediction.services.training import ROOT_CAUSE_AS_OF_FEATURE
+
+    features = (
+        anomaly.contributing_features if isinstance(anomaly.contributing_features, dict) else {}
+    )
+    value = features.get(ROOT_CAUSE_AS_OF_FEATURE)
+    parsed = parse_datetime(value) if isinstance(value, str) else None
+    return parsed or anomaly.window_end
+
+
 # Newest window first. Not ``-detected_at``: every analysis re-scores the buckets of its
 # lookback and stamps them all with the same ``detected_at``, so whole batches would tie and
 # come out in any order. (service, metric_name, window_start) is unique: a total order.

@@ -88,6 +88,9 @@ PROMOTION_TOLERANCE = 0.01
 # The episode's root-cause key, kept by the analysis on its anomaly rows' ``contributing_features``
 # (the row has no column for it), so the root-cause library learns past incidents with their cause.
 ROOT_CAUSE_KEY_FEATURE = "root_cause_key"
+# ... and the end of the hour that root cause was computed on (ISO): a quick run keeps the
+# explanation of an earlier run, so the bucket's own hour is not the hour its figures describe.
+ROOT_CAUSE_AS_OF_FEATURE = "root_cause_as_of"
 # Forecast series from the bucket frame: name → (frame column, aggregation to hourly).
 FORECAST_SERIES: dict[str, tuple[str, str]] = {
     "error_count": ("total_count", "sum"),
