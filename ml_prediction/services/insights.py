@@ -294,23 +294,68 @@ def _hotspots(service: str, end: datetime) -> list[InsightDraft]:
         if not top[column] or total < HOTSPOT_MIN_ERRORS or top["n"] < HOTSPOT_SHARE * total:
             continue
         share = top["n"] / total
+        severity = "critical" if share >= 0.8 and top["n"] >= 100 else "warning"
+        supporting = {
+            label: top[column],
+            "count": top["n"],
+            "total": total,
+            "share": round(share, 3),
+        }
+        if column == "fingerprint":
+            drafts.append(_fingerprint_hotspot(service, window, top, total, share, severity))
+            continue
         drafts.append(
             InsightDraft(
                 insight_type="hotspot",
                 subject=f"{label}:{top[column]}"[:150],
-                severity="critical" if share >= 0.8 and top["n"] >= 100 else "warning",
+                severity=severity,
                 title=f"{service}: {share:.0%} of the last hour's errors come from one {label}",
                 description=f"{top['n']} of {total} errors in the last hour share the {label} {top[column]!s}.",
-                supporting_data={
-                    label: top[column],
-                    "count": top["n"],
-                    "total": total,
-                    "share": round(share, 3),
-                },
+                supporting_data=supporting,
                 recommendations=[f"Investigate {label} {top[column]!s} first."],
             )
         )
     return drafts
+
+
+def _fingerprint_hotspot(
+    service: str, window: Any, top: dict[str, Any], total: int, share: float, severity: str
+) -> InsightDraft:
+    """One error group dominating the hour, named by what people recognise: its type and
+    message template. Found on call: the insight named a 64-character hash that no page or API
+    endpoint resolves; the hash stays in ``supporting_data`` for the error tracker."""
+    from ml_prediction.engines.root_cause import message_template
+
+    fingerprint = str(top["fingerprint"])
+    example = (
+        window.filter(fingerprint=fingerprint)
+        .order_by("-occurred_at")
+        .values("error_type", "message")
+        .first()
+        or {}
+    )
+    error_type = str(example.get("error_type") or "")
+    template = message_template(str(example.get("message") or ""))
+    name = (
+        f"{error_type}: {template}" if template else error_type or f"fingerprint {fingerprint[:12]}"
+    )
+    return InsightDraft(
+        insight_type="hotspot",
+        subject=f"fingerprint:{fingerprint}"[:150],
+        severity=severity,
+        title=f"{service}: {share:.0%} of the last hour's errors are one error, {error_type or 'unknown type'}",
+        description=f"{top['n']} of {total} errors in the last hour are the same error: {name} "
+        f"(fingerprint {fingerprint[:12]}).",
+        supporting_data={
+            "fingerprint": fingerprint,
+            "error_type": error_type,
+            "message_template": template,
+            "count": top["n"],
+            "total": total,
+            "share": round(share, 3),
+        },
+        recommendations=[f"Investigate {name} first."],
+    )
 
 
 def _drift(service: str, as_of: datetime) -> list[InsightDraft]:

@@ -111,6 +111,38 @@ def test_hotspot_endpoint_from_the_last_hour_of_errors():
     }
 
 
+def test_a_hotspot_error_group_is_named_by_its_type_and_message_not_its_hash():
+    """Found on call: the insight said "36 of 40 errors share the fingerprint 9f2c…" (a
+    64-character hash no page or API endpoint resolves)."""
+    from django.utils import timezone
+
+    from error_logging.services import ingest_errors
+    from ml_prediction.services.insights import _hotspots
+
+    now = timezone.now()
+    items = [
+        {
+            "error_type": "QueryException" if i % 10 else "ValueError",
+            "message": f"SQLSTATE[HY000] [2002] Connection refused (attempt {i})"
+            if i % 10
+            else "bad value",
+            "endpoint": f"/api/item/{i}",  # no endpoint dominates
+            "occurred_at": (now - timedelta(minutes=1 + i % 50)).isoformat(),
+        }
+        for i in range(40)
+    ]
+    ingest_errors(service="laravel", items=items)
+
+    (draft,) = [d for d in _hotspots("laravel", now) if d.subject.startswith("fingerprint:")]
+
+    name = "QueryException: SQLSTATE[HY000] [<n>] Connection refused (attempt <n>)"
+    assert draft.title == ("laravel: 90% of the last hour's errors are one error, QueryException")
+    assert name in draft.description and draft.recommendations == [f"Investigate {name} first."]
+    assert draft.supporting_data["error_type"] == "QueryException"
+    assert len(draft.supporting_data["fingerprint"]) >= 32  # kept for the error tracker
+    assert draft.supporting_data["fingerprint"] not in draft.title + draft.description
+
+
 def test_model_drift_when_tracked_precision_falls_below_the_held_out_precision():
     # Was: tracked accuracy against the held-out accuracy, which the many quiet held-out
     # buckets dominate and the stored (alert-level only) predictions do not contain.
