@@ -330,9 +330,25 @@ def headline(payload: dict[str, Any]) -> str:
     probability = payload.get("probability")
     pct = f"{float(probability):.0%}" if probability is not None else "?"
     return (
-        f"{payload.get('error_type', '')} on {payload.get('service', '')}: {pct} within "
+        f"{risk_name(payload.get('category'), payload.get('error_type', ''))} on "
+        f"{payload.get('service', '')}: {pct} within "
         f"{format_minutes(payload.get('time_horizon_minutes'))}"
     )
+
+
+def risk_name(category: Any, error_type: Any) -> str:
+    """What a prediction warns of, as a page names it.
+
+    The critical head predicts critical errors of any type (named after the service's most
+    frequent critical type): found on call, "HIGH RISK: OperationalError on django" read as a
+    forecast of that one type.
+    """
+    if category == "critical":
+        usual = str(error_type or "")
+        return "critical errors" + (
+            f" (most often {usual})" if usual and usual != "CriticalError" else ""
+        )
+    return str(error_type or "")
 
 
 # --- email ---------------------------------------------------------------------------------------

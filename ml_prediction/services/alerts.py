@@ -540,13 +540,13 @@ def prediction_payload(
         }
         for q in sorted(best.values(), key=lambda q: (-q.probability, q.predicted_error_type))[:3]
     ]
-    from ml_prediction.notifications import format_minutes
+    from ml_prediction.notifications import format_minutes, risk_name
 
     # The guide's "HIGH RISK: <type>", then what tells two pages apart in an inbox: the
     # service, how likely, how soon, and for an incident the type it is likely to be.
     subject = (
-        f"HIGH RISK: {p.predicted_error_type} on {p.service}: {float(p.probability):.0%} within "
-        f"{format_minutes(p.time_horizon_minutes)}"
+        f"HIGH RISK: {risk_name(p.predicted_category, p.predicted_error_type)} on {p.service}: "
+        f"{float(p.probability):.0%} within {format_minutes(p.time_horizon_minutes)}"
     )
     if likely_types:
         subject += f" (likely {likely_types[0]['error_type']})"

@@ -332,3 +332,42 @@ def test_the_first_page_lists_the_actions_the_analysis_hung_on_another_bucket_of
     text = smtp_server.messages[0].get_body(preferencelist=("plain",)).get_content()
     assert "1. Open the circuit breaker on the payment client" in text
     assert "2. Raise the payment client's timeout budget" in text
+
+
+@pytest.mark.parametrize(
+    ("error_type", "said"),
+    [
+        ("OperationalError", "critical errors (most often OperationalError)"),
+        ("CriticalError", "critical errors"),  # the default name: no type to add
+    ],
+)
+def test_a_critical_head_page_says_critical_errors_not_one_type(
+    smtp_server,
+    http_receiver,
+    ml_config,
+    eager_celery,
+    deliver_on_commit,
+    make_prediction,
+    error_type,
+    said,
+):
+    """Found on call: "HIGH RISK: OperationalError on django" read as a forecast of that one
+    type; the critical head predicts critical errors of any type."""
+    slack = http_receiver(200)
+    ml_config(SLACK_WEBHOOK_URL=slack.url)
+    prediction = make_prediction(
+        error_type=error_type, predicted_category="critical", probability=0.86, horizon=30
+    )
+
+    deliver_on_commit(
+        alerts_dispatch,
+        service="django",
+        prediction_ids=[prediction.prediction_id],
+        anomaly_ids=[],
+        learning=False,
+    )
+
+    assert (
+        smtp_server.messages[0]["Subject"] == f"HIGH RISK: {said} on django: 86% within 30 minutes"
+    )
+    assert f"{said} on django: 86% within 30 minutes" in slack.bodies[0]["text"]
