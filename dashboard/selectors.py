@@ -8,7 +8,7 @@ one axis. The lists mirror what the API's selectors return.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -307,6 +307,8 @@ class AnomalyEpisode:
     anomaly_types: list[str]
     causes: list[EpisodeCause]
     learning: bool
+    acknowledged_by: str = ""  # for an acknowledged episode: who, and when
+    acknowledged_at: datetime | None = None
 
     @property
     def bucket_count(self) -> int:
@@ -438,6 +440,39 @@ def open_anomaly_episodes(*, limit: int = 20) -> list[AnomalyEpisode]:
     rows = list(api.anomaly_unacknowledged()[:200])
     episodes = [_episode(members) for members in _split_into_episodes(rows)]
     episodes.sort(key=lambda e: (LEVEL_ORDER.get(e.severity_level, 9), -e.end.timestamp()))
+    return episodes[:limit]
+
+
+def acknowledged_anomaly_episodes(
+    *, now: datetime, hours: int = 24, limit: int = 20
+) -> list[AnomalyEpisode]:
+    """The episodes acknowledged whose last bucket ended within ``hours``, newest first, with
+    who acknowledged them.
+
+    Found on call: an alert's link (``#anomaly-<id>``) to an incident someone had acknowledged
+    landed at the top of the page, its row gone; the on-call joining late could not see that
+    the incident was being worked on, nor by whom.
+    """
+    rows = list(
+        AnomalyDetection.objects.filter(
+            is_anomaly=True, acknowledged=True, window_end__gte=now - timedelta(hours=hours)
+        ).order_by("-window_start")[:200]
+    )
+    episodes = []
+    for members in _split_into_episodes(rows):
+        first_ack = min(
+            (a for a in members if a.acknowledged_at),
+            key=lambda a: a.acknowledged_at,
+            default=members[0],
+        )
+        episodes.append(
+            replace(
+                _episode(members),
+                acknowledged_by=first_ack.acknowledged_by,
+                acknowledged_at=first_ack.acknowledged_at,
+            )
+        )
+    episodes.sort(key=lambda e: -e.end.timestamp())
     return episodes[:limit]
 
 

@@ -108,6 +108,7 @@ def _panel_context(request: HttpRequest) -> dict[str, Any]:
         "predictions": _prediction_rows(selectors.high_risk_predictions()),
         "anomalies": anomalies,
         "anomaly_buckets": sum(e.bucket_count for e in anomalies),
+        "acknowledged": selectors.acknowledged_anomaly_episodes(now=summary["timestamp"]),
         "actions": actions,
         "automated_action_ids": {a.action_id for a in actions if action_is_automated(a)},
         "insights": selectors.active_insights(),

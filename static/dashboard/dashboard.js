@@ -70,12 +70,13 @@
       .finally(refresh);
   });
 
-  // An alert links to /dashboard/#anomaly-<id>. The row of every open episode carries the id of
-  // each of its buckets; when none does, say why the page did not jump anywhere.
+  // An alert links to /dashboard/#anomaly-<id>. The row of every open episode, and of every
+  // episode acknowledged in the last 24 hours, carries the id of each of its buckets; when none
+  // does, say why the page did not jump anywhere.
   var linked = /^#anomaly-([0-9a-f-]{36})$/i.exec(window.location.hash);
   if (linked && !document.getElementById("anomaly-" + linked[1]) && !flash.textContent.trim()) {
-    showFlash("Anomaly " + linked[1] + " is not in the unacknowledged list below: its episode " +
-      "was acknowledged already, or it is older than the episodes shown.", "info");
+    showFlash("Anomaly " + linked[1] + " is not on this page: its episode was acknowledged " +
+      "more than 24 hours ago, or it is older than the episodes shown.", "info");
   }
 
   window.setInterval(refresh, seconds * 1000);

@@ -78,14 +78,15 @@ def test_an_alert_link_to_any_bucket_lands_on_its_episode_row(
     assert AnomalyDetection.objects.filter(anomaly_id__in=ids, acknowledged=True).count() == 6
 
 
-def test_a_link_to_an_acknowledged_anomaly_says_why_it_is_not_listed(
+def test_a_link_to_an_acknowledged_anomaly_lands_on_its_row_with_who_acknowledged_it(
     dashboard_rows, logged_in_page, live_server
 ):
+    """Found on call: once acknowledged, the row was gone and the link landed at the top."""
     # given an anomaly someone acknowledged since its alert was sent
     from ml_prediction.models import AnomalyDetection
 
     AnomalyDetection.objects.filter(anomaly_id=dashboard_rows.critical_anomaly_id).update(
-        acknowledged=True, acknowledged_by="someone"
+        acknowledged=True, acknowledged_by="dana"
     )
     page = logged_in_page
 
@@ -93,9 +94,33 @@ def test_a_link_to_an_acknowledged_anomaly_says_why_it_is_not_listed(
     page.goto(f"{live_server.url}/dashboard/panels/")
     page.goto(f"{live_server.url}/dashboard/#anomaly-{dashboard_rows.critical_anomaly_id}")
 
-    # then the page says why it did not jump to a row
+    # then it lands on the incident's row among the acknowledged ones, which says who
+    row = page.locator(f"section#acknowledged #anomaly-{dashboard_rows.critical_anomaly_id}")
+    row.wait_for()
+    assert row.is_visible()
+    assert "dana" in row.inner_text()
+    assert page.evaluate("() => document.getElementById('flash').textContent.trim()") == ""
+
+
+def test_a_link_to_an_anomaly_acknowledged_long_ago_says_why_it_is_not_listed(
+    dashboard_rows, logged_in_page, live_server
+):
+    from ml_prediction.models import AnomalyDetection
+
+    long_ago = dashboard_rows.now - timedelta(days=3)
+    AnomalyDetection.objects.filter(anomaly_id=dashboard_rows.critical_anomaly_id).update(
+        acknowledged=True,
+        acknowledged_by="dana",
+        window_start=long_ago,
+        window_end=long_ago + timedelta(minutes=5),
+    )
+    page = logged_in_page
+
+    page.goto(f"{live_server.url}/dashboard/panels/")
+    page.goto(f"{live_server.url}/dashboard/#anomaly-{dashboard_rows.critical_anomaly_id}")
+
     page.wait_for_selector("#flash .flash.info")
-    assert "not in the unacknowledged list" in page.locator("#flash").inner_text()
+    assert "not on this page" in page.locator("#flash").inner_text()
 
 
 def test_the_legend_has_a_key_for_every_dot_colour(dashboard_rows, logged_in_page):

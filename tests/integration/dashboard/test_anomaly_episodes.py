@@ -96,6 +96,48 @@ def test_one_episode_is_one_row_with_its_cause_once_and_every_bucket_as_an_ancho
     assert f"in the hour before {two_days_ago:%b %d} 22:45 UTC" in body
 
 
+def test_an_alert_link_to_an_acknowledged_incident_lands_on_its_row(client, ops_user):
+    """Found on call: once the incident was acknowledged its row was gone, and the page's link
+    (``#anomaly-<id>``) landed at the top; whoever joined late could not see who was on it."""
+    from ml_prediction.models import AnomalyDetection
+
+    # given an incident of the last hour acknowledged by dana, and one two days old
+    start = (timezone.now() - timedelta(minutes=50)).replace(second=0, microsecond=0)
+    recent = [
+        _bucket("java", start + timedelta(minutes=5 * i), cause=JAVA_CAUSE, acknowledged=True)
+        for i in range(4)
+    ]
+    old = _bucket("react", start - timedelta(days=2), acknowledged=True)
+    at = start + timedelta(minutes=12)
+    AnomalyDetection.objects.filter(acknowledged=True).update(
+        acknowledged_by="dana", acknowledged_at=at
+    )
+    open_one = _bucket("laravel", start, level="high")
+    client.force_login(ops_user)
+
+    body = client.get("/dashboard/panels/").content.decode()
+
+    # then the acknowledged incident is one row with every bucket as an anchor, and who and when
+    section = _section(body, "acknowledged")
+    assert re.findall(r'<tr id="anomaly-([0-9a-f-]{36})"', section) == [str(recent[0].anomaly_id)]
+    for bucket in recent:
+        assert section.count(f'id="anomaly-{bucket.anomaly_id}"') == 1
+    assert "dana" in section and f"{at:%b %d %H:%M}" in section
+    assert "Acknowledge</button>" not in section
+    # the older one is history; the open one stays in the table to acknowledge
+    assert f"anomaly-{old.anomaly_id}" not in body
+    assert _rows(body) == [str(open_one.anomaly_id)]
+
+
+def test_no_acknowledged_section_without_acknowledged_incidents(client, ops_user):
+    _bucket("laravel", timezone.now().replace(second=0, microsecond=0) - timedelta(minutes=20))
+    client.force_login(ops_user)
+
+    body = client.get("/dashboard/panels/").content.decode()
+
+    assert 'id="acknowledged"' not in body
+
+
 def test_the_rows_are_what_one_acknowledge_clears(client, ops_user, two_days_ago):
     """The table groups by feedback.episode_rows' rule: pressing a row's button acknowledges
     exactly that row's buckets, no more (another row) and no fewer (a row left behind)."""
