@@ -160,8 +160,7 @@ def _assert_library_matches_the_outage(now=None) -> None:
 
     record = MLModel.objects.get(service="java", model_type="root_cause", status="active")
     library = registry.registry_load(record=record)
-    # the outage is the newest incident (a blip of the traffic before it in the same hour is
-    # explained by the same current cause, and learnt as an incident of its own)
+    # the outage is the newest incident (a blip of the traffic before it is one of its own)
     incident = max(library.incidents, key=lambda i: i["occurred_at"])
     assert incident["cause_key"] == "db_pool_exhaustion"
     shares = {k: v for k, v in incident["signature"].items() if k.startswith("tpl:")}
