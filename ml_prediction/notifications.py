@@ -272,7 +272,8 @@ def _outlook_line(prediction: dict[str, Any]) -> str:
     """One prediction folded into an anomaly alert: what is expected next, and by when."""
     context = alert_context(prediction)
     line = (
-        f"{prediction.get('error_type', '')}: {context['probability_pct']} within "
+        f"{prediction.get('risk') or prediction.get('error_type', '')}: "
+        f"{context['probability_pct']} within "
         f"{context['time_estimate']} (by {context['predicted_by']})"
     )
     if len(context["horizon_lines"]) > 1:
@@ -309,15 +310,12 @@ def headline(payload: dict[str, Any]) -> str:
             f"{payload.get('metric_name', '')} on {payload.get('service', '')}: observed "
             f"{_number(payload.get('observed_value'))}, expected "
             f"{_number(payload.get('expected_value'))}{_unit(payload)}"
-            + (
-                f" since {_readable_time(payload['incident_start'])}"
-                if payload.get("incident_start")
-                else ""
-            )
             + f" (score {payload.get('anomaly_score')}, "
             f"{payload.get('buckets_in_window')} anomalous buckets in "
             f"{payload.get('window_minutes')} min)"
         )
+        if payload.get("incident_start"):
+            text += f"; incident since {_readable_time(payload['incident_start'])}"
         outlook = payload.get("outlook") or []
         if outlook:
             first = outlook[0]
@@ -412,11 +410,12 @@ def _alert_blocks(context: dict[str, Any]) -> list[dict[str, Any]]:
             f"{context.get('window_minutes')} min",
         ]
         if context["incident_start"]:
-            fields.append(f"*Since*\n{context['incident_start']}")
+            fields.append(f"*Incident since*\n{context['incident_start']}")
+        fields.append(f"*Worst bucket*\n{context['window_start']} – {context['window_end']}")
     else:
         fields = [
             f"*Service*\n{_esc(context['service'])}",
-            f"*Error type*\n{_esc(context.get('error_type', ''))}",
+            f"*Error type*\n{_esc(context.get('risk') or context.get('error_type', ''))}",
             f"*Probability*\n{context['probability_pct']}",
             f"*Time estimate*\nwithin {context['time_estimate']}",
             f"*Severity*\n{_esc(context.get('severity', ''))}",

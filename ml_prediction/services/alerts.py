@@ -34,7 +34,7 @@ from ml_prediction.models import (
 from ml_prediction.services.audit import audit_record
 from ml_prediction.services.cache import read_cache_bump
 from ml_prediction.services.errors import NotFound
-from ml_prediction.services.selectors import cause_computed_at
+from ml_prediction.services.selectors import PENDING_ACTION_STATUSES, cause_computed_at
 
 logger = logging.getLogger(__name__)
 
@@ -524,23 +524,26 @@ def prediction_payload(
     `likely`: for an incident alert, the type predictions of the same analysis; the payload
     lists the most probable types (best per type) so the page says what kind to expect.
     """
+    from ml_prediction.notifications import format_minutes, risk_name
+    from ml_prediction.services.feedback import horizon_of
+
     p = representative
+    # each likely kind once, named as a page names it: the critical head is "critical errors
+    # (most often <type>)", not a forecast of its one type (found on call)
     best: dict[str, ErrorPrediction] = {}
     for q in likely:
-        if (
-            q.predicted_error_type not in best
-            or q.probability > best[q.predicted_error_type].probability
-        ):
-            best[q.predicted_error_type] = q
+        name = risk_name(q.predicted_category, q.predicted_error_type)
+        if name not in best or q.probability > best[name].probability:
+            best[name] = q
     likely_types = [
         {
-            "error_type": q.predicted_error_type,
+            "error_type": name,
+            "category": q.predicted_category,
             "probability": round(float(q.probability), 4),
             "minutes": q.time_horizon_minutes,
         }
-        for q in sorted(best.values(), key=lambda q: (-q.probability, q.predicted_error_type))[:3]
+        for name, q in sorted(best.items(), key=lambda kv: (-kv[1].probability, kv[0]))[:3]
     ]
-    from ml_prediction.notifications import format_minutes, risk_name
 
     # The guide's "HIGH RISK: <type>", then what tells two pages apart in an inbox: the
     # service, how likely, how soon, and for an incident the type it is likely to be.
@@ -548,13 +551,15 @@ def prediction_payload(
         f"HIGH RISK: {risk_name(p.predicted_category, p.predicted_error_type)} on {p.service}: "
         f"{float(p.probability):.0%} within {format_minutes(p.time_horizon_minutes)}"
     )
-    if likely_types:
-        subject += f" (likely {likely_types[0]['error_type']})"
+    likely_type = next((t for t in likely_types if t["category"] != "critical"), None)
+    if likely_type is not None:
+        subject += f" (likely {likely_type['error_type']})"
     return {
         "kind": Kind.PREDICTION,
         "subject": subject,
         "service": p.service,
         "error_type": p.predicted_error_type,
+        "risk": risk_name(p.predicted_category, p.predicted_error_type),
         "category": p.predicted_category,
         "severity": p.predicted_severity,
         "probability": round(float(p.probability), 4),
@@ -563,7 +568,8 @@ def prediction_payload(
         "predicted_timestamp": p.predicted_timestamp.isoformat(),
         "affected_users_count": p.affected_users_count,
         "factors": factor_lines(p.contributing_factors),
-        "root_cause_hypothesis": p.root_cause_hypothesis,
+        # the cause was computed when the prediction was made: say which hour it describes
+        "root_cause_hypothesis": cause_as_of(p.root_cause_hypothesis, at=horizon_of(p)[0]),
         "recommended_actions": _action_lines(p.recommended_actions, actions),
         "horizons": _horizons(group),
         "likely_types": likely_types,
@@ -836,19 +842,22 @@ def _anomaly_groups(
 
 
 def _episode_actions(anomaly_ids: set[Any]) -> list[PreventiveAction]:
-    """The actions recommended for any bucket of the incident, each title once (the newest).
+    """The pending actions recommended for any bucket of the incident, each title once (the
+    newest), most urgent first.
 
     The analyses hang an episode's actions on its highest-scoring bucket, which is often not
     the one that pages (the first bucket was below ANOMALY_ALERT_MIN_BUCKETS): found on call,
-    the first page of an incident then listed its actions folded into one line of text.
+    the first page of an incident then listed its actions folded into one line of text. An
+    action someone skipped or executed is no longer something to do (acceptance pass: a
+    skipped "Scale up" led the next page, above a critical one).
     """
-    newest_first = PreventiveAction.objects.filter(anomaly_id__in=anomaly_ids).order_by(
-        "-created_at"
-    )
+    newest_first = PreventiveAction.objects.filter(
+        anomaly_id__in=anomaly_ids, status__in=PENDING_ACTION_STATUSES
+    ).order_by("-created_at")
     by_title: dict[str, PreventiveAction] = {}
     for action in newest_first:
         by_title.setdefault(action.title, action)
-    return sorted(by_title.values(), key=lambda a: a.created_at)
+    return sorted(by_title.values(), key=lambda a: (-LEVEL_RANK.get(a.priority, 0), a.created_at))
 
 
 def _recently_fired(

@@ -359,9 +359,19 @@ def acknowledgement_carried_over(*, service: str, anomaly_ids: list[Any]) -> int
         )
         if source is None:
             continue
-        carried += AnomalyDetection.objects.filter(pk=anomaly.pk, acknowledged=False).update(
+        if AnomalyDetection.objects.filter(pk=anomaly.pk, acknowledged=False).update(
             acknowledged=True, acknowledged_by=source[0], acknowledged_at=source[1]
-        )
+        ):
+            carried += 1
+            # who acknowledged is the person; that it reached this bucket is the system's doing
+            audit_record(
+                actor="system",
+                action="anomaly.acknowledge_carried",
+                object_type="anomaly",
+                object_id=anomaly.anomaly_id,
+                service=service,
+                details={"acknowledged_by": source[0], "acknowledged_at": source[1].isoformat()},
+            )
     return carried
 
 

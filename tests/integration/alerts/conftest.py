@@ -220,7 +220,9 @@ def make_prediction():
             prediction_bucket=bucket,
             predicted_timestamp=bucket + timedelta(minutes=horizon),
             contributing_factors=FACTORS if factors is None else factors,
-            root_cause_hypothesis="Connection pool exhaustion: 97 of 100 connections in use",
+            root_cause_hypothesis=fields.pop(
+                "root_cause_hypothesis", "Connection pool exhaustion: 97 of 100 connections in use"
+            ),
             recommended_actions=fields.pop("recommended_actions", []),
             affected_users_count=523,
             **fields,

@@ -264,8 +264,9 @@ def test_critical_anomaly_email_and_slack_carry_the_anomaly_facts(
     # the incident's start, not only its newest 5 minutes (on-call acceptance pass)
     assert f"Incident since: {format_time(first.window_start)}" in text
     fields = [f["text"] for b in slack.bodies[0]["blocks"] for f in b.get("fields", [])]
-    assert f"*Since*\n{format_time(first.window_start)}" in fields
-    assert "since " + format_time(first.window_start) in slack.bodies[0]["text"]
+    assert f"*Incident since*\n{format_time(first.window_start)}" in fields
+    assert "; incident since " + format_time(first.window_start) in slack.bodies[0]["text"]
+    assert any(f.startswith("*Worst bucket*\n") for f in fields)
     assert "Upstream payment API timeouts" in text
     assert "1. Open the circuit breaker on the payment client" in text
     assert_valid_block_kit(slack.bodies[0])
@@ -334,6 +335,41 @@ def test_the_first_page_lists_the_actions_the_analysis_hung_on_another_bucket_of
     assert "2. Raise the payment client's timeout budget" in text
 
 
+def test_a_page_lists_pending_actions_only_the_most_urgent_first(
+    smtp_server, ml_config, eager_celery, deliver_on_commit, make_anomaly
+):
+    """Found in the acceptance pass: an action someone had skipped led the next page, and a
+    high one came before a critical one (they were in the order they were created)."""
+    top = make_anomaly(minutes_ago=10, severity="high")
+    for title, priority, status in (
+        ("Scale up laravel", "high", "recommended"),
+        ("Restart the queue workers", "high", "skipped"),
+        ("Increase the database connection pool of laravel", "critical", "recommended"),
+    ):
+        PreventiveAction.objects.create(
+            anomaly=top,
+            service="laravel",
+            action_type="scale_up",
+            title=title,
+            priority=priority,
+            status=status,
+        )
+    paged = make_anomaly(minutes_ago=5, severity="critical")
+
+    deliver_on_commit(
+        alerts_dispatch,
+        service="laravel",
+        prediction_ids=[],
+        anomaly_ids=[paged.anomaly_id],
+        learning=False,
+    )
+
+    text = smtp_server.messages[0].get_body(preferencelist=("plain",)).get_content()
+    assert "1. Increase the database connection pool of laravel" in text
+    assert "2. Scale up laravel" in text
+    assert "Restart the queue workers" not in text
+
+
 @pytest.mark.parametrize(
     ("error_type", "said"),
     [
@@ -371,3 +407,64 @@ def test_a_critical_head_page_says_critical_errors_not_one_type(
         smtp_server.messages[0]["Subject"] == f"HIGH RISK: {said} on django: 86% within 30 minutes"
     )
     assert f"{said} on django: 86% within 30 minutes" in slack.bodies[0]["text"]
+    text = smtp_server.messages[0].get_body(preferencelist=("plain",)).get_content()
+    assert f"Error type: {said}" in text
+    fields = [f["text"] for b in slack.bodies[0]["blocks"] for f in b.get("fields", [])]
+    assert f"*Error type*\n{said}" in fields
+
+
+def test_an_incident_page_names_the_critical_head_as_critical_errors_not_a_likely_type(
+    smtp_server, ml_config, eager_celery, deliver_on_commit, make_prediction
+):
+    """Found in the acceptance pass: the incident page (the one that pages) read "ErrorBurst ...
+    (likely OperationalError)", the critical head's chance of critical errors of any type shown
+    as the chance of one type."""
+    incident = make_prediction(
+        error_type="ErrorBurst", predicted_category="incident", probability=0.8, horizon=30
+    )
+    critical = make_prediction(
+        error_type="OperationalError", predicted_category="critical", probability=0.78, horizon=30
+    )
+    timeout = make_prediction(
+        error_type="ReadTimeout", predicted_category="timeout", probability=0.72, horizon=30
+    )
+
+    deliver_on_commit(
+        alerts_dispatch,
+        service="django",
+        prediction_ids=[incident.prediction_id, critical.prediction_id, timeout.prediction_id],
+        anomaly_ids=[],
+        learning=False,
+    )
+
+    message = smtp_server.messages[0]
+    assert message["Subject"] == (
+        "HIGH RISK: ErrorBurst on django: 80% within 30 minutes (likely ReadTimeout)"
+    )
+    text = message.get_body(preferencelist=("plain",)).get_content()
+    assert "critical errors (most often OperationalError) 78% within 30 minutes" in text
+
+
+def test_a_prediction_page_says_which_hour_its_cause_describes(
+    smtp_server, ml_config, eager_celery, deliver_on_commit, make_prediction
+):
+    """Found in the acceptance pass: a page sent minutes after the analysis said "in the last
+    hour" for an hour the dashboard dated."""
+    from ml_prediction.services.feedback import horizon_of
+
+    prediction = make_prediction(
+        root_cause_hypothesis="django: timeouts (134 per 5 min in the last hour vs 2.4 before)."
+    )
+
+    deliver_on_commit(
+        alerts_dispatch,
+        service="django",
+        prediction_ids=[prediction.prediction_id],
+        anomaly_ids=[],
+        learning=False,
+    )
+
+    text = smtp_server.messages[0].get_body(preferencelist=("plain",)).get_content()
+    made_at = horizon_of(prediction)[0]
+    assert f"134 per 5 min in the hour before {made_at:%b %d %H:%M} UTC vs 2.4" in text
+    assert "the last hour" not in text

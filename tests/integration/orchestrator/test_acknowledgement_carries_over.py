@@ -54,6 +54,12 @@ def test_the_buckets_an_acknowledged_outage_goes_on_to_produce_are_acknowledged(
     assert all(a.acknowledged and a.acknowledged_by == "dana" for a in flagged)
     first[-1].refresh_from_db()
     assert {a.acknowledged_at for a in new} == {first[-1].acknowledged_at}
+    # and the audit says the system carried it, for whom, per bucket
+    from ml_prediction.models import AuditEvent
+
+    carried = AuditEvent.objects.filter(action="anomaly.acknowledge_carried")
+    assert {e.object_id for e in carried} == {str(a.anomaly_id) for a in new}
+    assert {(e.actor, e.details["acknowledged_by"]) for e in carried} == {("system", "dana")}
     # and nothing of it can page again
     config = settings.ML_PREDICTION_CONFIG
     assert _anomaly_candidates("django", [str(a.anomaly_id) for a in flagged], config) == []
