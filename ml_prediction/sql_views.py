@@ -17,17 +17,26 @@ _HEAD_AUC = """
                                   p.time_horizon_minutes || '.roc_auc'))::double precision END
     )"""
 
+# The head's base rate (``selectors.head_base_rate``); NULL for models trained before it was kept.
+_HEAD_BASE_RATE = """
+    CASE WHEN jsonb_typeof(m.metrics -> (p.predicted_category || '@' ||
+                                         p.time_horizon_minutes || '.base_rate')) = 'number'
+         THEN (m.metrics ->> (p.predicted_category || '@' ||
+                              p.time_horizon_minutes || '.base_rate'))::double precision END"""
+
 HIGH_RISK_VIEW = f"""
         CREATE OR REPLACE VIEW ai_models.v_high_risk_predictions AS
         SELECT p.prediction_id, p.service, p.predicted_error_type, p.predicted_severity,
                p.probability, p.time_horizon_minutes, p.predicted_timestamp,
                p.alert_triggered, p.actual_error_occurred, p.created_at,
-               {_HEAD_AUC} AS head_roc_auc
+               {_HEAD_AUC} AS head_roc_auc,
+               {_HEAD_BASE_RATE} AS head_base_rate
         FROM ai_models.error_predictions p
         LEFT JOIN ai_models.ml_models m ON m.model_id = p.model_id
         WHERE p.probability >= 0.75
           AND p.predicted_timestamp >= NOW()
           AND (p.model_id IS NULL OR {_HEAD_AUC} >= 0.6)
+          AND ({_HEAD_BASE_RATE} IS NULL OR p.probability >= 2.0 * {_HEAD_BASE_RATE})
     """
 
 VIEWS: dict[str, str] = {
@@ -53,7 +62,8 @@ VIEWS: dict[str, str] = {
           AND a.detected_at >= NOW() - INTERVAL '7 days'
     """,
     # The API's rule (``selectors.prediction_high_risk``) at the settings' defaults
-    # (HIGH_PROBABILITY_THRESHOLD 0.75, ALERT_MIN_HEAD_AUC 0.6): a view cannot read settings.
+    # (HIGH_PROBABILITY_THRESHOLD 0.75, ALERT_MIN_HEAD_AUC 0.6, ALERT_MIN_LIFT 2): a view
+    # cannot read settings.
     # A head that ranks outcomes no better than chance is not high risk whatever its
     # probability; a prediction no stored model made has no head to judge and stays in.
     "v_high_risk_predictions": HIGH_RISK_VIEW,

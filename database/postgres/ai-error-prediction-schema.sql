@@ -248,7 +248,12 @@ CASE WHEN jsonb_typeof(m.metrics -> (p.predicted_category || '@' ||
                                      p.time_horizon_minutes || '.roc_auc')) = 'number'
      THEN (m.metrics ->> (p.predicted_category || '@' ||
                           p.time_horizon_minutes || '.roc_auc'))::double precision END
-    ) AS head_roc_auc
+    ) AS head_roc_auc,
+       
+    CASE WHEN jsonb_typeof(m.metrics -> (p.predicted_category || '@' ||
+                                 p.time_horizon_minutes || '.base_rate')) = 'number'
+ THEN (m.metrics ->> (p.predicted_category || '@' ||
+                      p.time_horizon_minutes || '.base_rate'))::double precision END AS head_base_rate
 FROM ai_models.error_predictions p
 LEFT JOIN ai_models.ml_models m ON m.model_id = p.model_id
 WHERE p.probability >= 0.75
@@ -263,7 +268,16 @@ CASE WHEN jsonb_typeof(m.metrics -> (p.predicted_category || '@' ||
                                      p.time_horizon_minutes || '.roc_auc')) = 'number'
      THEN (m.metrics ->> (p.predicted_category || '@' ||
                           p.time_horizon_minutes || '.roc_auc'))::double precision END
-    ) >= 0.6);
+    ) >= 0.6)
+  AND (
+    CASE WHEN jsonb_typeof(m.metrics -> (p.predicted_category || '@' ||
+                                 p.time_horizon_minutes || '.base_rate')) = 'number'
+ THEN (m.metrics ->> (p.predicted_category || '@' ||
+                      p.time_horizon_minutes || '.base_rate'))::double precision END IS NULL OR p.probability >= 2.0 * 
+    CASE WHEN jsonb_typeof(m.metrics -> (p.predicted_category || '@' ||
+                                 p.time_horizon_minutes || '.base_rate')) = 'number'
+ THEN (m.metrics ->> (p.predicted_category || '@' ||
+                      p.time_horizon_minutes || '.base_rate'))::double precision END);
 
 CREATE OR REPLACE VIEW ai_models.v_model_accuracy_trend AS
 SELECT m.model_id, m.model_name, m.service, m.model_type, t.tracking_date,

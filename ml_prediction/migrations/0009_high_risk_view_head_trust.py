@@ -43,6 +43,9 @@ PREVIOUS = """
 def forwards(apps, schema_editor):
     if schema_editor.connection.vendor != "postgresql":
         return
+    # dropped first: the views migration creates the view from the current ``sql_views``,
+    # whose columns may be a later migration's (CREATE OR REPLACE cannot drop columns)
+    schema_editor.execute("DROP VIEW IF EXISTS ai_models.v_high_risk_predictions")
     schema_editor.execute(TRUSTED.format(auc=AUC))
 
 

@@ -16,6 +16,7 @@ AUDIT_ACTIONS: tuple[str, ...] = (
     "analysis.trigger",
     "analysis.trigger_all",
     "anomaly.acknowledge",
+    "anomaly.acknowledge_carried",
     "api.denied",
     "insight.acknowledge",
     "insight.dismiss",

@@ -512,7 +512,7 @@ class _Run:
             )
         # Only a head with held-out skill may move anyone to act: the others are stored as
         # history (an "Investigate" at priority critical came from a 24-hour head at 0.43).
-        actionable = [p for p in predictions if _trusted(p, prediction_model, config)]
+        actionable = [p for p in predictions if _actionable(p, prediction_model, config)]
         bucket = timedelta(minutes=config["BUCKET_MINUTES"])
         runs = anomalous_runs(
             (s for s in scores if s.is_anomaly), bucket=bucket, at=lambda s: s.timestamp
@@ -853,7 +853,7 @@ class _Run:
                 contributing_factors=json_safe([asdict(f) for f in p.contributing_factors]),
                 root_cause_hypothesis=cause.hypothesis if cause else "",
                 recommended_actions=json_safe([asdict(r) for r in recommendations])
-                if _trusted(p, prediction_model, config)
+                if _actionable(p, prediction_model, config)
                 else [],
                 affected_users_count=p.affected_users_estimate,
                 created_at=now,
@@ -913,7 +913,9 @@ class _Run:
             action_ids = _store_actions(
                 self.service,
                 self._pending_actions(
-                    predictions=[p for p in predictions if _trusted(p, prediction_model, config)],
+                    predictions=[
+                        p for p in predictions if _actionable(p, prediction_model, config)
+                    ],
                     cause=cause,
                     recommendations=recommendations,
                     episodes=episodes,
@@ -1074,6 +1076,18 @@ def _head_auc(p: ErrorPredictionResult, model: MLModel | None) -> float | None:
 def _trusted(p: ErrorPredictionResult, model: MLModel | None, config: dict[str, Any]) -> bool:
     """Is ``p`` from a head with held-out skill (``selectors.head_trusted``)?"""
     return head_trusted(_head_auc(p, model), floor=config["ALERT_MIN_HEAD_AUC"])
+
+
+def _actionable(p: ErrorPredictionResult, model: MLModel | None, config: dict[str, Any]) -> bool:
+    """May ``p`` move anyone to act (actions, the current cause's recommendations)? A head with
+    held-out skill (``_trusted``) whose probability is above its usual rate (``lift_shown``):
+    the acceptance pass saw a 24-hour head at 77% with a 42% base rate create a critical
+    "Open the circuit breaker" for the service's normal state."""
+    if not _trusted(p, model, config):
+        return False
+    metrics = model.metrics if model is not None else None
+    base_rate = head_base_rate(metrics, target=p.target, horizon_minutes=p.time_horizon_minutes)
+    return lift_shown(p.probability, base_rate, min_lift=config["ALERT_MIN_LIFT"])
 
 
 def confidence_judged(

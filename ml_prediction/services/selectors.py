@@ -206,9 +206,12 @@ def prediction_high_risk(*, hours: float | None = None) -> QuerySet[ErrorPredict
     """
     found = (
         prediction_current()
-        .alias(head_auc=head_gate_auc_expression())
+        .alias(head_auc=head_gate_auc_expression(), head_base=head_base_rate_expression())
         .filter(
             Q(model__isnull=True) | Q(head_auc__gte=_config("ALERT_MIN_HEAD_AUC")),
+            # the usual state is no risk (``lift_shown``)
+            Q(head_base__isnull=True)
+            | Q(probability__gte=F("head_base") * _config("ALERT_MIN_LIFT")),
             probability__gte=_config("HIGH_PROBABILITY_THRESHOLD"),
             predicted_timestamp__gte=timezone.now(),
         )
@@ -369,21 +372,30 @@ class _JSONNumberAt(Func):
         return sql, (*params, *params)
 
 
+def _head_metric_at(suffix: str) -> Func:
+    """The prediction's head's ``<target>@<horizon><suffix>`` model metric in SQL (NULL when it
+    is not a number)."""
+    key = Concat(
+        F("predicted_category"),
+        Value("@"),
+        Cast("time_horizon_minutes", CharField()),
+        Value(suffix),
+        output_field=CharField(),
+    )
+    return _JSONNumberAt(F("model__metrics"), key)
+
+
 def head_gate_auc_expression() -> Func:
     """A prediction's gate ROC-AUC (``head_gate_auc``) in SQL: NULL without a model or a
     measured AUC."""
+    return Coalesce(
+        _head_metric_at(".cal_roc_auc"), _head_metric_at(".roc_auc"), output_field=FloatField()
+    )
 
-    def at(suffix: str) -> Func:
-        key = Concat(
-            F("predicted_category"),
-            Value("@"),
-            Cast("time_horizon_minutes", CharField()),
-            Value(suffix),
-            output_field=CharField(),
-        )
-        return _JSONNumberAt(F("model__metrics"), key)
 
-    return Coalesce(at(".cal_roc_auc"), at(".roc_auc"), output_field=FloatField())
+def head_base_rate_expression() -> Func:
+    """A prediction's head base rate (``head_base_rate``) in SQL: NULL when not kept."""
+    return _head_metric_at(".base_rate")
 
 
 # --- anomalies -------------------------------------------------------------------------------

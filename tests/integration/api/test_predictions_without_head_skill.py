@@ -197,7 +197,11 @@ def test_a_head_whose_event_is_the_usual_state_does_not_page(
         model=model, predicted_category="incident", time_horizon_minutes=1440, probability=0.99
     )
     news = make_prediction(
-        model=model, predicted_category="incident", time_horizon_minutes=30, probability=0.8
+        model=model,
+        predicted_category="incident",
+        time_horizon_minutes=30,
+        probability=0.8,
+        prediction_bucket=usual.prediction_bucket,  # one analysis
     )
 
     rows = {
@@ -209,3 +213,18 @@ def test_a_head_whose_event_is_the_usual_state_does_not_page(
     assert rows[str(usual.prediction_id)]["pages"] is False
     assert rows[str(news.prediction_id)]["head_base_rate"] == 0.04
     assert rows[str(news.prediction_id)]["pages"] is True
+    # nor is the usual state high risk: not in high_risk/, the dashboard or the guide's view
+    # (acceptance pass: it was listed, and created a critical action)
+    from django.db import connections
+
+    from dashboard.selectors import high_risk_predictions
+
+    assert _ids(readonly_client.get("/api/ml/predictions/high_risk/")) == [str(news.prediction_id)]
+    assert [p.prediction_id for p in high_risk_predictions()] == [news.prediction_id]
+    with connections["ml_prediction"].cursor() as cursor:
+        cursor.execute(
+            "SELECT prediction_id, head_base_rate FROM ai_models.v_high_risk_predictions"
+        )
+        assert {str(pid): rate for pid, rate in cursor.fetchall()} == {
+            str(news.prediction_id): 0.04
+        }

@@ -176,6 +176,11 @@ def test_a_prediction_no_likelier_than_its_heads_usual_rate_does_not_page(settin
         ("incident", 30),
         ("timeout", 30),
     ]
+    # and the usual state moves nobody to act either (no actions, no recommendations)
+    from ml_prediction.services.orchestrator import _actionable
+
+    config = settings.ML_PREDICTION_CONFIG
+    assert [_actionable(p, model, config) for p in candidates] == [False, True, True]
     # a stricter lift (ML_ALERT_MIN_LIFT=30) leaves the 30-minute head out too (0.99 < 30 × 0.04)
     strict = {**settings.ML_PREDICTION_CONFIG, "ALERT_MIN_LIFT": 30.0}
     assert [p.target for p in pages_worthy(candidates, model, strict)] == ["timeout"]
