@@ -245,6 +245,7 @@ def alert_context(payload: dict[str, Any]) -> dict[str, Any]:
         "window_start": _readable_time(payload.get("window_start")),
         "window_end": _readable_time(payload.get("window_end")),
         "incident_start": _readable_time(payload.get("incident_start")),
+        "incident_peak": _optional_number(payload.get("incident_peak")),
         "value_unit": str(payload.get("value_unit") or ""),
         "time_estimate": format_minutes(payload.get("time_horizon_minutes")),
         # the horizon's end: the prediction says "by then", not "around then"
@@ -410,7 +411,10 @@ def _alert_blocks(context: dict[str, Any]) -> list[dict[str, Any]]:
             f"{context.get('window_minutes')} min",
         ]
         if context["incident_start"]:
-            fields.append(f"*Incident since*\n{context['incident_start']}")
+            fields.append(
+                f"*Incident since*\n{context['incident_start']}"
+                + (f" (peak {context['incident_peak']})" if context["incident_peak"] else "")
+            )
         fields.append(f"*Worst bucket*\n{context['window_start']} – {context['window_end']}")
     else:
         fields = [

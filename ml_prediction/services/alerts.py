@@ -601,9 +601,14 @@ def anomaly_payload(
     actions: list[PreventiveAction] | None = None,
     *,
     incident_start: datetime | None = None,
+    incident_peak: float | None = None,
 ) -> dict[str, Any]:
     a = representative
     started = incident_start or min(m.window_start for m in group)
+    if incident_peak is None:
+        incident_peak = max(
+            (m.observed_value for m in group if m.observed_value is not None), default=None
+        )
     return {
         "kind": Kind.ANOMALY,
         "subject": f"{a.severity_level.upper()} ANOMALY: {a.service} {a.metric_name}",
@@ -617,6 +622,9 @@ def anomaly_payload(
         "expected_value": a.expected_value,
         "value_unit": value_unit(a.metric_name),
         "incident_start": started.isoformat(),
+        # the worst bucket's value is not the incident's peak (acceptance pass: "15 / 1.5" on
+        # an incident whose first bucket had 200)
+        "incident_peak": incident_peak,
         "window_start": a.window_start.isoformat(),
         "window_end": a.window_end.isoformat(),
         "buckets_in_window": buckets_in_window,
@@ -798,15 +806,16 @@ def _anomaly_groups(
         newest_row = max(members, key=lambda a: a.window_start)
         newest = newest_row.window_start
         episode = {
-            (newest_row.pk, newest, newest_row.detection_state),
+            (newest_row.pk, newest, newest_row.detection_state, newest_row.observed_value),
             *AnomalyDetection.objects.filter(pk__in=episode_rows(newest_row)).values_list(
-                "pk", "window_start", "detection_state"
+                "pk", "window_start", "detection_state", "observed_value"
             ),
         }
-        incident_start = min(start for _, start, _ in episode)
+        incident_start = min(start for _, start, _, _ in episode)
+        peak = max((value for *_, value in episode if value is not None), default=None)
         in_window = sum(
             1
-            for _, start, state in episode
+            for _, start, state, _ in episode
             if state == AnomalyDetection.DetectionState.ACTIVE and newest - window < start <= newest
         )
         group = _Group(
@@ -818,8 +827,9 @@ def _anomaly_groups(
                 representative,
                 members,
                 in_window,
-                _episode_actions({pk for pk, _, _ in episode} | {a.pk for a in members}),
+                _episode_actions({pk for pk, *_ in episode} | {a.pk for a in members}),
                 incident_start=incident_start,
+                incident_peak=peak,
             ),
             created_from=representative.created_at,
             anomaly_ids=[str(a.anomaly_id) for a in members],

@@ -264,7 +264,7 @@ def test_critical_anomaly_email_and_slack_carry_the_anomaly_facts(
     # the incident's start, not only its newest 5 minutes (on-call acceptance pass)
     assert f"Incident since: {format_time(first.window_start)}" in text
     fields = [f["text"] for b in slack.bodies[0]["blocks"] for f in b.get("fields", [])]
-    assert f"*Incident since*\n{format_time(first.window_start)}" in fields
+    assert f"*Incident since*\n{format_time(first.window_start)} (peak 240)" in fields
     assert "; incident since " + format_time(first.window_start) in slack.bodies[0]["text"]
     assert any(f.startswith("*Worst bucket*\n") for f in fields)
     assert "Upstream payment API timeouts" in text
@@ -468,3 +468,27 @@ def test_a_prediction_page_says_which_hour_its_cause_describes(
     made_at = horizon_of(prediction)[0]
     assert f"134 per 5 min in the hour before {made_at:%b %d %H:%M} UTC vs 2.4" in text
     assert "the last hour" not in text
+
+
+def test_a_page_gives_the_incidents_peak_beside_its_worst_buckets_value(
+    smtp_server, ml_config, eager_celery, deliver_on_commit, make_anomaly
+):
+    """Found in the acceptance pass: a second page of an incident said "15 / 1.5" while its
+    first bucket had 200; the worst (most severe, newest) bucket's value is not the peak."""
+    from ml_prediction.models import AnomalyDetection
+
+    first = make_anomaly(minutes_ago=10, severity="high")
+    AnomalyDetection.objects.filter(pk=first.pk).update(observed_value=612.0)
+    paged = make_anomaly(minutes_ago=5, severity="critical")  # 240
+
+    deliver_on_commit(
+        alerts_dispatch,
+        service="laravel",
+        prediction_ids=[],
+        anomaly_ids=[paged.anomaly_id],
+        learning=False,
+    )
+
+    text = smtp_server.messages[0].get_body(preferencelist=("plain",)).get_content()
+    assert "Observed / expected: 240 / 31 errors per 5 min" in text
+    assert f"Incident since: {format_time(first.window_start)} (peak 612 errors per 5 min)" in text
