@@ -238,6 +238,9 @@ def alert_context(payload: dict[str, Any]) -> dict[str, Any]:
     return {
         **payload,
         "probability_pct": f"{float(probability):.0%}" if probability is not None else "",
+        "base_rate_pct": (
+            f"{float(payload['base_rate']):.0%}" if payload.get("base_rate") is not None else ""
+        ),
         # the templates show these as they are: readable text, not raw floats
         "observed_value": _optional_number(payload.get("observed_value")),
         "expected_value": _optional_number(payload.get("expected_value")),

@@ -34,7 +34,11 @@ from ml_prediction.models import (
 from ml_prediction.services.audit import audit_record
 from ml_prediction.services.cache import read_cache_bump
 from ml_prediction.services.errors import NotFound
-from ml_prediction.services.selectors import PENDING_ACTION_STATUSES, cause_computed_at
+from ml_prediction.services.selectors import (
+    PENDING_ACTION_STATUSES,
+    cause_computed_at,
+    head_base_rate,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -564,6 +568,12 @@ def prediction_payload(
         "severity": p.predicted_severity,
         "probability": round(float(p.probability), 4),
         "confidence_level": p.confidence_level,
+        # what the head says with no signal: "77%" reads differently beside a usual 42%
+        "base_rate": head_base_rate(
+            p.model.metrics if p.model_id else None,
+            target=p.predicted_category,
+            horizon_minutes=p.time_horizon_minutes,
+        ),
         "time_horizon_minutes": p.time_horizon_minutes,
         "predicted_timestamp": p.predicted_timestamp.isoformat(),
         "affected_users_count": p.affected_users_count,

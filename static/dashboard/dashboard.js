@@ -76,7 +76,8 @@
   var linked = /^#anomaly-([0-9a-f-]{36})$/i.exec(window.location.hash);
   if (linked && !document.getElementById("anomaly-" + linked[1]) && !flash.textContent.trim()) {
     showFlash("Anomaly " + linked[1] + " is not on this page: its episode was acknowledged " +
-      "more than 24 hours ago, or it is older than the episodes shown.", "info");
+      "more than 24 hours ago, a later analysis re-scored it as normal, or it is older than " +
+      "the episodes shown.", "info");
   }
 
   window.setInterval(refresh, seconds * 1000);

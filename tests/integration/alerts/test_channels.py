@@ -492,3 +492,31 @@ def test_a_page_gives_the_incidents_peak_beside_its_worst_buckets_value(
     text = smtp_server.messages[0].get_body(preferencelist=("plain",)).get_content()
     assert "Observed / expected: 240 / 31 errors per 5 min" in text
     assert f"Incident since: {format_time(first.window_start)} (peak 612 errors per 5 min)" in text
+
+
+def test_a_prediction_page_says_the_heads_usual_rate(
+    smtp_server, ml_config, eager_celery, deliver_on_commit, make_prediction
+):
+    """Found in the acceptance pass: a prediction sent by hand read "77% (confidence high)" with
+    nothing to say that its head gives 42% to any hour."""
+    from ml_prediction.models import MLModel
+
+    model = MLModel.objects.create(
+        model_name="django-error-classifier-v1",
+        model_type="error_classifier",
+        service="django",
+        status="active",
+        metrics={"database@45.base_rate": 0.42, "database@45.cal_roc_auc": 0.9},
+    )
+    prediction = make_prediction(model=model, probability=0.86)
+
+    deliver_on_commit(
+        alerts_dispatch,
+        service="django",
+        prediction_ids=[prediction.prediction_id],
+        anomaly_ids=[],
+        learning=False,
+    )
+
+    text = smtp_server.messages[0].get_body(preferencelist=("plain",)).get_content()
+    assert "Probability: 86% (confidence high); usually 42%" in text
