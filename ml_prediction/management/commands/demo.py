@@ -258,6 +258,67 @@ def demo_analyse(
     return results
 
 
+# What a connection pool running dry says in each stack (the root-cause engine reads these).
+LIVE_INCIDENT_ERRORS = {
+    "django": (
+        "OperationalError",
+        "QueuePool limit of size 20 overflow 10 reached, connection timed out",
+    ),
+    "laravel": ("PDOException", "SQLSTATE[08004] [1040] Too many connections"),
+    "java": (
+        "java.sql.SQLTransientConnectionException",
+        "HikariPool-1 - Connection is not available, request timed out after 30000ms.",
+    ),
+}
+LIVE_INCIDENT_MINUTES = 30  # the pool fills for this long ...
+LIVE_OUTAGE_MINUTES = 15  # ... and is exhausted for the last of them
+
+
+def demo_live_incident(*, service: str, end: datetime) -> int:
+    """Ingest a database-pool incident of ``service`` going on at ``end``; the errors stored.
+
+    The generated history ends in an ordinary hour, so a fresh demo had nothing current to
+    show: no incident to acknowledge, no pending action, no page (and once the usual state
+    stopped counting as high risk, empty tables). Half an hour of the pool filling and
+    requests slowing, then a quarter of an hour of pool-exhaustion errors, through the real
+    ingestion code like any agent's.
+    """
+    from error_logging.analysis_trigger import analysis_requests_suspended
+    from error_logging.services import ingest_errors, ingest_metrics
+
+    error_type, message = LIVE_INCIDENT_ERRORS.get(service, LIVE_INCIDENT_ERRORS["django"])
+    start = end - timedelta(minutes=LIVE_INCIDENT_MINUTES)
+    metrics = []
+    for minute in range(0, LIVE_INCIDENT_MINUTES, 5):
+        at = (start + timedelta(minutes=minute)).isoformat()
+        share = minute / LIVE_INCIDENT_MINUTES
+        metrics += [
+            {"metric_name": "db_pool_in_use", "value": round(60 + 40 * share, 1), "timestamp": at},
+            {
+                "metric_name": "response_time_ms",
+                "value": round(250 + 4000 * share**2),
+                "timestamp": at,
+            },
+        ]
+    outage = end - timedelta(minutes=LIVE_OUTAGE_MINUTES)
+    errors = [
+        {
+            "error_type": error_type,
+            "message": message,
+            "severity": "critical",
+            "endpoint": "/api/orders",
+            "response_time_ms": 30000.0,
+            "occurred_at": (outage + timedelta(seconds=2.5 * i)).isoformat(),
+        }
+        for i in range(LIVE_OUTAGE_MINUTES * 24)  # 24 a minute
+        if outage + timedelta(seconds=2.5 * i) < end
+    ]
+    with analysis_requests_suspended():
+        ingest_metrics(service=service, items=metrics)
+        ingest_errors(service=service, items=errors)
+    return len(errors)
+
+
 def _newest_error_at() -> datetime | None:
     from error_logging.models import ErrorRollup
 
@@ -470,6 +531,16 @@ class Command(BaseCommand):
             save_state(state)
 
         if not state.get("analysed"):
+            if not state.get("live_incident"):
+                end = bucket_end(datetime.now(UTC))
+                n = demo_live_incident(service=services[0], end=end)
+                state["live_incident"] = {"service": services[0], "end": end.isoformat()}
+                save_state(state)
+                self.say(
+                    f"    a database-pool incident is going on in {services[0]} ({n} errors in "
+                    f"the last {LIVE_OUTAGE_MINUTES} minutes): something current to page about, "
+                    "acknowledge and act on"
+                )
             t = self.step(f"Running a full analysis of {len(services)} services")
             results = demo_analyse(
                 services=services,

@@ -100,7 +100,6 @@ def test_demo_steps_leave_data_behind_every_api_endpoint_and_rerun_reuses_it(dem
     for path in (
         "/api/ml/models/",
         "/api/ml/predictions/",
-        "/api/ml/predictions/high_risk/",
         "/api/ml/anomalies/",
         "/api/ml/anomalies/unacknowledged/",
         "/api/ml/forecasts/",
@@ -113,6 +112,31 @@ def test_demo_steps_leave_data_behind_every_api_endpoint_and_rerun_reuses_it(dem
         response = ops_client.get(path)
         assert response.status_code == 200, (path, response.content[:300])
         assert _items(response.json()), f"{path} returned no data"
+
+    # high risk is what pages would say, by the same rule: it may be legitimately empty (the
+    # demo's "high risk" rows were 24-hour heads at their usual rate, which ML_ALERT_MIN_LIFT
+    # now leaves out), but never leaves out a current prediction that may page
+    high_risk = ops_client.get("/api/ml/predictions/high_risk/")
+    assert high_risk.status_code == 200
+    listed = {row["prediction_id"] for row in _items(high_risk.json())}
+    from ml_prediction.services.selectors import prediction_current, prediction_head_skill
+
+    paging = {
+        str(p.prediction_id)
+        for p in prediction_current().select_related("model")
+        if p.probability >= 0.75
+        and p.predicted_timestamp >= timezone.now()
+        and prediction_head_skill(
+            metrics=p.model.metrics if p.model_id else None,
+            target=p.predicted_category,
+            horizon_minutes=p.time_horizon_minutes,
+            probability=p.probability,
+        ).pages
+    }
+    assert paging <= listed
+    for row in _items(high_risk.json()):
+        base = row["head_base_rate"]
+        assert base is None or row["probability"] >= 2 * base, row
 
     # a person's acknowledgement shows in the audit trail
     anomaly_id = _items(ops_client.get("/api/ml/anomalies/unacknowledged/").json())[0]["anomaly_id"]
