@@ -44,6 +44,21 @@ def assert_valid_block_kit(message: dict) -> None:
                 assert element["url"].startswith("http")
 
 
+def _dispatch(deliver_on_commit, service: str, *, prediction_ids=(), anomaly_ids=()):
+    """One analysis' hand-over to alerting, its deliveries run as after the commit."""
+    return deliver_on_commit(
+        alerts_dispatch,
+        service=service,
+        prediction_ids=list(prediction_ids),
+        anomaly_ids=list(anomaly_ids),
+        learning=False,
+    )
+
+
+def _plain(smtp_server, index: int = 0) -> str:
+    return smtp_server.messages[index].get_body(preferencelist=("plain",)).get_content()
+
+
 def test_email_arrives_with_subject_recipients_both_parts_and_facts(
     smtp_server, ml_config, eager_celery, deliver_on_commit, make_prediction
 ):
@@ -52,13 +67,7 @@ def test_email_arrives_with_subject_recipients_both_parts_and_facts(
     prediction = make_prediction(probability=0.82, horizon=45)
 
     # when the orchestrator hands it to alerting
-    deliver_on_commit(
-        alerts_dispatch,
-        service="django",
-        prediction_ids=[prediction.prediction_id],
-        anomaly_ids=[],
-        learning=False,
-    )
+    _dispatch(deliver_on_commit, "django", prediction_ids=[prediction.prediction_id])
 
     # then one email arrives with the guide's subject (and the service, probability and
     # horizon that tell two pages apart in an inbox), both parts and the facts
@@ -108,13 +117,7 @@ def test_slack_payload_arrives_as_valid_block_kit(
     prediction = make_prediction(probability=0.91, horizon=30)
 
     # when
-    deliver_on_commit(
-        alerts_dispatch,
-        service="django",
-        prediction_ids=[prediction.prediction_id],
-        anomaly_ids=[],
-        learning=False,
-    )
+    _dispatch(deliver_on_commit, "django", prediction_ids=[prediction.prediction_id])
 
     # then one Block Kit message with the facts arrives
     assert len(slack.requests) == 1
@@ -142,13 +145,7 @@ def test_service_override_can_be_its_own_webhook(
     )
     prediction = make_prediction(service="java", probability=0.9)
 
-    deliver_on_commit(
-        alerts_dispatch,
-        service="java",
-        prediction_ids=[prediction.prediction_id],
-        anomaly_ids=[],
-        learning=False,
-    )
+    _dispatch(deliver_on_commit, "java", prediction_ids=[prediction.prediction_id])
 
     assert (len(default.requests), len(java_hook.requests)) == (0, 1)
     assert "channel" not in java_hook.bodies[0]
@@ -165,13 +162,7 @@ def test_receiver_answering_500_is_retried_then_the_failure_is_recorded(
     prediction = make_prediction()
 
     # when, and the dispatch itself does not raise
-    deliver_on_commit(
-        alerts_dispatch,
-        service="django",
-        prediction_ids=[prediction.prediction_id],
-        anomaly_ids=[],
-        learning=False,
-    )
+    _dispatch(deliver_on_commit, "django", prediction_ids=[prediction.prediction_id])
 
     # then every retry reached the receiver and the failure is on the row
     assert len(slack.requests) == ALERT_DELIVERY_MAX_RETRIES + 1
@@ -190,13 +181,7 @@ def test_a_retry_that_succeeds_marks_the_alert_sent(
     ml_config(ALERT_EMAIL="", SLACK_WEBHOOK_URL=slack.url)
     prediction = make_prediction()
 
-    deliver_on_commit(
-        alerts_dispatch,
-        service="django",
-        prediction_ids=[prediction.prediction_id],
-        anomaly_ids=[],
-        learning=False,
-    )
+    _dispatch(deliver_on_commit, "django", prediction_ids=[prediction.prediction_id])
 
     row = AlertNotification.objects.get(channel="slack")
     assert (row.status, row.attempts, len(slack.requests)) == ("sent", 3, 3)
@@ -219,13 +204,7 @@ def test_unreachable_smtp_server_fails_email_but_slack_still_delivers(
     ml_config(SLACK_WEBHOOK_URL=slack.url)
     prediction = make_prediction()
 
-    deliver_on_commit(
-        alerts_dispatch,
-        service="django",
-        prediction_ids=[prediction.prediction_id],
-        anomaly_ids=[],
-        learning=False,
-    )
+    _dispatch(deliver_on_commit, "django", prediction_ids=[prediction.prediction_id])
 
     statuses = dict(AlertNotification.objects.values_list("channel", "status"))
     assert statuses == {"email": "failed", "slack": "sent"}
@@ -247,13 +226,7 @@ def test_critical_anomaly_email_and_slack_carry_the_anomaly_facts(
         priority="critical",
     )
 
-    deliver_on_commit(
-        alerts_dispatch,
-        service="laravel",
-        prediction_ids=[],
-        anomaly_ids=[anomaly.anomaly_id],
-        learning=False,
-    )
+    _dispatch(deliver_on_commit, "laravel", anomaly_ids=[anomaly.anomaly_id])
 
     message = smtp_server.messages[0]
     assert message["Subject"] == "CRITICAL ANOMALY: laravel error_count"
@@ -291,15 +264,9 @@ def test_actions_stored_on_the_prediction_are_listed_when_it_has_no_action_rows(
     )
     prediction = make_prediction(actions=False, recommended_actions=[asdict(recommendation)])
 
-    deliver_on_commit(
-        alerts_dispatch,
-        service="django",
-        prediction_ids=[prediction.prediction_id],
-        anomaly_ids=[],
-        learning=False,
-    )
+    _dispatch(deliver_on_commit, "django", prediction_ids=[prediction.prediction_id])
 
-    text = smtp_server.messages[0].get_body(preferencelist=("plain",)).get_content()
+    text = _plain(smtp_server)
     assert "1. Roll back release 2.4.1 (automatable)" in text
 
 
@@ -322,15 +289,9 @@ def test_the_first_page_lists_the_actions_the_analysis_hung_on_another_bucket_of
         )
     paged = make_anomaly(minutes_ago=5, severity="critical")
 
-    deliver_on_commit(
-        alerts_dispatch,
-        service="laravel",
-        prediction_ids=[],
-        anomaly_ids=[paged.anomaly_id],
-        learning=False,
-    )
+    _dispatch(deliver_on_commit, "laravel", anomaly_ids=[paged.anomaly_id])
 
-    text = smtp_server.messages[0].get_body(preferencelist=("plain",)).get_content()
+    text = _plain(smtp_server)
     assert "1. Open the circuit breaker on the payment client" in text
     assert "2. Raise the payment client's timeout budget" in text
 
@@ -356,15 +317,9 @@ def test_a_page_lists_pending_actions_only_the_most_urgent_first(
         )
     paged = make_anomaly(minutes_ago=5, severity="critical")
 
-    deliver_on_commit(
-        alerts_dispatch,
-        service="laravel",
-        prediction_ids=[],
-        anomaly_ids=[paged.anomaly_id],
-        learning=False,
-    )
+    _dispatch(deliver_on_commit, "laravel", anomaly_ids=[paged.anomaly_id])
 
-    text = smtp_server.messages[0].get_body(preferencelist=("plain",)).get_content()
+    text = _plain(smtp_server)
     assert "1. Increase the database connection pool of laravel" in text
     assert "2. Scale up laravel" in text
     assert "Restart the queue workers" not in text
@@ -395,19 +350,13 @@ def test_a_critical_head_page_says_critical_errors_not_one_type(
         error_type=error_type, predicted_category="critical", probability=0.86, horizon=30
     )
 
-    deliver_on_commit(
-        alerts_dispatch,
-        service="django",
-        prediction_ids=[prediction.prediction_id],
-        anomaly_ids=[],
-        learning=False,
-    )
+    _dispatch(deliver_on_commit, "django", prediction_ids=[prediction.prediction_id])
 
     assert (
         smtp_server.messages[0]["Subject"] == f"HIGH RISK: {said} on django: 86% within 30 minutes"
     )
     assert f"{said} on django: 86% within 30 minutes" in slack.bodies[0]["text"]
-    text = smtp_server.messages[0].get_body(preferencelist=("plain",)).get_content()
+    text = _plain(smtp_server)
     assert f"Error type: {said}" in text
     fields = [f["text"] for b in slack.bodies[0]["blocks"] for f in b.get("fields", [])]
     assert f"*Error type*\n{said}" in fields
@@ -429,12 +378,10 @@ def test_an_incident_page_names_the_critical_head_as_critical_errors_not_a_likel
         error_type="ReadTimeout", predicted_category="timeout", probability=0.72, horizon=30
     )
 
-    deliver_on_commit(
-        alerts_dispatch,
-        service="django",
+    _dispatch(
+        deliver_on_commit,
+        "django",
         prediction_ids=[incident.prediction_id, critical.prediction_id, timeout.prediction_id],
-        anomaly_ids=[],
-        learning=False,
     )
 
     message = smtp_server.messages[0]
@@ -456,15 +403,9 @@ def test_a_prediction_page_says_which_hour_its_cause_describes(
         root_cause_hypothesis="django: timeouts (134 per 5 min in the last hour vs 2.4 before)."
     )
 
-    deliver_on_commit(
-        alerts_dispatch,
-        service="django",
-        prediction_ids=[prediction.prediction_id],
-        anomaly_ids=[],
-        learning=False,
-    )
+    _dispatch(deliver_on_commit, "django", prediction_ids=[prediction.prediction_id])
 
-    text = smtp_server.messages[0].get_body(preferencelist=("plain",)).get_content()
+    text = _plain(smtp_server)
     made_at = horizon_of(prediction)[0]
     assert f"134 per 5 min in the hour before {made_at:%b %d %H:%M} UTC vs 2.4" in text
     assert "the last hour" not in text
@@ -481,15 +422,9 @@ def test_a_page_gives_the_incidents_peak_beside_its_worst_buckets_value(
     AnomalyDetection.objects.filter(pk=first.pk).update(observed_value=612.0)
     paged = make_anomaly(minutes_ago=5, severity="critical")  # 240
 
-    deliver_on_commit(
-        alerts_dispatch,
-        service="laravel",
-        prediction_ids=[],
-        anomaly_ids=[paged.anomaly_id],
-        learning=False,
-    )
+    _dispatch(deliver_on_commit, "laravel", anomaly_ids=[paged.anomaly_id])
 
-    text = smtp_server.messages[0].get_body(preferencelist=("plain",)).get_content()
+    text = _plain(smtp_server)
     assert "Observed / expected: 240 / 31 errors per 5 min" in text
     assert f"Incident since: {format_time(first.window_start)} (peak 612 errors per 5 min)" in text
 
@@ -510,13 +445,7 @@ def test_a_prediction_page_says_the_heads_usual_rate(
     )
     prediction = make_prediction(model=model, probability=0.86)
 
-    deliver_on_commit(
-        alerts_dispatch,
-        service="django",
-        prediction_ids=[prediction.prediction_id],
-        anomaly_ids=[],
-        learning=False,
-    )
+    _dispatch(deliver_on_commit, "django", prediction_ids=[prediction.prediction_id])
 
-    text = smtp_server.messages[0].get_body(preferencelist=("plain",)).get_content()
+    text = _plain(smtp_server)
     assert "Probability: 86% (confidence high); usually 42%" in text

@@ -12,12 +12,11 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from tests.integration.orchestrator.conftest import BOTH_DBS, floor_5min, load_traffic
+from tests.integration.orchestrator.conftest import BOTH_DBS, floor_5min
 from tests.integration.orchestrator.test_root_cause_reads_messages import (
-    HIKARI,
-    SPRING,
     _errors,
     _ingest,
+    _pool_outage,
 )
 
 pytestmark = pytest.mark.django_db(databases=BOTH_DBS)
@@ -28,10 +27,10 @@ def test_an_episode_that_is_over_keeps_its_own_cause_beside_the_current_one(anal
     from ml_prediction.models import AnomalyDetection
     from ml_prediction.services import PredictionOrchestrator
 
-    # given java's traffic, a burst of denied logins that ended 35 minutes ago, and a pool
-    # outage going on now
+    # given java's traffic, a pool outage going on now, and a burst of denied logins that
+    # ended 35 minutes ago
     now = floor_5min(timezone.now())
-    load_traffic("java", days=0.5, seed=12, end=now)
+    _pool_outage(now)
     blip_end = now - timedelta(minutes=35)
     _ingest(
         "java",
@@ -42,18 +41,6 @@ def test_an_episode_that_is_over_keeps_its_own_cause_beside_the_current_one(anal
             minutes=10,
             now=blip_end,
             severity="error",
-        ),
-    )
-    _ingest(
-        "java",
-        _errors(
-            SPRING,
-            HIKARI,
-            count=400,
-            minutes=20,
-            now=now,
-            response_time_ms=30000.0,
-            severity="critical",
         ),
     )
 
