@@ -31,7 +31,6 @@ from django.db import transaction
 from django.utils import timezone
 
 from feeding_hearts.catalog import LEVELS, SERVICES
-from ml_prediction.engines.anomaly import anomalous_runs
 from ml_prediction.engines.root_cause import WINDOW_BUCKETS, episode_explained_at
 from ml_prediction.engines.types import (
     ActionRecommendation,
@@ -514,6 +513,8 @@ class _Run:
         # history (an "Investigate" at priority critical came from a 24-hour head at 0.43).
         actionable = [p for p in predictions if _actionable(p, prediction_model, config)]
         bucket = timedelta(minutes=config["BUCKET_MINUTES"])
+        from ml_prediction.engines.anomaly import anomalous_runs  # lazily, like every engine
+
         runs = anomalous_runs(
             (s for s in scores if s.is_anomaly), bucket=bucket, at=lambda s: s.timestamp
         )
