@@ -1079,6 +1079,12 @@ def _trusted(p: ErrorPredictionResult, model: MLModel | None, config: dict[str, 
     return head_trusted(_head_auc(p, model), floor=config["ALERT_MIN_HEAD_AUC"])
 
 
+def _head_base_rate(p: ErrorPredictionResult, model: MLModel | None) -> float | None:
+    """The base rate the lift rule reads (``selectors.head_base_rate``)."""
+    metrics = model.metrics if model is not None else None
+    return head_base_rate(metrics, target=p.target, horizon_minutes=p.time_horizon_minutes)
+
+
 def _actionable(p: ErrorPredictionResult, model: MLModel | None, config: dict[str, Any]) -> bool:
     """May ``p`` move anyone to act (actions, the current cause's recommendations)? A head with
     held-out skill (``_trusted``) whose probability is above its usual rate (``lift_shown``):
@@ -1086,9 +1092,7 @@ def _actionable(p: ErrorPredictionResult, model: MLModel | None, config: dict[st
     "Open the circuit breaker" for the service's normal state."""
     if not _trusted(p, model, config):
         return False
-    metrics = model.metrics if model is not None else None
-    base_rate = head_base_rate(metrics, target=p.target, horizon_minutes=p.time_horizon_minutes)
-    return lift_shown(p.probability, base_rate, min_lift=config["ALERT_MIN_LIFT"])
+    return lift_shown(p.probability, _head_base_rate(p, model), min_lift=config["ALERT_MIN_LIFT"])
 
 
 def confidence_judged(
@@ -1130,8 +1134,7 @@ def pages_worthy(
                 "not measured" if auc is None else f"{auc:.2f}",
             )
             continue
-        metrics = model.metrics if model is not None else None
-        base_rate = head_base_rate(metrics, target=p.target, horizon_minutes=p.time_horizon_minutes)
+        base_rate = _head_base_rate(p, model)
         if not lift_shown(p.probability, base_rate, min_lift=config["ALERT_MIN_LIFT"]):
             logger.info(
                 "%s@%s at %.2f not paged: its head's base rate is %.2f (ALERT_MIN_LIFT %.1f)",
