@@ -107,6 +107,16 @@ def anomalous_runs(
     return runs
 
 
+def previous_run_end(
+    runs: list[list[_Flagged]], start: Any, *, bucket: Any, at: Callable[[_Flagged], Any]
+) -> Any | None:
+    """The end of the last run that ended before ``start`` (None if none did): where the
+    evidence of the episode beginning at ``start`` may begin (`root_cause._split`), so that one
+    episode is never explained by another's errors."""
+    ends = [at(run[-1]) + bucket for run in runs if at(run[-1]) < start]
+    return max(ends) if ends else None
+
+
 def _tail_score(tail_probability: np.ndarray) -> np.ndarray:
     """Tail probability → 0..1 (``-log10(r) / SCORE_DECADES``, clipped)."""
     r = np.clip(np.asarray(tail_probability, dtype=float), 1e-12, 1.0)

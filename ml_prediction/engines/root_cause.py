@@ -12,7 +12,7 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -142,12 +142,45 @@ def episode_explained_at(
     return min(pd.Timestamp(last), pd.Timestamp(start) + offset)
 
 
-def _split(data: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _split(
+    data: pd.DataFrame, since: datetime | pd.Timestamp | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(recent hour, baseline before it); the recent part starts no earlier than ``since``.
+
+    ``since`` is where the episode being explained may begin: just after the episode before
+    it. Without it an outage that began half an hour after a burst of denied logins was
+    explained on an hour that held both, and read as a slow dependency (its pool's errors were
+    56% of that hour's, 97% of its own). The buckets between the baseline and ``since`` belong
+    to the other episode and count in neither part.
+    """
     bm = data.attrs.get("bucket_minutes", 5)
     n_recent = max(RECENT_MINUTES // bm, 1)
     if len(data) <= n_recent:
-        return data.iloc[-n_recent:], data.iloc[:0]
-    return data.iloc[-n_recent:], data.iloc[:-n_recent]
+        recent, base = data.iloc[-n_recent:], data.iloc[:0]
+    else:
+        recent, base = data.iloc[-n_recent:], data.iloc[:-n_recent]
+    if since is not None:
+        own = recent[recent.index >= pd.Timestamp(since)]
+        if len(own):
+            recent = own
+    return recent, base
+
+
+def evidence_start(end: datetime, since: datetime | None) -> datetime:
+    """Where the error names explaining the recent hour up to ``end`` are counted from: the
+    hour, or ``since`` (the end of the episode before the one explained) when that is later,
+    as `_split` cuts the buckets."""
+    hour = end - timedelta(minutes=RECENT_MINUTES)
+    return hour if since is None else max(hour, since)
+
+
+def _span(recent: pd.DataFrame, data: pd.DataFrame) -> str:
+    """The recent part as the hypothesis says it: "the last hour", or "since 03:20 UTC" when it
+    was cut to the episode (an absolute time, which `cause_as_of` leaves as it is)."""
+    bm = data.attrs.get("bucket_minutes", 5)
+    if len(recent) >= max(RECENT_MINUTES // bm, 1) or len(recent) == len(data):
+        return "the last hour"
+    return f"since {pd.Timestamp(recent.index[0]).tz_convert('UTC'):%H:%M} UTC"
 
 
 # The hypotheses are written relative to the analysis that computed them ("in the last hour").
@@ -175,14 +208,18 @@ def _bounded(log_ratio: float) -> float:
 
 
 def incident_signature(
-    frame: pd.DataFrame, *, error_types: dict[str, int] | None = None
+    frame: pd.DataFrame,
+    *,
+    error_types: dict[str, int] | None = None,
+    since: datetime | pd.Timestamp | None = None,
 ) -> dict[str, float]:
-    """The recent hour versus the baseline before it, as a dict of comparable numbers.
+    """The recent hour (from ``since``, see `_split`) versus the baseline before it, as a dict
+    of comparable numbers.
 
     `error_types` (error type or message → count) adds "tpl:" template shares.
     """
     data = normalize_bucket_frame(frame)
-    recent, base = _split(data)
+    recent, base = _split(data, since)
     signature: dict[str, float] = {}
     recent_total = float(recent["total_count"].sum())
     base_rate = float(base["total_count"].mean()) if len(base) else 0.0
@@ -370,20 +407,23 @@ def _count_text(value: float) -> str:
     return f"{value:,.0f}" if value >= 10 else f"{value:.2g}"
 
 
-def _rate_text(recent: float, reference: float | None, bucket_minutes: int) -> str:
+def _rate_text(
+    recent: float, reference: float | None, bucket_minutes: int, span: str = "the last hour"
+) -> str:
     """How many errors per bucket the last hour had against the window before it, as a plain
     ratio ("×26: 260 per 5 min in the last hour vs 10 before"), or "from ~0 before to 260 per
     5 min in the last hour" when the reference had (almost) none, where a ratio would be a
-    meaningless huge number."""
+    meaningless huge number. ``span`` names the recent part (`_span`)."""
     per = f"per {bucket_minutes} min"
+    when = f"in {span}" if span.startswith("the ") else span
     if reference is None:
-        return f"{_count_text(recent)} {per} in the last hour (no earlier data)"
+        return f"{_count_text(recent)} {per} {when} (no earlier data)"
     if reference < 0.5:
         before = "~0" if reference < 0.05 else _count_text(reference)
-        return f"from {before} before to {_count_text(recent)} {per} in the last hour"
+        return f"from {before} before to {_count_text(recent)} {per} {when}"
     ratio = recent / reference
     factor = f"{ratio:.1f}" if ratio < 10 else f"{ratio:,.0f}"
-    return f"×{factor}: {_count_text(recent)} {per} in the last hour vs {_count_text(reference)} before"
+    return f"×{factor}: {_count_text(recent)} {per} {when} vs {_count_text(reference)} before"
 
 
 def analyze_root_cause(
@@ -392,15 +432,21 @@ def analyze_root_cause(
     service: str,
     error_types: dict[str, int] | None = None,
     history: list[PastIncident] | None = None,
+    since: datetime | pd.Timestamp | None = None,
 ) -> RootCauseResult:
-    """Walk the decision path and return the most likely cause with its evidence."""
+    """Walk the decision path and return the most likely cause with its evidence.
+
+    ``since``: the episode explained began after another one that ended within the hour; its
+    evidence is read from there on (`_split`), and `error_types` should be counted from there.
+    """
     try:
         data = normalize_bucket_frame(frame)
     except InsufficientData as exc:
         return RootCauseResult(
             "unknown", f"Not enough data for a root cause: {exc}.", 0.0, ["no data"]
         )
-    recent, base = _split(data)
+    recent, base = _split(data, since)
+    span = _span(recent, data)
     votes: dict[str, float] = {}
     path: list[str] = []
     numbers: list[str] = []
@@ -422,7 +468,7 @@ def analyze_root_cause(
         cause = _CATEGORY_CAUSE[top_cat]
         weight = _CATEGORY_WEIGHT * (1.0 - (names.named_share if names else 0.0))
         type_votes[cause] = weight
-        rate = _rate_text(*means[top_cat], bm)
+        rate = _rate_text(*means[top_cat], bm, span)
         weighed = (
             f" (weight ×{weight:.2f}: {names.named_share:.0%} of errors name their mechanism)"
             if names and names.named_share
@@ -500,7 +546,8 @@ def analyze_root_cause(
         # The median of the hour's per-bucket p95 (what the vote compares) is not the p95 of any
         # one bucket, which the anomaly's factors show: say which it is, and give the peak.
         peak = float(recent["rt_p95"].max())
-        latency = f"median p95 {p95_recent:,.0f} ms over the last hour (peak {peak:,.0f} ms)"
+        over = f"over {span}" if span.startswith("the ") else span
+        latency = f"median p95 {p95_recent:,.0f} ms {over} (peak {peak:,.0f} ms)"
         path.append(f"system state: {latency} vs {p95_base:,.0f} ms before → upstream_timeout")
         numbers.append(latency)
     if len(path) and not any(p.startswith("system state") for p in path):
@@ -509,7 +556,7 @@ def analyze_root_cause(
     # 4. Historical patterns → similar past issues.
     similar: list[SimilarIncident] = []
     if history:
-        signature = incident_signature(data, error_types=error_types)
+        signature = incident_signature(data, error_types=error_types, since=since)
         scored = sorted(
             ((cosine_similarity(signature, {**p.signature, **p.templates}), p) for p in history),
             key=lambda t: -t[0],

@@ -31,7 +31,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from feeding_hearts.catalog import LEVELS, SERVICES
-from ml_prediction.engines.root_cause import WINDOW_BUCKETS, episode_explained_at
+from ml_prediction.engines.root_cause import (
+    WINDOW_BUCKETS,
+    episode_explained_at,
+    evidence_start,
+)
 from ml_prediction.engines.types import (
     ActionRecommendation,
     AnomalyScore,
@@ -410,7 +414,12 @@ class _Run:
             return None
 
     def _root_cause(
-        self, frame: pd.DataFrame, *, error_types: dict[str, int], at: datetime | None = None
+        self,
+        frame: pd.DataFrame,
+        *,
+        error_types: dict[str, int],
+        at: datetime | None = None,
+        since: datetime | None = None,
     ) -> RootCauseResult | None:
         try:
             from ml_prediction.engines.root_cause import PastIncident, analyze_root_cause
@@ -428,7 +437,7 @@ class _Run:
         window = window.tail(WINDOW_BUCKETS)
         try:
             return analyze_root_cause(
-                window, service=self.service, error_types=error_types, history=history
+                window, service=self.service, error_types=error_types, history=history, since=since
             )
         except InsufficientData as exc:
             self.skipped["root_cause"] = f"insufficient data: {exc}"
@@ -513,11 +522,22 @@ class _Run:
         # history (an "Investigate" at priority critical came from a 24-hour head at 0.43).
         actionable = [p for p in predictions if _actionable(p, prediction_model, config)]
         bucket = timedelta(minutes=config["BUCKET_MINUTES"])
-        from ml_prediction.engines.anomaly import anomalous_runs  # lazily, like every engine
+        # lazily, like every engine
+        from ml_prediction.engines.anomaly import anomalous_runs, previous_run_end
 
         runs = anomalous_runs(
             (s for s in scores if s.is_anomaly), bucket=bucket, at=lambda s: s.timestamp
         )
+        all_runs = runs
+
+        def episode_since(start: datetime) -> datetime | None:
+            return previous_run_end(all_runs, start, bucket=bucket, at=lambda s: s.timestamp)
+
+        # still going on: fewer than ANOMALY_RECOVERY_BUCKETS normal buckets since its last one
+        ongoing_since = end - config["ANOMALY_RECOVERY_BUCKETS"] * bucket
+        ongoing = [run for run in runs if run[-1].timestamp >= ongoing_since]
+        # the current cause explains the ongoing episode: from the end of the one before it
+        current_since = episode_since(ongoing[0][0].timestamp) if ongoing else None
         # The current root cause explains the last hour (the window it is computed on): the
         # predictions, and the anomaly episodes still going on in that hour. A quick run (the
         # one ingestion triggers, usually the first to see an outage) explains a current
@@ -537,10 +557,12 @@ class _Run:
                     error_types = self._timed(
                         "error_types",
                         lambda: error_name_counts_for_service(
-                            service=self.service, start=end - timedelta(hours=1), end=end
+                            service=self.service,
+                            start=evidence_start(end, current_since),
+                            end=end,
                         ),
                     )
-                    return self._root_cause(frame, error_types=error_types)
+                    return self._root_cause(frame, error_types=error_types, since=current_since)
 
                 cause = self._guarded("root_cause", current_cause, None)
                 if cause is not None and (actionable or current_runs):
@@ -554,7 +576,13 @@ class _Run:
             episodes = self._guarded(
                 "episode_root_cause",
                 lambda: self._episodes(
-                    frame, runs, current=cause, recent_start=recent_start, end=end
+                    frame,
+                    runs,
+                    current=cause,
+                    recent_start=recent_start,
+                    end=end,
+                    ongoing_since=ongoing_since,
+                    since=episode_since,
                 ),
                 [],
             )
@@ -642,6 +670,8 @@ class _Run:
         current: RootCauseResult | None,
         recent_start: datetime,
         end: datetime,
+        ongoing_since: datetime,
+        since: Callable[[datetime], datetime | None],
     ) -> list[_Episode]:
         """The root cause and actions of each anomalous episode, from the episode's own window.
 
@@ -650,12 +680,10 @@ class _Run:
         lookback a ``deep`` run rescores) by a root cause computed on the window ending 15
         minutes into it (or at its end, if shorter), never by the current one: it may have had
         another cause. Found measuring the incident library: a blip 40 minutes before a pool
-        outage was explained, and learnt, as a pool exhaustion.
+        outage was explained, and learnt, as a pool exhaustion. Either way an episode's evidence
+        begins after the episode before it (``since``: `anomaly.previous_run_end`).
         """
-        config = _config()
-        bucket = timedelta(minutes=config["BUCKET_MINUTES"])
-        # still going on: fewer than ANOMALY_RECOVERY_BUCKETS normal buckets since its last one
-        ongoing_since = end - config["ANOMALY_RECOVERY_BUCKETS"] * bucket
+        bucket = timedelta(minutes=_config()["BUCKET_MINUTES"])
         episodes = []
         for run in runs:
             start = run[0].timestamp
@@ -666,12 +694,13 @@ class _Run:
                 # root-cause evaluation's window): at its first bucket a pool that saturates is
                 # often still below its threshold, and the episode read as another cause
                 at = episode_explained_at(start, run[-1].timestamp, bucket)
+                after = since(start)
                 error_types = error_name_counts_for_service(
                     service=self.service,
-                    start=(at + bucket - timedelta(hours=1)).to_pydatetime(),
+                    start=evidence_start((at + bucket).to_pydatetime(), after),
                     end=(at + bucket).to_pydatetime(),
                 )
-                cause = self._root_cause(frame, error_types=error_types, at=at)
+                cause = self._root_cause(frame, error_types=error_types, at=at, since=after)
                 as_of = (at + bucket).to_pydatetime()
             else:
                 cause = None

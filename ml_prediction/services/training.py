@@ -464,10 +464,11 @@ def _fit(
         )
         return registry.ForecastBundle(forecasters), report, "statsmodels/prophet/keras"
     if model_type == MLModel.ModelType.ROOT_CAUSE:
-        from ml_prediction.engines.anomaly import anomalous_runs
+        from ml_prediction.engines.anomaly import anomalous_runs, previous_run_end
         from ml_prediction.engines.root_cause import (
             WINDOW_BUCKETS,
             episode_explained_at,
+            evidence_start,
             incident_signature,
         )
 
@@ -489,7 +490,8 @@ def _fit(
             .values_list("anomaly_id", "root_cause")
         )
         bucket = pd.Timedelta(minutes=_config()["BUCKET_MINUTES"])
-        for episode in anomalous_runs(anomalies, bucket=bucket, at=lambda a: a.window_start):
+        episodes = anomalous_runs(anomalies, bucket=bucket, at=lambda a: a.window_start)
+        for episode in episodes:
             first = episode[0]
             cause = _episode_cause_key(episode, action_causes)
             if cause in ("", "unknown"):
@@ -498,12 +500,16 @@ def _fit(
             window = frame.loc[:at].tail(WINDOW_BUCKETS)
             if window.empty:
                 continue
-            # the error names of the window's recent hour, as the analysis passes them for the
-            # current incident: without them a past incident's signature lacks the message
-            # templates the current one has, and the two never look alike
+            # the error names of the window's recent hour (from the end of the episode before
+            # it), as the analysis passes them for the current incident: without them a past
+            # incident's signature lacks the message templates the current one has, and the two
+            # never look alike
+            since = previous_run_end(
+                episodes, first.window_start, bucket=bucket, at=lambda a: a.window_start
+            )
             recent_end = (window.index[-1] + bucket).to_pydatetime()
             names = error_name_counts_for_service(
-                service=service, start=recent_end - timedelta(hours=1), end=recent_end
+                service=service, start=evidence_start(recent_end, since), end=recent_end
             )
             incidents.append(
                 {
@@ -511,7 +517,7 @@ def _fit(
                     "occurred_at": first.window_start.isoformat(),
                     "cause_key": cause,
                     "summary": first.root_cause_hypothesis[:300],
-                    "signature": incident_signature(window, error_types=names),
+                    "signature": incident_signature(window, error_types=names, since=since),
                 }
             )
         if not incidents:

@@ -18,8 +18,10 @@ from ml_prediction.engines.anomaly import (
     _causal_surprise,
     _contaminated_tail,
     _frozen_surprise,
+    anomalous_runs,
     fit_anomaly_model,
     hold_alarms,
+    previous_run_end,
     score_without_model,
     stream_anomaly_scores,
     stream_surprise,
@@ -506,3 +508,18 @@ def test_stream_surprise_is_causal_and_flags_a_never_seen_level():
     # anything in the stable stretch before it
     np.testing.assert_allclose(full[:2100], prefix)
     assert full[2000:2400].max() > full[300:2000].max()
+
+
+def test_runs_are_consecutive_buckets_and_each_begins_after_the_one_before():
+    bucket = pd.Timedelta(minutes=5)
+    t0 = pd.Timestamp("2026-01-05 03:00", tz="UTC")
+    # two metrics of one bucket, a gap of one bucket, then a single bucket
+    flagged = [(t0, "count"), (t0, "p95"), (t0 + bucket, "count"), (t0 + 3 * bucket, "count")]
+
+    runs = anomalous_runs(reversed(flagged), bucket=bucket, at=lambda f: f[0])
+
+    assert [[f[0] for f in run] for run in runs] == [[t0, t0, t0 + bucket], [t0 + 3 * bucket]]
+    at = lambda f: f[0]  # noqa: E731
+    # the second run's evidence begins at the first bucket after the first run
+    assert previous_run_end(runs, t0 + 3 * bucket, bucket=bucket, at=at) == t0 + 2 * bucket
+    assert previous_run_end(runs, t0, bucket=bucket, at=at) is None

@@ -12,6 +12,7 @@ from ml_prediction.engines.root_cause import (
     PastIncident,
     analyze_root_cause,
     cosine_similarity,
+    evidence_start,
     incident_signature,
     message_template,
 )
@@ -302,3 +303,47 @@ def test_the_latency_in_the_text_says_it_is_the_hour_median_and_gives_the_peak()
     assert result.cause_key == "upstream_timeout"
     assert "median p95 14,105 ms over the last hour (peak 30,349 ms)" in result.hypothesis
     assert any("vs 800 ms before" in p for p in result.decision_path)
+
+
+def test_an_episode_after_another_in_the_same_hour_is_explained_from_where_the_other_ended():
+    """Seen in CI at 03:45 UTC: a pool outage that began 15 minutes after a burst of denied
+    logins was explained on the whole hour, which held both; the logins' auth category grew
+    most, and the pool's errors were a minority of the hour's. From ``since`` on, the hour is
+    the outage's own."""
+    # given an hour whose first 25 minutes are a burst of auth errors and whose last 25 are
+    # a pool outage (database errors at 30 s), with the pool gauge saturated only then
+    frame = incident_frame(category="auth", before=0.5, during=0.5, p95_during=(800.0,))
+    frame["database_count"] = 0.0
+    frame.iloc[-12:-7, frame.columns.get_loc("auth_count")] = 120.0
+    frame.iloc[-5:, frame.columns.get_loc("database_count")] = 40.0
+    frame["total_count"] = frame["auth_count"] + frame["database_count"] + 5.0
+    since = frame.index[-5]
+
+    # when the hour is read whole, and from the end of the logins on
+    whole = analyze_root_cause(frame, service="django")
+    own = analyze_root_cause(frame, service="django", since=since)
+
+    # then only the second reading is the outage's, and it says which span it read
+    assert whole.cause_key == "auth_failure"
+    assert own.cause_key == "db_pool_exhaustion"
+    assert f"since {since:%H:%M} UTC" in own.hypothesis
+    assert "last hour" not in own.hypothesis
+    # the signature compared with past incidents reads the same span
+    assert incident_signature(frame, since=since)["share_auth"] < 0.05
+    assert incident_signature(frame)["share_auth"] > 0.5
+
+
+@pytest.mark.parametrize("hours_before", [2.0, 1.0])
+def test_a_since_before_the_hour_changes_nothing(hours_before):
+    frame = incident_frame(category="database", before=2.0, during=200.0)
+    since = frame.index[-1] - pd.Timedelta(hours=hours_before) + pd.Timedelta(minutes=5)
+
+    assert analyze_root_cause(frame, service="django", since=since) == analyze_root_cause(
+        frame, service="django"
+    )
+    assert evidence_start(frame.index[-1].to_pydatetime(), None) == (
+        frame.index[-1] - pd.Timedelta(hours=1)
+    )
+    assert evidence_start(frame.index[-1].to_pydatetime(), since.to_pydatetime()) == max(
+        since, frame.index[-1] - pd.Timedelta(hours=1)
+    )
