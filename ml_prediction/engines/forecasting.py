@@ -266,6 +266,21 @@ def _from_model_scale(values: np.ndarray, log_scale: bool, ceiling: float) -> np
     return np.expm1(np.minimum(values, math.log1p(ceiling)))
 
 
+def _position_median(values: np.ndarray, season: int, reach: int = 3) -> np.ndarray:
+    """For each point, the median of its season position over the ``reach`` seasons either
+    side of its own (its own included): a seasonal profile one incident cannot move."""
+    cycles = -(-len(values) // season)
+    grid = np.full(cycles * season, np.nan)
+    grid[: len(values)] = values
+    grid = grid.reshape(cycles, season)
+    profile = np.empty_like(grid)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN slice: a missing tail
+        for c in range(cycles):
+            profile[c] = np.nanmedian(grid[max(0, c - reach) : c + reach + 1], axis=0)
+    return profile.reshape(-1)[: len(values)]
+
+
 def clean_history(
     y: np.ndarray, *, config: ForecastConfig, index: pd.DatetimeIndex | None = None
 ) -> np.ndarray:
@@ -297,12 +312,32 @@ def clean_history(
         # spike near the end can zero the robustness weights of the whole last stretch, and
         # the fit then interpolates the spike instead of exposing it.
         fit = STL(y, period=m, seasonal=13, trend=2 * m + 1, robust=True).fit()
-    smooth = np.asarray(fit.trend, dtype=float) + np.asarray(fit.seasonal, dtype=float)
+    trend = np.asarray(fit.trend, dtype=float)
+    smooth = trend + np.asarray(fit.seasonal, dtype=float)
     residual = y - smooth
     spread = 1.4826 * float(np.median(np.abs(residual - np.median(residual))))
     if not np.isfinite(spread) or spread <= 1e-12:
         return y
-    outlier = np.abs(residual) > config.outlier_threshold * spread
+    # With a few seasons of history STL can take an incident into its seasonal term (three
+    # days of a react service: both incidents' hours and the last day's normal 14:00 got a
+    # seasonal term of +1,600 ms), and the same hour of another day, normal, then read as an
+    # outlier and was replaced by the fit: the cleaning put the incident in, and the seasonal
+    # naive forecast it for the next day. Where the fit strays from the typical value of its
+    # season position (trend plus the median of that position over the nearest seasons) by
+    # more than an outlier would, the typical value is the reference instead.
+    typical = trend + _position_median(y - trend, m)
+    typical_residual = y - typical
+    typical_spread = 1.4826 * float(
+        np.median(np.abs(typical_residual - np.median(typical_residual)))
+    )
+    typical_limit = config.outlier_threshold * max(typical_spread, spread)
+    fit_off = np.abs(smooth - typical) > typical_limit
+    outlier = np.where(
+        fit_off,
+        np.abs(typical_residual) > typical_limit,
+        np.abs(residual) > config.outlier_threshold * spread,
+    )
+    smooth = np.where(fit_off, typical, smooth)
     normal = np.flatnonzero(~outlier)
     run_start = normal[-1] + 1 if len(normal) else 0
     run = residual[run_start:]
