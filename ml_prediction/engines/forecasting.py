@@ -322,22 +322,16 @@ def clean_history(
     # days of a react service: both incidents' hours and the last day's normal 14:00 got a
     # seasonal term of +1,600 ms), and the same hour of another day, normal, then read as an
     # outlier and was replaced by the fit: the cleaning put the incident in, and the seasonal
-    # naive forecast it for the next day. Where the fit strays from the typical value of its
-    # season position (trend plus the median of that position over the nearest seasons) by
-    # more than an outlier would, the typical value is the reference instead.
-    typical = trend + _position_median(y - trend, m)
-    typical_residual = y - typical
+    # naive forecast it for the next day. So a point is an outlier only if it is one against
+    # the typical value of its season position too (trend plus the median of that position
+    # over the nearest seasons), which one incident cannot move.
+    typical_residual = y - (trend + _position_median(y - trend, m))
     typical_spread = 1.4826 * float(
         np.median(np.abs(typical_residual - np.median(typical_residual)))
     )
-    typical_limit = config.outlier_threshold * max(typical_spread, spread)
-    fit_off = np.abs(smooth - typical) > typical_limit
-    outlier = np.where(
-        fit_off,
-        np.abs(typical_residual) > typical_limit,
-        np.abs(residual) > config.outlier_threshold * spread,
+    outlier = (np.abs(residual) > config.outlier_threshold * spread) & (
+        np.abs(typical_residual) > config.outlier_threshold * max(typical_spread, spread)
     )
-    smooth = np.where(fit_off, typical, smooth)
     normal = np.flatnonzero(~outlier)
     run_start = normal[-1] + 1 if len(normal) else 0
     run = residual[run_start:]

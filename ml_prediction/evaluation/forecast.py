@@ -580,9 +580,9 @@ def run(
         "the winner's own held-out errors; every model sees its history with outliers "
         f"(STL residual beyond {config.outlier_threshold:g} robust SDs; a run of them still going "
         f"on at the end only while it is shorter than {new_level_hours:g} h) "
-        "replaced by the STL fit (where that fit strays from the typical value of its hour — "
-        "trend plus the median of that hour over the nearest 7 days — by more than an outlier "
-        "would, the typical value is the reference and the replacement instead)"
+        "replaced by the STL fit (and only if also beyond that many robust SDs from the "
+        "typical value of its hour: trend plus the median of that hour over the nearest 7 days, "
+        "so that an incident STL took into its seasonal term is never put into another day)"
         + (
             ", a series of counts (whole numbers: the simulator's hourly error counts, not "
             "NAB's hourly means) on the log scale (`log1p`, forecasts taken back)"
