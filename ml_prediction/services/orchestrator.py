@@ -528,7 +528,7 @@ class _Run:
         runs = anomalous_runs(
             (s for s in scores if s.is_anomaly), bucket=bucket, at=lambda s: s.timestamp
         )
-        all_runs = runs
+        all_runs = runs  # a quick run narrows ``runs`` to the unexplained ones below
 
         def episode_since(start: datetime) -> datetime | None:
             return previous_run_end(all_runs, start, bucket=bucket, at=lambda s: s.timestamp)
