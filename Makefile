@@ -24,7 +24,7 @@ PG_ENV := DATABASE_URL=$(PG_URL)/feeding_hearts \
 	CELERY_BROKER_URL=redis://127.0.0.1:6379/0 \
 	REDIS_URL=redis://127.0.0.1:6379/1
 
-.PHONY: help venv services test test-unit lint format run migrate demo demo-reset bench \
+.PHONY: help venv services test clock-sweep test-unit lint format run migrate demo demo-reset bench \
 	loadtest evaluate worker beat serve clean
 
 help:
@@ -46,6 +46,10 @@ test: venv services ## run the whole test suite on PostgreSQL + Redis (CI runs t
 	@scripts/ensure_chromium.sh
 	@mkdir -p var/test-logs
 	$(TEST_ENV) $(PY) -m pytest $(PYTEST_ARGS)
+
+clock-sweep: venv services ## the tests at several UTC moments of the week (CLOCKS="Sun 23:58,Mon 00:05"; ~10 min each)
+	@mkdir -p var/test-logs
+	$(TEST_ENV) PY=$(PY) PYTEST_ARGS="$(PYTEST_ARGS)" scripts/clock_sweep.sh
 
 test-unit: venv ## engine unit tests only (no database)
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)

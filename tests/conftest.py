@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -11,6 +13,84 @@ BOTH_DBS = ["default", "ml_prediction"]
 DATASETS_DIR = Path(
     os.environ.get("FH_DATASETS_DIR", Path(__file__).resolve().parents[2] / "shared" / "datasets")
 )
+
+
+_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_CLOCK = pytest.StashKey[datetime]()
+# fixtures that start a process of their own, which keeps the real clock
+_OTHER_PROCESS = frozenset(
+    {"celery_worker_process", "live_server", "browser", "page", "gunicorn_url", "own_redis"}
+)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--clock",
+        default=os.environ.get("FH_TEST_CLOCK") or None,
+        metavar="'[DAY] HH:MM'",
+        help="run as if the UTC time were the next such moment (e.g. 'Sun 23:58'; the clock "
+        "ticks on from there): analyses read hours, days and weeks from the clock, and CI "
+        "has found bugs that only one time of day showed; `make clock-sweep` runs several",
+    )
+
+
+def clock_target(spec: str, now: datetime) -> datetime:
+    """The first moment after ``now`` (UTC) that matches ``spec`` ("Sun 23:58" or "03:45").
+
+    Forward, never back: the SQL views compare with PostgreSQL's NOW(), which does not travel,
+    and rows made in the past would fall out of them."""
+    match = re.fullmatch(r"\s*(?:([A-Za-z]{3})[a-z]*\s+)?(\d{1,2}):(\d{2})\s*", spec)
+    day = match and match.group(1) and match.group(1).lower()
+    if not match or (day and day not in _DAYS):
+        raise pytest.UsageError(
+            f"--clock {spec!r}: write '[DAY] HH:MM', e.g. 'Sun 23:58' or '03:45'"
+        )
+    hour, minute = int(match.group(2)), int(match.group(3))
+    if hour > 23 or minute > 59:
+        raise pytest.UsageError(f"--clock {spec!r}: no such time of day")
+    moment = now.astimezone(UTC).replace(hour=hour, minute=minute, second=0, microsecond=0)
+    while moment <= now or (day and moment.weekday() != _DAYS.index(day)):
+        moment += timedelta(days=1)
+    return moment
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "real_clock: starts a process of its own (a Celery worker, a server, Chromium) that "
+        "keeps the real clock; skipped under --clock",
+    )
+    spec = config.getoption("--clock")
+    if not spec:
+        return
+    import time_machine
+
+    moment = clock_target(spec, datetime.now(UTC))
+    traveller = time_machine.travel(moment, tick=True)
+    traveller.start()
+    config.add_cleanup(traveller.stop)
+    config.stash[_CLOCK] = moment
+
+
+def clock_moment(config: pytest.Config) -> datetime | None:
+    """The moment the suite travelled to with --clock, or None."""
+    return config.stash.get(_CLOCK, None)
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    moment = clock_moment(config)
+    return f"clock: {moment:%a %Y-%m-%d %H:%M} UTC (--clock)" if moment else None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if _CLOCK not in config.stash:
+        return
+    skip = pytest.mark.skip(reason="real_clock: its other process would not share --clock")
+    for item in items:
+        if item.get_closest_marker("real_clock") or _OTHER_PROCESS.intersection(
+            getattr(item, "fixturenames", ())
+        ):
+            item.add_marker(skip)
 
 
 @pytest.fixture

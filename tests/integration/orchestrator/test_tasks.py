@@ -141,6 +141,7 @@ def test_a_lock_whose_owner_died_is_taken_over(redis_clean):
 
 
 @worker_db
+@pytest.mark.real_clock  # the worker would find the traffic, stamped by --clock, in its future
 def test_a_training_killed_midway_is_marked_failed_and_the_old_model_keeps_serving(
     redis_clean, artifact_dir, tmp_path
 ):

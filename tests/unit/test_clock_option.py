@@ -1,0 +1,43 @@
+"""`pytest --clock`: the moment the suite travels to (the sweep relies on it being right)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from tests.conftest import clock_moment, clock_target
+
+WEDNESDAY_NOON = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    "spec, expected",
+    [
+        ("Sun 23:58", datetime(2026, 11, 29, 23, 58, tzinfo=UTC)),
+        ("sunday 23:58", datetime(2026, 11, 29, 23, 58, tzinfo=UTC)),
+        ("Mon 00:05", datetime(2026, 11, 30, 0, 5, tzinfo=UTC)),
+        ("Wed 12:30", datetime(2026, 11, 25, 12, 30, tzinfo=UTC)),  # later the same day
+        ("Wed 11:59", datetime(2026, 12, 2, 11, 59, tzinfo=UTC)),  # gone: next week's
+        ("03:45", datetime(2026, 11, 26, 3, 45, tzinfo=UTC)),
+        ("12:00", datetime(2026, 11, 26, 12, 0, tzinfo=UTC)),  # now is not after now
+    ],
+)
+def test_the_clock_goes_forward_to_the_next_such_moment(spec, expected):
+    assert clock_target(spec, WEDNESDAY_NOON) == expected
+
+
+@pytest.mark.parametrize("spec", ["Sun", "25:00", "12:60", "Xyz 10:00", "10h30", ""])
+def test_a_spec_it_cannot_read_says_how_to_write_one(spec):
+    with pytest.raises(pytest.UsageError, match=r"HH:MM|no such time"):
+        clock_target(spec, WEDNESDAY_NOON)
+
+
+def test_under_clock_the_suite_lives_at_that_moment(pytestconfig):
+    from django.utils import timezone
+
+    moment = clock_moment(pytestconfig)
+    if moment is None:
+        pytest.skip("runs under --clock only (make clock-sweep)")
+    # the clock ticks on from the moment: after it, by less than a whole run of the suite
+    assert moment <= timezone.now() < moment + timedelta(hours=2)
