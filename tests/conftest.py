@@ -15,7 +15,7 @@ DATASETS_DIR = Path(
 )
 
 
-_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_DAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _CLOCK = pytest.StashKey[datetime]()
 # fixtures that start a process of their own, which keeps the real clock
 _OTHER_PROCESS = frozenset(
@@ -39,9 +39,10 @@ def clock_target(spec: str, now: datetime) -> datetime:
 
     Forward, never back: the SQL views compare with PostgreSQL's NOW(), which does not travel,
     and rows made in the past would fall out of them."""
-    match = re.fullmatch(r"\s*(?:([A-Za-z]{3})[a-z]*\s+)?(\d{1,2}):(\d{2})\s*", spec)
-    day = match and match.group(1) and match.group(1).lower()
-    if not match or (day and day not in _DAYS):
+    match = re.fullmatch(r"\s*(?:([A-Za-z]{3,})\s+)?(\d{1,2}):(\d{2})\s*", spec)
+    name = match and match.group(1) and match.group(1).lower()
+    day = name and next((d for d in _DAY_NAMES if d.startswith(name)), None)
+    if not match or (name and not day):
         raise pytest.UsageError(
             f"--clock {spec!r}: write '[DAY] HH:MM', e.g. 'Sun 23:58' or '03:45'"
         )
@@ -49,7 +50,7 @@ def clock_target(spec: str, now: datetime) -> datetime:
     if hour > 23 or minute > 59:
         raise pytest.UsageError(f"--clock {spec!r}: no such time of day")
     moment = now.astimezone(UTC).replace(hour=hour, minute=minute, second=0, microsecond=0)
-    while moment <= now or (day and moment.weekday() != _DAYS.index(day)):
+    while moment <= now or (day and moment.weekday() != _DAY_NAMES.index(day)):
         moment += timedelta(days=1)
     return moment
 
@@ -91,6 +92,26 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             getattr(item, "fixturenames", ())
         ):
             item.add_marker(skip)
+
+
+@pytest.fixture
+def clock(request: pytest.FixtureRequest) -> datetime:
+    """The test runs at the next UTC moment its parameter names ("Fri 16:20"), or now.
+
+    Parametrize it indirectly, "now" beside the moments a sweep or CI found a bug at, so that
+    moment is tested on every run: ``@pytest.mark.parametrize("clock", ["now", "Fri 16:20"],
+    indirect=True)``. The clock ticks on from there; under --clock, from that moment on.
+    """
+    spec = getattr(request, "param", "now")
+    if spec == "now":
+        return datetime.now(UTC)
+    import time_machine
+
+    moment = clock_target(spec, datetime.now(UTC))
+    traveller = time_machine.travel(moment, tick=True)
+    traveller.start()
+    request.addfinalizer(traveller.stop)
+    return moment
 
 
 @pytest.fixture

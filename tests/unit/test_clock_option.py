@@ -17,6 +17,7 @@ WEDNESDAY_NOON = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
         ("Sun 23:58", datetime(2026, 11, 29, 23, 58, tzinfo=UTC)),
         ("sunday 23:58", datetime(2026, 11, 29, 23, 58, tzinfo=UTC)),
         ("Mon 00:05", datetime(2026, 11, 30, 0, 5, tzinfo=UTC)),
+        ("tues 03:45", datetime(2026, 12, 1, 3, 45, tzinfo=UTC)),
         ("Wed 12:30", datetime(2026, 11, 25, 12, 30, tzinfo=UTC)),  # later the same day
         ("Wed 11:59", datetime(2026, 12, 2, 11, 59, tzinfo=UTC)),  # gone: next week's
         ("03:45", datetime(2026, 11, 26, 3, 45, tzinfo=UTC)),
@@ -27,7 +28,9 @@ def test_the_clock_goes_forward_to_the_next_such_moment(spec, expected):
     assert clock_target(spec, WEDNESDAY_NOON) == expected
 
 
-@pytest.mark.parametrize("spec", ["Sun", "25:00", "12:60", "Xyz 10:00", "10h30", ""])
+@pytest.mark.parametrize(
+    "spec", ["Sun", "25:00", "12:60", "Xyz 10:00", "Sunxyz 10:00", "Su 10:00", "10h30", ""]
+)
 def test_a_spec_it_cannot_read_says_how_to_write_one(spec):
     with pytest.raises(pytest.UsageError, match=r"HH:MM|no such time"):
         clock_target(spec, WEDNESDAY_NOON)
@@ -41,3 +44,16 @@ def test_under_clock_the_suite_lives_at_that_moment(pytestconfig):
         pytest.skip("runs under --clock only (make clock-sweep)")
     # the clock ticks on from the moment: after it, by less than a whole run of the suite
     assert moment <= timezone.now() < moment + timedelta(hours=2)
+
+
+@pytest.mark.parametrize("clock", ["Fri 16:20"], indirect=True)
+def test_a_test_pinned_to_a_moment_runs_then(clock):
+    from django.utils import timezone
+
+    now = timezone.now()
+    assert (clock.weekday(), clock.hour, clock.minute) == (4, 16, 20)
+    assert clock <= now < clock + timedelta(minutes=5)
+
+
+def test_a_test_not_pinned_runs_now(clock):
+    assert abs(clock - datetime.now(UTC)) < timedelta(seconds=5)

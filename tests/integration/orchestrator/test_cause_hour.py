@@ -6,6 +6,7 @@ page and the dashboard labelled its "in the last hour" figures with the newest b
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -17,7 +18,11 @@ from tests.integration.orchestrator.test_actions_per_episode import _timeout_bur
 pytestmark = pytest.mark.django_db(databases=BOTH_DBS)
 
 
-def test_a_kept_root_cause_is_labelled_with_the_hour_it_was_computed_for():
+@pytest.mark.parametrize("clock", ["now", "Mon 09:05"], indirect=True)
+def test_a_kept_root_cause_is_labelled_with_the_hour_it_was_computed_for(clock):
+    """At Mon 09:05 UTC (found by the clock sweep) the simulated hour holds a small pool
+    episode at 08:10, explained when it ended: its rows keep that hour, the burst's its own,
+    which reads from 08:15 on ("since 08:15 UTC")."""
     from ml_prediction.models import AnomalyDetection
     from ml_prediction.services import PredictionOrchestrator
     from ml_prediction.services.alerts import anomaly_payload
@@ -40,16 +45,23 @@ def test_a_kept_root_cause_is_labelled_with_the_hour_it_was_computed_for():
     _timeout_burst("django", end=now)
     PredictionOrchestrator().run_full_analysis("django", "quick", as_of=now)
 
-    # then every row, old and new, says the hour ending when the cause was computed
+    # then every row of the outage, old and new, says the hour ending when the cause was
+    # computed
     rows = list(AnomalyDetection.objects.filter(service="django", is_anomaly=True))
     new = [a for a in rows if a.pk not in first]
     assert new and all(a.root_cause_hypothesis for a in rows)
-    assert {cause_computed_at(a) for a in rows} == {earlier}
+    outage = [a for a in rows if a.window_start >= earlier - timedelta(minutes=25)]
+    assert set(new) <= set(outage)
+    assert {cause_computed_at(a) for a in outage} == {earlier}
+    assert all(cause_computed_at(a) <= a.window_end for a in rows if a not in outage)
     # and the page says it so, not "in the last hour" of a bucket 10 minutes later
     newest = max(new, key=lambda a: a.window_start)
     text = anomaly_payload(newest, [newest], 2)["root_cause_hypothesis"]
     assert "the last hour" not in text
-    assert f"the hour before {earlier:%b %d %H:%M} UTC" in text
+    if "the last hour" in newest.root_cause_hypothesis:
+        assert f"the hour before {earlier:%b %d %H:%M} UTC" in text
+    else:  # explained since an earlier episode ended: a span that already says its time
+        assert re.search(r" since \d{2}:\d{2} UTC", text) and text == newest.root_cause_hypothesis
 
 
 def test_rows_stored_before_the_hour_was_kept_fall_back_to_their_bucket():
