@@ -444,7 +444,7 @@ class _Run:
             return None
 
     def _actions(
-        self, cause: RootCauseResult, *, severity: str, probability: float
+        self, cause_key: str, *, severity: str, probability: float
     ) -> list[ActionRecommendation]:
         try:
             from ml_prediction.engines.actions import recommend_actions
@@ -454,7 +454,7 @@ class _Run:
             self.skipped["actions"] = "actions engine not available"
             return []
         return recommend_actions(
-            cause_key=cause.cause_key,
+            cause_key=cause_key,
             severity=severity,
             probability=probability,
             service=self.service,
@@ -545,11 +545,13 @@ class _Run:
         # action to take was what on-call got before the next full run.
         recent_start = end - WRITE_BUCKETS * bucket
         current_runs = [run for run in runs if run[-1].timestamp >= recent_start]
+        continuing: list[list[AnomalyScore]] = []  # a quick run's already explained episodes
         if not full and current_runs:
             # ... but only an episode nobody explained yet: one incident keeps one root cause
             # between full runs (a page's cause changing minutes later was a complaint too)
-            current_runs = self._unexplained(current_runs, bucket=bucket)
-            runs = current_runs
+            unexplained = self._unexplained(current_runs, bucket=bucket)
+            continuing = [run for run in current_runs if run not in unexplained]
+            current_runs = runs = unexplained
         if full or current_runs:
             if predictions or current_runs:
 
@@ -570,7 +572,9 @@ class _Run:
                     severity, probability = _worst(actionable, current_anomalies)
                     recommendations = self._guarded(
                         "actions",
-                        lambda: self._actions(cause, severity=severity, probability=probability),
+                        lambda: self._actions(
+                            cause.cause_key, severity=severity, probability=probability
+                        ),
                         [],
                     )
             episodes = self._guarded(
@@ -606,6 +610,7 @@ class _Run:
                 cause=cause,
                 recommendations=recommendations,
                 episodes=episodes,
+                continuing=continuing,
                 insight_drafts=insight_drafts,
             ),
         )
@@ -712,7 +717,7 @@ class _Run:
                     cause=cause,
                     scores=run,
                     recommendations=self._actions(
-                        cause, severity=severity, probability=probability
+                        cause.cause_key, severity=severity, probability=probability
                     ),
                     as_of=as_of,
                 )
@@ -726,6 +731,8 @@ class _Run:
         cause: RootCauseResult | None,
         recommendations: list[ActionRecommendation],
         episodes: list[_Episode],
+        continuing: list[list[AnomalyScore]],
+        explanations: dict[tuple, _Explanation],
         prediction_ids: dict[tuple, Any],
         anomaly_ids: dict[tuple, Any],
     ) -> list[_PlannedAction]:
@@ -737,18 +744,46 @@ class _Run:
         backfill (the current root cause's actions, attached to the likeliest prediction).
         Episodes that are long over keep their hypothesis and ``recommended_action`` text on
         their rows, but put nothing in the pending list: the incident is over.
+
+        An episode shorter than ``ANOMALY_ALERT_MIN_BUCKETS`` gets none either: the evidence a
+        page needs is the evidence a to-do needs. A lone flagged bucket is mostly noise (the
+        learning state's rules flag 2.7 such blips per service-day, `evaluate prediction`), and
+        each put "Increase the database connection pool" in the pending list for two hours.
+        The episode's actions come with its next bucket (``continuing``: a quick run keeps an
+        explained episode's cause, so its actions come from the stored explanation), in the
+        run whose alert pages, so the page still lists them.
         """
         since = current_cutoff()
-        bucket = timedelta(minutes=_config()["BUCKET_MINUTES"])
+        config = _config()
+        bucket = timedelta(minutes=config["BUCKET_MINUTES"])
+        need = config["ANOMALY_ALERT_MIN_BUCKETS"]
         planned: list[_PlannedAction] = []
         for episode in sorted(episodes, key=lambda e: e.scores[-1].timestamp, reverse=True):
-            if episode.scores[-1].timestamp + bucket < since:
+            if episode.scores[-1].timestamp + bucket < since or _buckets(episode.scores) < need:
                 continue
             top = max(episode.scores, key=lambda s: (s.anomaly_score, s.timestamp))
             anomaly_id = anomaly_ids.get((top.metric_name, top.timestamp))
             planned += [
                 _PlannedAction(r, r.cause_key or episode.cause.cause_key, None, anomaly_id)
                 for r in episode.recommendations
+            ]
+        for run in continuing:
+            if run[-1].timestamp + bucket < since or _buckets(run) < need:
+                continue
+            ids = [anomaly_ids[(s.metric_name, s.timestamp)] for s in run]
+            if PreventiveAction.objects.filter(anomaly_id__in=ids).exists():
+                continue  # acted on when it first had the buckets (or by a full run)
+            top = max(run, key=lambda s: (s.anomaly_score, s.timestamp))
+            cause_key = explanations.get(
+                (top.metric_name, top.timestamp), _NO_EXPLANATION
+            ).cause_key
+            if not cause_key:
+                continue
+            severity, probability = _worst([], run)
+            anomaly_id = anomaly_ids[(top.metric_name, top.timestamp)]
+            planned += [
+                _PlannedAction(r, r.cause_key or cause_key, None, anomaly_id)
+                for r in self._actions(cause_key, severity=severity, probability=probability)
             ]
         if predictions and cause is not None and self.as_of >= since:
             prediction_id = _top_prediction_id(prediction_ids, predictions)
@@ -832,6 +867,7 @@ class _Run:
         cause: RootCauseResult | None,
         recommendations: list[ActionRecommendation],
         episodes: list[_Episode],
+        continuing: list[list[AnomalyScore]],
         insight_drafts: list[insights_service.InsightDraft],
     ) -> dict[str, Any]:
         config = _config()
@@ -949,6 +985,8 @@ class _Run:
                     cause=cause,
                     recommendations=recommendations,
                     episodes=episodes,
+                    continuing=continuing,
+                    explanations=explanations,
                     prediction_ids=prediction_ids,
                     anomaly_ids=anomaly_ids,
                 ),
@@ -1080,6 +1118,11 @@ def _past_incident(cls: type, item: dict[str, Any]) -> Any:
     except TypeError:
         logger.warning("incident library entry does not fit PastIncident: %s", sorted(item))
         return None
+
+
+def _buckets(run: list[AnomalyScore]) -> int:
+    """How many buckets an episode spans (several metrics of one bucket are one)."""
+    return len({s.timestamp for s in run})
 
 
 def _worst(
