@@ -43,7 +43,8 @@ _CATEGORY_RULES: list[tuple[str, re.Pattern[str]]] = [
         "database",
         re.compile(
             r"database|\bdb\b|dberror|sql|psycopg|postgres|mysql|sqlite|mongo|deadlock|"
-            r"integrityerror|operationalerror|query|\bpool\b|connection pool|transaction"
+            r"integrityerror|operationalerror|query|\bpool\b|connection pool|transaction|"
+            r"jdbc|hikari"
         ),
     ),
     (
@@ -57,7 +58,7 @@ _CATEGORY_RULES: list[tuple[str, re.Pattern[str]]] = [
         "auth",
         re.compile(
             r"auth|permission|forbidden|unauthori[sz]ed|\b401\b|\b403\b|token|credential|"
-            r"login|access denied|csrf|jwt"
+            r"login|access (?:is )?denied|accessdenied|csrf|jwt"
         ),
     ),
     (
@@ -85,9 +86,42 @@ def _category_of(text: str) -> str:
     return "other"
 
 
+# An HTTP status the message says a response had: "Request failed with status code 502"
+# (Axios), "resulted in a `429 Too Many Requests` response" (Guzzle), "HTTP/1.1 503".
+_STATUS_IN_MESSAGE = re.compile(
+    r"(?:status(?: code)?|resulted in(?: an?)?|http(?:/[\d.]+)?|response(?: code)?)"
+    r"[\s:=`'\"]*([1-5]\d\d)\b",
+    re.IGNORECASE,
+)
+
+
+def _status_category(message: str) -> str:
+    """The category of the HTTP status a message reports, or "other".
+
+    The category rules read the message template, whose numbers are masked (so that repeats
+    of one error share a cache entry and a fingerprint); a status code is then often the only
+    sign left. Found in the demo: a Laravel release failing every receipt call ("Client
+    error: POST /v2/receipts resulted in 429") and React's and Vue's failing API calls
+    ("Request failed with status code 500") were stored as "other", so the root cause of a
+    bad release read "no single cause stands out". Only a number the message calls a status
+    counts: "worker 512" or "line 500" stay other.
+    """
+    found = _STATUS_IN_MESSAGE.search(message[:300])
+    if found is None:
+        return "other"
+    status = int(found.group(1))
+    if status in (401, 403, 407):
+        return "auth"
+    if status in (408, 504):
+        return "timeout"
+    if status in (400, 422):
+        return "validation"
+    return "api" if status == 429 or status >= 400 else "other"
+
+
 def derive_category(error_type: str, message: str) -> str:
     """One of the catalogue's categories from the error type and the first part of the message."""
-    return _category_of(f"{error_type} {message[:200]}".lower())
+    return classify(error_type, message, [])[0]
 
 
 def classify(error_type: str, message: str, frames: list) -> tuple[str, str]:
@@ -98,6 +132,8 @@ def classify(error_type: str, message: str, frames: list) -> tuple[str, str]:
     """
     template = message_template(message)
     category = _category_of(f"{error_type} {template[:200]}".lower())
+    if category == "other":
+        category = _status_category(message)
     return category, _fingerprint(error_type, template, top_in_app_frame(frames))
 
 

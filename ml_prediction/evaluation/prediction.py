@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from error_logging.normalize import classify
 from ml_prediction.engines.anomaly import AnomalyConfig, fit_anomaly_model, score_without_model
 from ml_prediction.engines.features import build_features
 from ml_prediction.engines.predictor import (
@@ -51,6 +52,12 @@ HORIZON_MINUTES = 30
 # guide's HIGH_PROBABILITY_THRESHOLD (its "HIGH RISK" notification).
 ALERT_LEVELS = {"ALERT_PROBABILITY": 0.70, "HIGH_PROBABILITY_THRESHOLD": 0.75}
 DEPARTURE_BINS = (1.2, 1.4, 1.6, 1.8, 2.0, 2.2)
+
+
+def product_category(error_type: str, message: str) -> str:
+    """The category ingestion stores for such an error: the frames these evaluations score are
+    then the ones the product's features would read for the same traffic."""
+    return classify(error_type, message, [])[0]
 
 
 @dataclass
@@ -188,7 +195,7 @@ def evaluate_simulation(
             days=days, services=services, seed=seed, start=FIXED_START, **(traffic or {})
         )
     )
-    frames = sim.bucket_frames()
+    frames = sim.bucket_frames(categorize=product_category)
     config = PredictorConfig(
         horizons_minutes=(HORIZON_MINUTES,), min_training_buckets=288, **(predictor_overrides or {})
     )
@@ -282,7 +289,7 @@ def departure_odds(
     horizon = pd.Timedelta(minutes=HORIZON_MINUTES)
     for seed in seeds:
         sim = simulate(SimulationConfig(days=days, services=services, seed=seed, start=FIXED_START))
-        for name, frame in sim.bucket_frames().items():
+        for name, frame in sim.bucket_frames(categorize=product_category).items():
             frame = frame.iloc[: int(len(frame) * train_fraction)]
             step = pd.Timedelta(minutes=sim.config.bucket_minutes)
             ratio = build_features(frame)["metric_response_time_ms_vs_base"]
@@ -343,7 +350,7 @@ def evaluate_root_cause(*, days: float, services: tuple[str, ...], seed: int) ->
     teach the next one wrong.
     """
     sim = simulate(SimulationConfig(days=days, services=services, seed=seed, start=FIXED_START))
-    frames = sim.bucket_frames()
+    frames = sim.bucket_frames(categorize=product_category)
     score = RootCauseScore()
     library: dict[str, list[PastIncident]] = {}
     labels: dict[str, str] = {}
@@ -491,7 +498,7 @@ def evaluate_anomaly_detection(
     scores = {
         (name, k): DetectionScore() for name in (*variants, LEARNING_VARIANT) for k in min_buckets
     }
-    for name, frame in sim.bucket_frames().items():
+    for name, frame in sim.bucket_frames(categorize=product_category).items():
         split = frame.index[int(len(frame) * train_fraction)]
         full = fit_anomaly_model(frame[frame.index < split], config=config)
         bm = int((frame.index[1] - frame.index[0]) / pd.Timedelta(minutes=1))

@@ -17,18 +17,22 @@ def test_bucket_frame_follows_the_engine_convention_and_matches_the_simulation()
     from ml_prediction.services.features import bucket_frame_for_service
 
     on_the_hour = timezone.now().replace(minute=0, second=0, microsecond=0)
+    from ml_prediction.engines.catalog import CATEGORIES
+    from ml_prediction.evaluation.prediction import product_category
+
     sim = load_traffic("vue", days=0.5, seed=3, end=on_the_hour)
-    expected = sim.bucket_frames(5)["vue"]
+    expected = sim.bucket_frames(5, categorize=product_category)["vue"]
 
     frame = bucket_frame_for_service(service="vue", start=sim.start, end=sim.end)
 
     assert frame.index.equals(expected.index)
+    # every category as ingestion classified it: what the evaluations score is what is stored
     for column in (
         "total_count",
         "critical_count",
-        "timeout_count",
         "rt_count",
         "user_error_count",
+        *(f"{category}_count" for category in CATEGORIES),
     ):
         assert (frame[column] == expected[column]).all(), column
     assert (frame["rt_mean"] - expected["rt_mean"]).abs().max() < 0.06

@@ -8,6 +8,7 @@ import pytest
 
 from error_logging.normalize import (
     TimestampError,
+    classify,
     derive_category,
     fingerprint,
     message_template,
@@ -28,10 +29,28 @@ NOW = datetime(2026, 11, 26, 7, 0, tzinfo=UTC)
         ("MemoryError", "", "memory"),
         ("HTTPError", "502 Bad Gateway from payments", "api"),
         ("ZeroDivisionError", "division by zero", "other"),
+        ("AccessDeniedException", "Access is denied for principal 42", "auth"),
+        ("DataAccessResourceFailureException", "Unable to acquire JDBC Connection (7)", "database"),
+        # an HTTP status the message reports is read though the template masks numbers
+        ("AxiosError", "Request failed with status code 502", "api"),
+        ("AxiosError", "Request failed with status code 401", "auth"),
+        ("AxiosError", "Request failed with status code 504", "timeout"),
+        (
+            "ClientException",
+            "Client error: `POST https://billing.example/v2/receipts` resulted in a "
+            "`429 Too Many Requests` response",
+            "api",
+        ),
+        ("ClientException", "Client error: POST /v2/receipts resulted in 429 (17)", "api"),
+        ("ServerException", "Server error: resulted in a `500 Internal Server Error`", "api"),
+        # ... and only a number the message calls a status
+        ("RuntimeError", "worker 512 exceeded its budget", "other"),
+        ("ZeroDivisionError", "division by zero at line 500", "other"),
     ],
 )
 def test_derive_category(error_type, message, category):
     assert derive_category(error_type, message) == category
+    assert classify(error_type, message, [])[0] == category
 
 
 def test_fingerprint_groups_repeats_with_different_ids_and_numbers():
