@@ -35,6 +35,7 @@ from ml_prediction.engines.root_cause import (
     WINDOW_BUCKETS,
     PastIncident,
     analyze_root_cause,
+    episode_explained_at,
     incident_signature,
     message_template,
 )
@@ -339,8 +340,8 @@ def _tally(tally: dict[str, tuple[int, int]], cause: str, found: bool) -> None:
 
 
 def evaluate_root_cause(*, days: float, services: tuple[str, ...], seed: int) -> RootCauseScore:
-    """Each labelled incident analysed from the 24 h ending 15 minutes into the outage, as a full
-    analysis triggered by the outage would see it, with the last hour's error names ("Type:
+    """Each labelled incident analysed from the 24 h ending 15 minutes after the start of the
+    bucket its outage began in, as the analysis explains an episode that began there, with the last hour's error names ("Type:
     message template" → count) as the analysis passes them
     (`services.features.error_name_counts_for_service`).
 
@@ -356,7 +357,12 @@ def evaluate_root_cause(*, days: float, services: tuple[str, ...], seed: int) ->
     labels: dict[str, str] = {}
     for inc in sorted(sim.incidents, key=lambda i: i.start):
         frame = frames[inc.service]
-        end = pd.Timestamp(inc.start) + pd.Timedelta(minutes=15)
+        bucket = frame.index[1] - frame.index[0]
+        # the analysis explains an episode from its first flagged bucket, the one holding the
+        # onset (the detector's median delay, below), on the buckets before the moment
+        # `episode_explained_at` gives, as the product's deep runs and library do
+        onset = pd.Timestamp(inc.start).floor(bucket)
+        end = episode_explained_at(onset, onset + pd.Timedelta(days=1), bucket) + bucket
         window = frame[(frame.index < end) & (frame.index >= end - pd.Timedelta(hours=24))]
         names: dict[str, int] = {}
         messages = sim.error_messages(
@@ -736,7 +742,10 @@ def run(
     lines += [
         f"### Root cause on the same generator ({rc_days:g} d × {len(rc_services)} services, seed {seed + 1})",
         "",
-        "Each labelled incident analysed from the 24 h ending 15 minutes into the outage, with "
+        "Each labelled incident analysed from the 24 h ending 15 minutes after the start of the "
+        "5-minute bucket its outage began in (the moment the analysis explains an episode that "
+        "begins in that bucket: `root_cause.episode_explained_at`), the errors counted under the "
+        "categories ingestion gives them, with "
         "the last hour's error names (error type and message template with their counts, as the "
         "product's analyses pass them): once alone, and once with a library of the service's "
         "earlier incidents grown in time order as the product grows it (each signed at the same "
