@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -17,10 +18,10 @@ DATASETS_DIR = Path(
 
 _DAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _CLOCK = pytest.StashKey[datetime]()
-# fixtures that start a process of their own, which keeps the real clock
-_OTHER_PROCESS = frozenset(
-    {"celery_worker_process", "live_server", "browser", "page", "gunicorn_url", "own_redis"}
-)
+# fixtures whose other process keeps the real clock: a browser's JavaScript clock, and a Redis
+# server's. (Workers and gunicorn start through `python_command`, which shares the test clock;
+# live_server is a thread of this process.)
+_OTHER_PROCESS = frozenset({"browser", "page", "own_redis"})
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -58,8 +59,8 @@ def clock_target(spec: str, now: datetime) -> datetime:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        "real_clock: starts a process of its own (a Celery worker, a server, Chromium) that "
-        "keeps the real clock; skipped under --clock",
+        "real_clock: needs the real clock in another process (Chromium's, a Redis server's, "
+        "or a worker's to the millisecond); skipped under --clock",
     )
     spec = config.getoption("--clock")
     if not spec:
@@ -71,6 +72,23 @@ def pytest_configure(config: pytest.Config) -> None:
     traveller.start()
     config.add_cleanup(traveller.stop)
     config.stash[_CLOCK] = moment
+
+
+def python_command(module: str, *args: str) -> list[str]:
+    """``python -m module args…`` for a subprocess a test starts, at this process's clock.
+
+    When the tests travel (``--clock``, the ``clock`` fixture), the subprocess travels as far
+    (``tests.clock_process``), so a worker or a server sees the time the test made its data at.
+    """
+    shift = 0.0
+    if "time_machine" in sys.modules:
+        from time_machine import escape_hatch
+
+        if escape_hatch.is_travelling():
+            shift = datetime.now(UTC).timestamp() - escape_hatch.time.time()
+    if abs(shift) < 1.0:
+        return [sys.executable, "-m", module, *args]
+    return [sys.executable, "-m", "tests.clock_process", f"{shift:.3f}", module, *args]
 
 
 def clock_moment(config: pytest.Config) -> datetime | None:

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
-from tests.conftest import clock_moment, clock_target
+from tests.conftest import clock_moment, clock_target, python_command
+
+ROOT = Path(__file__).resolve().parents[2]
 
 WEDNESDAY_NOON = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
@@ -57,3 +62,26 @@ def test_a_test_pinned_to_a_moment_runs_then(clock):
 
 def test_a_test_not_pinned_runs_now(clock):
     assert abs(clock - datetime.now(UTC)) < timedelta(seconds=5)
+
+
+@pytest.mark.parametrize("clock", ["Fri 16:20"], indirect=True)
+def test_a_process_a_test_starts_lives_at_the_test_clock(clock):
+    # this module, run as a program, prints the time it reads
+    command = python_command("tests.unit.test_clock_option")
+    assert command[:3] == [sys.executable, "-m", "tests.clock_process"]
+
+    out = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=True).stdout
+
+    child = datetime.fromisoformat(out.strip())
+    assert (child.weekday(), child.hour, child.minute) == (4, 16, 20)
+    assert abs(child - datetime.now(UTC)) < timedelta(seconds=5)
+
+
+def test_a_process_started_without_travel_runs_as_is(pytestconfig):
+    if clock_moment(pytestconfig) is not None:
+        pytest.skip("under --clock every process travels")
+    assert python_command("celery", "-A", "x") == [sys.executable, "-m", "celery", "-A", "x"]
+
+
+if __name__ == "__main__":
+    print(datetime.now(UTC).isoformat())

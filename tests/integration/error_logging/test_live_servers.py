@@ -8,7 +8,6 @@ import http.client
 import os
 import re
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -22,6 +21,7 @@ from django.db import connections
 from error_logging.analysis_trigger import debounce_key, trailing_key
 from error_logging.models import ErrorLog, IngestKey
 from feeding_hearts.catalog import SERVICES
+from tests.conftest import python_command
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -110,12 +110,7 @@ def gunicorn_url(django_db_setup, django_db_blocker):
         "GUNICORN_WORKERS": "1",
     }
     process = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "gunicorn"),
-            "feeding_hearts.wsgi",
-            "-c",
-            "gunicorn.conf.py",
-        ],
+        python_command("gunicorn", "feeding_hearts.wsgi", "-c", "gunicorn.conf.py"),
         cwd=ROOT,
         env=env,
         stderr=subprocess.PIPE,

@@ -13,7 +13,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -21,6 +20,8 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+
+from tests.conftest import python_command
 
 ROOT = Path(__file__).resolve().parents[3]
 BOTH_DBS = ["default", "ml_prediction"]
@@ -225,8 +226,8 @@ def start_worker(
     nodename = f"{name}-{os.getpid()}@localhost"
     log_path = log_dir / f"{name}.log"
     process = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "celery"),
+        python_command(
+            "celery",
             "-A",
             "feeding_hearts",
             "worker",
@@ -239,7 +240,7 @@ def start_worker(
             "--without-mingle",
             "--loglevel=INFO",
             f"--logfile={log_path}",
-        ],
+        ),
         cwd=ROOT,
         env=env,
         start_new_session=True,

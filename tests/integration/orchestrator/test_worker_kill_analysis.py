@@ -28,9 +28,6 @@ from tests.integration.orchestrator.conftest import (
     wait_for,
 )
 
-# the worker would find the traffic, stamped by --clock, in its future
-pytestmark = pytest.mark.real_clock
-
 # Every prediction is stored (not only likely ones) so the prediction rows are many; nothing
 # reaches the alert probability, so no alert tasks are queued.
 WORKER_ENV = {"ML_PREDICTION_THRESHOLD": "0", "ML_ALERT_PROBABILITY": "1"}
