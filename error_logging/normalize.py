@@ -119,9 +119,14 @@ def _status_category(message: str) -> str:
     return "api" if status == 429 or status >= 400 else "other"
 
 
+def _category(error_type: str, template: str, message: str) -> str:
+    category = _category_of(f"{error_type} {template[:200]}".lower())
+    return _status_category(message) if category == "other" else category
+
+
 def derive_category(error_type: str, message: str) -> str:
     """One of the catalogue's categories from the error type and the first part of the message."""
-    return classify(error_type, message, [])[0]
+    return _category(error_type, message_template(message), message)
 
 
 def classify(error_type: str, message: str, frames: list) -> tuple[str, str]:
@@ -131,10 +136,10 @@ def classify(error_type: str, message: str, frames: list) -> tuple[str, str]:
     one error (differing only in ids and numbers) hit the cache.
     """
     template = message_template(message)
-    category = _category_of(f"{error_type} {template[:200]}".lower())
-    if category == "other":
-        category = _status_category(message)
-    return category, _fingerprint(error_type, template, top_in_app_frame(frames))
+    return (
+        _category(error_type, template, message),
+        _fingerprint(error_type, template, top_in_app_frame(frames)),
+    )
 
 
 # Variable parts of messages: UUIDs, hex ids, quoted strings, e-mails, IPs, numbers.
