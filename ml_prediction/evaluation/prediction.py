@@ -341,8 +341,8 @@ def _tally(tally: dict[str, tuple[int, int]], cause: str, found: bool) -> None:
 
 def evaluate_root_cause(*, days: float, services: tuple[str, ...], seed: int) -> RootCauseScore:
     """Each labelled incident analysed from the 24 h ending 15 minutes after the start of the
-    bucket its outage began in, as the analysis explains an episode that began there, with the last hour's error names ("Type:
-    message template" → count) as the analysis passes them
+    bucket its outage began in, as the analysis explains an episode that began there, with the
+    last hour's error names ("Type: message template" → count) as the analysis passes them
     (`services.features.error_name_counts_for_service`).
 
     Once alone, and once with a library of the service's earlier incidents grown in time order

@@ -758,29 +758,33 @@ class _Run:
         bucket = timedelta(minutes=config["BUCKET_MINUTES"])
         need = config["ANOMALY_ALERT_MIN_BUCKETS"]
         planned: list[_PlannedAction] = []
+
+        def to_act_on(run: list[AnomalyScore]) -> bool:
+            return run[-1].timestamp + bucket >= since and _buckets(run) >= need
+
+        def top_key(run: list[AnomalyScore]) -> tuple:
+            top = max(run, key=lambda s: (s.anomaly_score, s.timestamp))
+            return (top.metric_name, top.timestamp)
+
         for episode in sorted(episodes, key=lambda e: e.scores[-1].timestamp, reverse=True):
-            if episode.scores[-1].timestamp + bucket < since or _buckets(episode.scores) < need:
+            if not to_act_on(episode.scores):
                 continue
-            top = max(episode.scores, key=lambda s: (s.anomaly_score, s.timestamp))
-            anomaly_id = anomaly_ids.get((top.metric_name, top.timestamp))
+            anomaly_id = anomaly_ids.get(top_key(episode.scores))
             planned += [
                 _PlannedAction(r, r.cause_key or episode.cause.cause_key, None, anomaly_id)
                 for r in episode.recommendations
             ]
         for run in continuing:
-            if run[-1].timestamp + bucket < since or _buckets(run) < need:
+            if not to_act_on(run):
                 continue
             ids = [anomaly_ids[(s.metric_name, s.timestamp)] for s in run]
             if PreventiveAction.objects.filter(anomaly_id__in=ids).exists():
                 continue  # acted on when it first had the buckets (or by a full run)
-            top = max(run, key=lambda s: (s.anomaly_score, s.timestamp))
-            cause_key = explanations.get(
-                (top.metric_name, top.timestamp), _NO_EXPLANATION
-            ).cause_key
+            cause_key = explanations.get(top_key(run), _NO_EXPLANATION).cause_key
             if not cause_key:
                 continue
             severity, probability = _worst([], run)
-            anomaly_id = anomaly_ids[(top.metric_name, top.timestamp)]
+            anomaly_id = anomaly_ids[top_key(run)]
             planned += [
                 _PlannedAction(r, r.cause_key or cause_key, None, anomaly_id)
                 for r in self._actions(cause_key, severity=severity, probability=probability)
