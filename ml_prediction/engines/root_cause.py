@@ -85,6 +85,17 @@ _LATENCY_WEIGHT = 0.7  # p95 more than doubled, with nothing saturated to explai
 # named mechanism (at 1.5 the generator's incidents matched with an earlier one of another cause
 # took its cause: 137 → 113 right with the library on seed 44; `evaluate prediction` reports it)
 _PAST_WEIGHT = 0.5
+# A release first seen shortly before the errors rose: as strong as a saturated gauge, × the share
+# of the hour's errors that carry it ("what changed?" is the first question of an incident; a
+# Flutter release whose HttpExceptions read as connection errors was filed a network partition).
+_RELEASE_WEIGHT = 1.5
+RELEASE_LEAD_MINUTES = 30  # a release first seen this long before the rise (or at it) preceded it
+# How far before the explained hour a release's first error is looked for: one not seen in it
+# is new, as a rollback to an old release is a change too.
+RELEASE_LOOKBACK = timedelta(days=1)
+# api errors grew but the errors' releases show that none went out before the rise: the guess
+# "the latest release" keeps this share of its vote.
+_NO_RELEASE_FACTOR = 0.5
 _PAST_MIN_SIMILARITY = 0.8  # ... at least this similar
 _CATEGORY_CAUSE = {
     "database": "db_pool_exhaustion",
@@ -117,6 +128,82 @@ def message_template(message: str) -> str:
     text = _QUOTED.sub("<str>", message or "")
     text = _NUMBER.sub("<n>", text)
     return re.sub(r"\s+", " ", text).strip()[:200]
+
+
+@dataclass(frozen=True)
+class ReleaseSeen:
+    """A release that errors of the explained hour carried.
+
+    ``errors``: how many of the hour's errors carried it (or of a sample of them);
+    ``first_seen``: the first error carrying it in a look-back of a day or more before the hour,
+    which is when it went out as far as the error stream can tell.
+    """
+
+    release: str
+    errors: int
+    first_seen: datetime
+
+
+def _rise_start(recent: pd.DataFrame, base: pd.DataFrame) -> pd.Timestamp | None:
+    """The first bucket of the recent part whose errors stand out from the baseline's: more
+    than twice its median plus two and beyond three robust SDs (the same bar for any volume)."""
+    columns = [f"{cat}_count" for cat in CATEGORIES]
+    totals = recent[columns].sum(axis=1)
+    if len(base):
+        before = base[columns].sum(axis=1).to_numpy(dtype=float)
+        median = float(np.median(before))
+        spread = 1.4826 * float(np.median(np.abs(before - median)))
+        bar = max(2 * median + 2, median + 3 * spread)
+    else:
+        bar = 2 * float(totals.min()) + 2
+    over = totals[totals > bar]
+    return pd.Timestamp(over.index[0]) if len(over) else None
+
+
+@dataclass(frozen=True)
+class _ReleaseEvidence:
+    vote: float = 0.0  # for bad_release: a release preceded the rise
+    factor: float = 1.0  # on bad_release's other votes: releases are known and none preceded it
+    path: tuple[str, ...] = ()
+    numbers: tuple[str, ...] = ()
+
+
+def _weigh_releases(
+    releases: list[ReleaseSeen], rise: pd.Timestamp | None, bucket_minutes: int
+) -> _ReleaseEvidence:
+    """What the releases the hour's errors carried say of a bad release: one first seen from
+    RELEASE_LEAD_MINUTES before the rise to the end of the rise's bucket preceded it."""
+    named = [r for r in releases if r.release and r.errors > 0]
+    if not named:
+        return _ReleaseEvidence(path=("service: the errors carry no release names",))
+    if rise is None:
+        return _ReleaseEvidence(path=("service: no rise of errors to date a release against",))
+    total = sum(r.errors for r in releases if r.errors > 0)
+    start = rise - pd.Timedelta(minutes=RELEASE_LEAD_MINUTES)
+    end = rise + pd.Timedelta(minutes=bucket_minutes)
+    preceding = [r for r in named if start <= pd.Timestamp(r.first_seen) < end]
+    if not preceding:
+        newest = max(named, key=lambda r: pd.Timestamp(r.first_seen))
+        return _ReleaseEvidence(
+            factor=_NO_RELEASE_FACTOR,
+            path=(
+                f"service: no release went out before the errors rose (newest: "
+                f"{newest.release}, first seen {pd.Timestamp(newest.first_seen):%Y-%m-%d %H:%M})",
+            ),
+        )
+    best = max(preceding, key=lambda r: r.errors)
+    share = best.errors / total
+    first = pd.Timestamp(best.first_seen)
+    lead = (rise - first).total_seconds() / 60
+    when = f"{lead:.0f} min before the errors rose" if lead >= 1 else "as the errors rose"
+    return _ReleaseEvidence(
+        vote=_RELEASE_WEIGHT * share,
+        path=(
+            f"service: release {best.release} first seen at {first:%H:%M}, {when}; "
+            f"it carries {share:.0%} of the errors → bad_release",
+        ),
+        numbers=(f"release {best.release} first seen {first:%H:%M}",),
+    )
 
 
 @dataclass(frozen=True)
@@ -433,11 +520,13 @@ def analyze_root_cause(
     error_types: dict[str, int] | None = None,
     history: list[PastIncident] | None = None,
     since: datetime | pd.Timestamp | None = None,
+    releases: list[ReleaseSeen] | None = None,
 ) -> RootCauseResult:
     """Walk the decision path and return the most likely cause with its evidence.
 
     ``since``: the episode explained began after another one that ended within the hour; its
     evidence is read from there on (`_split`), and `error_types` should be counted from there.
+    ``releases``: the releases the same errors carried (`ReleaseSeen`); ``None`` when unknown.
     """
     try:
         data = normalize_bucket_frame(frame)
@@ -498,6 +587,14 @@ def analyze_root_cause(
         path.append(f"service: {service} is a front end (releases, CDN, API reachability)")
         for cause in ("db_pool_exhaustion", "memory_leak"):
             votes.pop(cause, None)
+    if releases is not None:
+        change = _weigh_releases(releases, _rise_start(recent, base), bm)
+        if "bad_release" in votes:
+            votes["bad_release"] *= change.factor
+        if change.vote:
+            votes["bad_release"] = votes.get("bad_release", 0.0) + change.vote
+        path.extend(change.path)
+        numbers.extend(change.numbers)
 
     # 3. System state → environmental factors.
     def metric(name: str) -> tuple[float, float] | None:

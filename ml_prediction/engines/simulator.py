@@ -407,6 +407,26 @@ class Simulation:
             if counts[i]
         }
 
+    def release_errors(
+        self, service: str, start: datetime, end: datetime, *, lookback: timedelta
+    ) -> dict[str, tuple[int, datetime]]:
+        """release → (how many errors of `service` in [start, end) carried it, its first error
+        in [start - lookback, end)): what the product reads of the stored errors' releases
+        (`services.features.release_errors_for_service`)."""
+        trace = self._traces[service]
+        moment = trace.minute + trace.second / 60.0  # minutes since the start, in time order
+        first = (start - self.start).total_seconds() / 60
+        last = (end - self.start).total_seconds() / 60
+        earliest = first - lookback.total_seconds() / 60
+        inside = (moment >= first) & (moment < last)
+        counts = np.bincount(trace.release_index[inside], minlength=len(trace.releases))
+        seen: dict[str, tuple[int, datetime]] = {}
+        for k in np.flatnonzero(counts):
+            carried = (trace.release_index == k) & (moment >= earliest) & (moment < last)
+            at = float(moment[np.argmax(carried)])
+            seen[trace.releases[k]] = (int(counts[k]), self.start + timedelta(minutes=at))
+        return seen
+
     def iter_errors(self, service: str | None = None) -> Iterator[dict[str, Any]]:
         """Native error items in time order per service, built lazily (seeders stream them)."""
         services = [service] if service else list(self._traces)

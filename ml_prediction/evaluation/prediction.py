@@ -32,8 +32,10 @@ from ml_prediction.engines.predictor import (
     held_probabilities,
 )
 from ml_prediction.engines.root_cause import (
+    RELEASE_LOOKBACK,
     WINDOW_BUCKETS,
     PastIncident,
+    ReleaseSeen,
     analyze_root_cause,
     episode_explained_at,
     incident_signature,
@@ -342,8 +344,9 @@ def _tally(tally: dict[str, tuple[int, int]], cause: str, found: bool) -> None:
 def evaluate_root_cause(*, days: float, services: tuple[str, ...], seed: int) -> RootCauseScore:
     """Each labelled incident analysed from the 24 h ending 15 minutes after the start of the
     bucket its outage began in, as the analysis explains an episode that began there, with the
-    last hour's error names ("Type: message template" → count) as the analysis passes them
-    (`services.features.error_name_counts_for_service`).
+    last hour's error names ("Type: message template" → count) and releases (with each one's
+    first error in the day before) as the analysis passes them
+    (`services.features.error_name_counts_for_service`, `release_errors_for_service`).
 
     Once alone, and once with a library of the service's earlier incidents grown in time order
     as the product grows it: each signed at the same moment and stored with the cause the
@@ -371,10 +374,23 @@ def evaluate_root_cause(*, days: float, services: tuple[str, ...], seed: int) ->
         for (error_type, message), count in messages.items():
             name = f"{error_type}: {message_template(message)}"
             names[name] = names.get(name, 0) + count
-        alone = analyze_root_cause(window, service=inc.service, error_types=names)
+        releases = [
+            ReleaseSeen(release, count, first_seen)
+            for release, (count, first_seen) in sim.release_errors(
+                inc.service,
+                (end - pd.Timedelta(hours=1)).to_pydatetime(),
+                end.to_pydatetime(),
+                lookback=RELEASE_LOOKBACK,
+            ).items()
+        ]
+        alone = analyze_root_cause(
+            window, service=inc.service, error_types=names, releases=releases
+        )
         _tally(score.alone, inc.cause_key, alone.cause_key == inc.cause_key)
         past = library.setdefault(inc.service, [])
-        result = analyze_root_cause(window, service=inc.service, error_types=names, history=past)
+        result = analyze_root_cause(
+            window, service=inc.service, error_types=names, history=past, releases=releases
+        )
         _tally(score.with_library, inc.cause_key, result.cause_key == inc.cause_key)
         best = result.similar_incidents[0] if result.similar_incidents else None
         if best is not None and best.similarity >= 0.8:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -20,6 +21,9 @@ from django.utils import timezone
 
 from error_logging.models import ErrorRollup, MetricSample
 from ml_prediction.services.cache import cache_set_if_up
+
+if TYPE_CHECKING:
+    from ml_prediction.engines.root_cause import ReleaseSeen
 
 logger = logging.getLogger(__name__)
 
@@ -361,6 +365,52 @@ def error_name_counts_for_service(
             error_type = name.split(": ", 1)[0]
             kept[error_type] = kept.get(error_type, 0) + count
     return {name: count for name, count in kept.items() if count > 0}
+
+
+def release_errors_for_service(
+    *, service: str, start: datetime, end: datetime
+) -> list[ReleaseSeen]:
+    """The releases the errors of [start, end) carried, for the root-cause engine's release check:
+    each with its count among the window's newest NAME_SAMPLE_ROWS errors and its first error
+    from ``RELEASE_LOOKBACK`` before ``start`` on (`root_cause.ReleaseSeen`).
+
+    Why two small queries per release rather than one aggregate over the look-back: a release
+    that was running before the window is found at the first of its rows the (service,
+    occurred_at) index meets, so only a release new in the window (once per deploy) reads the
+    whole day.
+    """
+    from django.db.models import Count
+
+    from error_logging.models import ErrorLog
+    from ml_prediction.engines.root_cause import RELEASE_LOOKBACK, ReleaseSeen
+
+    newest = (
+        ErrorLog.objects.filter(service=service, occurred_at__gte=start, occurred_at__lt=end)
+        .order_by("-occurred_at")
+        .values("pk")[:NAME_SAMPLE_ROWS]
+    )
+    counts = {
+        row["release"]: int(row["n"])
+        for row in ErrorLog.objects.filter(pk__in=newest)
+        .values("release")
+        .annotate(n=Count("pk"))
+        .order_by()
+    }
+    seen = []
+    for release, count in counts.items():
+        carrying = ErrorLog.objects.filter(service=service, release=release).order_by("occurred_at")
+        first = (
+            carrying.filter(occurred_at__gte=start - RELEASE_LOOKBACK, occurred_at__lt=start)
+            .values_list("occurred_at", flat=True)
+            .first()
+        ) or (
+            carrying.filter(occurred_at__gte=start, occurred_at__lt=end)
+            .values_list("occurred_at", flat=True)
+            .first()
+        )
+        if first is not None:
+            seen.append(ReleaseSeen(release, count, first))
+    return seen
 
 
 def error_total_for_service(*, service: str, start: datetime, end: datetime) -> int:

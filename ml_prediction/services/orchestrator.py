@@ -61,6 +61,7 @@ from ml_prediction.services.features import (
     error_name_counts_for_service,
     floor_to_bucket,
     lookback_window,
+    release_errors_for_service,
 )
 from ml_prediction.services.jsonsafe import finite, json_safe
 from ml_prediction.services.locks import service_lock
@@ -418,6 +419,7 @@ class _Run:
         frame: pd.DataFrame,
         *,
         error_types: dict[str, int],
+        releases: list[Any] | None = None,
         at: datetime | None = None,
         since: datetime | None = None,
     ) -> RootCauseResult | None:
@@ -437,7 +439,12 @@ class _Run:
         window = window.tail(WINDOW_BUCKETS)
         try:
             return analyze_root_cause(
-                window, service=self.service, error_types=error_types, history=history, since=since
+                window,
+                service=self.service,
+                error_types=error_types,
+                history=history,
+                since=since,
+                releases=releases,
             )
         except InsufficientData as exc:
             self.skipped["root_cause"] = f"insufficient data: {exc}"
@@ -556,15 +563,18 @@ class _Run:
             if predictions or current_runs:
 
                 def current_cause() -> RootCauseResult | None:
+                    window = {
+                        "service": self.service,
+                        "start": evidence_start(end, current_since),
+                        "end": end,
+                    }
                     error_types = self._timed(
-                        "error_types",
-                        lambda: error_name_counts_for_service(
-                            service=self.service,
-                            start=evidence_start(end, current_since),
-                            end=end,
-                        ),
+                        "error_types", lambda: error_name_counts_for_service(**window)
                     )
-                    return self._root_cause(frame, error_types=error_types, since=current_since)
+                    releases = self._timed("releases", lambda: release_errors_for_service(**window))
+                    return self._root_cause(
+                        frame, error_types=error_types, releases=releases, since=current_since
+                    )
 
                 cause = self._guarded("root_cause", current_cause, None)
                 if cause is not None and (actionable or current_runs):
@@ -700,12 +710,18 @@ class _Run:
                 # often still below its threshold, and the episode read as another cause
                 at = episode_explained_at(start, run[-1].timestamp, bucket)
                 after = since(start)
-                error_types = error_name_counts_for_service(
-                    service=self.service,
-                    start=evidence_start((at + bucket).to_pydatetime(), after),
-                    end=(at + bucket).to_pydatetime(),
+                window = {
+                    "service": self.service,
+                    "start": evidence_start((at + bucket).to_pydatetime(), after),
+                    "end": (at + bucket).to_pydatetime(),
+                }
+                cause = self._root_cause(
+                    frame,
+                    error_types=error_name_counts_for_service(**window),
+                    releases=release_errors_for_service(**window),
+                    at=at,
+                    since=after,
                 )
-                cause = self._root_cause(frame, error_types=error_types, at=at, since=after)
                 as_of = (at + bucket).to_pydatetime()
             else:
                 cause = None

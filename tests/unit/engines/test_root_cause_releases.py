@@ -1,0 +1,128 @@
+"""The root-cause engine dates a release against the rise of errors (`ReleaseSeen`)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from ml_prediction.engines.root_cause import ReleaseSeen, analyze_root_cause
+from tests.unit.engines.test_root_cause import incident_frame
+
+# incident_frame's errors rise at its last hour: 2026-01-05 23:00 UTC
+RISE = pd.Timestamp("2026-01-05 23:00", tz="UTC")
+FLUTTER_CLOSED = {"HttpException: Connection closed before full header was received": 700}
+
+
+def _releases(*items: tuple[str, int, str]) -> list[ReleaseSeen]:
+    """(release, errors in the hour, first seen as minutes relative to the rise)."""
+    return [
+        ReleaseSeen(name, errors, (RISE + pd.Timedelta(minutes=float(at))).to_pydatetime())
+        for name, errors, at in items
+    ]
+
+
+def test_a_release_first_seen_just_before_the_rise_is_the_cause():
+    """Found in the evaluation: a Flutter release whose HttpExceptions ("Connection closed before
+    full header was received") ingestion files as connection errors read as a network
+    partition, though the release went out three minutes before; "what changed?" is the first
+    question of an incident, and the errors' releases answer it."""
+    # given a surge of connection errors that release 2.5.0, out 3 minutes before, carries
+    frame = incident_frame(category="connection", before=1.0, during=60.0, p95_during=(800.0,))
+    releases = _releases(("flutter@2.5.0", 690, -3), ("flutter@2.4.1", 30, -600))
+
+    # when the root cause is analysed with the releases
+    result = analyze_root_cause(
+        frame, service="flutter", error_types=FLUTTER_CLOSED, releases=releases
+    )
+    without = analyze_root_cause(frame, service="flutter", error_types=FLUTTER_CLOSED)
+
+    # then the release is the cause, the path says when it went out and what it carries,
+    # and the hypothesis names it
+    assert without.cause_key == "network_partition"
+    assert result.cause_key == "bad_release"
+    line = next(p for p in result.decision_path if "flutter@2.5.0" in p)
+    assert "3 min before the errors rose" in line and "96%" in line
+    assert "flutter@2.5.0" in result.hypothesis
+
+
+def test_a_release_long_running_before_the_rise_is_not_blamed():
+    frame = incident_frame(category="connection", before=1.0, during=60.0, p95_during=(800.0,))
+    releases = _releases(("flutter@2.5.0", 720, -120))  # out two hours before the rise
+
+    result = analyze_root_cause(
+        frame, service="flutter", error_types=FLUTTER_CLOSED, releases=releases
+    )
+
+    assert result.cause_key == "network_partition"
+    assert any("no release went out before the errors rose" in p for p in result.decision_path)
+
+
+@pytest.mark.parametrize("minutes", [-31, 6])
+def test_the_release_must_go_out_in_the_half_hour_before_the_rise_or_in_its_bucket(minutes):
+    frame = incident_frame(category="connection", before=1.0, during=60.0, p95_during=(800.0,))
+    releases = _releases(("flutter@2.5.0", 720, minutes))
+
+    result = analyze_root_cause(
+        frame, service="flutter", error_types=FLUTTER_CLOSED, releases=releases
+    )
+
+    assert result.cause_key == "network_partition"
+
+
+def test_api_errors_without_a_new_release_are_not_read_as_a_bad_release():
+    """The category map reads an api-error surge as "the latest release introduced a fault";
+    when the errors' releases show none went out, a slow dependency (p95 ×37) is the better
+    reading."""
+    frame = incident_frame(category="api", before=1.0, during=60.0)
+    error_types = {"AxiosError: Request failed with status code <n>": 700}
+    releases = _releases(("react@3.1.0", 720, -3000))
+
+    guessed = analyze_root_cause(frame, service="react", error_types=error_types)
+    result = analyze_root_cause(frame, service="react", error_types=error_types, releases=releases)
+
+    assert guessed.cause_key == "bad_release"
+    assert result.cause_key == "upstream_timeout"
+
+
+def test_a_deploy_that_coincides_with_a_saturated_pool_does_not_outvote_the_pool():
+    frame = incident_frame(category="database", before=1.0, during=60.0, db_pool_in_use=(40, 100))
+    releases = _releases(("django@1.4.2", 720, -10))
+
+    result = analyze_root_cause(
+        frame,
+        service="django",
+        error_types={"OperationalError: too many connections": 700},
+        releases=releases,
+    )
+
+    assert result.cause_key == "db_pool_exhaustion"
+    assert any("django@1.4.2" in p for p in result.decision_path)  # still shown: it changed
+
+
+@pytest.mark.parametrize(
+    "releases",
+    [
+        [],
+        [ReleaseSeen("", 700, RISE.to_pydatetime())],  # the services send no release
+        [ReleaseSeen("flutter@2.5.0", 0, RISE.to_pydatetime())],
+    ],
+)
+def test_no_usable_release_changes_nothing(releases):
+    frame = incident_frame(category="connection", before=1.0, during=60.0, p95_during=(800.0,))
+
+    result = analyze_root_cause(
+        frame, service="flutter", error_types=FLUTTER_CLOSED, releases=releases
+    )
+    without = analyze_root_cause(frame, service="flutter", error_types=FLUTTER_CLOSED)
+
+    assert (result.cause_key, result.confidence) == (without.cause_key, without.confidence)
+
+
+def test_a_quiet_hour_dates_no_release():
+    frame = incident_frame(category="connection", before=1.0, during=1.0)
+    releases = _releases(("flutter@2.5.0", 12, -3))
+
+    result = analyze_root_cause(frame, service="flutter", releases=releases)
+
+    assert result.cause_key != "bad_release"
+    assert any("no rise of errors" in p for p in result.decision_path)
