@@ -85,6 +85,7 @@ _LATENCY_WEIGHT = 0.7  # p95 more than doubled, with nothing saturated to explai
 # named mechanism (at 1.5 the generator's incidents matched with an earlier one of another cause
 # took its cause: 137 → 113 right with the library on seed 44; `evaluate prediction` reports it)
 _PAST_WEIGHT = 0.5
+_PAST_MIN_SIMILARITY = 0.8  # ... at least this similar
 # A release first seen shortly before the errors rose: as strong as a saturated gauge, × the share
 # of the hour's errors that carry it ("what changed?" is the first question of an incident; a
 # Flutter release whose HttpExceptions read as connection errors was filed a network partition).
@@ -96,7 +97,6 @@ RELEASE_LOOKBACK = timedelta(days=1)
 # api errors grew but the errors' releases show that none went out before the rise: the guess
 # "the latest release" keeps this share of its vote.
 _NO_RELEASE_FACTOR = 0.5
-_PAST_MIN_SIMILARITY = 0.8  # ... at least this similar
 _CATEGORY_CAUSE = {
     "database": "db_pool_exhaustion",
     "timeout": "upstream_timeout",
@@ -160,6 +160,11 @@ def _rise_start(recent: pd.DataFrame, base: pd.DataFrame) -> pd.Timestamp | None
     return pd.Timestamp(over.index[0]) if len(over) else None
 
 
+def _utc(moment: datetime) -> pd.Timestamp:
+    stamp = pd.Timestamp(moment)
+    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+
+
 @dataclass(frozen=True)
 class _ReleaseEvidence:
     vote: float = 0.0  # for bad_release: a release preceded the rise
@@ -174,6 +179,7 @@ def _weigh_releases(
     """What the releases the hour's errors carried say of a bad release: one first seen from
     RELEASE_LEAD_MINUTES before the rise to the end of the rise's bucket preceded it."""
     named = [r for r in releases if r.release and r.errors > 0]
+    first_seen = {r.release: _utc(r.first_seen) for r in named}
     if not named:
         return _ReleaseEvidence(path=("service: the errors carry no release names",))
     if rise is None:
@@ -181,28 +187,28 @@ def _weigh_releases(
     total = sum(r.errors for r in releases if r.errors > 0)
     start = rise - pd.Timedelta(minutes=RELEASE_LEAD_MINUTES)
     end = rise + pd.Timedelta(minutes=bucket_minutes)
-    preceding = [r for r in named if start <= pd.Timestamp(r.first_seen) < end]
+    preceding = [r for r in named if start <= first_seen[r.release] < end]
     if not preceding:
-        newest = max(named, key=lambda r: pd.Timestamp(r.first_seen))
+        newest = max(named, key=lambda r: first_seen[r.release])
         return _ReleaseEvidence(
             factor=_NO_RELEASE_FACTOR,
             path=(
                 f"service: no release went out before the errors rose (newest: "
-                f"{newest.release}, first seen {pd.Timestamp(newest.first_seen):%Y-%m-%d %H:%M})",
+                f"{newest.release}, first seen {first_seen[newest.release]:%Y-%m-%d %H:%M} UTC)",
             ),
         )
     best = max(preceding, key=lambda r: r.errors)
     share = best.errors / total
-    first = pd.Timestamp(best.first_seen)
+    first = first_seen[best.release]
     lead = (rise - first).total_seconds() / 60
     when = f"{lead:.0f} min before the errors rose" if lead >= 1 else "as the errors rose"
     return _ReleaseEvidence(
         vote=_RELEASE_WEIGHT * share,
         path=(
-            f"service: release {best.release} first seen at {first:%H:%M}, {when}; "
+            f"service: release {best.release} first seen at {first:%H:%M} UTC, {when}; "
             f"it carries {share:.0%} of the errors → bad_release",
         ),
-        numbers=(f"release {best.release} first seen {first:%H:%M}",),
+        numbers=(f"release {best.release} first seen {first:%H:%M} UTC",),
     )
 
 

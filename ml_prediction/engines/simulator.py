@@ -706,7 +706,7 @@ def _simulate_service(
     mean_traffic, peak_traffic = cycle_levels(frontend)
     base_rate = config.errors_per_minute * traffic / mean_traffic
 
-    # Deploys: working hours on weekdays (frontends ship anytime), each a new release string.
+    # Deploys: at random times (deploys_per_day on average), each a new release string.
     n_deploys = rng.poisson(config.deploys_per_day * minutes / 1440)
     deploy_minutes = np.sort(rng.integers(0, minutes, size=n_deploys))
     releases = [f"{name}@1.0.0"] + [

@@ -762,8 +762,9 @@ def run(
         "5-minute bucket its outage began in (the moment the analysis explains an episode that "
         "begins in that bucket: `root_cause.episode_explained_at`), the errors counted under the "
         "categories ingestion gives them, with "
-        "the last hour's error names (error type and message template with their counts, as the "
-        "product's analyses pass them): once alone, and once with a library of the service's "
+        "the last hour's error names (error type and message template with their counts) and "
+        "releases (each dated by its first error in the day before), as the product's analyses "
+        "pass them: once alone, and once with a library of the service's "
         "earlier incidents grown in time order as the product grows it (each signed at the same "
         "moment and stored with the cause the engine gave it then, never the label).",
         "",
@@ -784,7 +785,10 @@ def run(
         "the generator's cause → category map (an api-error surge reads as a bad release because "
         "the generator's bad releases throw api errors), and the engine's mechanism patterns "
         '("too many connections", HikariPool, "Allowed memory size") match messages the '
-        "generator emits. Real incidents mix causes and symptoms many-to-many; no labelled real "
+        "generator emits. The release check is fairer: the generator ships about one release a "
+        "day per service at random times, so an incident of another cause can follow a deploy, "
+        "and a Flutter bad release's errors (HttpException: connection closed) file under "
+        "connection, not api. Real incidents mix causes and symptoms many-to-many; no labelled real "
         "incidents were available to measure that.",
         "",
     ]

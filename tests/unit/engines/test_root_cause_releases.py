@@ -126,3 +126,18 @@ def test_a_quiet_hour_dates_no_release():
 
     assert result.cause_key != "bad_release"
     assert any("no rise of errors" in p for p in result.decision_path)
+
+
+def test_a_first_seen_without_a_time_zone_is_read_as_utc():
+    frame = incident_frame(category="connection", before=1.0, during=60.0, p95_during=(800.0,))
+    naive = (RISE - pd.Timedelta(minutes=3)).tz_localize(None).to_pydatetime()
+
+    result = analyze_root_cause(
+        frame,
+        service="flutter",
+        error_types=FLUTTER_CLOSED,
+        releases=[ReleaseSeen("flutter@2.5.0", 700, naive)],
+    )
+
+    assert result.cause_key == "bad_release"
+    assert any("22:57 UTC, 3 min before" in p for p in result.decision_path)

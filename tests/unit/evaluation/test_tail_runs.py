@@ -1,0 +1,47 @@
+"""The tail-run study scores the forecasts after a history ending in a short run of outliers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ml_prediction.evaluation.tail_runs import file_origins, report
+
+
+def _nab_file(tmp_path, values: np.ndarray):
+    path = tmp_path / "data" / "realTest" / "dips.csv"
+    path.parent.mkdir(parents=True)
+    index = pd.date_range("2026-01-01", periods=len(values), freq="h")
+    pd.DataFrame({"timestamp": index.strftime("%Y-%m-%d %H:%M:%S"), "value": values}).to_csv(
+        path, index=False
+    )
+    return path
+
+
+def test_a_dip_that_ends_is_forecast_best_by_the_normal_curve(tmp_path):
+    # given 20 days of a daily cycle with a 2-hour dip to zero on day 10
+    hours = np.arange(20 * 24)
+    values = (
+        50 + 20 * np.sin(2 * np.pi * hours / 24) + np.random.default_rng(3).normal(0, 1, len(hours))
+    )
+    dip = 10 * 24 + 5
+    values[dip : dip + 2] = 0.0
+    path = _nab_file(tmp_path, values)
+
+    # when the study scores every earlier origin
+    rows = pd.DataFrame(file_origins(path))
+
+    # then the origins inside the dip are found, with the run so far
+    assert list(rows["run"]) == [1, 2]
+    assert (rows["file"] == "realTest/dips.csv").all()
+    # and, the dip being over, the normal curve beats following it, and fading lies between
+    assert (rows["normal"] < rows["fade_3h"]).all()
+    assert (rows["fade_3h"] < rows["fade_12h"]).all()
+    assert (rows["fade_12h"] < rows["follow"]).all()
+    assert "2 origins ending in a cleaned run" in report(rows)
+
+
+def test_a_file_too_gappy_to_forecast_gives_no_origins(tmp_path):
+    values = np.full(20 * 24, np.nan)
+    values[::5] = 1.0
+    assert file_origins(_nab_file(tmp_path, values)) == []
