@@ -62,7 +62,7 @@ def analysis(monkeypatch):
         monkeypatch.setattr(
             orchestrator._Run,
             "_root_cause",
-            lambda self, frame, *, error_types, at=None, since=None: RootCauseResult(
+            lambda self, frame, *, error_types, releases=None, at=None, since=None: RootCauseResult(
                 cause_key="unknown", hypothesis="No known pattern fits.", confidence=0.4
             ),
         )
