@@ -145,19 +145,37 @@ class ReleaseSeen:
 
 
 def _rise_start(recent: pd.DataFrame, base: pd.DataFrame) -> pd.Timestamp | None:
-    """The first bucket of the recent part whose errors stand out from the baseline's: more
-    than twice its median plus two and beyond three robust SDs (the same bar for any volume)."""
+    """Where the latest surge of errors in the recent part began: in its last run of buckets
+    that stand out from the baseline (more than twice its median plus two and beyond three
+    robust SDs; a single quieter bucket inside the run does not end it), the first bucket with a
+    quarter of the run's peak.
+
+    The last run, not the first: an hour can hold a blip of its own before the surge being
+    explained (found by the clock sweep at Sat 12:00: a flagged bucket 40 minutes before an
+    outage dated the rise there, and the release that brought the outage looked 40 minutes late).
+    """
     columns = [f"{cat}_count" for cat in CATEGORIES]
-    totals = recent[columns].sum(axis=1)
+    totals = recent[columns].sum(axis=1).to_numpy(dtype=float)
     if len(base):
         before = base[columns].sum(axis=1).to_numpy(dtype=float)
         median = float(np.median(before))
         spread = 1.4826 * float(np.median(np.abs(before - median)))
         bar = max(2 * median + 2, median + 3 * spread)
-    else:
+    elif len(totals):
         bar = 2 * float(totals.min()) + 2
-    over = totals[totals > bar]
-    return pd.Timestamp(over.index[0]) if len(over) else None
+    else:
+        return None
+    over = np.flatnonzero(totals > bar)
+    if not len(over):
+        return None
+    first = len(over) - 1
+    while first > 0 and over[first] - over[first - 1] <= 2:  # one quieter bucket between
+        first -= 1
+    run = over[first:]
+    # its first bucket with a quarter of the run's peak: a quiet service's noise can put the
+    # bucket before an outage just over the bar (7 errors against a median of 2, then 128)
+    strong = run[totals[run] >= totals[run].max() / 4]
+    return pd.Timestamp(recent.index[strong[0]])
 
 
 def _utc(moment: datetime) -> pd.Timestamp:

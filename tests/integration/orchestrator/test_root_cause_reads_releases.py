@@ -85,7 +85,7 @@ def test_an_outage_that_a_new_release_brought_is_explained_as_the_release():
     summary = PredictionOrchestrator().run_full_analysis("flutter", "quick")
 
     assert summary["anomalies"]["detected"] >= 1
-    assert summary["root_cause"]["cause_key"] == "bad_release"
+    assert summary["root_cause"]["cause_key"] == "bad_release", summary["root_cause"]
     assert "flutter@9.0.0" in summary["root_cause"]["hypothesis"]
     # and the pending actions roll the release back
     from ml_prediction.models import PreventiveAction

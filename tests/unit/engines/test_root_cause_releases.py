@@ -141,3 +141,75 @@ def test_a_first_seen_without_a_time_zone_is_read_as_utc():
 
     assert result.cause_key == "bad_release"
     assert any("22:57 UTC, 3 min before" in p for p in result.decision_path)
+
+
+def _hour_with(frame: pd.DataFrame, surge_from: str, blips: tuple[str, ...] = ()) -> pd.DataFrame:
+    """``frame``'s last hour quiet again before ``surge_from`` (HH:MM), but for ``blips``."""
+    column = "connection_count"
+    hour = frame.index >= RISE
+    quiet = hour & (frame.index < pd.Timestamp(f"2026-01-05 {surge_from}", tz="UTC"))
+    frame.loc[quiet, column] = 1.0
+    for blip in blips:
+        frame.loc[pd.Timestamp(f"2026-01-05 {blip}", tz="UTC"), column] = 60.0
+    return frame
+
+
+def test_a_blip_earlier_in_the_hour_does_not_date_the_rise():
+    """Found by the clock sweep (Sat 12:00): a flagged bucket of the service's own traffic 40
+    minutes before the outage was taken for the rise, and the release that brought the outage
+    looked half an hour late."""
+    frame = incident_frame(category="connection", before=1.0, during=60.0, p95_during=(800.0,))
+    frame = _hour_with(frame, "23:40", blips=("23:05",))
+    releases = [
+        ReleaseSeen(
+            "flutter@2.5.0", 300, pd.Timestamp("2026-01-05 23:37", tz="UTC").to_pydatetime()
+        )
+    ]
+
+    result = analyze_root_cause(
+        frame, service="flutter", error_types=FLUTTER_CLOSED, releases=releases
+    )
+
+    assert result.cause_key == "bad_release"
+    assert any("3 min before the errors rose" in p for p in result.decision_path)
+
+
+def test_one_quieter_bucket_inside_the_surge_does_not_move_the_rise():
+    frame = incident_frame(category="connection", before=1.0, during=60.0, p95_during=(800.0,))
+    frame = _hour_with(frame, "23:10")
+    frame.loc[pd.Timestamp("2026-01-05 23:30", tz="UTC"), "connection_count"] = 1.0
+    releases = [
+        ReleaseSeen(
+            "flutter@2.5.0", 500, pd.Timestamp("2026-01-05 23:08", tz="UTC").to_pydatetime()
+        )
+    ]
+
+    result = analyze_root_cause(
+        frame, service="flutter", error_types=FLUTTER_CLOSED, releases=releases
+    )
+
+    assert result.cause_key == "bad_release"
+    assert any("2 min before the errors rose" in p for p in result.decision_path)
+
+
+def test_a_noisy_bucket_just_over_the_bar_before_the_outage_does_not_date_the_rise():
+    """Found by the clock sweep (Sat 12:00), on a quiet flutter: the bucket before the outage
+    held 7 errors against a baseline median of 2 (just over the bar), the outage then 128 per
+    bucket; the rise was dated at the noisy bucket and the release, first seen in the next one,
+    looked late."""
+    frame = incident_frame(category="connection", before=2.0, during=128.0, p95_during=(800.0,))
+    frame = _hour_with(frame, "23:35")
+    frame.loc[pd.Timestamp("2026-01-05 23:30", tz="UTC"), "connection_count"] = 7.0
+    frame.loc[pd.Timestamp("2026-01-05 23:35", tz="UTC"), "connection_count"] = 24.0
+    releases = [
+        ReleaseSeen(
+            "flutter@9.0.0", 500, pd.Timestamp("2026-01-05 23:39", tz="UTC").to_pydatetime()
+        )
+    ]
+
+    result = analyze_root_cause(
+        frame, service="flutter", error_types=FLUTTER_CLOSED, releases=releases
+    )
+
+    assert result.cause_key == "bad_release"
+    assert any("1 min before the errors rose" in p for p in result.decision_path)
