@@ -143,73 +143,47 @@ def test_a_first_seen_without_a_time_zone_is_read_as_utc():
     assert any("22:57 UTC, 3 min before" in p for p in result.decision_path)
 
 
-def _hour_with(frame: pd.DataFrame, surge_from: str, blips: tuple[str, ...] = ()) -> pd.DataFrame:
-    """``frame``'s last hour quiet again before ``surge_from`` (HH:MM), but for ``blips``."""
+def _hour_with(frame: pd.DataFrame, surge_from: str, counts: dict[str, float]) -> pd.DataFrame:
+    """``frame``'s last hour quiet (one error a bucket) before ``surge_from`` (HH:MM), with the
+    connection errors of ``counts`` (HH:MM → errors) set on top."""
     column = "connection_count"
     hour = frame.index >= RISE
     quiet = hour & (frame.index < pd.Timestamp(f"2026-01-05 {surge_from}", tz="UTC"))
     frame.loc[quiet, column] = 1.0
-    for blip in blips:
-        frame.loc[pd.Timestamp(f"2026-01-05 {blip}", tz="UTC"), column] = 60.0
+    for at, count in counts.items():
+        frame.loc[pd.Timestamp(f"2026-01-05 {at}", tz="UTC"), column] = count
     return frame
 
 
-def test_a_blip_earlier_in_the_hour_does_not_date_the_rise():
-    """Found by the clock sweep (Sat 12:00): a flagged bucket of the service's own traffic 40
-    minutes before the outage was taken for the rise, and the release that brought the outage
-    looked half an hour late."""
-    frame = incident_frame(category="connection", before=1.0, during=60.0, p95_during=(800.0,))
-    frame = _hour_with(frame, "23:40", blips=("23:05",))
-    releases = [
-        ReleaseSeen(
-            "flutter@2.5.0", 300, pd.Timestamp("2026-01-05 23:37", tz="UTC").to_pydatetime()
-        )
-    ]
-
-    result = analyze_root_cause(
-        frame, service="flutter", error_types=FLUTTER_CLOSED, releases=releases
-    )
-
-    assert result.cause_key == "bad_release"
-    assert any("3 min before the errors rose" in p for p in result.decision_path)
-
-
-def test_one_quieter_bucket_inside_the_surge_does_not_move_the_rise():
-    frame = incident_frame(category="connection", before=1.0, during=60.0, p95_during=(800.0,))
-    frame = _hour_with(frame, "23:10")
-    frame.loc[pd.Timestamp("2026-01-05 23:30", tz="UTC"), "connection_count"] = 1.0
-    releases = [
-        ReleaseSeen(
-            "flutter@2.5.0", 500, pd.Timestamp("2026-01-05 23:08", tz="UTC").to_pydatetime()
-        )
-    ]
-
-    result = analyze_root_cause(
-        frame, service="flutter", error_types=FLUTTER_CLOSED, releases=releases
-    )
-
-    assert result.cause_key == "bad_release"
-    assert any("2 min before the errors rose" in p for p in result.decision_path)
-
-
-def test_a_noisy_bucket_just_over_the_bar_before_the_outage_does_not_date_the_rise():
+@pytest.mark.parametrize(
+    "before, during, surge_from, counts, released, lead",
+    [
+        # an earlier blip of the service's own traffic, 35 minutes before the outage
+        (1.0, 60.0, "23:40", {"23:05": 60.0}, "23:37", "3 min"),
+        # one quieter bucket inside the surge does not end it
+        (1.0, 60.0, "23:10", {"23:30": 1.0}, "23:08", "2 min"),
+        # a quiet service's noise just over the bar (7 vs a median of 2) before 128 a bucket
+        (2.0, 128.0, "23:35", {"23:30": 7.0, "23:35": 24.0}, "23:39", "1 min"),
+    ],
+    ids=["earlier-blip", "quieter-bucket-inside", "noise-before"],
+)
+def test_the_rise_is_where_the_latest_surge_began(
+    before, during, surge_from, counts, released, lead
+):
     """Found by the clock sweep (Sat 12:00), on a quiet flutter: the bucket before the outage
-    held 7 errors against a baseline median of 2 (just over the bar), the outage then 128 per
-    bucket; the rise was dated at the noisy bucket and the release, first seen in the next one,
-    looked late."""
-    frame = incident_frame(category="connection", before=2.0, during=128.0, p95_during=(800.0,))
-    frame = _hour_with(frame, "23:35")
-    frame.loc[pd.Timestamp("2026-01-05 23:30", tz="UTC"), "connection_count"] = 7.0
-    frame.loc[pd.Timestamp("2026-01-05 23:35", tz="UTC"), "connection_count"] = 24.0
-    releases = [
-        ReleaseSeen(
-            "flutter@9.0.0", 500, pd.Timestamp("2026-01-05 23:39", tz="UTC").to_pydatetime()
-        )
-    ]
+    held 7 errors against a baseline median of 2, just over the bar, so the rise was dated there
+    and the release that brought the outage, first seen in the next bucket, looked late (an
+    earlier blip in the hour did the same)."""
+    frame = incident_frame(category="connection", before=before, during=during, p95_during=(800.0,))
+    frame = _hour_with(frame, surge_from, counts)
+    first_seen = pd.Timestamp(f"2026-01-05 {released}", tz="UTC").to_pydatetime()
 
     result = analyze_root_cause(
-        frame, service="flutter", error_types=FLUTTER_CLOSED, releases=releases
+        frame,
+        service="flutter",
+        error_types=FLUTTER_CLOSED,
+        releases=[ReleaseSeen("flutter@2.5.0", 500, first_seen)],
     )
 
     assert result.cause_key == "bad_release"
-    assert any("1 min before the errors rose" in p for p in result.decision_path)
+    assert any(f"{lead} before the errors rose" in p for p in result.decision_path)
