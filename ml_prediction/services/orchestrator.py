@@ -33,6 +33,7 @@ from django.utils import timezone
 from feeding_hearts.catalog import LEVELS, SERVICES
 from ml_prediction.engines.root_cause import (
     WINDOW_BUCKETS,
+    ReleaseSeen,
     episode_explained_at,
     evidence_start,
 )
@@ -419,7 +420,7 @@ class _Run:
         frame: pd.DataFrame,
         *,
         error_types: dict[str, int],
-        releases: list[Any] | None = None,
+        releases: list[ReleaseSeen] | None = None,
         at: datetime | None = None,
         since: datetime | None = None,
     ) -> RootCauseResult | None:
