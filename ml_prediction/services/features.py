@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -313,6 +313,18 @@ NAME_SAMPLE_ROWS = 5000
 NAME_LIMIT = 30
 
 
+def _newest_errors(*, service: str, start: datetime, end: datetime) -> Any:
+    """The ids of the window's newest NAME_SAMPLE_ROWS stored errors (a subquery): the sample the
+    root cause reads names and releases from, bounded in an outage hour of millions of errors."""
+    from error_logging.models import ErrorLog
+
+    return (
+        ErrorLog.objects.filter(service=service, occurred_at__gte=start, occurred_at__lt=end)
+        .order_by("-occurred_at")
+        .values("pk")[:NAME_SAMPLE_ROWS]
+    )
+
+
 def error_name_counts_for_service(
     *, service: str, start: datetime, end: datetime
 ) -> dict[str, int]:
@@ -335,11 +347,7 @@ def error_name_counts_for_service(
     per_type = error_type_counts_for_service(service=service, start=start, end=end)
     if not per_type:
         return {}
-    newest = (
-        ErrorLog.objects.filter(service=service, occurred_at__gte=start, occurred_at__lt=end)
-        .order_by("-occurred_at")
-        .values("pk")[:NAME_SAMPLE_ROWS]
-    )
+    newest = _newest_errors(service=service, start=start, end=end)
     sample: dict[str, Counter[str]] = {}
     for row in (
         ErrorLog.objects.filter(pk__in=newest)
@@ -384,11 +392,7 @@ def release_errors_for_service(
     from error_logging.models import ErrorLog
     from ml_prediction.engines.root_cause import RELEASE_LOOKBACK, ReleaseSeen
 
-    newest = (
-        ErrorLog.objects.filter(service=service, occurred_at__gte=start, occurred_at__lt=end)
-        .order_by("-occurred_at")
-        .values("pk")[:NAME_SAMPLE_ROWS]
-    )
+    newest = _newest_errors(service=service, start=start, end=end)
     counts = {
         row["release"]: int(row["n"])
         for row in ErrorLog.objects.filter(pk__in=newest)
