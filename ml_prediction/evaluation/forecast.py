@@ -35,7 +35,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -325,19 +325,22 @@ def worker_count(jobs: int) -> int:
     return max(1, min(jobs, os.cpu_count() or 1))
 
 
+T = TypeVar("T")  # what one run_parallel task returns
+
+
 def run_parallel(
-    tasks: Sequence[Callable[[], list[SeriesResult]]],
+    tasks: Sequence[Callable[[], T]],
     *,
     jobs: int,
-    done: Callable[[int, list[SeriesResult]], Any] | None = None,
-) -> list[list[SeriesResult]]:
+    done: Callable[[int, T], Any] | None = None,
+) -> list[T]:
     """Run picklable tasks in ``jobs`` processes; results in the order of ``tasks``.
 
     ``done(index, result)`` is called as each task finishes (in completion order). Workers are
     spawned, not forked: a parent that has already loaded TensorFlow (a test session) would
     hand its threads' locks to forked children. One job runs in this process.
     """
-    results: list[list[SeriesResult] | None] = [None] * len(tasks)
+    results: list[T | None] = [None] * len(tasks)
     workers = min(worker_count(jobs), len(tasks))
     if workers <= 1:
         for index, task in enumerate(tasks):

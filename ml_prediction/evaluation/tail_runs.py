@@ -17,9 +17,7 @@ minutes). docs/EVALUATION.md ("Diagnosis of the five largest file-day misses") q
 from __future__ import annotations
 
 import argparse
-import multiprocessing
-import os
-from concurrent.futures import ProcessPoolExecutor, as_completed
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +30,13 @@ from ml_prediction.engines.forecasting import (
     prepare_series,
 )
 from ml_prediction.engines.types import InsufficientData
-from ml_prediction.evaluation.forecast import evaluation_config, load_nab_series, worker_count
+from ml_prediction.evaluation import default_datasets_dir
+from ml_prediction.evaluation.forecast import (
+    evaluation_config,
+    load_nab_series,
+    nab_files,
+    run_parallel,
+)
 
 HELD_OUT_DAYS = 3  # the days `evaluate forecast` scores: never looked at here
 HALF_LIVES = (3, 6, 12)
@@ -73,14 +77,14 @@ def file_origins(path: Path) -> list[dict[str, float | int | str]]:
 def run(nab_dir: Path, *, jobs: int) -> pd.DataFrame:
     from tqdm import tqdm
 
-    files = sorted((nab_dir / "data").glob("*/*.csv"))
-    rows: list[dict[str, float | int | str]] = []
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=worker_count(jobs), mp_context=context) as pool:
-        futures = [pool.submit(file_origins, path) for path in files]
-        for future in tqdm(as_completed(futures), total=len(futures), desc="NAB files"):
-            rows += future.result()
-    return pd.DataFrame(rows)
+    files = nab_files(nab_dir, quick=False)
+    with tqdm(total=len(files), desc="NAB files") as bar:
+        results = run_parallel(
+            [functools.partial(file_origins, path) for path in files],
+            jobs=jobs,
+            done=lambda _index, _rows: bar.update(),
+        )
+    return pd.DataFrame([row for rows in results for row in rows])
 
 
 def report(table: pd.DataFrame) -> str:
@@ -99,12 +103,7 @@ def report(table: pd.DataFrame) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    default = Path(
-        os.environ.get(
-            "FH_DATASETS_DIR", Path(__file__).resolve().parents[3] / "shared" / "datasets"
-        )
-    )
-    parser.add_argument("--nab-dir", type=Path, default=default / "nab")
+    parser.add_argument("--nab-dir", type=Path, default=default_datasets_dir() / "nab")
     parser.add_argument("--jobs", type=int, default=2)
     args = parser.parse_args()
     print(report(run(args.nab_dir, jobs=args.jobs)))

@@ -4,7 +4,6 @@ write their markdown sections into docs/EVALUATION.md (other sections are kept a
 from __future__ import annotations
 
 import importlib
-import os
 import re
 import sys
 import time
@@ -14,6 +13,8 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from ml_prediction.evaluation import default_datasets_dir
+
 EVALUATIONS = ("nab", "forecast", "prediction")
 HEADER = (
     "# Evaluation of the ML engines\n\n"
@@ -21,13 +22,6 @@ HEADER = (
     "the read-only datasets in `../shared/datasets/`. Each section says what ran, on what data, "
     "and the command that reproduces it. Nothing is shuffled across time.\n"
 )
-
-
-def default_datasets_dir() -> Path:
-    configured = os.environ.get("FH_DATASETS_DIR")
-    if configured:
-        return Path(configured)
-    return Path(settings.BASE_DIR).resolve().parent / "shared" / "datasets"
 
 
 def _markers(name: str) -> tuple[str, str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ml_prediction.evaluation.tail_runs import file_origins, report
+from ml_prediction.evaluation.tail_runs import file_origins, report, run
 
 
 def _nab_file(tmp_path, values: np.ndarray):
@@ -18,14 +18,18 @@ def _nab_file(tmp_path, values: np.ndarray):
     return path
 
 
+def _dip_series() -> np.ndarray:
+    """20 days of a noisy daily cycle with a 2-hour dip to zero on day 10."""
+    hours = np.arange(20 * 24)
+    noise = np.random.default_rng(3).normal(0, 1, len(hours))
+    values = 50 + 20 * np.sin(2 * np.pi * hours / 24) + noise
+    values[10 * 24 + 5 : 10 * 24 + 7] = 0.0
+    return values
+
+
 def test_a_dip_that_ends_is_forecast_best_by_the_normal_curve(tmp_path):
     # given 20 days of a daily cycle with a 2-hour dip to zero on day 10
-    hours = np.arange(20 * 24)
-    values = (
-        50 + 20 * np.sin(2 * np.pi * hours / 24) + np.random.default_rng(3).normal(0, 1, len(hours))
-    )
-    dip = 10 * 24 + 5
-    values[dip : dip + 2] = 0.0
+    values = _dip_series()
     path = _nab_file(tmp_path, values)
 
     # when the study scores every earlier origin
@@ -45,3 +49,11 @@ def test_a_file_too_gappy_to_forecast_gives_no_origins(tmp_path):
     values = np.full(20 * 24, np.nan)
     values[::5] = 1.0
     assert file_origins(_nab_file(tmp_path, values)) == []
+
+
+def test_the_study_reads_every_file_under_data(tmp_path):
+    _nab_file(tmp_path, _dip_series())
+
+    table = run(tmp_path, jobs=1)
+
+    assert list(table["run"]) == [1, 2]
