@@ -77,6 +77,19 @@ ACTION_CATALOGUE: dict[str, tuple[str, str, bool, str]] = {
     ),
 }
 
+# action_type → (title, description) when the root cause named the release behind the errors:
+# "roll back the latest release" is a guess on a service that deploys often; the one whose
+# errors rose right after it went out is what on-call needs to roll back.
+RELEASE_WORDING: dict[str, tuple[str, str]] = {
+    "rollback_release": (
+        "Roll back release {release} of {service}",
+        "Redeploy the release of {service} that ran before {release}: the errors rose right "
+        "after {release} went out, and it carries most of them.",
+    ),
+}
+# the title column holds 200 characters; a release name may hold as many
+_RELEASE_IN_TITLE = 60
+
 # cause_key → action types, most useful first
 CAUSE_ACTIONS: dict[str, tuple[str, ...]] = {
     "db_pool_exhaustion": ("increase_pool", "kill_slow_queries", "scale_up"),
@@ -112,22 +125,28 @@ def action_priority(*, severity: str, probability: float) -> str:
 
 
 def recommend_actions(
-    *, cause_key: str, severity: str, probability: float, service: str
+    *, cause_key: str, severity: str, probability: float, service: str, release: str = ""
 ) -> list[ActionRecommendation]:
-    """The catalogue's actions for a root cause; unknown causes get "investigate"."""
+    """The catalogue's actions for a root cause; unknown causes get "investigate".
+
+    ``release``: the release the root cause found behind the errors (`RootCauseResult.
+    suspect_release`); the actions that act on a release name it.
+    """
     priority = action_priority(severity=severity, probability=probability)
     levels = ("low", "medium", "high", "critical")
     action_types = CAUSE_ACTIONS.get(cause_key, CAUSE_ACTIONS["unknown"])
     recommendations = []
     for rank, action_type in enumerate(action_types):
         title, description, automated, impact = ACTION_CATALOGUE[action_type]
+        if release and action_type in RELEASE_WORDING:
+            title, description = RELEASE_WORDING[action_type]
         # Fallback actions rank one step below the first choice.
         own_priority = priority if rank == 0 else levels[max(levels.index(priority) - 1, 0)]
         recommendations.append(
             ActionRecommendation(
                 action_type=action_type,
-                title=title.format(service=service),
-                description=description.format(service=service),
+                title=title.format(service=service, release=_shortened(release)),
+                description=description.format(service=service, release=release),
                 priority=own_priority,
                 can_be_automated=automated,
                 estimated_impact=impact,
@@ -135,3 +154,9 @@ def recommend_actions(
             )
         )
     return recommendations
+
+
+def _shortened(release: str) -> str:
+    if len(release) <= _RELEASE_IN_TITLE:
+        return release
+    return release[: _RELEASE_IN_TITLE - 1] + "…"

@@ -189,6 +189,7 @@ class _ReleaseEvidence:
     factor: float = 1.0  # on bad_release's other votes: releases are known and none preceded it
     path: tuple[str, ...] = ()
     numbers: tuple[str, ...] = ()
+    release: str = ""  # the release that preceded the rise
 
 
 def _weigh_releases(
@@ -227,6 +228,7 @@ def _weigh_releases(
             f"it carries {share:.0%} of the errors → bad_release",
         ),
         numbers=(f"release {best.release} first seen {first:%H:%M} UTC",),
+        release=best.release,
     )
 
 
@@ -611,6 +613,7 @@ def analyze_root_cause(
         path.append(f"service: {service} is a front end (releases, CDN, API reachability)")
         for cause in ("db_pool_exhaustion", "memory_leak"):
             votes.pop(cause, None)
+    change = _ReleaseEvidence()
     if releases is not None:
         change = _weigh_releases(releases, _rise_start(recent, base), bm)
         if "bad_release" in votes:
@@ -719,4 +722,5 @@ def analyze_root_cause(
     )
     detail = "; ".join(numbers) if numbers else "error mix"
     hypothesis = f"{service}: {_HYPOTHESES.get(cause, cause)} ({detail})."
-    return RootCauseResult(cause, hypothesis, round(confidence, 3), path, similar)
+    suspect = change.release if cause == "bad_release" else ""
+    return RootCauseResult(cause, hypothesis, round(confidence, 3), path, similar, suspect)

@@ -105,6 +105,9 @@ class RootCauseResult:
     confidence: float  # 0..1
     decision_path: list[str] = field(default_factory=list)
     similar_incidents: list[SimilarIncident] = field(default_factory=list)
+    # bad_release only: the release first seen just before the errors rose (what to roll back);
+    # empty when the cause is another, or the errors named no release that preceded the rise
+    suspect_release: str = ""
 
 
 @dataclass(frozen=True)

@@ -77,6 +77,7 @@ from ml_prediction.services.training import (
     LATENCY_FORECAST,
     ROOT_CAUSE_AS_OF_FEATURE,
     ROOT_CAUSE_KEY_FEATURE,
+    ROOT_CAUSE_RELEASE_FEATURE,
     engine_config,
     error_type_names_for_service,
     forecast_series,
@@ -134,6 +135,7 @@ class _Explanation:
     confidence: float | None = None
     recommended_action: str = ""
     as_of: str = ""  # ISO end of the hour the hypothesis describes ("in the last hour")
+    release: str = ""  # bad_release: the release the cause names (the rollback's target)
 
 
 _NO_EXPLANATION = _Explanation()
@@ -452,7 +454,7 @@ class _Run:
             return None
 
     def _actions(
-        self, cause_key: str, *, severity: str, probability: float
+        self, cause_key: str, *, severity: str, probability: float, release: str = ""
     ) -> list[ActionRecommendation]:
         try:
             from ml_prediction.engines.actions import recommend_actions
@@ -466,6 +468,7 @@ class _Run:
             severity=severity,
             probability=probability,
             service=self.service,
+            release=release,
         )
 
     # ------------------------------------------------------------------ run
@@ -584,7 +587,10 @@ class _Run:
                     recommendations = self._guarded(
                         "actions",
                         lambda: self._actions(
-                            cause.cause_key, severity=severity, probability=probability
+                            cause.cause_key,
+                            severity=severity,
+                            probability=probability,
+                            release=cause.suspect_release,
                         ),
                         [],
                     )
@@ -734,7 +740,10 @@ class _Run:
                     cause=cause,
                     scores=run,
                     recommendations=self._actions(
-                        cause.cause_key, severity=severity, probability=probability
+                        cause.cause_key,
+                        severity=severity,
+                        probability=probability,
+                        release=cause.suspect_release,
                     ),
                     as_of=as_of,
                 )
@@ -797,14 +806,20 @@ class _Run:
             ids = [anomaly_ids[(s.metric_name, s.timestamp)] for s in run]
             if PreventiveAction.objects.filter(anomaly_id__in=ids).exists():
                 continue  # acted on when it first had the buckets (or by a full run)
-            cause_key = explanations.get(top_key(run), _NO_EXPLANATION).cause_key
+            explained = explanations.get(top_key(run), _NO_EXPLANATION)
+            cause_key = explained.cause_key
             if not cause_key:
                 continue
             severity, probability = _worst([], run)
             anomaly_id = anomaly_ids[top_key(run)]
             planned += [
                 _PlannedAction(r, r.cause_key or cause_key, None, anomaly_id)
-                for r in self._actions(cause_key, severity=severity, probability=probability)
+                for r in self._actions(
+                    cause_key,
+                    severity=severity,
+                    probability=probability,
+                    release=explained.release,
+                )
             ]
         if predictions and cause is not None and self.as_of >= since:
             prediction_id = _top_prediction_id(prediction_ids, predictions)
@@ -833,6 +848,7 @@ class _Run:
                 confidence=finite(episode.cause.confidence),
                 recommended_action="; ".join(r.title for r in episode.recommendations),
                 as_of=episode.as_of.isoformat(),
+                release=episode.cause.suspect_release,
             )
             for s in episode.scores:
                 explained[(s.metric_name, s.timestamp)] = item
@@ -865,6 +881,7 @@ class _Run:
                 confidence=confidence,
                 recommended_action=action,
                 as_of=str((features or {}).get(ROOT_CAUSE_AS_OF_FEATURE) or ""),
+                release=str((features or {}).get(ROOT_CAUSE_RELEASE_FEATURE) or ""),
             )
             for metric, start, hypothesis, confidence, action, features in stored
         }
@@ -903,6 +920,8 @@ class _Run:
                 features[ROOT_CAUSE_KEY_FEATURE] = explained.cause_key
             if explained.as_of:
                 features[ROOT_CAUSE_AS_OF_FEATURE] = explained.as_of
+            if explained.release:
+                features[ROOT_CAUSE_RELEASE_FEATURE] = explained.release
             anomaly_rows.append(
                 AnomalyDetection(
                     model=anomaly_model,
@@ -1084,6 +1103,7 @@ class _Run:
                 "cause_key": cause.cause_key,
                 "hypothesis": cause.hypothesis,
                 "confidence": finite(cause.confidence),
+                "suspect_release": cause.suspect_release,
             },
             "actions": {"created": len(action_ids), "ids": [str(i) for i in action_ids]},
             "insights": {

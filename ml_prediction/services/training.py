@@ -91,6 +91,9 @@ ROOT_CAUSE_KEY_FEATURE = "root_cause_key"
 # ... and the end of the hour that root cause was computed on (ISO): a quick run keeps the
 # explanation of an earlier run, so the bucket's own hour is not the hour its figures describe.
 ROOT_CAUSE_AS_OF_FEATURE = "root_cause_as_of"
+# ... and, for a bad release, the release it names: a quick run that continues the episode
+# recommends rolling back that release, as the run that explained it did.
+ROOT_CAUSE_RELEASE_FEATURE = "root_cause_release"
 # Forecast series from the bucket frame: name → (frame column, aggregation to hourly).
 FORECAST_SERIES: dict[str, tuple[str, str]] = {
     "error_count": ("total_count", "sum"),

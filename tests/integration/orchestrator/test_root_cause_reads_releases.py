@@ -94,3 +94,6 @@ def test_an_outage_that_a_new_release_brought_is_explained_as_the_release():
         PreventiveAction.objects.filter(service="flutter").values_list("action_type", flat=True)
     )
     assert "rollback_release" in kinds, summary
+    assert summary["root_cause"]["suspect_release"] == "flutter@9.0.0"
+    rollback = PreventiveAction.objects.get(service="flutter", action_type="rollback_release")
+    assert rollback.title == "Roll back release flutter@9.0.0 of flutter"

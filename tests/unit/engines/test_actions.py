@@ -51,6 +51,42 @@ def test_rollback_is_never_automated_and_scale_up_is():
     assert not rollback.can_be_automated and scale.can_be_automated
 
 
+def _high(cause_key: str, service: str, release: str = "") -> list:
+    """The actions for ``cause_key`` at high severity and probability 0.8."""
+    return recommend_actions(
+        cause_key=cause_key, severity="high", probability=0.8, service=service, release=release
+    )
+
+
+def test_a_rollback_names_the_release_the_root_cause_found():
+    """On a service that deploys several times a day "roll back the latest release" may roll
+    back the wrong one; the root cause dates the release behind the errors."""
+    named = _high("bad_release", "flutter", release="flutter@2.5.0")
+    generic = _high("bad_release", "flutter")
+
+    assert named[0].title == "Roll back release flutter@2.5.0 of flutter"
+    assert "before flutter@2.5.0" in named[0].description
+    assert generic[0].title == "Roll back the latest release of flutter"
+    # the actions that do not act on a release read as before
+    assert [a.title for a in named[1:]] == [a.title for a in generic[1:]]
+
+
+def test_a_long_release_name_is_shortened_in_the_title_only():
+    release = "web-" + "a" * 196  # the longest release ingestion stores (200 characters)
+
+    action = _high("bad_release", "react", release=release)[0]
+
+    assert len(action.title) <= 200  # the title column's size
+    assert action.title.startswith("Roll back release web-aaa") and "…" in action.title
+    assert release in action.description
+
+
+def test_a_release_does_not_change_the_actions_of_another_cause():
+    assert _high("db_pool_exhaustion", "django", release="django@1.4.2") == _high(
+        "db_pool_exhaustion", "django"
+    )
+
+
 @pytest.mark.parametrize("severity, probability", [("urgent", 0.5), ("high", 1.5)])
 def test_bad_inputs_are_refused(severity, probability):
     with pytest.raises(ValueError):

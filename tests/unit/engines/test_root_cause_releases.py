@@ -43,6 +43,8 @@ def test_a_release_first_seen_just_before_the_rise_is_the_cause():
     line = next(p for p in result.decision_path if "flutter@2.5.0" in p)
     assert "3 min before the errors rose" in line and "96%" in line
     assert "flutter@2.5.0" in result.hypothesis
+    # and the result names the release to roll back
+    assert (result.suspect_release, without.suspect_release) == ("flutter@2.5.0", "")
 
 
 def test_a_release_long_running_before_the_rise_is_not_blamed():
@@ -97,6 +99,25 @@ def test_a_deploy_that_coincides_with_a_saturated_pool_does_not_outvote_the_pool
 
     assert result.cause_key == "db_pool_exhaustion"
     assert any("django@1.4.2" in p for p in result.decision_path)  # still shown: it changed
+    assert result.suspect_release == ""  # nothing to roll back: the pool is the cause
+
+
+def test_a_bad_release_read_from_the_error_names_alone_names_no_release():
+    """A front end's ChunkLoadErrors say "a release" without saying which: the rollback must not
+    name one the errors did not date."""
+    frame = incident_frame(category="api", before=1.0, during=60.0)
+    error_types = {"ChunkLoadError: Loading chunk 42 failed.": 700}
+
+    result = analyze_root_cause(frame, service="react", error_types=error_types)
+    dated = analyze_root_cause(
+        frame,
+        service="react",
+        error_types=error_types,
+        releases=_releases(("react@3.2.0", 700, -5)),
+    )
+
+    assert (result.cause_key, result.suspect_release) == ("bad_release", "")
+    assert (dated.cause_key, dated.suspect_release) == ("bad_release", "react@3.2.0")
 
 
 @pytest.mark.parametrize(
