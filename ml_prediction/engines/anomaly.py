@@ -271,6 +271,44 @@ def _binned_robust(
     return med, spr, known
 
 
+_COUNT_Z_LIMIT = 50.0
+
+
+def _count_z(counts: np.ndarray, expected: np.ndarray, spread: np.ndarray) -> np.ndarray:
+    """The z of a count against its expected value, read from the count's own tail: the z that
+    a normal variable would need to be as rare (both signs; 0 where the count is unknown).
+
+    Why not (count - expected) / spread: error counts are counts, and a few a bucket are
+    skewed: with 5 expected, 11 is 2.7 "Poisson SDs" up, yet 1.4% of buckets reach it, where
+    2.5 SDs of a normal variable is 0.6%. Read as a normal z, ordinary buckets crossed the
+    threshold some 4 times a service-day. The tail is a negative binomial with the expected
+    mean and variance max(spread², mean) — Poisson when the buckets vary no more than counts
+    must, wider when they do (bursty traffic). On the generator's first weeks (seed 8, days
+    2-7 of 7 services) this halved the learning state's false single-bucket flags (114 → 55)
+    and kept all 14 outages (`evaluate prediction`).
+    """
+    from scipy import stats
+
+    x = np.asarray(counts, dtype=float)
+    mean = np.maximum(np.asarray(expected, dtype=float), 0.05)
+    extra = np.maximum(np.asarray(spread, dtype=float) ** 2, mean) - mean
+    wide = extra > 1e-9
+    # negative binomial with mean `mean` and variance mean + extra: n = mean² / extra
+    n = mean**2 / np.where(wide, extra, 1.0)
+    p = n / (n + mean)
+    known = np.isfinite(x)
+    x = np.where(known, x, 0.0)
+    upper = np.where(
+        wide, stats.nbinom.sf(np.ceil(x) - 1, n, p), stats.poisson.sf(np.ceil(x) - 1, mean)
+    )
+    lower = np.where(
+        wide, stats.nbinom.cdf(np.floor(x), n, p), stats.poisson.cdf(np.floor(x), mean)
+    )
+    rare = np.clip(np.where(x >= mean, upper, lower), 1e-300, 0.5)
+    z = np.where(x >= mean, 1.0, -1.0) * stats.norm.isf(rare)
+    return np.where(known, np.clip(z, -_COUNT_Z_LIMIT, _COUNT_Z_LIMIT), 0.0)
+
+
 def _robust_z(values: np.ndarray, median: np.ndarray, spread: np.ndarray) -> np.ndarray:
     # Counts are roughly Poisson: never trust a spread smaller than sqrt(expected) (or 1), so
     # 2 → 4 errors does not look like ten standard deviations.
@@ -611,8 +649,8 @@ def score_without_model(frame: pd.DataFrame, *, config: AnomalyConfig) -> list[A
     """Cold start ("learning"): robust rules only, each bucket against the buckets before it.
 
     Baseline = median / MAD of the previous hour of buckets in the frame (causal, so it follows
-    daily swings it has not learnt yet); the score is the fixed z rule (|z| = zscore_threshold →
-    0.7). An empty frame gives an empty list.
+    daily swings it has not learnt yet); the z is read from the count's tail (``_count_z``) and
+    scored by the fixed z rule (|z| = zscore_threshold → 0.7). An empty frame gives an empty list.
     """
     if isinstance(frame, pd.DataFrame) and frame.empty:
         return []
@@ -625,7 +663,7 @@ def score_without_model(frame: pd.DataFrame, *, config: AnomalyConfig) -> list[A
     median_values = median.fillna(counts.expanding().median()).to_numpy(dtype=float)
     spread_values = spread.fillna(0.0).to_numpy(dtype=float)
     observed = counts.to_numpy(dtype=float)
-    z = _robust_z(observed, median_values, spread_values)
+    z = _count_z(observed, median_values, spread_values)
     known = median.notna().to_numpy()
     z = np.where(known, z, 0.0)
     score = _zscore_rule_score(z, config.zscore_threshold)

@@ -863,8 +863,10 @@ def _anomaly_section(
         "alert is known (its bucket closed). A false episode is a run of alerting buckets away "
         "from every incident (precursors to 30 minutes after its end) and every near miss. The "
         "middle rows are the same fitted model without its streaming detector; the last ones "
-        "the learning state (`score_without_model`: each bucket against the hour before it, "
-        f"|z| = {config.zscore_threshold:g} → 0.7) on each service's first week, from its "
+        "the learning state (`score_without_model`: each bucket's count against the hour "
+        "before it, read from the count's own tail — Poisson, or negative binomial when the "
+        f"hour varies more — as the normal z as rare, |z| = {config.zscore_threshold:g} → "
+        "0.7) on each service's first week, from its "
         "second day, before any model could exist (COLD_START_DAYS "
         f"{config.cold_start_days:g}).",
         "",

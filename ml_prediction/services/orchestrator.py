@@ -773,8 +773,9 @@ class _Run:
 
         An episode shorter than ``ANOMALY_ALERT_MIN_BUCKETS`` gets none either: the evidence a
         page needs is the evidence a to-do needs. A lone flagged bucket is mostly noise (the
-        learning state's rules flag 2.7 such blips per service-day, `evaluate prediction`), and
-        each put "Increase the database connection pool" in the pending list for two hours.
+        learning state's rules flagged 2.7 such blips per service-day, 1.3 since they read a
+        count from its own tail: `evaluate prediction`), and each put "Increase the database
+        connection pool" in the pending list for two hours.
         The episode's actions come with its next bucket (``continuing``: a quick run keeps an
         explained episode's cause, so its actions come from the stored explanation), in the
         run whose alert pages, so the page still lists them.

@@ -212,6 +212,36 @@ def test_cold_start_rules_still_find_an_obvious_spike():
     assert scored[at.to_pydatetime()].anomaly_type == "spike"
 
 
+def test_cold_start_rules_read_a_count_from_its_own_tail():
+    """8 errors a bucket, Poisson: 2.5 normal SDs is rare (0.6% of buckets), but read as a
+    normal z the counts' skewed tail crossed it in 1.5% of buckets, some 4 flags a service-day
+    with no incident at all; read from the count's own tail, about as often as the rule says."""
+    # given three days of Poisson traffic at 8 errors a bucket, five times over
+    index = pd.date_range(START, periods=3 * BUCKETS_PER_DAY, freq="5min")
+    flagged = []
+    for seed in range(5):
+        counts = np.random.default_rng(seed).poisson(8, len(index)).astype(float)
+        frame = pd.DataFrame({"total_count": counts}, index=index)
+        # when the learning state scores it
+        flagged += [s.is_anomaly for s in score_without_model(frame, config=CONFIG)]
+    # then about 0.6% of buckets cross the threshold, not 1.5%
+    assert np.mean(flagged) < 0.0075
+
+
+def test_a_count_z_is_as_rare_as_the_normal_z_it_reports():
+    from scipy import stats
+
+    from ml_prediction.engines.anomaly import _count_z
+
+    # 11 errors where 5 are expected: 2.7 Poisson SDs, but 1.4% of buckets reach it
+    z = _count_z(np.array([11.0, 5.0, 0.0, np.nan]), np.full(4, 5.0), np.zeros(4))
+    assert z[0] == pytest.approx(stats.norm.isf(stats.poisson.sf(10, 5.0)))
+    assert 2.0 < z[0] < 2.5 < (11.0 - 5.0) / np.sqrt(5.0)
+    assert z[1] == 0.0 and z[2] < -2.0 and z[3] == 0.0  # as expected; a drop to 0; unknown
+    # buckets that vary more than counts must (bursty traffic) widen the tail
+    assert _count_z(np.array([30.0]), np.array([10.0]), np.array([10.0]))[0] < 2.0
+
+
 @pytest.mark.parametrize(
     ("frame", "message"),
     [
