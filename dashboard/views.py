@@ -75,23 +75,37 @@ def duration_text(minutes: int) -> str:
 
 
 def _prediction_rows(predictions: list) -> list[dict[str, Any]]:
+    """The high-risk table's risks: one per service and predicted error, its horizons beneath.
+
+    The predictor answers each horizon (30 min, 2 h, 24 h) for each target, so one burst in
+    progress filled the table with six rows saying the same thing three times; people read
+    the risk once, with how likely it is at each horizon. Each horizon keeps its own row
+    (probability, horizon, feedback: "it happened within 30 min" is not "within 24 h"), and
+    the why and the actions, shared, are the likeliest horizon's. Risks come most likely
+    first (``predictions`` is), horizons shortest first.
+    """
     from ml_prediction.services.feedback import horizon_of
 
-    rows = []
+    risks: dict[tuple, dict[str, Any]] = {}
     for p in predictions:
-        titles = [_action_text(a) for a in (p.recommended_actions or [])]
-        titles += [a.title for a in p.actions.all() if a.title not in titles]
-        made_at, _ = horizon_of(p)  # the cause was written when the prediction was made
-        rows.append(
-            {
+        key = (p.service, p.predicted_error_type, p.predicted_category)
+        risk = risks.get(key)
+        if risk is None:  # the likeliest horizon of the risk: its why and actions
+            titles = [_action_text(a) for a in (p.recommended_actions or [])]
+            titles += [a.title for a in p.actions.all() if a.title not in titles]
+            made_at, _ = horizon_of(p)  # the cause was written when the prediction was made
+            risk = risks[key] = {
                 "obj": p,
                 "factors": [_factor_text(f) for f in (p.contributing_factors or [])[:3]],
                 "actions": [t for t in titles if t][:3],
-                "horizon": duration_text(p.time_horizon_minutes),
                 "cause": selectors.cause_as_of(p.root_cause_hypothesis, at=made_at),
+                "why_horizon": duration_text(p.time_horizon_minutes),
+                "horizons": [],
             }
-        )
-    return rows
+        risk["horizons"].append({"obj": p, "horizon": duration_text(p.time_horizon_minutes)})
+    for risk in risks.values():
+        risk["horizons"].sort(key=lambda h: h["obj"].time_horizon_minutes)
+    return list(risks.values())
 
 
 def _panel_context(request: HttpRequest) -> dict[str, Any]:
@@ -101,11 +115,13 @@ def _panel_context(request: HttpRequest) -> dict[str, Any]:
     actions = selectors.pending_actions()
     summary = selectors.dashboard_summary()
     anomalies = selectors.open_anomaly_episodes()
+    predictions = selectors.high_risk_predictions()
     return {
         "summary": summary,
         "attention": selectors.anomaly_attention(now=summary["timestamp"]),
         "charts": [{"chart": c, "svg": render_service_chart(c)} for c in charts],
-        "predictions": _prediction_rows(selectors.high_risk_predictions()),
+        "predictions": _prediction_rows(predictions),
+        "prediction_count": len(predictions),
         "anomalies": anomalies,
         "anomaly_buckets": sum(e.bucket_count for e in anomalies),
         "acknowledged": selectors.acknowledged_anomaly_episodes(now=summary["timestamp"]),
