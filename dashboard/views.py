@@ -24,6 +24,7 @@ from django.views.decorators.http import require_GET, require_POST
 from dashboard import selectors
 from dashboard.charts import render_service_chart
 from feeding_hearts.throttling import ThrottledAuthenticationForm, login_view_throttled
+from ml_prediction.engines.catalog import duration_text
 from ml_prediction.permissions_setup import OPS_PERMISSION
 from ml_prediction.services.errors import InvalidTransition, NotFound
 
@@ -61,17 +62,6 @@ def _action_text(action: Any) -> str:
     if isinstance(action, dict):
         return str(action.get("title") or action.get("action_type") or action.get("action") or "")
     return str(action)
-
-
-def duration_text(minutes: int) -> str:
-    """A horizon as people say it: 30 min, 1 h, 1 h 30 min, 24 h ("1440 min" had to be worked
-    out)."""
-    hours, rest = divmod(int(minutes), 60)
-    if not hours:
-        return f"{rest} min"
-    if not rest:
-        return f"{hours} h"
-    return f"{hours} h {rest} min"
 
 
 def _prediction_rows(predictions: list) -> list[dict[str, Any]]:

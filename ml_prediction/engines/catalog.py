@@ -27,3 +27,14 @@ INCIDENT = "incident"
 
 # Severity levels of ML results (anomalies, predictions, actions).
 LEVELS: tuple[str, ...] = ("low", "medium", "high", "critical")
+
+
+def duration_text(minutes: int) -> str:
+    """A horizon as people say it: 30 min, 1 h, 1 h 30 min, 24 h ("1440 min" had to be worked
+    out). The dashboard and the predictor's explanations say horizons this way."""
+    hours, rest = divmod(int(minutes), 60)
+    if not hours:
+        return f"{rest} min"
+    if not rest:
+        return f"{hours} h"
+    return f"{hours} h {rest} min"

@@ -36,7 +36,7 @@ import joblib
 import numpy as np
 import pandas as pd
 
-from ml_prediction.engines.catalog import CATEGORIES, INCIDENT
+from ml_prediction.engines.catalog import CATEGORIES, INCIDENT, duration_text
 from ml_prediction.engines.features import (
     features_from_normalized,
     normalize_bucket_frame,
@@ -498,7 +498,8 @@ class ErrorPredictorModel:
             description=(
                 f"a burst of {what} is in progress ({run} bucket{'s' if run != 1 else ''} in "
                 f"a row); in this service's history such a burst went on within "
-                f"{model.horizon_minutes} min {model.persistence[state - 1]:.0%} of the time "
+                f"{duration_text(model.horizon_minutes)} {model.persistence[state - 1]:.0%} "
+                "of the time "
                 f"({model.persistence_cases[state - 1]} cases)"
             ),
         )

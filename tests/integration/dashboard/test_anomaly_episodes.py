@@ -262,7 +262,7 @@ def test_counts_are_pluralised_and_horizons_read_as_hours(client, ops_user):
     [(5, "5 min"), (30, "30 min"), (60, "1 h"), (90, "1 h 30 min"), (1440, "24 h")],
 )
 def test_horizons_are_said_in_minutes_or_hours(minutes, text):
-    from dashboard.views import duration_text
+    from ml_prediction.engines.catalog import duration_text
 
     assert duration_text(minutes) == text
 

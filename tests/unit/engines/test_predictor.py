@@ -507,6 +507,7 @@ def test_a_critical_burst_in_progress_is_not_read_as_a_quiet_service(sim_frame, 
     factor = critical.contributing_factors[0]
     assert factor.feature == "critical_burst_in_progress" and factor.value == 3
     assert "in progress (3 buckets in a row)" in factor.description
+    assert "went on within 30 min " in factor.description  # not "1440 min" for 24 h
     # the debounced policy sees it too once it has held, and the per-bucket frame agrees
     held = dataclasses.replace(config, alert_min_buckets=2)
     assert {r.target: r.probability for r in model.predict(burst, config=held)}[
