@@ -163,14 +163,15 @@ def test_orm_create_also_updates_the_rollup():
     # given a row saved the guide's way
     ErrorLog.objects.create(
         service="vue",
-        error_type="TypeError",
-        message="x is undefined",
+        error_type="ValidationError",
+        message="email is invalid",
         occurred_at=datetime(2026, 11, 20, 9, 0, 5, tzinfo=UTC),
         response_time_ms=12.0,
     )
     # then its minute is counted and its derived fields are filled
     rollup = ErrorRollup.objects.get(service="vue")
     assert (rollup.total_count, rollup.rt_count, rollup.validation_count) == (1, 1, 1)
+    assert ErrorLog.objects.get().category == "validation"
     assert ErrorLog.objects.get().fingerprint
 
 

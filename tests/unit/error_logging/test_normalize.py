@@ -29,6 +29,10 @@ NOW = datetime(2026, 11, 26, 7, 0, tzinfo=UTC)
         ("MemoryError", "", "memory"),
         ("HTTPError", "502 Bad Gateway from payments", "api"),
         ("ZeroDivisionError", "division by zero", "other"),
+        # a code defect is not a validation failure
+        ("TypeError", "Cannot read properties of undefined (reading 'donations_7')", "other"),
+        ("KeyError", "'campaign_42'", "other"),
+        ("ValueError", "invalid literal for int() with base 10: 'abc'", "validation"),
         ("AccessDeniedException", "Access is denied for principal 42", "auth"),
         ("DataAccessResourceFailureException", "Unable to acquire JDBC Connection (7)", "database"),
         # an HTTP status the message reports is read though the template masks numbers
