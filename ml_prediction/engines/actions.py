@@ -84,7 +84,7 @@ RELEASE_WORDING: dict[str, tuple[str, str]] = {
     "rollback_release": (
         "Roll back release {release} of {service}",
         "Redeploy the release of {service} that ran before {release}: the errors rose right "
-        "after {release} went out, and it carries most of them.",
+        "after {release} went out (the root cause's decision path says when, and its share).",
     ),
 }
 # the title column holds 200 characters; a release name may hold as many
