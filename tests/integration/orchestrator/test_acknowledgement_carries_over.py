@@ -28,7 +28,11 @@ def _flagged(service: str) -> list:
     )
 
 
-def test_the_buckets_an_acknowledged_outage_goes_on_to_produce_are_acknowledged(settings):
+@pytest.mark.parametrize("clock", ["now", "Fri 16:20"], indirect=True)
+def test_the_buckets_an_acknowledged_outage_goes_on_to_produce_are_acknowledged(settings, clock):
+    """Fri 16:20 (the clock sweep): the simulated hour before the outage holds a bucket of its
+    own, 3 errors where 11 were usual, that the learning state flags as a drop; it is not part
+    of the outage, so it is left as it is."""
     from ml_prediction.services import PredictionOrchestrator
     from ml_prediction.services.alerts import _anomaly_candidates
     from ml_prediction.services.feedback import anomaly_acknowledge
@@ -42,13 +46,14 @@ def test_the_buckets_an_acknowledged_outage_goes_on_to_produce_are_acknowledged(
     first = _flagged("django")
     assert first, "the outage was not flagged"
     anomaly_acknowledge(anomaly_id=first[-1].anomaly_id, actor="dana")
+    outage_start = min(a.window_start for a in _flagged("django") if a.acknowledged)
 
     # when it goes on for another 15 minutes and is analysed again
     _timeout_burst("django", end=now)
     PredictionOrchestrator().run_full_analysis("django", "quick", as_of=now)
 
     # then its new buckets carry the acknowledgement, its author and time
-    flagged = _flagged("django")
+    flagged = [a for a in _flagged("django") if a.window_start >= outage_start]
     new = [a for a in flagged if a.window_start > first[-1].window_start]
     assert new, "the outage's later buckets were not flagged"
     assert all(a.acknowledged and a.acknowledged_by == "dana" for a in flagged)
