@@ -1,8 +1,8 @@
 """A lone anomalous bucket is explained but creates no pending action; its second bucket does.
 
 Found by the clock sweep: at several hours of the week the simulated traffic holds a single
-flagged bucket (a service's first week is scored by robust rules that flag about 2.7 such blips
-a day), and each put "Increase the database connection pool" and "Cancel long-running queries"
+flagged bucket (a service's first week is scored by robust rules that flagged about 2.7 such blips
+a day then, 1.3 now), and each put "Increase the database connection pool" and "Cancel long-running queries"
 in the pending list for two hours. A page needs ANOMALY_ALERT_MIN_BUCKETS buckets; a to-do now
 needs the same.
 """
