@@ -37,8 +37,8 @@ SEVERITY_ALIASES: dict[str, str] = {
 # First match wins: a DatabaseTimeoutError is a timeout, a "connection refused" to the database
 # is a connection problem only when nothing more specific matched. A TypeError or KeyError
 # ("Cannot read properties of undefined", "KeyError: 'campaign_7'") is a defect in the code, not
-# input that failed validation: it stays "other", with AttributeError and NullPointerException
-# (filed as validation, a release's TypeErrors read as "validation errors up ×10").
+# input that failed validation, so it stays "other" with AttributeError and NullPointerException:
+# filed under validation, a bad release's TypeErrors read as "validation errors up".
 _CATEGORY_RULES: list[tuple[str, re.Pattern[str]]] = [
     ("timeout", re.compile(r"timeout|timed out|time out|deadline exceeded|took too long")),
     ("memory", re.compile(r"memory|\boom\b|out of heap|heap space|memoryerror|oomkill")),

@@ -21,6 +21,17 @@ def _releases(*items: tuple[str, int, str]) -> list[ReleaseSeen]:
     ]
 
 
+def _flutter_release_at(frame: pd.DataFrame, first_seen, *, errors: int):
+    """The root cause of ``frame``'s flutter outage ("connection closed") when release 2.5.0,
+    carrying ``errors`` of the hour's errors, was first seen at ``first_seen``."""
+    return analyze_root_cause(
+        frame,
+        service="flutter",
+        error_types=FLUTTER_CLOSED,
+        releases=[ReleaseSeen("flutter@2.5.0", errors, first_seen)],
+    )
+
+
 def test_a_release_first_seen_just_before_the_rise_is_the_cause():
     """Found in the evaluation: a Flutter release whose HttpExceptions ("Connection closed before
     full header was received") ingestion files as connection errors read as a network
@@ -153,12 +164,7 @@ def test_a_first_seen_without_a_time_zone_is_read_as_utc():
     frame = incident_frame(category="connection", before=1.0, during=60.0, p95_during=(800.0,))
     naive = (RISE - pd.Timedelta(minutes=3)).tz_localize(None).to_pydatetime()
 
-    result = analyze_root_cause(
-        frame,
-        service="flutter",
-        error_types=FLUTTER_CLOSED,
-        releases=[ReleaseSeen("flutter@2.5.0", 700, naive)],
-    )
+    result = _flutter_release_at(frame, naive, errors=700)
 
     assert result.cause_key == "bad_release"
     assert any("22:57 UTC, 3 min before" in p for p in result.decision_path)
@@ -199,12 +205,7 @@ def test_the_rise_is_where_the_latest_surge_began(
     frame = _hour_with(frame, surge_from, counts)
     first_seen = pd.Timestamp(f"2026-01-05 {released}", tz="UTC").to_pydatetime()
 
-    result = analyze_root_cause(
-        frame,
-        service="flutter",
-        error_types=FLUTTER_CLOSED,
-        releases=[ReleaseSeen("flutter@2.5.0", 500, first_seen)],
-    )
+    result = _flutter_release_at(frame, first_seen, errors=500)
 
     assert result.cause_key == "bad_release"
     assert any(f"{lead} before the errors rose" in p for p in result.decision_path)
