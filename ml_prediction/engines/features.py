@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from ml_prediction.engines.catalog import CATEGORIES, SEVERITIES
+from ml_prediction.engines.forecasting import format_number
 from ml_prediction.engines.types import InsufficientData
 
 COUNT_COLUMNS: tuple[str, ...] = (
@@ -387,3 +388,159 @@ def _add_baseline_features(
     out[f"{name}_vs_base_change_15m"] = change
     out[f"{name}_vs_base_accel_15m"] = change - _lagged(change, k, 0.0)
     out[f"{name}_vs_base_min_15m"] = -_rolling_max(-ratio, k)
+
+
+# ---------------------------------------------------------------------------------- feature text
+
+_DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+_SEVERITY_WORDS = {
+    "debug": "debug-level errors",
+    "info": "info-level errors",
+    "warning": "warnings",
+    "error": "error-level errors",
+    "critical": "critical errors",
+}
+_CATEGORY_WORDS = {c: f"{c} errors" for c in CATEGORIES} | {"api": "API errors"}
+_RATIO_WORDS = {
+    "error_type_timeout_ratio": "timeouts",
+    "error_type_connection_ratio": "connection errors",
+    "error_type_auth_ratio": "auth errors",
+    "error_type_memory_ratio": "memory errors",
+    "severity_critical_ratio": "critical errors",
+    "severity_high_ratio": "error- or critical-level errors",
+    "database_error_ratio": "database errors",
+    "api_error_ratio": "API errors",
+}
+_RESPONSE_TIMES = {
+    "response_time_mean": "mean",
+    "response_time_p95": "p95",
+    "response_time_p99": "p99",
+    "response_time_max": "max",
+}
+_METRIC_UNITS = (("_ms", " ms"), ("_percent", "%"), ("_pct", "%"), ("_seconds", " s"))
+_BASE = "its level 1–3 h before"
+
+
+def _quantity(name: str) -> tuple[str, str]:
+    """(what it is, unit) of a base series name: ``metric_response_time_ms`` → ("response
+    time", " ms"); ``database_count`` → ("database errors", "")."""
+    if name.startswith("metric_"):
+        words = name.removeprefix("metric_")
+        for suffix, unit in _METRIC_UNITS:
+            if words.endswith(suffix):
+                return words.removesuffix(suffix).replace("_", " "), unit
+        return words.replace("_", " "), ""
+    if name in _RESPONSE_TIMES:
+        return f"{_RESPONSE_TIMES[name]} response time of failed requests", " ms"
+    if name == "total_count":
+        return "errors", ""
+    if name == "user_error_count":
+        return "errors that hit a user", ""
+    if name == "timeout_count_15m":
+        return "timeouts in 15 min", ""
+    head = name.removesuffix("_count")
+    if head in _SEVERITY_WORDS:
+        return _SEVERITY_WORDS[head], ""
+    if head in _CATEGORY_WORDS:
+        return _CATEGORY_WORDS[head], ""
+    return name.replace("_", " "), ""
+
+
+def _signed(value: float, up: str, down: str) -> tuple[str, str]:
+    return (up if value >= 0 else down), format_number(abs(value))
+
+
+def _count(value: float) -> str:
+    """A count as a whole number (``format_number`` writes 0 as ``0.00``); a mean stays one."""
+    return f"{value:,.0f}" if float(value).is_integer() else format_number(value)
+
+
+def describe_feature(name: str, value: float, *, bucket_minutes: int = 5) -> str:
+    """A model input as on-call reads it: "response time 26.5× its level 1–3 h before", not
+    "metric response time ms vs base = 26.5" (the column name with its underscores swapped).
+
+    Why here: these are the names `features_from_normalized` builds, so a new feature family
+    gets its words in the same file. A name it does not know reads as before (name = value).
+    """
+    v = format_number(value)
+    per = f"per {bucket_minutes} min"
+    if name in _RATIO_WORDS:
+        return f"{_RATIO_WORDS[name]} {value:.0%} of errors"
+    if name == "hour_of_day":
+        return f"time of day {int(value):02d}:00 UTC"
+    if name == "day_of_week":
+        return f"day of week: {_DAYS[int(value) % 7]}"
+    if name == "is_peak_hours":
+        return "peak hours (weekdays 09–18 UTC)" if value >= 0.5 else "outside peak hours"
+    if name in ("hour_sin", "hour_cos"):
+        return "the time of day"
+    if name == "current_error_rate":
+        return f"{v} errors per minute in the latest bucket"
+    if name == "error_trend_slope":
+        way, amount = _signed(value, "rising", "falling")
+        return f"errors {way} {amount} {per} over the last hour"
+    if name == "error_trend_intercept":
+        return f"error level on the last hour's trend: {v} {per}"
+    if name == "critical_error_count":
+        return f"critical errors in the latest {bucket_minutes} min: {_count(value)}"
+    if name.endswith("_vs_base_change_15m"):
+        label, _ = _quantity(name.removesuffix("_vs_base_change_15m"))
+        way, amount = _signed(value, "up", "down")
+        return f"{label} {way} {amount}× {_BASE} within 15 min"
+    if name.endswith("_vs_base_accel_15m"):
+        label, _ = _quantity(name.removesuffix("_vs_base_accel_15m"))
+        way, amount = _signed(value, "speeding up", "slowing down")
+        return f"{label}: its departure from {_BASE} {way} ({amount}× in 15 min)"
+    if name.endswith("_vs_base_min_15m"):
+        label, _ = _quantity(name.removesuffix("_vs_base_min_15m"))
+        return f"{label} at least {v}× {_BASE} for 15 min"
+    if name.endswith("_vs_base"):
+        label, _ = _quantity(name.removesuffix("_vs_base"))
+        return f"{label} {v}× {_BASE}"
+    if name.endswith("_1h_vs_1d"):
+        label, _ = _quantity(name.removesuffix("_1h_vs_1d"))
+        return f"{label} of the last hour {v}× an average hour of the last day"
+    if name.endswith("_vs_1d"):
+        label, _ = _quantity(name.removesuffix("_vs_1d"))
+        return f"{label} {v}× its median of the last day"
+    if name.endswith("_delta_1d"):
+        label, unit = _quantity(name.removesuffix("_delta_1d"))
+        way, amount = _signed(value, "above", "below")
+        return f"{label} {amount}{unit} {way} its mean of the last day"
+    if name.endswith(("_slope_1h", "_slope")):
+        label, unit = _quantity(name.removesuffix("_1h").removesuffix("_slope"))
+        way, amount = _signed(value, "rising", "falling")
+        return f"{label} {way} {amount}{unit} {per} over the last hour"
+    if name.endswith("_max_1h"):
+        label, unit = _quantity(name.removesuffix("_max_1h"))
+        return f"{label} peaked at {v}{unit} in the last hour"
+    if name.endswith("_mean_1h"):
+        label, unit = _quantity(name.removesuffix("_mean_1h"))
+        return f"{label} averaging {v}{unit} over the last hour"
+    if name.endswith("_mean_1d"):
+        label, unit = _quantity(name.removesuffix("_mean_1d"))
+        return f"{label} averaging {v}{unit} {per} over the last day"
+    if name.endswith("_std_1d"):
+        label, unit = _quantity(name.removesuffix("_std_1d"))
+        return f"{label} varying by {v}{unit} {per} over the last day (standard deviation)"
+    if name.endswith("_z_1d"):
+        label, _ = _quantity(name.removesuffix("_z_1d"))
+        way, amount = _signed(value, "above", "below")
+        return f"{label} {amount} standard deviations {way} the last day's mean"
+    if name.endswith("_rise"):
+        label, _ = _quantity(name.removesuffix("_rise"))
+        way, amount = _signed(value, "above", "below")
+        return f"{label} {amount} {per} {way} their mean of the last day (last half hour)"
+    for suffix, span in (("_sum_15m", "15 min"), ("_sum_1h", "hour"), ("_sum_w3", "3 buckets")):
+        if name.endswith(suffix):
+            label, _ = _quantity(name.removesuffix(suffix))
+            return f"{label} in the last {span}: {_count(value)}"
+    if name.startswith("total_count_lag") and name.removeprefix("total_count_lag").isdigit():
+        minutes = int(name.removeprefix("total_count_lag")) * bucket_minutes
+        return f"errors in the bucket {minutes} min before: {_count(value)}"
+    label, unit = _quantity(name)
+    if label != name.replace("_", " "):
+        if name in _RESPONSE_TIMES or name.startswith("metric_"):
+            return f"{label} {v}{unit}"
+        return f"{label} in the latest {bucket_minutes} min: {_count(value)}"
+    return f"{name.replace('_', ' ')} = {v}"

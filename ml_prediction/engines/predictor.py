@@ -38,12 +38,12 @@ import pandas as pd
 
 from ml_prediction.engines.catalog import CATEGORIES, INCIDENT, duration_text
 from ml_prediction.engines.features import (
+    describe_feature,
     features_from_normalized,
     normalize_bucket_frame,
     scale_free_columns,
     since_first_report,
 )
-from ml_prediction.engines.forecasting import format_number
 from ml_prediction.engines.types import (
     ContributingFactor,
     ErrorPredictionResult,
@@ -529,7 +529,12 @@ class ErrorPredictorModel:
                 feature=self.feature_names[i],
                 value=round(float(x[0, i]), 4),
                 contribution=round(float(contribs[i]), 4),
-                description=_describe(self.feature_names[i], float(x[0, i]), float(contribs[i])),
+                description=_describe(
+                    self.feature_names[i],
+                    float(x[0, i]),
+                    float(contribs[i]),
+                    bucket_minutes=self.bucket_minutes,
+                ),
             )
             for i in order
             if contribs[i] != 0
@@ -559,9 +564,9 @@ class ErrorPredictorModel:
         return model
 
 
-def _describe(feature: str, value: float, contribution: float) -> str:
+def _describe(feature: str, value: float, contribution: float, *, bucket_minutes: int) -> str:
     direction = "raises" if contribution > 0 else "lowers"
-    return f"{feature.replace('_', ' ')} = {format_number(value)} {direction} the risk"
+    return f"{describe_feature(feature, value, bucket_minutes=bucket_minutes)} {direction} the risk"
 
 
 @dataclass(frozen=True)
