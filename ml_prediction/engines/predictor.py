@@ -566,7 +566,9 @@ class ErrorPredictorModel:
 
 def _describe(feature: str, value: float, contribution: float, *, bucket_minutes: int) -> str:
     direction = "raises" if contribution > 0 else "lowers"
-    return f"{describe_feature(feature, value, bucket_minutes=bucket_minutes)} {direction} the risk"
+    return (
+        f"{describe_feature(feature, value, bucket_minutes=bucket_minutes)} — {direction} the risk"
+    )
 
 
 @dataclass(frozen=True)
