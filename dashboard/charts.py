@@ -6,6 +6,7 @@ interval band, and the detected anomalies as dots coloured by severity.
 
 from __future__ import annotations
 
+import math
 from datetime import datetime, timedelta
 from html import escape
 
@@ -25,17 +26,26 @@ SEVERITY_COLOURS = {
 }
 
 
-def _nice_max(value: float) -> float:
-    """A round axis maximum a little above ``value`` (1, 2, 2.5, 5 × 10^n)."""
-    if value <= 0:
-        return 1.0
-    magnitude = 10 ** len(str(int(value))) / 10 if value >= 1 else 0.1
-    while magnitude > value:
-        magnitude /= 10
-    for factor in (1, 2, 2.5, 5, 10):
-        if magnitude * factor >= value * 1.05:
-            return magnitude * factor
-    return magnitude * 10
+def _y_ticks(value: float) -> list[float]:
+    """The y axis ticks, 0 to a little above ``value``, 3 to 5 steps of 1, 2 or 5 × 10^n.
+
+    Why: the axis was cut in quarters of 1, 2, 2.5 or 5 × 10^n, and 0.25 or 6.25 errors a
+    minute were labelled "0.2" and "6.2"; round steps make every label exact.
+    """
+    top = max(value, 0.0) * 1.05 or 1.0
+    step = 10.0 ** math.floor(math.log10(top / 5))
+    for factor in (1, 2, 5, 10):
+        if step * factor * 5 >= top:
+            step *= factor
+            break
+    steps = math.ceil(top / step - 1e-9)
+    return [step * i for i in range(steps + 1)]
+
+
+def _tick_label(value: float, step: float) -> str:
+    """A tick as exact as its step needs: 0.2, 0.4 … or 5, 10 …, 1,000 … (thousands grouped)."""
+    decimals = max(0, -math.floor(math.log10(step) + 1e-9))
+    return f"{value:,.{decimals}f}"
 
 
 def _fmt(number: float) -> str:
@@ -52,7 +62,8 @@ def render_service_chart(chart: ServiceChart) -> str:
     values = [p.value for p in chart.observed]
     values += [p.upper for p in chart.forecast] + [p.value for p in chart.forecast]
     values += [m.value for m in chart.anomalies]
-    y_max = _nice_max(max(values, default=0.0))
+    ticks = _y_ticks(max(values, default=0.0))
+    y_max = ticks[-1]
     plot_w = WIDTH - PAD_LEFT - PAD_RIGHT
     plot_h = HEIGHT - PAD_TOP - PAD_BOTTOM
 
@@ -72,14 +83,13 @@ def render_service_chart(chart: ServiceChart) -> str:
         f"<title>{escape(title)}</title>",
     ]
     # grid and y axis labels
-    for i in range(5):
-        value = y_max * i / 4
+    for value in ticks:
         gy = y(value)
         parts.append(
             f'<line class="grid" x1="{PAD_LEFT}" y1="{_fmt(gy)}" x2="{WIDTH - PAD_RIGHT}" '
             f'y2="{_fmt(gy)}"/>'
         )
-        label = f"{value:.1f}".rstrip("0").rstrip(".") if value < 100 else f"{value:.0f}"
+        label = _tick_label(value, ticks[1])
         parts.append(
             f'<text class="axis" x="{PAD_LEFT - 6}" y="{_fmt(gy + 4)}" text-anchor="end">'
             f"{label}</text>"
