@@ -92,6 +92,11 @@ class ErrorLog(models.Model):
         indexes = [
             models.Index(fields=["service", "occurred_at"]),
             models.Index(fields=["service", "fingerprint", "occurred_at"]),
+            # the root cause's release check: a release's first error of the day, found
+            # without reading the day (features.release_errors_for_service)
+            models.Index(
+                fields=["service", "release", "occurred_at"], name="error_logs_svc_release_idx"
+            ),
         ]
 
     def __str__(self) -> str:

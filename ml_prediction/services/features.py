@@ -382,10 +382,10 @@ def release_errors_for_service(
     each with its count among the window's newest NAME_SAMPLE_ROWS errors and its first error
     from ``RELEASE_LOOKBACK`` before ``start`` on (`root_cause.ReleaseSeen`).
 
-    Why two small queries per release rather than one aggregate over the look-back: a release
-    that was running before the window is found at the first of its rows the (service,
-    occurred_at) index meets, so only a release new in the window (once per deploy) reads the
-    whole day.
+    Why two small queries per release rather than one aggregate over the look-back: each is
+    one step down the (service, release, occurred_at) index, so a release new in the window
+    no longer reads the service's whole day to prove it had no error before it
+    (benchmarks/release_bench.py).
     """
     from django.db.models import Count
 
