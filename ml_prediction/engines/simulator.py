@@ -10,6 +10,7 @@ reacting to any wobble. Pure Python: no Django.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, replace
@@ -312,6 +313,10 @@ class SimulationConfig:
     metric_interval_minutes: int = 5
     user_id_fraction: float = 0.7
     users_per_service: int = 5000
+    # (service, release) each service already runs at `start` (default "<service>@1.0.0"); its
+    # deploys number on from it. A continuation of stored traffic (the demo's live top-up) is
+    # not a downgrade to 1.0.0 that a root cause would then blame as the newest release.
+    running_releases: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         unknown = [s for s in self.services if s not in SERVICE_ERROR_TYPES]
@@ -687,6 +692,12 @@ def _ramp(minutes: int, start: int, end: int, power: float = 2.0) -> np.ndarray:
     return out
 
 
+def _minor_version(release: str) -> int:
+    """The minor version of "<service>@<major>.<minor>.<patch>"; 0 for any other form."""
+    match = re.search(r"@\d+\.(\d+)", release)
+    return int(match.group(1)) if match else 0
+
+
 def _simulate_service(
     name: str, config: SimulationConfig, start: datetime, minutes: int, rng: np.random.Generator
 ) -> tuple[_ServiceTrace, list[Incident], list[NearMiss]]:
@@ -709,7 +720,7 @@ def _simulate_service(
     # Deploys: at random times (deploys_per_day on average), each a new release string.
     n_deploys = rng.poisson(config.deploys_per_day * minutes / 1440)
     deploy_minutes = np.sort(rng.integers(0, minutes, size=n_deploys))
-    releases = [f"{name}@1.0.0"] + [
+    releases = [dict(config.running_releases).get(name) or f"{name}@1.0.0"] + [
         f"{name}@1.{k + 1}.{int(rng.integers(0, 9))}" for k in range(n_deploys)
     ]
 
@@ -794,7 +805,8 @@ def _simulate_service(
 
     # Release strings in deploy order (bad releases were inserted above); each incident records
     # the release running at its onset, so "errors started right after release X" is checkable.
-    releases = [releases[0]] + [f"{name}@1.{k + 1}.0" for k in range(len(deploy_minutes))]
+    minor = _minor_version(releases[0])
+    releases = [releases[0]] + [f"{name}@1.{minor + k + 1}.0" for k in range(len(deploy_minutes))]
     incidents = [
         replace(
             inc,

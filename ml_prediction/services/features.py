@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -313,16 +313,35 @@ NAME_SAMPLE_ROWS = 5000
 NAME_LIMIT = 30
 
 
-def _newest_errors(*, service: str, start: datetime, end: datetime) -> Any:
-    """The ids of the window's newest NAME_SAMPLE_ROWS stored errors (a subquery): the sample the
-    root cause reads names and releases from, bounded in an outage hour of millions of errors."""
+def _newest_sample_counts(
+    *, service: str, start: datetime, end: datetime, group_by: tuple[str, ...], example: str = ""
+) -> list[tuple]:
+    """Rows ``(*group_by, count[, min(example)])`` over the window's newest NAME_SAMPLE_ROWS
+    stored errors: the sample the root cause reads names and releases from, bounded in an
+    outage hour of millions of errors.
+
+    Why one statement over the LIMITed sample rather than ``pk__in`` it: PostgreSQL then
+    fetched every sampled row a second time by primary key (25.8 ms against 3.6 ms for 5,000
+    errors of a 520,000-error day, EXPLAIN ANALYZE).
+    """
+    from django.db import connections
+
     from error_logging.models import ErrorLog
 
-    return (
+    columns = (*group_by, example) if example else group_by
+    sample = (
         ErrorLog.objects.filter(service=service, occurred_at__gte=start, occurred_at__lt=end)
         .order_by("-occurred_at")
-        .values("pk")[:NAME_SAMPLE_ROWS]
+        .values_list(*columns)[:NAME_SAMPLE_ROWS]
     )
+    sql, params = sample.query.sql_with_params()
+    keys = ", ".join(f'sample."{c}"' for c in group_by)
+    extra = f', MIN(sample."{example}")' if example else ""
+    with connections[sample.db].cursor() as cursor:
+        cursor.execute(
+            f"SELECT {keys}, COUNT(*){extra} FROM ({sql}) AS sample GROUP BY {keys}", params
+        )
+        return cursor.fetchall()
 
 
 def error_name_counts_for_service(
@@ -339,25 +358,23 @@ def error_name_counts_for_service(
     errors is in the sample keeps its bare name; beyond NAME_LIMIT names, the rarest fold back
     into their type's bare name.
     """
-    from django.db.models import Count, Min
 
-    from error_logging.models import ErrorLog
     from ml_prediction.engines.root_cause import message_template
 
     per_type = error_type_counts_for_service(service=service, start=start, end=end)
     if not per_type:
         return {}
-    newest = _newest_errors(service=service, start=start, end=end)
     sample: dict[str, Counter[str]] = {}
-    for row in (
-        ErrorLog.objects.filter(pk__in=newest)
-        .values("error_type", "fingerprint")
-        .annotate(n=Count("pk"), example=Min("message"))
-        .order_by()
+    for error_type, _, n, example in _newest_sample_counts(
+        service=service,
+        start=start,
+        end=end,
+        group_by=("error_type", "fingerprint"),
+        example="message",
     ):
-        template = message_template(row["example"] or "")
-        name = f"{row['error_type']}: {template}" if template else row["error_type"]
-        sample.setdefault(row["error_type"], Counter())[name] += int(row["n"])
+        template = message_template(example or "")
+        name = f"{error_type}: {template}" if template else error_type
+        sample.setdefault(error_type, Counter())[name] += int(n)
     names: Counter[str] = Counter()
     for error_type, count in per_type.items():
         groups = sample.get(error_type)
@@ -387,18 +404,15 @@ def release_errors_for_service(
     no longer reads the service's whole day to prove it had no error before it
     (benchmarks/release_bench.py).
     """
-    from django.db.models import Count
 
     from error_logging.models import ErrorLog
     from ml_prediction.engines.root_cause import RELEASE_LOOKBACK, ReleaseSeen
 
-    newest = _newest_errors(service=service, start=start, end=end)
     counts = {
-        row["release"]: int(row["n"])
-        for row in ErrorLog.objects.filter(pk__in=newest)
-        .values("release")
-        .annotate(n=Count("pk"))
-        .order_by()
+        release: int(n)
+        for release, n in _newest_sample_counts(
+            service=service, start=start, end=end, group_by=("release",)
+        )
     }
     seen = []
     for release, count in counts.items():

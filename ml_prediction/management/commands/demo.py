@@ -325,6 +325,24 @@ def _newest_error_at() -> datetime | None:
     return ErrorRollup.objects.order_by("-bucket").values_list("bucket", flat=True).first()
 
 
+def _running_releases(services: tuple[str, ...]) -> dict[str, str]:
+    """The release of each service's newest stored error that carries one: what it runs now."""
+    from error_logging.models import ErrorLog
+
+    running = {}
+    for service in services:
+        release = (
+            ErrorLog.objects.filter(service=service)
+            .exclude(release="")
+            .order_by("-occurred_at")
+            .values_list("release", flat=True)
+            .first()
+        )
+        if release:
+            running[service] = release
+    return running
+
+
 def demo_top_up(*, state: dict[str, Any], now: datetime | None = None) -> int:
     """Ingest the traffic between the end of the stored demo traffic and now; the error count.
 
@@ -340,15 +358,17 @@ def demo_top_up(*, state: dict[str, Any], now: datetime | None = None) -> int:
     gap = now - start
     if gap < MIN_TOP_UP or gap > MAX_TOP_UP:
         return 0
+    services = tuple(state.get("services") or SERVICES)
     result = demo_seed(
         days=gap.total_seconds() / 86400,
-        services=tuple(state.get("services") or SERVICES),
+        services=services,
         seed=int(now.timestamp()) % 1_000_000,
         end=now,
         show_progress=False,
         write_labels=False,
         errors_per_minute=state.get("errors_per_minute"),
         metric_interval_minutes=state.get("metric_interval_minutes"),
+        running_releases=_running_releases(services),
     )
     state["seeded_until"] = result.end.isoformat()
     save_state(state)

@@ -82,8 +82,12 @@ def demo_seed(
     errors_per_minute: float | None = None,
     metric_interval_minutes: int | None = None,
     write_labels: bool = True,
+    running_releases: dict[str, str] | None = None,
 ) -> SeedResult:
-    """Generate ``days`` of traffic ending at ``end`` (default: now) and ingest it."""
+    """Generate ``days`` of traffic ending at ``end`` (default: now) and ingest it.
+
+    ``running_releases``: the release each service already runs (a continuation of stored
+    traffic deploys on from it instead of starting over at 1.0.0)."""
     from error_logging.analysis_trigger import analysis_requests_suspended
     from error_logging.services import IngestValidationError, ingest_errors, ingest_metrics
     from ml_prediction.engines.simulator import SimulationConfig, simulate
@@ -98,6 +102,8 @@ def demo_seed(
         extra["errors_per_minute"] = errors_per_minute
     if metric_interval_minutes is not None:
         extra["metric_interval_minutes"] = metric_interval_minutes
+    if running_releases:
+        extra["running_releases"] = tuple(sorted(running_releases.items()))
     sim_config = SimulationConfig(
         days=days,
         services=services,

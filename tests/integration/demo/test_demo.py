@@ -234,3 +234,38 @@ def test_live_top_up_continues_exactly_where_the_stored_traffic_ends(demo_dirs):
 
     # and a second top-up within the same bucket adds nothing
     assert demo_top_up(state=load_state(), now=now + timedelta(minutes=1)) == 0
+
+
+def test_live_top_up_runs_on_from_the_release_the_service_runs(demo_dirs):
+    # given stored vue traffic whose newest errors came from release vue@1.30.0
+    from datetime import UTC, datetime
+
+    from error_logging.models import ErrorLog
+    from error_logging.services import ingest_errors
+    from ml_prediction.management.commands.demo import demo_top_up, save_state
+
+    ended = datetime(2026, 3, 2, 11, 20, tzinfo=UTC)
+    ingest_errors(
+        service="vue",
+        items=[
+            {
+                "error_type": "TypeError",
+                "message": "Cannot read properties of undefined",
+                "release": "vue@1.30.0",
+                "occurred_at": "2026-03-02T11:15:00+00:00",
+            }
+        ],
+    )
+    state = {"seeded_until": ended.isoformat(), "services": ["vue"], "errors_per_minute": 2.0}
+    save_state(state)
+
+    # when the live loop tops it up (a fresh draw of the generator)
+    added = demo_top_up(state=state, now=datetime(2026, 3, 2, 13, 3, tzinfo=UTC))
+
+    # then the new traffic still runs vue@1.30.0 or a later release: never a "new" vue@1.0.0
+    # that a root cause would date as the latest deploy
+    new = ErrorLog.objects.filter(service="vue", occurred_at__gte=ended)
+    assert added == new.count() > 0
+    releases = set(new.values_list("release", flat=True))
+    assert "vue@1.30.0" in releases
+    assert all(int(r.split("@1.")[1].split(".")[0]) >= 30 for r in releases), releases

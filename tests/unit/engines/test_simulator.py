@@ -181,3 +181,31 @@ def test_a_short_top_up_continues_the_long_run_levels_of_its_hour():
     errors = np.mean([f["total_count"].sum() for f in top_ups])
     assert abs(cpu - night["metric_cpu"].mean()) < 4  # not the 48 of a peak
     assert errors < 2.0 * night["total_count"].mean() + 5
+
+
+def test_a_continuation_runs_on_from_the_release_a_service_already_runs():
+    # given stored traffic of react whose newest release is react@1.30.2
+    config = SimulationConfig(
+        days=7,
+        services=("react",),
+        seed=3,
+        start=START,
+        running_releases=(("react", "react@1.30.2"),),
+    )
+
+    sim = simulate(config)
+
+    # then the continuation starts on it and deploys 1.31, 1.32, … (never back to 1.0.0)
+    deploys = [release for _, release in sim.deploys("react")]
+    assert deploys
+    assert [int(r.split(".")[1]) for r in deploys] == list(range(31, 31 + len(deploys)))
+    first = min(sim.iter_errors("react"), key=lambda e: e["occurred_at"])
+    assert first["release"] == "react@1.30.2"
+    assert all(e["release"] != "react@1.0.0" for e in sim.iter_errors("react"))
+
+
+def test_without_a_running_release_a_service_starts_at_1_0_0():
+    sim = simulate(SimulationConfig(days=7, services=("react",), seed=3, start=START))
+    deploys = [release for _, release in sim.deploys("react")]
+    assert min(sim.iter_errors("react"), key=lambda e: e["occurred_at"])["release"] == "react@1.0.0"
+    assert [int(r.split(".")[1]) for r in deploys] == list(range(1, 1 + len(deploys)))
