@@ -17,6 +17,7 @@ ORDER = [
     ("anomaly", []),
     ("forecast", []),
     ("ingest", []),
+    ("release", []),
     ("alerts", []),
     ("api", []),
     ("dashboard", []),
