@@ -669,7 +669,11 @@ def run(
         *_largest_contributions([r for r in nab if r.steps and np.isfinite(r.mase)], nab_days_rows),
         *(
             _diagnosis(nab_days_rows)
-            if not quick and not categories and not limit and not skip_last_days
+            if not quick
+            and not categories
+            and not limit
+            and not skip_last_days
+            and nab_days == NAB_DAYS
             else []
         ),
         "### Error-rate series (simulator)",
@@ -721,7 +725,12 @@ def run(
 
 
 def _diagnosis(days: Sequence[SeriesResult]) -> list[str]:
-    """The hand-checked diagnosis, followed by the diagnosed files' figures from this run."""
+    """The hand-checked diagnosis, followed by the diagnosed files' figures from this run; none
+    when the run lacks a diagnosed file (another corpus, via ``--datasets``: the paragraph is
+    about NAB's published files and would describe series that were not scored)."""
+    scored = {d.key for d in days if d.steps}
+    if not all(key in scored for key in DIAGNOSED_FILES):
+        return []
     figures = []
     for key in DIAGNOSED_FILES:
         own = [d for d in days if d.key == key and d.steps]

@@ -248,12 +248,24 @@ def test_the_diagnosis_quotes_the_diagnosed_files_figures_from_the_run():
     )
     rows = [day, replace(day, mase=0.5, algorithm="holt_winters", day=0)]
     rows.append(replace(day, key="c/other.csv", mase=9.0))
+    rows += [replace(day, key=other) for other in evaluation.DIAGNOSED_FILES[1:]]
     # when
     paragraph = evaluation._diagnosis(rows)[0]
     # then the paragraph ends with this run's figures for it, oldest day first, and no others
     assert paragraph.startswith(evaluation.DIAGNOSIS)
-    assert paragraph.endswith(f"{key.split('/', 1)[1]} 4.25 (ensemble) / 0.50 (holt_winters).")
+    assert f"{key.split('/', 1)[1]} 4.25 (ensemble) / 0.50 (holt_winters);" in paragraph
     assert "other.csv" not in paragraph
+
+
+def test_another_corpus_gets_no_diagnosis_of_files_it_does_not_have():
+    # given a run on other data (--datasets): one diagnosed file's name among files of its own
+    day = evaluation.SeriesResult(
+        "c/mine.csv", "c", "ensemble", "ok", 4.25, 1.0, 1.0, 1.0, 20, 24, 1.0, day=0
+    )
+    rows = [day, replace(day, key=evaluation.DIAGNOSED_FILES[0])]
+
+    # then the hand-written paragraph about NAB's published files is left out
+    assert evaluation._diagnosis(rows) == []
 
 
 def test_the_simulated_series_do_not_depend_on_the_day_the_evaluation_runs(monkeypatch):
