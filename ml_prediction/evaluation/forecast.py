@@ -52,6 +52,7 @@ from ml_prediction.engines.forecasting import (
     smape,
 )
 from ml_prediction.engines.simulator import FIXED_START, SimulationConfig, simulate
+from ml_prediction.evaluation import datasets_option
 from ml_prediction.evaluation.nab import quick_keys
 
 # Small files, one per kind of behaviour, for tests and `evaluate forecast --quick`.
@@ -545,7 +546,7 @@ def run(
         + (f" --nab-days {nab_days}" if nab_days != (1 if quick else NAB_DAYS) else "")
         + (f" --skip-last-days {skip_last_days}" if skip_last_days else "")
     )
-    command = "python manage.py evaluate forecast" + options
+    command = "python manage.py evaluate forecast" + datasets_option(datasets_dir) + options
     undefined = [r.key for r in nab if r.steps and not np.isfinite(r.mase)]
     failed = [f"{r.key} ({r.error})" for r in nab if not r.steps]
     lines = [

@@ -25,6 +25,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ml_prediction.evaluation import datasets_option
+
 PROBATION_PERCENT = 0.15
 PROFILE_NAMES = ("standard", "reward_low_FP_rate", "reward_low_FN_rate")
 DETECTOR_NAME = "feedingHearts"
@@ -545,6 +547,7 @@ def run(
     scope = f"quick subset ({len(corpus)} files)" if quick else f"all {len(corpus)} files"
     command = (
         "python manage.py evaluate nab"
+        + datasets_option(datasets_dir)
         + (" --quick" if quick else "")
         + (" --split-check" if split else "")
         + (" --product-form" if product_form else "")
