@@ -334,7 +334,7 @@ def _newest_sample_counts(
         .order_by("-occurred_at")
         .values_list(*columns)[:NAME_SAMPLE_ROWS]
     )
-    sql, params = sample.query.sql_with_params()
+    sql, params = sample.query.get_compiler(using=sample.db).as_sql()
     keys = ", ".join(f'sample."{c}"' for c in group_by)
     extra = f', MIN(sample."{example}")' if example else ""
     with connections[sample.db].cursor() as cursor:
@@ -358,7 +358,6 @@ def error_name_counts_for_service(
     errors is in the sample keeps its bare name; beyond NAME_LIMIT names, the rarest fold back
     into their type's bare name.
     """
-
     from ml_prediction.engines.root_cause import message_template
 
     per_type = error_type_counts_for_service(service=service, start=start, end=end)
@@ -404,7 +403,6 @@ def release_errors_for_service(
     no longer reads the service's whole day to prove it had no error before it
     (benchmarks/release_bench.py).
     """
-
     from error_logging.models import ErrorLog
     from ml_prediction.engines.root_cause import RELEASE_LOOKBACK, ReleaseSeen
 
