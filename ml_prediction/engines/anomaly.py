@@ -491,7 +491,7 @@ class AnomalyModel:
         features = _features(frame, z, self.rt_fill)
         raw = {
             "zscore": np.abs(z),
-            "isolation_forest": -self.isolation_forest.score_samples(features),
+            "isolation_forest": isolation_depth_scores(self.isolation_forest, features),
             "lof": -self.lof.score_samples(features),
         }
         tails = {name: _empirical_tail(self.reference[name], raw[name]) for name in raw}
@@ -542,6 +542,32 @@ def _history_days(index: pd.DatetimeIndex) -> float:
     return float((index[-1] - index[0] + bucket) / pd.Timedelta(days=1))
 
 
+def isolation_depth_scores(forest: Any, features: np.ndarray) -> np.ndarray:
+    """``-forest.score_samples(features)`` (higher = more isolated), tree by tree in one loop.
+
+    Why not ``score_samples`` itself: it dispatches each of the forest's trees through joblib
+    with a per-call config and warnings context, which cost 5 of its 7.6 ms on a 24 h window
+    (288 buckets), two thirds of it overhead, in a scoring path whose budget is 50 ms in all.
+    This reads the fitted forest's per-tree path lengths as scikit-learn does; a unit test holds
+    it equal to ``score_samples`` so a scikit-learn upgrade that moves them fails loudly.
+    """
+    from sklearn.ensemble._iforest import _average_path_length
+
+    x = np.asarray(features, dtype=np.float32)
+    depths = np.zeros(len(x))
+    for tree, columns, path_lengths, leaf_averages in zip(
+        forest.estimators_,
+        forest.estimators_features_,
+        forest._decision_path_lengths,
+        forest._average_path_length_per_tree,
+        strict=True,
+    ):
+        leaves = tree.apply(np.ascontiguousarray(x[:, columns]), check_input=False)
+        depths += path_lengths[leaves] + leaf_averages[leaves] - 1.0
+    scale = len(forest.estimators_) * float(_average_path_length([forest._max_samples])[0])
+    return 2.0 ** (-depths / scale) if scale else np.ones(len(x))
+
+
 def _fit_parts(frame: pd.DataFrame, config: AnomalyConfig) -> dict[str, Any]:
     from sklearn.ensemble import IsolationForest
     from sklearn.neighbors import LocalOutlierFactor
@@ -571,7 +597,7 @@ def _fit_parts(frame: pd.DataFrame, config: AnomalyConfig) -> dict[str, Any]:
     ).fit(features + spread)
     reference = {
         "zscore": np.sort(np.abs(z)),
-        "isolation_forest": np.sort(-forest.score_samples(features)),
+        "isolation_forest": np.sort(isolation_depth_scores(forest, features)),
         # LOF's own leave-self-out training scores: score_samples() on the training points
         # would count each point as its own neighbour and make new points look rarer.
         "lof": np.sort(-lof.negative_outlier_factor_),

@@ -269,7 +269,10 @@ class _Calibrator:
             logit = np.log(raw / (1 - raw))
             return 1.0 / (1.0 + np.exp(-(self.a * logit + self.b)))
         if self.method == "isotonic":
-            return np.asarray(self.isotonic.predict(raw), dtype=float)
+            # IsotonicRegression(out_of_bounds="clip").predict is this interpolation; called
+            # directly it skips input validation that cost 0.3 ms per target × horizon head
+            # (3 of the 50 ms a 24 h window's scoring may take).
+            return np.interp(raw, self.isotonic.X_thresholds_, self.isotonic.y_thresholds_)
         if self.method == "prior":
             # Undo the positive class weight `a` used in training: odds / a.
             return raw / (raw + (1 - raw) * self.a)

@@ -553,3 +553,23 @@ def test_runs_are_consecutive_buckets_and_each_begins_after_the_one_before():
     # the second run's evidence begins at the first bucket after the first run
     assert previous_run_end(runs, t0 + 3 * bucket, bucket=bucket, at=at) == t0 + 2 * bucket
     assert previous_run_end(runs, t0, bucket=bucket, at=at) is None
+
+
+@pytest.mark.parametrize("max_features", [1.0, 0.5])
+def test_isolation_depth_scores_equal_scikit_learns_own(max_features):
+    # given forests fitted as the product fits them, and with feature subsampling
+    from sklearn.ensemble import IsolationForest
+
+    from ml_prediction.engines.anomaly import isolation_depth_scores
+
+    rng = np.random.default_rng(5)
+    train = rng.normal(size=(2000, 6))
+    forest = IsolationForest(
+        n_estimators=64, contamination=0.05, max_features=max_features, random_state=3
+    ).fit(train)
+    window = np.vstack([rng.normal(size=(286, 6)), np.full((2, 6), 8.0)])
+
+    # then the one-loop scores are scikit-learn's, exactly, outliers highest
+    scores = isolation_depth_scores(forest, window)
+    assert np.array_equal(scores, -forest.score_samples(window))
+    assert scores[-2:].min() > np.quantile(scores[:-2], 0.99)

@@ -586,3 +586,22 @@ def test_no_prediction_claims_certainty_and_each_head_keeps_its_base_rate(sim_fr
     results = model.predict(sim_frame.iloc[-288:], config=config)
 
     assert results and all(r.probability == 0.99 for r in results)
+
+
+@pytest.mark.parametrize("constant", [False, True])
+def test_isotonic_calibration_is_scikit_learns_prediction(constant):
+    # given an isotonic calibrator fitted as the predictor fits it (and one with a single step)
+    from sklearn.isotonic import IsotonicRegression
+
+    from ml_prediction.engines.predictor import _Calibrator
+
+    rng = np.random.default_rng(4)
+    raw = rng.uniform(0.05, 0.95, 400)
+    y = np.zeros(400, dtype=int) if constant else (rng.uniform(size=400) < raw).astype(int)
+    iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(raw, y)
+    queries = np.concatenate([rng.uniform(0.0, 1.0, 500), [0.0, 0.01, 0.99, 1.0]])
+
+    # then the interpolation gives its probabilities, clipped at both ends as it clips
+    calibrated = _Calibrator("isotonic", isotonic=iso)(queries)
+    expected = iso.predict(np.clip(queries, 1e-6, 1 - 1e-6))
+    assert np.allclose(calibrated, expected, atol=1e-12)
