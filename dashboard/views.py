@@ -24,7 +24,7 @@ from django.views.decorators.http import require_GET, require_POST
 from dashboard import selectors
 from dashboard.charts import render_service_chart
 from feeding_hearts.throttling import ThrottledAuthenticationForm, login_view_throttled
-from ml_prediction.engines.catalog import duration_text
+from ml_prediction.engines.catalog import INCIDENT, duration_text
 from ml_prediction.permissions_setup import OPS_PERMISSION
 from ml_prediction.services.errors import InvalidTransition, NotFound
 
@@ -73,6 +73,12 @@ def _prediction_rows(predictions: list) -> list[dict[str, Any]]:
     (probability, horizon, feedback: "it happened within 30 min" is not "within 24 h"), and
     the why and the actions, shared, are the likeliest horizon's. Risks come most likely
     first (``predictions`` is), horizons shortest first.
+
+    A service's burst of any type (the incident target) and the error types predicted with it
+    are one risk too: the demo's pool burst still read as two groups, "ErrorBurst" and
+    "OperationalError", with the same cause and actions. The typed predictions are rows of the
+    incident's group ("likely type"), each with its own probabilities and feedback; the why
+    and actions are the incident's. ``rows`` lists every row of a group in order.
     """
     from ml_prediction.services.feedback import horizon_of
 
@@ -95,7 +101,25 @@ def _prediction_rows(predictions: list) -> list[dict[str, Any]]:
         risk["horizons"].append({"obj": p, "horizon": duration_text(p.time_horizon_minutes)})
     for risk in risks.values():
         risk["horizons"].sort(key=lambda h: h["obj"].time_horizon_minutes)
-    return list(risks.values())
+    incidents = {
+        risk["obj"].service: risk
+        for risk in risks.values()
+        if risk["obj"].predicted_category == INCIDENT
+    }
+    groups = []
+    for risk in risks.values():
+        parent = incidents.get(risk["obj"].service)
+        if parent is not None and parent is not risk:
+            parent.setdefault("types", []).append(risk)
+        else:
+            groups.append(risk)
+    for group in groups:
+        group["rows"] = [
+            {**h, "label": i == 0, "span": len(part["horizons"]), "typed": part is not group}
+            for part in (group, *group.get("types", ()))
+            for i, h in enumerate(part["horizons"])
+        ]
+    return groups
 
 
 def _panel_context(request: HttpRequest) -> dict[str, Any]:

@@ -81,3 +81,37 @@ def test_a_single_horizon_risk_reads_as_before(client, ops_user):
     assert f'<tr id="prediction-{prediction.prediction_id}"' in body
     assert "rowspan" not in body.split('<section id="anomalies"')[0]
     assert "High-risk predictions 1 open " in text and "likeliest" not in text
+
+
+def test_a_burst_and_the_types_predicted_with_it_are_one_risk(client, ops_user):
+    # given the incident target (a burst of any type) and the critical OperationalError of the
+    # same service at two horizons each, as one pool burst in progress gives, and another
+    # service's typed risk
+    incident = {"predicted_category": "incident", "predicted_severity": "critical"}
+    critical = {"predicted_category": "critical", "predicted_severity": "critical"}
+    burst = [_predict("ErrorBurst", m, p, **incident) for m, p in ((30, 0.85), (1440, 0.90))]
+    typed = [_predict("OperationalError", m, p, **critical) for m, p in ((30, 0.84), (1440, 0.91))]
+    other = _predict("ChunkLoadError", 30, 0.80, predicted_category="api")
+    other.service = "react"
+    other.save()
+    client.force_login(ops_user)
+
+    # when the dashboard's panels are drawn
+    body = client.get("/dashboard/panels/").content.decode()
+    section = body[body.index('<section id="predictions"') : body.index('<section id="anomalies"')]
+
+    # then the burst and its likely type are one group: the incident's rows first, then the
+    # type's, each with its own probability and feedback, the why and actions drawn once
+    groups = section.split('<tbody class="risk">')[1:]
+    assert len(groups) == 2
+    django = next(g for g in groups if "ErrorBurst" in g)
+    ids = re.findall(r'<tr id="prediction-([0-9a-f-]+)"', django)
+    assert ids == [str(p.prediction_id) for p in (*burst, *typed)]
+    assert "likely type:</span> OperationalError" in django
+    assert django.count('rowspan="4"') == 3  # service, why, actions across the four rows
+    assert django.count('rowspan="2"') == 2  # each target's name across its two horizons
+    assert django.count(">True positive</button>") == 4
+    assert django.count('class="typed"') == 2
+    # and the other service's risk stays a group of its own
+    assert "ChunkLoadError" in next(g for g in groups if g is not django)
+    assert "5 open · 2 risks" in _text(section)
