@@ -419,6 +419,38 @@ _RESPONSE_TIMES = {
 }
 _METRIC_UNITS = (("_ms", " ms"), ("_percent", "%"), ("_pct", "%"), ("_seconds", " s"))
 _BASE = "its level 1–3 h before"
+_SIGN = ("", "")  # a text without a direction
+# (suffix, text, (word when >= 0, word when < 0)), longest suffix of a family first. Fields:
+# label and unit of the series the suffix is appended to, v the value, n the value as a count,
+# amount its size, way its direction, per "per <bucket> min".
+_SUFFIX_TEXTS: tuple[tuple[str, str, tuple[str, str]], ...] = (
+    ("_vs_base_change_15m", "{label} {way} {amount}× " + _BASE + " within 15 min", ("up", "down")),
+    (
+        "_vs_base_accel_15m",
+        "{label}: its departure from " + _BASE + " {way} ({amount}× in 15 min)",
+        ("speeding up", "slowing down"),
+    ),
+    ("_vs_base_min_15m", "{label} at least {v}× " + _BASE + " for 15 min", _SIGN),
+    ("_vs_base", "{label} {v}× " + _BASE, _SIGN),
+    ("_1h_vs_1d", "{label} of the last hour {v}× an average hour of the last day", _SIGN),
+    ("_vs_1d", "{label} {v}× its median of the last day", _SIGN),
+    ("_delta_1d", "{label} {amount}{unit} {way} its mean of the last day", ("above", "below")),
+    ("_slope_1h", "{label} {way} {amount}{unit} {per} over the last hour", ("rising", "falling")),
+    ("_slope", "{label} {way} {amount}{unit} {per} over the last hour", ("rising", "falling")),
+    ("_max_1h", "{label} peaked at {v}{unit} in the last hour", _SIGN),
+    ("_mean_1h", "{label} averaging {v}{unit} over the last hour", _SIGN),
+    ("_mean_1d", "{label} averaging {v}{unit} {per} over the last day", _SIGN),
+    ("_std_1d", "{label} varying by {v}{unit} {per} over the last day (standard deviation)", _SIGN),
+    ("_z_1d", "{label} {amount} standard deviations {way} the last day's mean", ("above", "below")),
+    (
+        "_rise",
+        "{label} {amount} {per} {way} their mean of the last day (last half hour)",
+        ("above", "below"),
+    ),
+    ("_sum_15m", "{label} in the last 15 min: {n}", _SIGN),
+    ("_sum_1h", "{label} in the last hour: {n}", _SIGN),
+    ("_sum_w3", "{label} in the last 3 buckets: {n}", _SIGN),
+)
 
 
 def _quantity(name: str) -> tuple[str, str]:
@@ -444,10 +476,6 @@ def _quantity(name: str) -> tuple[str, str]:
     if head in _CATEGORY_WORDS:
         return _CATEGORY_WORDS[head], ""
     return name.replace("_", " "), ""
-
-
-def _signed(value: float, up: str, down: str) -> tuple[str, str]:
-    return (up if value >= 0 else down), format_number(abs(value))
 
 
 def _count(value: float) -> str:
@@ -477,64 +505,24 @@ def describe_feature(name: str, value: float, *, bucket_minutes: int = 5) -> str
     if name == "current_error_rate":
         return f"{v} errors per minute in the latest bucket"
     if name == "error_trend_slope":
-        way, amount = _signed(value, "rising", "falling")
-        return f"errors {way} {amount} {per} over the last hour"
+        way = "rising" if value >= 0 else "falling"
+        return f"errors {way} {format_number(abs(value))} {per} over the last hour"
     if name == "error_trend_intercept":
         return f"error level on the last hour's trend: {v} {per}"
     if name == "critical_error_count":
         return f"critical errors in the latest {bucket_minutes} min: {_count(value)}"
-    if name.endswith("_vs_base_change_15m"):
-        label, _ = _quantity(name.removesuffix("_vs_base_change_15m"))
-        way, amount = _signed(value, "up", "down")
-        return f"{label} {way} {amount}× {_BASE} within 15 min"
-    if name.endswith("_vs_base_accel_15m"):
-        label, _ = _quantity(name.removesuffix("_vs_base_accel_15m"))
-        way, amount = _signed(value, "speeding up", "slowing down")
-        return f"{label}: its departure from {_BASE} {way} ({amount}× in 15 min)"
-    if name.endswith("_vs_base_min_15m"):
-        label, _ = _quantity(name.removesuffix("_vs_base_min_15m"))
-        return f"{label} at least {v}× {_BASE} for 15 min"
-    if name.endswith("_vs_base"):
-        label, _ = _quantity(name.removesuffix("_vs_base"))
-        return f"{label} {v}× {_BASE}"
-    if name.endswith("_1h_vs_1d"):
-        label, _ = _quantity(name.removesuffix("_1h_vs_1d"))
-        return f"{label} of the last hour {v}× an average hour of the last day"
-    if name.endswith("_vs_1d"):
-        label, _ = _quantity(name.removesuffix("_vs_1d"))
-        return f"{label} {v}× its median of the last day"
-    if name.endswith("_delta_1d"):
-        label, unit = _quantity(name.removesuffix("_delta_1d"))
-        way, amount = _signed(value, "above", "below")
-        return f"{label} {amount}{unit} {way} its mean of the last day"
-    if name.endswith(("_slope_1h", "_slope")):
-        label, unit = _quantity(name.removesuffix("_1h").removesuffix("_slope"))
-        way, amount = _signed(value, "rising", "falling")
-        return f"{label} {way} {amount}{unit} {per} over the last hour"
-    if name.endswith("_max_1h"):
-        label, unit = _quantity(name.removesuffix("_max_1h"))
-        return f"{label} peaked at {v}{unit} in the last hour"
-    if name.endswith("_mean_1h"):
-        label, unit = _quantity(name.removesuffix("_mean_1h"))
-        return f"{label} averaging {v}{unit} over the last hour"
-    if name.endswith("_mean_1d"):
-        label, unit = _quantity(name.removesuffix("_mean_1d"))
-        return f"{label} averaging {v}{unit} {per} over the last day"
-    if name.endswith("_std_1d"):
-        label, unit = _quantity(name.removesuffix("_std_1d"))
-        return f"{label} varying by {v}{unit} {per} over the last day (standard deviation)"
-    if name.endswith("_z_1d"):
-        label, _ = _quantity(name.removesuffix("_z_1d"))
-        way, amount = _signed(value, "above", "below")
-        return f"{label} {amount} standard deviations {way} the last day's mean"
-    if name.endswith("_rise"):
-        label, _ = _quantity(name.removesuffix("_rise"))
-        way, amount = _signed(value, "above", "below")
-        return f"{label} {amount} {per} {way} their mean of the last day (last half hour)"
-    for suffix, span in (("_sum_15m", "15 min"), ("_sum_1h", "hour"), ("_sum_w3", "3 buckets")):
+    for suffix, text, (up, down) in _SUFFIX_TEXTS:
         if name.endswith(suffix):
-            label, _ = _quantity(name.removesuffix(suffix))
-            return f"{label} in the last {span}: {_count(value)}"
+            label, unit = _quantity(name.removesuffix(suffix))
+            return text.format(
+                label=label,
+                unit=unit,
+                v=v,
+                n=_count(value),
+                amount=format_number(abs(value)),
+                way=up if value >= 0 else down,
+                per=per,
+            )
     if name.startswith("total_count_lag") and name.removeprefix("total_count_lag").isdigit():
         minutes = int(name.removeprefix("total_count_lag")) * bucket_minutes
         return f"errors in the bucket {minutes} min before: {_count(value)}"
