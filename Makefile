@@ -54,9 +54,10 @@ clock-sweep: venv services ## the tests at several UTC moments of the week (CLOC
 test-unit: venv ## engine unit tests only (no database)
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
 
-lint: venv ## ruff lint and format check
+lint: venv ## ruff lint and format check, mypy on the engines and services
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 format: venv ## ruff format and autofix
 	$(VENV)/bin/ruff format .

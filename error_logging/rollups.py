@@ -10,8 +10,10 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import cast
 
 from django.db import transaction
+from django.db.models import Field
 
 from feeding_hearts.catalog import CATEGORIES, SEVERITIES
 
@@ -235,12 +237,13 @@ def _update_rows(rows: list) -> None:
     connection = connections["default"]
     quote = connection.ops.quote_name
     meta = ErrorRollup._meta
-    columns = [meta.get_field(name).column for name in UPDATE_FIELDS]
+    # concrete fields only (get_field may return a relation in general)
+    columns = [str(cast(Field, meta.get_field(name)).column) for name in UPDATE_FIELDS]
     json_fields = {"rt_histogram", "error_types"}
     sql = "UPDATE {} SET {} WHERE {} = %s".format(
         quote(meta.db_table),
         ", ".join(f"{quote(column)} = %s" for column in columns),
-        quote(meta.pk.column),
+        quote(str(cast(Field, meta.pk).column)),
     )
     params = [
         [

@@ -195,7 +195,8 @@ def format_factor(factor: dict[str, Any]) -> str:
 def format_measurement(factor: dict[str, Any]) -> str:
     """An anomaly's context value as ``name = value unit (what it is)``: ``rt_p95 = 30,976 ms
     (p95 response time of the bucket's failed requests)``; a share is shown in percent."""
-    value, unit = factor.get("value"), str(factor.get("unit") or "")
+    value: Any = factor.get("value")
+    unit = str(factor.get("unit") or "")
     if unit == "%":
         try:
             shown = f"{float(value):.0%}"

@@ -117,11 +117,12 @@ class ForecastConfig:
             (str(name), day if isinstance(day, date) else date.fromisoformat(str(day)))
             for name, day in ml_config.get("FORECAST_HOLIDAYS", ()) or ()
         )
+        if holidays and "holidays" not in overrides:
+            overrides["holidays"] = holidays
         return cls(
             step_minutes=step_minutes,
             horizon_steps=max(1, hours * 60 // step_minutes),
             capacity_limits=limits,
-            **({"holidays": holidays} if holidays and "holidays" not in overrides else {}),
             **overrides,
         )
 
@@ -270,9 +271,9 @@ def _position_median(values: np.ndarray, season: int, reach: int = 3) -> np.ndar
     """For each point, the median of its season position over the ``reach`` seasons either
     side of its own (its own included): a seasonal profile one incident cannot move."""
     cycles = -(-len(values) // season)
-    grid = np.full(cycles * season, np.nan)
-    grid[: len(values)] = values
-    grid = grid.reshape(cycles, season)
+    padded = np.full(cycles * season, np.nan)
+    padded[: len(values)] = values
+    grid = padded.reshape(cycles, season)
     profile = np.empty_like(grid)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN slice: a missing tail
@@ -343,7 +344,7 @@ def clean_history(
     new_level = lasting and (np.all(run > 0) or np.all(run < 0))
     if config.holidays and index is not None:
         days = {day for _, day in config.holidays}
-        outlier &= ~np.isin(np.asarray(index.date), list(days))
+        outlier &= ~np.isin(np.asarray(index.date), np.array(sorted(days), dtype=object))
     if not outlier.any() and not new_level:
         return y
     cleaned = y.copy()
@@ -754,7 +755,7 @@ class _LSTM(_Model):
 
     def __init__(
         self,
-        weights: list[np.ndarray] | None,
+        weights: list[np.ndarray],
         mean: float,
         std: float,
         tail: np.ndarray,
@@ -799,7 +800,7 @@ class _LSTM(_Model):
         else:
             mean, std = float(np.mean(y)), float(np.std(y)) or 1.0
         z = (y - mean) / std
-        helper = cls(None, mean, std, y[-inp:], config)
+        helper = cls([], mean, std, y[-inp:], config)  # weights set once trained
         starts = np.arange(0, len(z) - inp - out + 1)[-config.lstm_max_windows :]
         x = np.stack([z[s : s + inp] for s in starts])
         bases = np.stack([helper._base(w) for w in x])

@@ -570,7 +570,7 @@ def prediction_payload(
         "confidence_level": p.confidence_level,
         # what the head says with no signal: "77%" reads differently beside a usual 42%
         "base_rate": head_base_rate(
-            p.model.metrics if p.model_id else None,
+            p.model.metrics if p.model is not None else None,
             target=p.predicted_category,
             horizon_minutes=p.time_horizon_minutes,
         ),

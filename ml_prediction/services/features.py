@@ -126,7 +126,9 @@ def _rollup_frame(
         )
         values = np.array([r[1 : 1 + len(COUNT_COLUMNS) + 2] for r in rows], dtype=float)
         for i, column in enumerate(COUNT_COLUMNS):
-            data[column] = np.bincount(positions, weights=values[:, i], minlength=n)[:n]
+            data[column] = np.bincount(positions, weights=values[:, i], minlength=n)[:n].astype(
+                float
+            )
         rt_sum = np.bincount(positions, weights=values[:, len(COUNT_COLUMNS)], minlength=n)[:n]
         rt_max = np.zeros(n)
         np.maximum.at(rt_max, positions, values[:, len(COUNT_COLUMNS) + 1])

@@ -370,7 +370,10 @@ def acknowledgement_carried_over(*, service: str, anomaly_ids: list[Any]) -> int
                 object_type="anomaly",
                 object_id=anomaly.anomaly_id,
                 service=service,
-                details={"acknowledged_by": source[0], "acknowledged_at": source[1].isoformat()},
+                details={
+                    "acknowledged_by": source[0],
+                    "acknowledged_at": source[1].isoformat() if source[1] else None,
+                },
             )
     return carried
 

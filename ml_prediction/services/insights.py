@@ -27,7 +27,7 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from ml_prediction.engines.forecasting import format_number, format_time
-from ml_prediction.engines.types import ForecastResult
+from ml_prediction.engines.types import ForecastPoint, ForecastResult
 from ml_prediction.models import AIInsight, MLModel
 from ml_prediction.services.audit import audit_record
 from ml_prediction.services.cache import read_cache_bump
@@ -232,6 +232,7 @@ def _capacity(service: str, forecasts: list[ForecastResult]) -> list[InsightDraf
         limit = format_number(f.capacity_limit)
         peaks = f"peaks at {format_number(f.peak_value)} around {format_time(f.peak_at)}"
         over = [p for p in f.points if p.value >= f.capacity_limit]
+        crossing: ForecastPoint | None
         if over:
             severity, crossing = "critical", over[0]
             description = (
@@ -390,7 +391,10 @@ def _drift_measured(service: str, as_of: datetime) -> tuple[list[InsightDraft], 
         if precision is None or made < DRIFT_MIN_PREDICTIONS:
             continue
         measured.add(model.model_type)
-        drop = model.precision - precision
+        held_out = model.precision
+        if held_out is None:  # filtered out above; said again for the type checker
+            continue
+        drop = held_out - precision
         if drop < DRIFT_DROP:
             continue
         drafts.append(
@@ -400,17 +404,17 @@ def _drift_measured(service: str, as_of: datetime) -> tuple[list[InsightDraft], 
                 severity="critical" if drop >= 2 * DRIFT_DROP else "warning",
                 title=(
                     f"{service}: {model.model_type} precision fell to {precision:.0%} "
-                    f"(held-out {model.precision:.0%})"
+                    f"(held-out {held_out:.0%})"
                 ),
                 description=(
                     f"Of {made} resolved predictions at or above the alert threshold in the last "
                     f"{DRIFT_DAYS} days, {tracked.happened} came true: a precision of "
-                    f"{precision:.1%}, {drop:.1%} below the {model.precision:.1%} measured on "
+                    f"{precision:.1%}, {drop:.1%} below the {held_out:.1%} measured on "
                     f"held-out data at the same threshold (v{model.version})."
                 ),
                 supporting_data={
                     "model_id": str(model.model_id),
-                    "held_out_precision": round(model.precision, 4),
+                    "held_out_precision": round(held_out, 4),
                     "tracked_precision": round(precision, 4),
                     "resolved_predictions": int(made),
                     "came_true": int(tracked.happened),

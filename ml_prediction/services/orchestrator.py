@@ -567,15 +567,19 @@ class _Run:
             if predictions or current_runs:
 
                 def current_cause() -> RootCauseResult | None:
-                    window = {
-                        "service": self.service,
-                        "start": evidence_start(end, current_since),
-                        "end": end,
-                    }
+                    start = evidence_start(end, current_since)
                     error_types = self._timed(
-                        "error_types", lambda: error_name_counts_for_service(**window)
+                        "error_types",
+                        lambda: error_name_counts_for_service(
+                            service=self.service, start=start, end=end
+                        ),
                     )
-                    releases = self._timed("releases", lambda: release_errors_for_service(**window))
+                    releases = self._timed(
+                        "releases",
+                        lambda: release_errors_for_service(
+                            service=self.service, start=start, end=end
+                        ),
+                    )
                     return self._root_cause(
                         frame, error_types=error_types, releases=releases, since=current_since
                     )
@@ -1446,9 +1450,9 @@ def _store_actions(service: str, planned: list[_PlannedAction]) -> list[Any]:
                 pending[row.action_type] = row
         extended = []
         for action_type, (item, causes) in merged.items():
-            row = pending.get(action_type)
-            if row is not None:
-                extended.append(_extend_action(row, item, causes))
+            existing = pending.get(action_type)
+            if existing is not None:
+                extended.append(_extend_action(existing, item, causes))
             elif action_type not in done:
                 rows.append(
                     PreventiveAction(

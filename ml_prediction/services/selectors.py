@@ -351,7 +351,15 @@ class _JSONNumberAt(Func):
         )
         return obj, key, (*obj_params, *key_params)
 
-    def as_sql(self, compiler: Any, connection: Any, **extra: Any) -> tuple[str, Any]:
+    def as_sql(
+        self,
+        compiler: Any,
+        connection: Any,
+        function: Any = None,
+        template: Any = None,
+        arg_joiner: Any = None,
+        **extra: Any,
+    ) -> tuple[str, Any]:
         raise NotSupportedError(f"head ROC-AUC lookups are not written for {connection.vendor}")
 
     def as_postgresql(self, compiler: Any, connection: Any, **extra: Any) -> tuple[str, Any]:

@@ -405,8 +405,8 @@ def _fit(
     if model_type == MLModel.ModelType.ANOMALY_DETECTION:
         from ml_prediction.engines.anomaly import AnomalyConfig, fit_anomaly_model
 
-        model = fit_anomaly_model(frame, config=engine_config(AnomalyConfig))
-        return model, model.report, "scikit-learn"
+        anomaly_model = fit_anomaly_model(frame, config=engine_config(AnomalyConfig))
+        return anomaly_model, anomaly_model.report, "scikit-learn"
     if model_type == MLModel.ModelType.ERROR_CLASSIFIER:
         from ml_prediction.engines.predictor import PredictorConfig, fit_error_predictor
 
