@@ -17,6 +17,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -139,6 +141,17 @@ def main() -> None:
         )
         return parts
 
+    def reference_once() -> float:
+        """A fixed CPU workload (Python loop + numpy sort), to read the box's speed of the moment:
+        this machine is shared, and the same code scored 43 ms in one minute and 75 ms in the
+        next. Scoring divided by it is a figure a re-run on a noisy box reproduces."""
+        start = time.perf_counter()
+        total = 0
+        for i in range(150_000):
+            total += i * i
+        np.sort(np.random.default_rng(0).random(150_000))
+        return time.perf_counter() - start
+
     def forecast_once() -> float:
         start = time.perf_counter()
         for f in loaded_forecasters.values():
@@ -146,9 +159,13 @@ def main() -> None:
         return time.perf_counter() - start
 
     score_once()  # warm-up (imports, caches)
+    reference_once()
     forecast_once()
     forecast_times = [forecast_once() for _ in range(max(args.repeat // 4, 3))]
-    runs = [score_once() for _ in range(args.repeat)]
+    runs, reference_times = [], []
+    for _ in range(args.repeat):  # interleaved, so the box's slow phases fall on both alike
+        reference_times.append(reference_once())
+        runs.append(score_once())
     names = list(runs[0])
     medians = {n: statistics.median(r[n][0] for r in runs) for n in names}
     cpu_medians = {n: statistics.median(r[n][1] for r in runs) for n in names}
@@ -181,6 +198,13 @@ def main() -> None:
     )
     print(
         f"| total, p95 | {1000 * sorted(totals)[p95]:.1f} | {1000 * sorted(cpu_totals)[p95]:.1f} |"
+    )
+    reference = statistics.median(reference_times)
+    ratios = [sum(v[0] for v in r.values()) / t for r, t in zip(runs, reference_times, strict=True)]
+    print(
+        f"\nScoring against a fixed reference workload timed just before each run (the box's "
+        f"speed of the moment): reference {1000 * reference:.1f} ms median; scoring / reference "
+        f"**{statistics.median(ratios):.2f}** median ({min(ratios):.2f}–{max(ratios):.2f})."
     )
     print(
         f"\nForecast read-out of the stored forecasters (full analysis only, not per bucket): "
