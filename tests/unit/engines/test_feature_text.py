@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-import numpy as np
 import pytest
 
 from ml_prediction.engines.features import build_features, describe_feature
@@ -93,4 +92,4 @@ def test_the_bucket_width_is_the_one_the_model_was_trained_on():
 
 def test_an_unknown_name_still_says_what_it_is():
     assert describe_feature("fleet_share", 0.25) == "fleet share = 0.25"
-    assert describe_feature("metric_queue_depth", float(np.float64(12))) == "queue depth 12"
+    assert describe_feature("metric_queue_depth", 12.0) == "queue depth 12"
