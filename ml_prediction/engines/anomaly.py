@@ -152,7 +152,17 @@ def _validated_frame(frame: pd.DataFrame) -> pd.DataFrame:
         frame = frame[~frame.index.isna()]
         if frame.empty:
             raise InsufficientData("the bucket frame has no valid timestamps")
-    clean = frame[~frame.index.duplicated(keep="last")].sort_index()
+    # The product's frames are already clean: they are returned as they are, not copied twice
+    # (a copy of the window costs more than the z-scores computed from it). Never mutated here.
+    if frame.index.is_unique and frame.index.is_monotonic_increasing:
+        clean = frame
+    else:
+        clean = frame[~frame.index.duplicated(keep="last")].sort_index()
+    column = clean["total_count"]
+    if isinstance(column.dtype, np.dtype) and column.dtype.kind in "iuf":
+        values = column.to_numpy(dtype=float)
+        if np.isfinite(values).all() and (values >= 0).all():
+            return clean
     counts = pd.to_numeric(clean["total_count"], errors="coerce")
     counts = counts.replace([np.inf, -np.inf], np.nan).fillna(0.0).clip(lower=0.0)
     return clean.assign(total_count=counts)

@@ -93,53 +93,69 @@ def normalize_bucket_frame(
             frame = frame.set_axis(pd.DatetimeIndex(pd.to_datetime(frame.index, utc=True)), axis=0)
         except (TypeError, ValueError) as exc:
             raise InsufficientData(f"the bucket frame index is not timestamps: {exc}") from None
-    frame = frame.copy()
     index = frame.index
-    frame.index = index.tz_localize("UTC") if index.tz is None else index.tz_convert("UTC")
-    frame = frame[~frame.index.isna()].sort_index()
-    if len(frame) == 0:
+    index = index.tz_localize("UTC") if index.tz is None else index.tz_convert("UTC")
+    valid = np.flatnonzero(~index.isna())
+    if len(valid) == 0:
         raise InsufficientData("the bucket frame has no valid timestamps")
-    bm = bucket_minutes or infer_bucket_minutes(frame.index)
+    # Row positions in time order (NaT dropped); columns are read as arrays in this order.
+    rows = valid[np.argsort(index.asi8[valid], kind="stable")]
+    ordered = index[rows]
+    bm = bucket_minutes or infer_bucket_minutes(index if index.freq is not None else ordered)
     freq = f"{bm}min"
-    for col in COUNT_COLUMNS:
-        if col not in frame.columns:
-            frame[col] = 0.0
-    for col in RT_COLUMNS:
-        if col not in frame.columns:
-            frame[col] = np.nan
+    index = ordered
     metric_cols = [c for c in frame.columns if c.startswith("metric_")]
     values: dict[str, np.ndarray] = {}
     for c in (*COUNT_COLUMNS, *RT_COLUMNS, *metric_cols):
+        if c not in frame.columns:  # a missing count is zero, a missing statistic unknown
+            values[c] = np.full(len(rows), 0.0 if c in COUNT_COLUMNS else np.nan)
+            continue
         column = frame[c]
         if not pd.api.types.is_numeric_dtype(column.dtype):
             # object, string, category, datetime…: numbers where they parse, NaN elsewhere.
             # Nullable numbers (Int64, Float64, boolean) are numeric: their NA becomes NaN below.
             column = pd.to_numeric(column.astype(object), errors="coerce")
-        arr = np.array(column.to_numpy(dtype=float, na_value=np.nan), dtype=float)
+        arr = np.array(column.to_numpy(dtype=float, na_value=np.nan), dtype=float)[rows]
         arr[~np.isfinite(arr)] = np.nan
         values[c] = arr
-    numeric = pd.DataFrame(values, index=frame.index)
-    ns = numeric.index.as_unit("ns").asi8
+    ns = index.as_unit("ns").asi8
     step_ns = bm * 60 * 1_000_000_000
     aligned = bool((ns % step_ns == 0).all() and (np.diff(ns) > 0).all())
     if not aligned:  # off-grid or duplicated timestamps: re-bucket
-        floored = numeric.index.floor(freq)
         agg: dict[str, str] = {c: "sum" for c in COUNT_COLUMNS}
         agg.update({c: "mean" for c in RT_COLUMNS if c != "rt_max"})
         agg["rt_max"] = "max"
         agg.update({c: "mean" for c in metric_cols})
-        numeric = numeric.groupby(floored).agg(agg)
-    expected = int((numeric.index[-1] - numeric.index[0]) / pd.Timedelta(minutes=bm)) + 1
-    if expected != len(numeric):
-        full = pd.date_range(numeric.index[0], numeric.index[-1], freq=freq, tz="UTC")
-        numeric = numeric.reindex(full)
-    counts = numeric[list(COUNT_COLUMNS)].to_numpy()
-    numeric[list(COUNT_COLUMNS)] = np.clip(np.nan_to_num(counts, nan=0.0), 0.0, None)
-    if metric_cols and numeric[metric_cols].isna().to_numpy().any():
-        numeric[metric_cols] = numeric[metric_cols].ffill()
-    numeric.index.name = "bucket"
+        grouped = pd.DataFrame(values, index=index).groupby(index.floor(freq)).agg(agg)
+        index = grouped.index
+        values = {c: grouped[c].to_numpy(dtype=float) for c in values}
+    expected = int((index[-1] - index[0]) / pd.Timedelta(minutes=bm)) + 1
+    if expected != len(index):  # gaps: every bucket gets a row (counts 0, metrics carried)
+        full = pd.date_range(index[0], index[-1], freq=freq, tz="UTC")
+        positions = full.get_indexer(index)
+        for c, arr in values.items():
+            spread = np.full(len(full), np.nan)
+            spread[positions] = arr
+            values[c] = spread
+        index = full
+    for c in COUNT_COLUMNS:
+        values[c] = np.clip(np.nan_to_num(values[c], nan=0.0), 0.0, None)
+    for c in metric_cols:
+        values[c] = _forward_filled(values[c])
+    # One frame built from finished columns: assigning column blocks into a frame costs more
+    # than the whole normalisation of a 24 h window. The index is a full grid by now.
+    numeric = pd.DataFrame(values, index=pd.DatetimeIndex(index, name="bucket", freq=freq))
     numeric.attrs["bucket_minutes"] = bm
     return numeric
+
+
+def _forward_filled(x: np.ndarray) -> np.ndarray:
+    """NaN replaced by the last value before it (leading NaN stay)."""
+    known = ~np.isnan(x)
+    if known.all():
+        return x
+    last = np.maximum.accumulate(np.where(known, np.arange(len(x)), -1))
+    return np.where(last >= 0, x[np.maximum(last, 0)], np.nan)
 
 
 def _trailing_sum(x: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:

@@ -97,6 +97,34 @@ def test_nan_irregular_and_missing_columns_become_clean_rows():
     assert features["error_type_timeout_ratio"].iloc[-1] == pytest.approx(1.0)
 
 
+def test_gaps_carry_metrics_forward_and_row_order_does_not_matter():
+    # given a frame with a missing bucket, a metric that starts unknown and has a hole, and
+    # its rows shuffled (a NaT row too)
+    index = pd.DatetimeIndex(
+        ["2026-01-05 00:00", "2026-01-05 00:05", "2026-01-05 00:15", "2026-01-05 00:20", None],
+        tz="UTC",
+    )
+    frame = pd.DataFrame(
+        {
+            "total_count": [1.0, 2.0, -4.0, 3.0, 9.0],
+            "metric_db_pool_in_use": [np.nan, 40.0, np.nan, 70.0, 99.0],
+        },
+        index=index,
+    )
+    shuffled = frame.iloc[[3, 4, 0, 2, 1]]
+    # when normalised
+    clean = normalize_bucket_frame(shuffled, bucket_minutes=5)
+    # then every bucket has a row in time order, on a regular grid with its frequency set,
+    # counts are zero in the gap and never negative, the metric is carried forward (not
+    # invented before its first sample), and the NaT row is dropped
+    assert list(clean.index.strftime("%H:%M")) == ["00:00", "00:05", "00:10", "00:15", "00:20"]
+    assert clean.index.freq == pd.Timedelta(minutes=5)
+    assert list(clean["total_count"]) == [1.0, 2.0, 0.0, 0.0, 3.0]
+    pool = clean["metric_db_pool_in_use"].tolist()
+    assert np.isnan(pool[0]) and pool[1:] == [40.0, 40.0, 40.0, 70.0]
+    pd.testing.assert_frame_equal(clean, normalize_bucket_frame(frame, bucket_minutes=5))
+
+
 def _metric_frame(values: np.ndarray) -> pd.DataFrame:
     index = pd.date_range("2026-01-05", periods=len(values), freq="5min", tz="UTC")
     return pd.DataFrame(

@@ -320,13 +320,11 @@ def test_risk_never_falls_as_a_departure_from_baseline_grows(sim_frame):
     columns = [i for i, f in enumerate(model.feature_names) if f.endswith("_vs_base")]
     assert columns
     rose = False
-    for target_model in model.models:
-        base = model._raw(target_model, x)
-        # when every level against its baseline is raised, other features unchanged
-        raised = x.copy()
-        raised[:, columns] *= 1.5
+    # when every level against its baseline is raised, other features unchanged
+    raised = x.copy()
+    raised[:, columns] *= 1.5
+    for base, after in zip(model._model_scores(x), model._model_scores(raised), strict=True):
         # then no bucket's raw score falls (the constraint), and some rise
-        after = model._raw(target_model, raised)
         assert np.all(after >= base - 1e-6)
         rose = rose or bool(np.any(after > base + 1e-3))
     assert rose
@@ -605,3 +603,17 @@ def test_isotonic_calibration_is_scikit_learns_prediction(constant):
     calibrated = _Calibrator("isotonic", isotonic=iso)(queries)
     expected = iso.predict(np.clip(queries, 1e-6, 1 - 1e-6))
     assert np.allclose(calibrated, expected, atol=1e-12)
+
+
+def test_shared_matrix_scores_are_each_boosters_own_prediction(sim_frame):
+    # given a fitted XGBoost predictor and the feature rows of a window
+    config = PredictorConfig(**FAST)
+    model = fit_error_predictor(sim_frame, config=config, algorithm="xgboost")
+    features, _ = model._features_and_runs(sim_frame.iloc[-288:])
+    for rows in (features.iloc[[-1]], features):
+        x = model._matrix(rows)
+        # then scoring every model from one shared matrix gives each booster's own values
+        shared = model._model_scores(x)
+        for m, scores in zip(model.models, shared, strict=True):
+            own = m.estimator.get_booster().inplace_predict(x)
+            assert np.array_equal(scores, np.asarray(own, dtype=float))
