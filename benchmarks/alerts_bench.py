@@ -27,21 +27,11 @@ from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import psycopg2
+from pgdb import provision_databases
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_URL = os.environ.get("BENCH_PG_URL", "postgres://postgres:postgres@127.0.0.1:5432")
 DB_DEFAULT, DB_ML = "fh_bench_alerts", "fh_bench_alerts_ml"
-
-
-def recreate_databases() -> None:
-    connection = psycopg2.connect(f"{PG_URL}/postgres")
-    connection.autocommit = True
-    with connection.cursor() as cursor:
-        for name in (DB_DEFAULT, DB_ML):
-            cursor.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-            cursor.execute(f"CREATE DATABASE {name}")
-    connection.close()
 
 
 def start_smtp() -> tuple[int, list]:
@@ -101,7 +91,7 @@ def main() -> None:
     for name in ("CELERY_BROKER_URL", "REDIS_URL"):
         os.environ.pop(name, None)  # Celery in-process: timings include delivery
     sys.path.insert(0, str(ROOT))
-    recreate_databases()
+    provision_databases(PG_URL, (DB_DEFAULT, DB_ML))
 
     import django
 

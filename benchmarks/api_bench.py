@@ -40,6 +40,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg2
+from pgdb import provision_databases
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
@@ -110,17 +111,6 @@ def _connect(db: str):
     user, _, password = user_pass.partition(":")
     host, _, port = host_port.partition(":")
     return psycopg2.connect(dbname=db, user=user, password=password, host=host, port=port or "5432")
-
-
-def _ensure_databases() -> None:
-    conn = _connect("postgres")
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        for name in (DB_DEFAULT, DB_ML):
-            cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
-            if not cur.fetchone():
-                cur.execute(f'CREATE DATABASE "{name}"')
-    conn.close()
 
 
 def server_env(*, cache_ttl: int | None = None) -> dict[str, str]:
@@ -215,6 +205,7 @@ def _prediction_rows(n: int, now: datetime, model_ids: dict[str, str], rng: rand
                         occurred,
                         "\\N",
                         "\\N",
+                        "" if occurred == "\\N" else "data",  # resolved once the horizon ended
                         _iso(bucket + timedelta(seconds=rng.randint(0, 60))),
                     )
         bucket += BUCKET
@@ -275,7 +266,7 @@ def _anomaly_rows(n: int, now: datetime, rng: random.Random):
 def load(rows: int) -> float:
     """Create, migrate and (if the counts differ) COPY-load the bench databases; seconds spent."""
     began = time.perf_counter()
-    _ensure_databases()
+    provision_databases(PG_URL, (DB_DEFAULT, DB_ML), mode="ensure")
     _manage("migrate", "--noinput")
     _manage("migrate", "--database=ml_prediction", "--noinput")
     conn = _connect(DB_ML)
@@ -352,6 +343,7 @@ def load(rows: int) -> float:
                 "actual_error_occurred",
                 "actual_error_id",
                 "actual_occurred_at",
+                "actual_outcome_source",
                 "created_at",
             ],
             _prediction_rows(rows, now, model_ids, rng),

@@ -31,6 +31,7 @@ from pathlib import Path
 
 import orjson
 import psycopg2
+from pgdb import provision_databases
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -95,16 +96,6 @@ def sh(args: list[str], env: dict) -> str:
     return subprocess.run(
         args, cwd=ROOT, env=env, check=True, capture_output=True, text=True
     ).stdout
-
-
-def reset_databases() -> None:
-    conn = psycopg2.connect(f"{PG}/postgres")
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        for name in ("fh_bench", "fh_bench_ml"):
-            cur.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-            cur.execute(f"CREATE DATABASE {name}")
-    conn.close()
 
 
 def start_gunicorn(env: dict, *, threaded: bool = False) -> tuple[subprocess.Popen, str, int]:
@@ -350,7 +341,7 @@ def main() -> None:
     django.setup()
 
     print("preparing databases and data…", file=sys.stderr)
-    reset_databases()
+    provision_databases(PG, ("fh_bench", "fh_bench_ml"))
     sh([sys.executable, "manage.py", "migrate", "--noinput"], env)
     sh([sys.executable, "manage.py", "migrate", "--database=ml_prediction", "--noinput"], env)
     key_out = sh(

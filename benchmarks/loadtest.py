@@ -41,6 +41,7 @@ from pathlib import Path
 
 import orjson
 import psycopg2
+from pgdb import provision_databases
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -422,17 +423,6 @@ class Setup:
 def database_names(prefix: str, suffix: str) -> tuple[str, str]:
     tail = f"_{suffix}" if suffix else ""
     return f"{prefix}{tail}", f"{prefix}_ml{tail}"
-
-
-def reset_databases(setup: Setup, *, drop_only: bool = False) -> None:
-    conn = psycopg2.connect(f"{setup.pg_url}/postgres")
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        for name in (setup.default_db, setup.ml_db):
-            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            if not drop_only:
-                cur.execute(f'CREATE DATABASE "{name}"')
-    conn.close()
 
 
 def server_env(setup: Setup, cache_prefix: str, rate_limit: int) -> dict:
@@ -865,7 +855,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[loadtest] {time.monotonic() - began:5.1f} s: {text}", file=sys.stderr, flush=True)
 
     say(f"databases {default_db}, {ml_db}: creating and migrating…")
-    reset_databases(setup)
+    provision_databases(setup.pg_url, (setup.default_db, setup.ml_db))
     try:
         keys = prepare_databases(env)
         hold_analysis_requests(setup, prefix, args.seconds + 600)
@@ -888,7 +878,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         forget_cache_namespace(setup, prefix)
         if not args.keep_databases:
-            reset_databases(setup, drop_only=True)
+            provision_databases(setup.pg_url, (setup.default_db, setup.ml_db), mode="drop")
 
     summary = summarise(run, counts)
     table = markdown(summary, args)

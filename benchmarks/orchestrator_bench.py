@@ -34,6 +34,8 @@ import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from pgdb import provision_databases
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 PG = "postgres://postgres:postgres@127.0.0.1:5432/"
@@ -50,19 +52,6 @@ BENCH_ENV = {
 for key, value in BENCH_ENV.items():
     os.environ.setdefault(key, value)
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "feeding_hearts.settings")
-
-
-def ensure_databases() -> None:
-    import psycopg2
-
-    conn = psycopg2.connect(PG + "postgres")
-    conn.autocommit = True
-    with conn.cursor() as cursor:
-        for name in (DEFAULT_DB, ML_DB):
-            cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
-            if not cursor.fetchone():
-                cursor.execute(f'CREATE DATABASE "{name}"')
-    conn.close()
 
 
 def setup_django() -> None:
@@ -270,7 +259,7 @@ def main() -> None:
         print("TRAIN_RESULT " + json.dumps(result))
         return
 
-    ensure_databases()
+    provision_databases(PG, (DEFAULT_DB, ML_DB), mode="ensure")
     setup_django()
     rows: list[tuple[str, str, str]] = []
     if not args.skip_load:

@@ -28,7 +28,7 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-import psycopg2
+from pgdb import provision_databases
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_URL = os.environ.get("BENCH_PG_URL", "postgres://postgres:postgres@127.0.0.1:5432")
@@ -36,16 +36,6 @@ DB_DEFAULT, DB_ML = "fh_bench_release", "fh_bench_release_ml"
 SERVICE = "django"
 INDEX = "error_logs_svc_release_idx"
 BATCH = 500
-
-
-def recreate_databases() -> None:
-    connection = psycopg2.connect(f"{PG_URL}/postgres")
-    connection.autocommit = True
-    with connection.cursor() as cursor:
-        for name in (DB_DEFAULT, DB_ML):
-            cursor.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-            cursor.execute(f"CREATE DATABASE {name}")
-    connection.close()
 
 
 def item(at, release: str, n: int) -> dict:
@@ -90,7 +80,7 @@ def main() -> None:
     for name in ("CELERY_BROKER_URL", "REDIS_URL"):
         os.environ.pop(name, None)
     sys.path.insert(0, str(ROOT))
-    recreate_databases()
+    provision_databases(PG_URL, (DB_DEFAULT, DB_ML))
 
     import django
 
