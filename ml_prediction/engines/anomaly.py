@@ -163,7 +163,7 @@ def _validated_frame(frame: pd.DataFrame) -> pd.DataFrame:
         values = column.to_numpy(dtype=float)
         if np.isfinite(values).all() and (values >= 0).all():
             return clean
-    counts = pd.to_numeric(clean["total_count"], errors="coerce")
+    counts = pd.to_numeric(column, errors="coerce")
     counts = counts.replace([np.inf, -np.inf], np.nan).fillna(0.0).clip(lower=0.0)
     return clean.assign(total_count=counts)
 

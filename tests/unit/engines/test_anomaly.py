@@ -308,6 +308,17 @@ def test_save_and_load_give_identical_scores(model, history, tmp_path):
     assert loaded.report == model.report
 
 
+def test_a_clean_window_scores_as_its_shuffled_duplicated_copy_does(model, history):
+    # given the next day's window (clean, as the product builds it) and a copy of it with its
+    # rows shuffled, five rows sent twice (the later copy counts) and counts as objects
+    window = _next_day(history)
+    superseded = window.iloc[:5].assign(total_count=-1.0)
+    messy = pd.concat([superseded, window.sample(frac=1.0, random_state=3)])
+    messy = messy.assign(total_count=messy["total_count"].astype(object))
+    # then the window read as it is and the copy cleaned first score the same
+    assert model.score(messy, config=CONFIG) == model.score(window, config=CONFIG)
+
+
 def test_scoring_never_refits(model, history):
     # given
     window = _next_day(history)
