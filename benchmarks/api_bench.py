@@ -68,8 +68,8 @@ LEVELS = ("low", "medium", "high", "critical")
 BUCKET = timedelta(minutes=5)
 USER, PASSWORD = "bench-ops", "bench-pass-123"
 
-# What the loader writes: every NOT NULL column of each table (tests/unit/test_api_bench_columns.py
-# holds these lists to the models, so a migration cannot break the load unnoticed again).
+# The columns the loader writes, in the order its rows give them; tests/unit/test_api_bench_columns.py
+# checks they name every NOT NULL column, so a migration cannot break the load unnoticed again.
 MODEL_CONSTANTS = {
     "framework": "",
     "version": 1,
@@ -178,10 +178,7 @@ end
 
 # --- database ----------------------------------------------------------------------------------
 def _connect(db: str):
-    user_pass, host_port = PG_URL.split("://", 1)[1].rsplit("@", 1)
-    user, _, password = user_pass.partition(":")
-    host, _, port = host_port.partition(":")
-    return psycopg2.connect(dbname=db, user=user, password=password, host=host, port=port or "5432")
+    return psycopg2.connect(f"{PG_URL}/{db}")
 
 
 def server_env(*, cache_ttl: int | None = None) -> dict[str, str]:
