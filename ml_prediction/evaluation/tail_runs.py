@@ -10,6 +10,11 @@ whose cleaned history differs from the raw one in a run at its end, the next 24 
 - ``follow``: the same shifted by the run's mean deviation (its last three steps at most),
 - ``fade_3h`` / ``fade_6h`` / ``fade_12h``: that shift fading with a half-life of 3, 6 or 12 h.
 
+Each origin is also tagged with the run's direction (``down`` / ``up``, the sign of that shift)
+and whether the history's last value lies ``beyond`` every value before the run (below its
+minimum or above its maximum: a level never seen before, the runs that look most like a new
+level), so the choice can be checked on the runs most likely to stay.
+
 Run: ``python -m ml_prediction.evaluation.tail_runs [--nab-dir DIR] [--jobs N]`` (about 20 CPU
 minutes). docs/EVALUATION.md ("Diagnosis of the five largest file-day misses") quotes it.
 """
@@ -64,7 +69,13 @@ def file_origins(path: Path) -> list[dict[str, float | int | str]]:
         actual = y[t : t + h]
         normal = (history - deviation)[-m:][np.arange(h) % m]
         shift = float(np.mean(deviation[-min(run, FOLLOW_STEPS) :]))
-        row: dict[str, float | int | str] = {"file": f"{path.parent.name}/{path.name}", "run": run}
+        before = history[:-run]
+        row: dict[str, float | int | str] = {
+            "file": f"{path.parent.name}/{path.name}",
+            "run": run,
+            "direction": "down" if shift < 0 else "up",
+            "beyond": _beyond(history[-1], before),
+        }
         row["normal"] = float(np.mean(np.abs(actual - normal))) / scale
         row["follow"] = float(np.mean(np.abs(actual - normal - shift))) / scale
         for half_life in HALF_LIVES:
@@ -72,6 +83,15 @@ def file_origins(path: Path) -> list[dict[str, float | int | str]]:
             row[f"fade_{half_life}h"] = float(np.mean(np.abs(actual - faded))) / scale
         rows.append(row)
     return rows
+
+
+def _beyond(value: float, before: np.ndarray) -> str:
+    """``below`` / ``above`` when ``value`` lies outside every value of ``before``, else ``inside``."""
+    if value < before.min():
+        return "below"
+    if value > before.max():
+        return "above"
+    return "inside"
 
 
 def run(nab_dir: Path, *, jobs: int) -> pd.DataFrame:
@@ -98,6 +118,12 @@ def report(table: pd.DataFrame) -> str:
         "files where fading (6 h) beats the normal curve: "
         f"{int((per_file['fade_6h'] < per_file['normal']).sum())} of {len(per_file)}",
     ]
+    for tag in ("direction", "beyond"):
+        groups = table.groupby(tag)
+        summary = groups[["normal", "follow"]].mean().round(2)
+        summary["origins"] = groups.size()
+        summary["files"] = groups["file"].nunique()
+        lines += [f"by {tag}:", summary.to_string()]
     return "\n".join(lines)
 
 

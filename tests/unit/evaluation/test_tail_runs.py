@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ml_prediction.evaluation.tail_runs import file_origins, report, run
+from ml_prediction.evaluation.tail_runs import _beyond, file_origins, report, run
 
 
 def _nab_file(tmp_path, values: np.ndarray):
@@ -38,11 +38,24 @@ def test_a_dip_that_ends_is_forecast_best_by_the_normal_curve(tmp_path):
     # then the origins inside the dip are found, with the run so far
     assert list(rows["run"]) == [1, 2]
     assert (rows["file"] == "realTest/dips.csv").all()
+    # and tagged as a run downward to a level below every earlier value
+    assert (rows["direction"] == "down").all()
+    assert (rows["beyond"] == "below").all()
     # and, the dip being over, the normal curve beats following it, and fading lies between
     assert (rows["normal"] < rows["fade_3h"]).all()
     assert (rows["fade_3h"] < rows["fade_12h"]).all()
     assert (rows["fade_12h"] < rows["follow"]).all()
-    assert "2 origins ending in a cleaned run" in report(rows)
+    text = report(rows)
+    assert "2 origins ending in a cleaned run" in text
+    assert "by direction:" in text and "by beyond:" in text
+
+
+def test_a_value_is_beyond_the_history_only_outside_its_range():
+    before = np.array([3.0, 5.0, 4.0])
+    assert _beyond(2.9, before) == "below"
+    assert _beyond(5.1, before) == "above"
+    assert _beyond(3.0, before) == "inside"
+    assert _beyond(5.0, before) == "inside"
 
 
 def test_a_file_too_gappy_to_forecast_gives_no_origins(tmp_path):
