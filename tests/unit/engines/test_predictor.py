@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import numpy as np
 import pandas as pd
 import pytest
+import xgboost as xgb
 
 from ml_prediction.engines.catalog import INCIDENT
 from ml_prediction.engines.features import (
@@ -617,3 +618,27 @@ def test_shared_matrix_scores_are_each_boosters_own_prediction(sim_frame):
         for m, scores in zip(model.models, shared, strict=True):
             own = m.estimator.get_booster().inplace_predict(x)
             assert np.array_equal(scores, np.asarray(own, dtype=float))
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_scoring_matrix_uses_the_models_threads_and_changes_no_value(sim_frame, n_jobs):
+    # given an XGBoost predictor trained on n_jobs threads
+    config = PredictorConfig(**{**FAST, "n_jobs": n_jobs})
+    model = fit_error_predictor(sim_frame, config=config, algorithm="xgboost")
+    features, _ = model._features_and_runs(sim_frame.iloc[-288:])
+    x = model._matrix(features.iloc[[-1]])
+
+    # when the scoring matrix is built
+    matrix = model._dmatrix(x)
+
+    # then it is built on the models' threads, not on every core (DMatrix's default)
+    assert matrix.nthread == n_jobs
+    # and each model's scores and per-feature contributions are those of a default matrix
+    default = xgb.DMatrix(x)
+    for m in model.models:
+        booster = m.estimator.get_booster()
+        assert np.array_equal(booster.predict(matrix), booster.predict(default))
+        assert np.array_equal(
+            booster.predict(matrix, pred_contribs=True),
+            booster.predict(default, pred_contribs=True),
+        )
