@@ -53,7 +53,7 @@ from ml_prediction.engines.forecasting import (
 )
 from ml_prediction.engines.simulator import FIXED_START, SimulationConfig, simulate
 from ml_prediction.evaluation import datasets_option
-from ml_prediction.evaluation.nab import quick_keys
+from ml_prediction.evaluation.nab import quick_keys, read_nab_csv
 
 # Small files, one per kind of behaviour, for tests and `evaluate forecast --quick`.
 QUICK_FILES = (
@@ -161,9 +161,8 @@ def evaluation_config(*, quick: bool) -> ForecastConfig:
 
 
 def load_nab_series(path: Path) -> pd.Series:
-    frame = pd.read_csv(path)
-    index = pd.DatetimeIndex(pd.to_datetime(frame["timestamp"])).tz_localize("UTC")
-    return pd.Series(frame["value"].to_numpy(dtype=float), index=index, name=path.stem)
+    timestamps, values = read_nab_csv(path)
+    return pd.Series(values, index=timestamps.tz_localize("UTC"), name=path.stem)
 
 
 def evaluate_series(

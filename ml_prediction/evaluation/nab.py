@@ -121,20 +121,58 @@ def quick_keys(nab_dir: Path, preferred: Sequence[str]) -> list[str]:
     return chosen or available[: len(preferred)]
 
 
+def _windows_by_file(nab_dir: Path) -> dict[str, list]:
+    return json.loads((nab_dir / "labels" / "combined_windows.json").read_text())
+
+
+def unscored_files(nab_dir: Path) -> tuple[list[str], list[str]]:
+    """Data files without a labels entry, and labels entries without a data file.
+
+    Neither can be scored (NAB needs every file's windows, an empty list when it has none), and
+    a corpus other than NAB's own may have either: the run scores the rest and says which.
+    """
+    labelled = set(_windows_by_file(nab_dir))
+    data = {f"{p.parent.name}/{p.name}" for p in (nab_dir / "data").glob("*/*.csv")}
+    return sorted(data - labelled), sorted(labelled - data)
+
+
+def _utc_naive(stamp: str) -> pd.Timestamp:
+    t = pd.Timestamp(stamp)
+    return t.tz_convert("UTC").tz_localize(None) if t.tzinfo is not None else t
+
+
+def read_nab_csv(path: Path) -> tuple[pd.DatetimeIndex, np.ndarray]:
+    """A NAB-layout file's timestamps (naive UTC) and values (NaN where not a number).
+
+    NAB's own files are naive and clean; another corpus in its layout may write ISO times with
+    ``Z`` or offsets, or a value that is not a number. Its times are read in UTC (the labels
+    are matched in UTC too), and a bad value is a gap, not the end of the run.
+    """
+    frame = pd.read_csv(path)
+    timestamps = pd.DatetimeIndex(pd.to_datetime(frame["timestamp"], utc=True)).tz_localize(None)
+    values = pd.to_numeric(frame["value"], errors="coerce").to_numpy(dtype=float)
+    return timestamps, values
+
+
 def load_corpus(nab_dir: Path, *, files: Sequence[str] | None = None) -> list[NabFile]:
-    """Read NAB's series and windows; a window edge missing from its file is a data error."""
-    windows_by_file = json.loads((nab_dir / "labels" / "combined_windows.json").read_text())
-    keys = sorted(windows_by_file) if files is None else list(files)
+    """Read NAB's series and windows (by default every data file that has a labels entry);
+    a window edge missing from its file is a data error."""
+    windows_by_file = _windows_by_file(nab_dir)
+    if files is None:
+        unlabelled, missing = unscored_files(nab_dir)
+        skipped = set(unlabelled) | set(missing)
+        keys = sorted(set(windows_by_file) - skipped)
+    else:
+        keys = list(files)
     corpus = []
     for key in keys:
-        frame = pd.read_csv(nab_dir / "data" / key)
-        timestamps = pd.DatetimeIndex(pd.to_datetime(frame["timestamp"]))
+        timestamps, values = read_nab_csv(nab_dir / "data" / key)
         windows = []
         stamps = timestamps.to_numpy()
         for start, end in windows_by_file.get(key, []):
             # NAB takes the first row with the edge's timestamp (a few files repeat timestamps).
-            left = np.flatnonzero(stamps == np.datetime64(pd.Timestamp(start)))
-            right = np.flatnonzero(stamps == np.datetime64(pd.Timestamp(end)))
+            left = np.flatnonzero(stamps == np.datetime64(_utc_naive(start)))
+            right = np.flatnonzero(stamps == np.datetime64(_utc_naive(end)))
             if len(left) == 0 or len(right) == 0:
                 raise ValueError(f"{key}: window [{start}, {end}] does not match its timestamps")
             windows.append((int(left[0]), int(right[0])))
@@ -142,7 +180,7 @@ def load_corpus(nab_dir: Path, *, files: Sequence[str] | None = None) -> list[Na
             NabFile(
                 key=key,
                 timestamps=timestamps,
-                values=frame["value"].to_numpy(dtype=float),
+                values=values,
                 windows=windows,
             )
         )
@@ -520,6 +558,20 @@ def _published_table(nab_dir: Path) -> list[str]:
     return lines
 
 
+def _unscored_lines(nab_dir: Path, *, quick: bool) -> list[str]:
+    if quick:
+        return []
+    unlabelled, missing = unscored_files(nab_dir)
+    lines = []
+    if unlabelled:
+        lines.append(
+            "Not scored, no entry in labels/combined_windows.json: " + ", ".join(unlabelled) + "."
+        )
+    if missing:
+        lines.append("Not scored, labelled but not under data/: " + ", ".join(missing) + ".")
+    return [*lines, ""] if lines else []
+
+
 def run(
     datasets_dir: Path,
     *,
@@ -558,6 +610,7 @@ def run(
         f"Command: `{command}` — {scope}, {total_rows:,} rows, {len(_all_windows(corpus))} "
         f"labelled windows; detection took {detect_seconds:.0f} s on this machine.",
         "",
+        *_unscored_lines(nab_dir, quick=quick),
         "What ran: `ml_prediction.engines.anomaly.stream_anomaly_scores`, the streaming form of the "
         "product detector, once per file, strictly causally (the score of row t uses rows ≤ t "
         "only; nothing is fitted on the future or on the labels). Scoring is our own "

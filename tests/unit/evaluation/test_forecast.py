@@ -308,3 +308,20 @@ def test_the_rest_of_a_day_is_scored_with_and_without_its_first_hours_known():
     assert calm.rest_mase_updated == pytest.approx(calm.rest_mase)
     combined = evaluation.combine_origins([result, calm])
     assert combined.rest_mase == pytest.approx((result.rest_mase + calm.rest_mase) / 2)
+
+
+def test_a_nab_layout_file_in_iso_utc_times_loads_as_a_utc_series(tmp_path):
+    # given a file with ISO times ("Z") and a value that is not a number
+    path = tmp_path / "iso.csv"
+    path.write_text(
+        "timestamp,value\n2024-01-01T00:00:00Z,1.5\n2024-01-01T01:00:00Z,n/a\n"
+        "2024-01-01T02:00:00Z,3\n"
+    )
+
+    # when it is read for forecasting
+    series = evaluation.load_nab_series(path)
+
+    # then its index is UTC and the bad value a gap
+    assert str(series.index.tz) == "UTC"
+    assert series.index[0] == pd.Timestamp("2024-01-01 00:00", tz="UTC")
+    assert series.iloc[0] == 1.5 and np.isnan(series.iloc[1]) and series.iloc[2] == 3.0

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -244,3 +246,79 @@ def test_product_form_is_causal_and_finds_a_spike_after_its_first_day():
     assert not full[:288].any()
     np.testing.assert_allclose(full[: 3 * 288 + 156], prefix)
     assert int(np.argmax(full)) == 3 * 288 + 100
+
+
+def _corpus_dir(tmp_path, files: dict[str, pd.DataFrame], windows: dict[str, list]) -> Path:
+    """A NAB-layout corpus under tmp_path/nab with these data files and labels."""
+    nab_dir = tmp_path / "nab"
+    for key, frame in files.items():
+        (nab_dir / "data" / key).parent.mkdir(parents=True, exist_ok=True)
+        frame.to_csv(nab_dir / "data" / key, index=False)
+    (nab_dir / "labels").mkdir(parents=True)
+    (nab_dir / "labels" / "combined_windows.json").write_text(json.dumps(windows))
+    return nab_dir
+
+
+def test_a_corpus_in_iso_utc_times_with_bad_values_loads_and_matches_its_labels(tmp_path):
+    # given a file written with ISO times in UTC ("Z"), a value that is not a number and a
+    # blank one, labelled with NAB's naive times
+    stamps = pd.date_range("2024-01-01", periods=6, freq="5min", tz="UTC")
+    frame = pd.DataFrame(
+        {
+            "timestamp": stamps.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "value": ["1.5", "n/a", "", "4", "5", "6"],
+        }
+    )
+    nab_dir = _corpus_dir(
+        tmp_path,
+        {"realOps/iso.csv": frame},
+        {"realOps/iso.csv": [["2024-01-01 00:10:00.000000", "2024-01-01 00:20:00.000000"]]},
+    )
+
+    # when the corpus is read
+    [loaded] = nab.load_corpus(nab_dir)
+
+    # then the times are UTC, the bad values are gaps and the window matches its rows
+    assert loaded.timestamps[0] == pd.Timestamp("2024-01-01 00:00:00")
+    assert np.isnan(loaded.values[1]) and np.isnan(loaded.values[2])
+    assert loaded.values[0] == 1.5
+    assert loaded.windows == [(2, 4)]
+
+
+def test_times_with_an_offset_are_read_in_utc(tmp_path):
+    # given a file whose times carry a +02:00 offset
+    frame = pd.DataFrame({"timestamp": ["2024-01-01T02:00:00+02:00"], "value": [1.0]})
+    path = tmp_path / "offset.csv"
+    frame.to_csv(path, index=False)
+
+    # when / then: the first row is midnight UTC
+    timestamps, values = nab.read_nab_csv(path)
+    assert timestamps[0] == pd.Timestamp("2024-01-01 00:00:00")
+    assert list(values) == [1.0]
+
+
+def test_files_without_labels_and_labels_without_files_are_left_out_and_named(tmp_path):
+    # given a corpus with one labelled file, one unlabelled file and a label for a missing file
+    frame = pd.DataFrame(
+        {
+            "timestamp": pd.date_range("2024-01-01", periods=4, freq="h").strftime(
+                "%Y-%m-%d %H:%M:%S"
+            ),
+            "value": [1.0, 2.0, 3.0, 4.0],
+        }
+    )
+    nab_dir = _corpus_dir(
+        tmp_path,
+        {"realOps/a.csv": frame, "realOps/unlabelled.csv": frame},
+        {"realOps/a.csv": [], "realOps/gone.csv": []},
+    )
+
+    # when the corpus is read
+    corpus = nab.load_corpus(nab_dir)
+
+    # then only the labelled file with data is scored, and the others are named
+    assert [f.key for f in corpus] == ["realOps/a.csv"]
+    assert nab.unscored_files(nab_dir) == (["realOps/unlabelled.csv"], ["realOps/gone.csv"])
+    lines = nab._unscored_lines(nab_dir, quick=False)
+    assert "no entry in labels/combined_windows.json: realOps/unlabelled.csv" in lines[0]
+    assert "labelled but not under data/: realOps/gone.csv" in lines[1]
