@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -101,7 +102,7 @@ def probation_length(num_rows: int, percent: float = PROBATION_PERCENT) -> float
 
 
 def load_profiles(nab_dir: Path) -> dict[str, CostMatrix]:
-    raw = json.loads((nab_dir / "config" / "profiles.json").read_text())
+    raw = _read_json(nab_dir / "config" / "profiles.json")
     return {
         name: CostMatrix(
             tp_weight=float(body["CostMatrix"]["tpWeight"]),
@@ -121,8 +122,24 @@ def quick_keys(nab_dir: Path, preferred: Sequence[str]) -> list[str]:
     return chosen or available[: len(preferred)]
 
 
+class CorpusError(ValueError):
+    """The corpus is not in NAB's layout or its labels do not fit its data (the message says
+    where); the command reports it without a traceback."""
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise CorpusError(
+            f"{path} is missing (NAB's layout: nab/data, nab/labels, nab/config)"
+        ) from None
+    except json.JSONDecodeError as exc:
+        raise CorpusError(f"{path} is not valid JSON: {exc}") from None
+
+
 def _windows_by_file(nab_dir: Path) -> dict[str, list]:
-    return json.loads((nab_dir / "labels" / "combined_windows.json").read_text())
+    return _read_json(nab_dir / "labels" / "combined_windows.json")
 
 
 def unscored_files(nab_dir: Path) -> tuple[list[str], list[str]]:
@@ -142,16 +159,22 @@ def _utc_naive(stamp: str) -> pd.Timestamp:
 
 
 def read_nab_csv(path: Path) -> tuple[pd.DatetimeIndex, np.ndarray]:
-    """A NAB-layout file's timestamps (naive UTC) and values (NaN where not a number).
+    """A NAB-layout file's timestamps (naive UTC) and values (NaN where not a number), in the
+    file's row order (NAB scores rows in that order, and one of its own files steps back in
+    time for a stretch).
 
     NAB's own files are naive and clean; another corpus in its layout may write ISO times with
-    ``Z`` or offsets, or a value that is not a number. Its times are read in UTC (the labels
-    are matched in UTC too), and a bad value is a gap, not the end of the run.
+    ``Z`` or offsets, a time that does not parse or a value that is not a number. Each time is
+    parsed on its own (a file may mix formats; inferring one from the first row would drop the
+    others) and read in UTC (the labels too), a row without a time is left out and a bad value
+    is a gap, not the end of the run.
     """
     frame = pd.read_csv(path)
-    timestamps = pd.DatetimeIndex(pd.to_datetime(frame["timestamp"], utc=True)).tz_localize(None)
+    times = pd.to_datetime(frame["timestamp"], utc=True, errors="coerce", format="mixed")
+    timestamps = pd.DatetimeIndex(times).tz_localize(None)
     values = pd.to_numeric(frame["value"], errors="coerce").to_numpy(dtype=float)
-    return timestamps, values
+    known = ~timestamps.isna()
+    return timestamps[known], values[known]
 
 
 def load_corpus(nab_dir: Path, *, files: Sequence[str] | None = None) -> list[NabFile]:
@@ -162,6 +185,8 @@ def load_corpus(nab_dir: Path, *, files: Sequence[str] | None = None) -> list[Na
         unlabelled, missing = unscored_files(nab_dir)
         skipped = set(unlabelled) | set(missing)
         keys = sorted(set(windows_by_file) - skipped)
+        if not keys:
+            raise CorpusError(f"no labelled data file under {nab_dir / 'data'}")
     else:
         keys = list(files)
     corpus = []
@@ -174,7 +199,12 @@ def load_corpus(nab_dir: Path, *, files: Sequence[str] | None = None) -> list[Na
             left = np.flatnonzero(stamps == np.datetime64(_utc_naive(start)))
             right = np.flatnonzero(stamps == np.datetime64(_utc_naive(end)))
             if len(left) == 0 or len(right) == 0:
-                raise ValueError(f"{key}: window [{start}, {end}] does not match its timestamps")
+                raise CorpusError(f"{key}: window [{start}, {end}] does not match its timestamps")
+            if right[0] < left[0]:
+                raise CorpusError(
+                    f"{key}: window [{start}, {end}] ends before it starts in the file's row "
+                    "order (NAB scores rows in file order: sort the file by time)"
+                )
             windows.append((int(left[0]), int(right[0])))
         corpus.append(
             NabFile(

@@ -14,6 +14,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from ml_prediction.evaluation import default_datasets_dir
+from ml_prediction.evaluation.nab import CorpusError
 
 EVALUATIONS = ("nab", "forecast", "prediction")
 HEADER = (
@@ -159,7 +160,10 @@ class Command(BaseCommand):
                     )
                     if options["jobs"] is not None:
                         kwargs["jobs"] = options["jobs"]
-                body = module.run(datasets, **kwargs)
+                try:
+                    body = module.run(datasets, **kwargs)
+                except CorpusError as exc:
+                    raise CommandError(f"{name}: {exc}") from None
             stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
             elapsed = time.perf_counter() - started
             body = body.rstrip() + f"\n\n_Generated {stamp}, {elapsed:.0f} s._\n"

@@ -58,3 +58,41 @@ def test_rerunning_one_evaluation_keeps_the_other_sections():
 def test_a_missing_datasets_directory_is_a_clear_error(tmp_path):
     with pytest.raises(CommandError, match="does not exist"):
         call_command("evaluate", "nab", "--datasets", str(tmp_path / "nope"), stdout=StringIO())
+
+
+def test_a_corpus_without_labels_is_a_clear_error(tmp_path):
+    # given a datasets directory whose nab/ has data but no labels
+    data = tmp_path / "nab" / "data" / "realOps"
+    data.mkdir(parents=True)
+    (data / "a.csv").write_text("timestamp,value\n2024-01-01 00:00:00,1\n")
+
+    # when / then: the command says which file is missing, without a traceback
+    with pytest.raises(CommandError, match=r"nab: .*combined_windows\.json is missing"):
+        call_command(
+            "evaluate",
+            "nab",
+            "--datasets",
+            str(tmp_path),
+            "--output",
+            str(tmp_path / "EVALUATION.md"),
+            stdout=StringIO(),
+        )
+
+
+def test_a_corpus_without_labelled_data_is_a_clear_error(tmp_path):
+    # given labels that name no file present under data/
+    (tmp_path / "nab" / "data").mkdir(parents=True)
+    (tmp_path / "nab" / "labels").mkdir()
+    (tmp_path / "nab" / "labels" / "combined_windows.json").write_text('{"x/gone.csv": []}')
+
+    # when / then
+    with pytest.raises(CommandError, match="no labelled data file under"):
+        call_command(
+            "evaluate",
+            "nab",
+            "--datasets",
+            str(tmp_path),
+            "--output",
+            str(tmp_path / "EVALUATION.md"),
+            stdout=StringIO(),
+        )

@@ -322,3 +322,45 @@ def test_files_without_labels_and_labels_without_files_are_left_out_and_named(tm
     lines = nab._unscored_lines(nab_dir, quick=False)
     assert "no entry in labels/combined_windows.json: realOps/unlabelled.csv" in lines[0]
     assert "labelled but not under data/: realOps/gone.csv" in lines[1]
+
+
+def test_rows_keep_their_file_order_without_the_ones_whose_time_does_not_parse(tmp_path):
+    # given rows out of order, in mixed time formats, and one bad time
+    path = tmp_path / "messy.csv"
+    path.write_text(
+        "timestamp,value\n"
+        "2024-01-01 02:00:00,3\n"
+        "2024-01-01T00:00:00Z,1\n"
+        "not a time,9\n"
+        "2024-01-01T03:00:00+02:00,2\n"
+    )
+
+    # when it is read
+    timestamps, values = nab.read_nab_csv(path)
+
+    # then every format is read in UTC, the file's order is kept (NAB's) and the bad row is out
+    assert [str(t) for t in timestamps] == [
+        "2024-01-01 02:00:00",
+        "2024-01-01 00:00:00",
+        "2024-01-01 01:00:00",
+    ]
+    assert list(values) == [3.0, 1.0, 2.0]
+
+
+def test_a_window_whose_end_comes_before_its_start_in_row_order_is_a_clear_error(tmp_path):
+    # given a file out of time order, whose window's end row comes before its start row
+    frame = pd.DataFrame(
+        {
+            "timestamp": ["2024-01-01 02:00:00", "2024-01-01 00:00:00", "2024-01-01 01:00:00"],
+            "value": [1.0, 2.0, 3.0],
+        }
+    )
+    nab_dir = _corpus_dir(
+        tmp_path,
+        {"edge/unsorted.csv": frame},
+        {"edge/unsorted.csv": [["2024-01-01 01:00:00", "2024-01-01 02:00:00"]]},
+    )
+
+    # when / then
+    with pytest.raises(nab.CorpusError, match="sort the file by time"):
+        nab.load_corpus(nab_dir)
