@@ -142,13 +142,16 @@ def _windows_by_file(nab_dir: Path) -> dict[str, list]:
     return _read_json(nab_dir / "labels" / "combined_windows.json")
 
 
-def unscored_files(nab_dir: Path) -> tuple[list[str], list[str]]:
+def unscored_files(
+    nab_dir: Path, windows_by_file: dict[str, list] | None = None
+) -> tuple[list[str], list[str]]:
     """Data files without a labels entry, and labels entries without a data file.
 
     Neither can be scored (NAB needs every file's windows, an empty list when it has none), and
     a corpus other than NAB's own may have either: the run scores the rest and says which.
+    ``windows_by_file``: the labels when the caller has read them already.
     """
-    labelled = set(_windows_by_file(nab_dir))
+    labelled = set(_windows_by_file(nab_dir) if windows_by_file is None else windows_by_file)
     data = {f"{p.parent.name}/{p.name}" for p in (nab_dir / "data").glob("*/*.csv")}
     return sorted(data - labelled), sorted(labelled - data)
 
@@ -182,9 +185,8 @@ def load_corpus(nab_dir: Path, *, files: Sequence[str] | None = None) -> list[Na
     a window edge missing from its file is a data error."""
     windows_by_file = _windows_by_file(nab_dir)
     if files is None:
-        unlabelled, missing = unscored_files(nab_dir)
-        skipped = set(unlabelled) | set(missing)
-        keys = sorted(set(windows_by_file) - skipped)
+        _, missing = unscored_files(nab_dir, windows_by_file)
+        keys = sorted(set(windows_by_file) - set(missing))
         if not keys:
             raise CorpusError(f"no labelled data file under {nab_dir / 'data'}")
     else:

@@ -60,6 +60,18 @@ def test_a_missing_datasets_directory_is_a_clear_error(tmp_path):
         call_command("evaluate", "nab", "--datasets", str(tmp_path / "nope"), stdout=StringIO())
 
 
+def _evaluate_nab_on(datasets):
+    call_command(
+        "evaluate",
+        "nab",
+        "--datasets",
+        str(datasets),
+        "--output",
+        str(datasets / "EVALUATION.md"),
+        stdout=StringIO(),
+    )
+
+
 def test_a_corpus_without_labels_is_a_clear_error(tmp_path):
     # given a datasets directory whose nab/ has data but no labels
     data = tmp_path / "nab" / "data" / "realOps"
@@ -68,15 +80,7 @@ def test_a_corpus_without_labels_is_a_clear_error(tmp_path):
 
     # when / then: the command says which file is missing, without a traceback
     with pytest.raises(CommandError, match=r"nab: .*combined_windows\.json is missing"):
-        call_command(
-            "evaluate",
-            "nab",
-            "--datasets",
-            str(tmp_path),
-            "--output",
-            str(tmp_path / "EVALUATION.md"),
-            stdout=StringIO(),
-        )
+        _evaluate_nab_on(tmp_path)
 
 
 def test_a_corpus_without_labelled_data_is_a_clear_error(tmp_path):
@@ -87,12 +91,4 @@ def test_a_corpus_without_labelled_data_is_a_clear_error(tmp_path):
 
     # when / then
     with pytest.raises(CommandError, match="no labelled data file under"):
-        call_command(
-            "evaluate",
-            "nab",
-            "--datasets",
-            str(tmp_path),
-            "--output",
-            str(tmp_path / "EVALUATION.md"),
-            stdout=StringIO(),
-        )
+        _evaluate_nab_on(tmp_path)
