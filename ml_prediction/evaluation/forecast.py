@@ -185,7 +185,7 @@ def evaluate_series(
     try:
         if history.empty:
             raise InsufficientData(
-                f"{len(hourly)} values on the {config.step_minutes}-minute grid: no history "
+                f"{_count(len(hourly), 'value')} on the {config.step_minutes}-minute grid: no history "
                 f"before the {h} held-out steps"
             )
         forecaster = fit_forecaster(history, metric_name=key, config=config)

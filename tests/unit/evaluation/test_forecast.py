@@ -84,6 +84,14 @@ def test_a_series_shorter_than_the_held_out_day_says_so():
     )
 
 
+def test_a_single_value_is_counted_in_the_singular():
+    index = pd.date_range("2026-01-05", periods=1, freq="5min", tz="UTC")
+    result = evaluation.evaluate_series(
+        "x/one.csv", "x", pd.Series(np.ones(1), index=index), config=ForecastConfig()
+    )
+    assert result.error == "1 value on the 60-minute grid: no history before the 24 held-out steps"
+
+
 def test_daily_total_and_outside_incident_figures_are_computed_on_the_right_steps():
     # given a clean daily cycle with an "incident" (10x) in two of the held-out hours
     t = np.arange(24 * 20, dtype=float)
