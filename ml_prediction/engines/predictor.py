@@ -477,6 +477,9 @@ class ErrorPredictorModel:
         x_held = self._matrix(features.iloc[-held:])
         floors = self._floors(runs, slice(-held, None))
         timestamp = last.index[0].to_pydatetime()
+        # XGBoost's input for the factors, built once for every model they explain (up to all
+        # 21 in an incident, each of which built its own)
+        row = self._dmatrix(x) if self.algorithm == "xgboost" else None
         results: list[ErrorPredictionResult] = []
         for model, recent, floor in zip(
             self.models, self._probabilities(x_held, floors), floors, strict=True
@@ -487,7 +490,8 @@ class ErrorPredictorModel:
             probability = min(probability, MAX_PROBABILITY)
             level = level_for(probability, config)
             severity = "critical" if (model.target == "critical" and level == "high") else level
-            factors = self._factors(model, x) if probability >= config.low_probability else []
+            explain = probability >= config.low_probability
+            factors = self._factors(model, x, row=row) if explain else []
             # the floor explains the probability only when it held over the buckets the
             # probability held over (the first bucket of a burst reports the quiet one before)
             if len(floor) and floor.min() > 0 and floor.min() >= probability:
@@ -533,15 +537,17 @@ class ErrorPredictorModel:
         )
 
     def _factors(
-        self, model: _TargetModel, x: np.ndarray, top: int = 5
+        self, model: _TargetModel, x: np.ndarray, top: int = 5, *, row: Any = None
     ) -> list[ContributingFactor]:
         """Per-prediction contributions (XGBoost SHAP values, or importance × standardised
         value): the ``top`` largest in size, those that raise the risk first (largest first),
         then those that lower it (largest first). By size alone a factor lowering the risk came
-        second, under a headline that lists what raises it."""
+        second, under a headline that lists what raises it. ``row``: ``x`` as XGBoost's input
+        when the caller has built it."""
         if self.algorithm == "xgboost":
             booster = model.estimator.get_booster()
-            contribs = booster.predict(self._dmatrix(x), pred_contribs=True)[0][:-1]
+            matrix = self._dmatrix(x) if row is None else row
+            contribs = booster.predict(matrix, pred_contribs=True)[0][:-1]
         else:
             importances = model.estimator.feature_importances_
             mean = np.array([self.feature_mean.get(f, 0.0) for f in self.feature_names])

@@ -642,3 +642,5 @@ def test_scoring_matrix_uses_the_models_threads_and_changes_no_value(sim_frame, 
             booster.predict(matrix, pred_contribs=True),
             booster.predict(default, pred_contribs=True),
         )
+        # and the factors from a matrix built once per call are those each model built itself
+        assert model._factors(m, x, row=matrix) == model._factors(m, x)
