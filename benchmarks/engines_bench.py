@@ -2,7 +2,7 @@
 scoring that service's latest 24 h window with the loaded models.
 
 Run: .venv/bin/python benchmarks/engines_bench.py [--days 30] [--service django] [--repeat 20]
-     [--busy N]
+     [--busy N] [--explain-all]
 Prints a markdown table. Budgets: training < 60 s in all (Prophet and LSTM included), scoring
 < 50 ms. Pure engines: no database, no Django settings needed.
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import multiprocessing
 import os
 import statistics
@@ -103,6 +104,12 @@ def main() -> None:
         default=0,
         help="score beside this many CPU-bound processes (a loaded box); training runs without",
     )
+    parser.add_argument(
+        "--explain-all",
+        action="store_true",
+        help="explain every model's prediction (contributing factors), as in an incident, "
+        "where every probability is above the level that gets factors",
+    )
     args = parser.parse_args()
 
     sim = simulate(
@@ -155,13 +162,20 @@ def main() -> None:
         loaded_predictor, t_lp = timed(ErrorPredictorModel.load, root / "predictor")
         loaded_forecasters = {m: Forecaster.load(root / m) for m in forecasters}
 
+    # The same models; only which predictions get their factors explained differs.
+    scoring_config = (
+        dataclasses.replace(predictor_config, low_probability=0.0)
+        if args.explain_all
+        else predictor_config
+    )
+
     def score_once() -> dict[str, tuple[float, float]]:
         parts = {}
         _, parts["anomaly score (288 buckets)"] = timed_cpu(
             loaded_anomaly.score, window, config=anomaly_config
         )
         predictions, parts["error prediction (all targets × horizons)"] = timed_cpu(
-            loaded_predictor.predict, window, config=predictor_config
+            loaded_predictor.predict, window, config=scoring_config
         )
         cause, parts["root cause"] = timed_cpu(analyze_root_cause, window, service=args.service)
         top = predictions[0]
@@ -244,6 +258,8 @@ def main() -> None:
         f"\nForecast read-out of the stored forecasters (full analysis only, not per bucket): "
         f"{1000 * statistics.median(forecast_times):.1f} ms median for {len(loaded_forecasters)} series."
     )
+    if args.explain_all:
+        print("\nEvery model's prediction explained (--explain-all), as in an incident.")
     if args.busy:
         print(f"\nScored beside {args.busy} CPU-bound processes started by the benchmark (--busy).")
     print(
