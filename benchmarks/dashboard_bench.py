@@ -1,10 +1,15 @@
-"""How long the dashboard takes to render, against whatever database the environment names.
+"""How long the dashboard takes to render: the full page, the live-refresh partial and, as the
+baseline in the same run, the API's dashboard summary (the smallest read the page makes), each
+through Django's test client in process.
 
-Run it after ``make demo`` (embedded SQLite under var/, or FH_VAR_DIR) or with DATABASE_URL etc.
-set. Times the full page, the live-refresh partial and, as the baseline in the same run, the API's
-dashboard summary (the smallest read the page makes), each through Django's test client in process.
+The data is the quick start's: the benchmark keeps a demo of its own (embedded SQLite, 30 days ×
+7 services) in ``--var-dir`` (default ``var/bench-dashboard``) and sets it up with ``manage.py demo
+--no-serve`` when it is not there yet (about 2–5 minutes; later runs reuse it). The databases the
+environment names are ignored: ``make bench`` names the development PostgreSQL databases, which
+may hold anything or not exist. ``--use-environment`` measures the database the environment
+names instead (it needs a superuser; ``manage.py demo --no-serve`` makes one).
 
-    .venv/bin/python benchmarks/dashboard_bench.py [--requests 20]
+    .venv/bin/python benchmarks/dashboard_bench.py [--requests 20] [--var-dir DIR | --use-environment]
 """
 
 from __future__ import annotations
@@ -12,12 +17,41 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "feeding_hearts.settings")
+
+# What selects a database, a broker or a cache other than the embedded defaults (settings.py).
+SERVICE_VARIABLES = (
+    "DATABASE_URL",
+    "ML_DATABASE_URL",
+    "ML_DB_NAME",
+    "ML_DB_USER",
+    "ML_DB_PASSWORD",
+    "ML_DB_HOST",
+    "ML_DB_PORT",
+    "CELERY_BROKER_URL",
+    "REDIS_URL",
+)
+
+
+def use_own_demo(var_dir: Path) -> None:
+    """Point this process at the benchmark's own demo in ``var_dir``, setting it up if needed.
+
+    ``manage.py demo --no-serve`` reuses what is already there, so a second run costs seconds.
+    """
+    for name in SERVICE_VARIABLES:
+        os.environ.pop(name, None)
+    os.environ["FH_VAR_DIR"] = str(var_dir.resolve())
+    print(
+        f"demo data in {var_dir} (set up by `manage.py demo --no-serve` when missing)…", flush=True
+    )
+    subprocess.run([sys.executable, "manage.py", "demo", "--no-serve"], cwd=ROOT, check=True)
 
 
 def _time(client, path: str, requests: int) -> list[float]:
@@ -34,9 +68,25 @@ def _time(client, path: str, requests: int) -> list[float]:
 def main() -> None:
     import django
 
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--requests", type=int, default=20)
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument(
+        "--var-dir",
+        type=Path,
+        default=ROOT / "var" / "bench-dashboard",
+        help="the benchmark's own demo (embedded SQLite; set up when missing)",
+    )
+    where.add_argument(
+        "--use-environment",
+        action="store_true",
+        help="measure the database DATABASE_URL etc. (or FH_VAR_DIR) name instead",
+    )
     args = parser.parse_args()
+    if not args.use_environment:
+        use_own_demo(args.var_dir)
     django.setup()
 
     from django.conf import settings
@@ -53,7 +103,10 @@ def main() -> None:
     settings.ML_PREDICTION_CONFIG["PREDICTION_CACHE_TTL"] = 0  # measure the reads, not the cache
     user = get_user_model().objects.filter(is_superuser=True).order_by("id").first()
     if user is None:
-        sys.exit("no superuser: run `make demo --no-serve` (or manage.py demo --no-serve) first")
+        sys.exit(
+            "no superuser in the database the environment names: run `manage.py demo --no-serve` "
+            "with the same environment first, or leave out --use-environment"
+        )
     page = Client()
     page.force_login(user)
     api = Client(HTTP_AUTHORIZATION=f"Bearer {RefreshToken.for_user(user).access_token}")
