@@ -477,9 +477,9 @@ class ErrorPredictorModel:
         x_held = self._matrix(features.iloc[-held:])
         floors = self._floors(runs, slice(-held, None))
         timestamp = last.index[0].to_pydatetime()
-        # XGBoost's input for the factors, built once for every model they explain (up to all
-        # 21 in an incident, each of which built its own)
-        row = self._dmatrix(x) if self.algorithm == "xgboost" else None
+        # XGBoost's input for the factors: built at the first model they explain (none in the
+        # usual quiet bucket), then shared by the rest (up to all 21 in an incident)
+        row = None
         results: list[ErrorPredictionResult] = []
         for model, recent, floor in zip(
             self.models, self._probabilities(x_held, floors), floors, strict=True
@@ -491,6 +491,8 @@ class ErrorPredictorModel:
             level = level_for(probability, config)
             severity = "critical" if (model.target == "critical" and level == "high") else level
             explain = probability >= config.low_probability
+            if explain and row is None and self.algorithm == "xgboost":
+                row = self._dmatrix(x)
             factors = self._factors(model, x, row=row) if explain else []
             # the floor explains the probability only when it held over the buckets the
             # probability held over (the first bucket of a burst reports the quiet one before)

@@ -644,3 +644,27 @@ def test_scoring_matrix_uses_the_models_threads_and_changes_no_value(sim_frame, 
         )
         # and the factors from a matrix built once per call are those each model built itself
         assert model._factors(m, x, row=matrix) == model._factors(m, x)
+
+
+@pytest.mark.parametrize(("low_probability", "factor_matrices"), [(1.01, 0), (0.0, 1)])
+def test_factors_input_is_built_only_when_a_prediction_is_explained(
+    sim_frame, monkeypatch, low_probability, factor_matrices
+):
+    # given an XGBoost predictor, and a count of the XGBoost inputs built per call
+    config = PredictorConfig(**FAST)
+    model = fit_error_predictor(sim_frame, config=config, algorithm="xgboost")
+    built = []
+    build = model._dmatrix
+    monkeypatch.setattr(model, "_dmatrix", lambda x: built.append(x.shape) or build(x))
+    scoring = dataclasses.replace(config, low_probability=low_probability)
+
+    # when one window is scored
+    results = model.predict(sim_frame.iloc[-288:], config=scoring)
+
+    # then the scoring matrix is built once, and the factors' one-row input only when some
+    # prediction is explained (no model when none is above the level, one for all otherwise)
+    assert len(built) == 1 + factor_matrices
+    if factor_matrices:
+        assert built[-1] == (1, len(model.feature_names))
+        assert all(r.contributing_factors for r in results)
+        assert len(results) == len(model.models)
