@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -79,3 +80,33 @@ def test_dashboard_benchmark_sets_up_and_reads_its_own_demo(
     for seen in (env, os.environ):  # the demo's process and the measuring one alike
         assert seen["FH_VAR_DIR"] == str((tmp_path / "demo").resolve())
         assert not {*DEVELOPMENT_ENV, "ML_DB_HOST"} & set(seen)
+
+
+@pytest.mark.parametrize(("age_hours", "reset"), [(None, False), (1, False), (7, True)])
+def test_dashboard_benchmark_makes_an_old_demo_again(
+    dashboard_bench, monkeypatch, tmp_path, age_hours, reset
+) -> None:
+    # given the benchmark's demo folder: empty, seeded an hour ago, or seeded 7 hours ago (the
+    # demo without its server does not top up its traffic; the page charts the last 3 days)
+    for name in DEVELOPMENT_ENV:
+        monkeypatch.setenv(name, "unused")
+    monkeypatch.setenv("FH_VAR_DIR", "/somewhere/else")
+    if age_hours is not None:
+        seeded_until = datetime.now(UTC) - timedelta(hours=age_hours)
+        (tmp_path / "demo").mkdir()
+        (tmp_path / "demo" / "state.json").write_text(
+            json.dumps({"seeded": True, "seeded_until": seeded_until.isoformat()})
+        )
+    commands = []
+    monkeypatch.setattr(
+        dashboard_bench.subprocess,
+        "run",
+        lambda command, **kwargs: commands.append(command) or subprocess.CompletedProcess([], 0),
+    )
+
+    # when the benchmark points itself at it
+    dashboard_bench.use_own_demo(tmp_path)
+
+    # then only the old one is reset; the others are set up or reused by the demo itself
+    [command] = commands
+    assert ("--reset" in command) is reset
