@@ -24,23 +24,12 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "feeding_hearts.settings")
 
-# What selects a database, a broker or a cache other than the embedded defaults (settings.py).
-SERVICE_VARIABLES = (
-    "DATABASE_URL",
-    "ML_DATABASE_URL",
-    "ML_DB_NAME",
-    "ML_DB_USER",
-    "ML_DB_PASSWORD",
-    "ML_DB_HOST",
-    "ML_DB_PORT",
-    "CELERY_BROKER_URL",
-    "REDIS_URL",
-)
+from feeding_hearts.config import SERVICE_VARIABLES
 
+ROOT = Path(__file__).resolve().parents[1]
 
 # A demo seeded longer ago than this is made again: without its server the demo does not top up
 # its traffic, and the page charts the last 3 days, so an old demo would be measured half empty.

@@ -13,6 +13,18 @@ from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
+# The guide's variables for the ML database (any of them selects PostgreSQL in settings.py).
+ML_DB_VARIABLES = ("ML_DB_NAME", "ML_DB_USER", "ML_DB_PASSWORD", "ML_DB_HOST", "ML_DB_PORT")
+# Every variable that points the project at a database, broker or cache of its own instead of the
+# embedded defaults (SQLite under FH_VAR_DIR, in-process broker, local-memory cache).
+SERVICE_VARIABLES = (
+    "DATABASE_URL",
+    "ML_DATABASE_URL",
+    *ML_DB_VARIABLES,
+    "CELERY_BROKER_URL",
+    "REDIS_URL",
+)
+
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 

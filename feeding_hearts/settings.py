@@ -18,6 +18,7 @@ from django.core.exceptions import ImproperlyConfigured
 from kombu import Queue
 
 from feeding_hearts.config import (
+    ML_DB_VARIABLES,
     build_ml_prediction_config,
     env_bool,
     env_int,
@@ -116,15 +117,15 @@ def _database(url_var: str, sqlite_name: str) -> dict:
     return config
 
 
-# The guide's variables for the ML database; any of them selects PostgreSQL (ML_DB_NAME defaults
-# to feeding_hearts_ml): a host and password without a name must not fall back to SQLite.
-_ML_DB_VARS = ("ML_DB_NAME", "ML_DB_USER", "ML_DB_PASSWORD", "ML_DB_HOST", "ML_DB_PORT")
+# The guide's variables for the ML database (ML_DB_VARIABLES); any of them selects PostgreSQL
+# (ML_DB_NAME defaults to feeding_hearts_ml): a host and password without a name must not fall
+# back to SQLite.
 
 
 def _ml_database() -> dict:
     if env_str("ML_DATABASE_URL", ""):
         return _database("ML_DATABASE_URL", "ml_prediction.sqlite3")
-    if any(env_str(name, "") for name in _ML_DB_VARS):
+    if any(env_str(name, "") for name in ML_DB_VARIABLES):
         return {
             "ENGINE": "django.db.backends.postgresql",
             "NAME": env_str("ML_DB_NAME", "feeding_hearts_ml"),

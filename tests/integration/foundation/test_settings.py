@@ -11,21 +11,10 @@ from pathlib import Path
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from feeding_hearts.config import build_ml_prediction_config
+from feeding_hearts.config import SERVICE_VARIABLES, build_ml_prediction_config
 
 ROOT = Path(__file__).resolve().parents[3]
-_DB_VARS = (
-    "DATABASE_URL",
-    "ML_DATABASE_URL",
-    "ML_DB_NAME",
-    "ML_DB_USER",
-    "ML_DB_PASSWORD",
-    "ML_DB_HOST",
-    "ML_DB_PORT",
-    "CELERY_BROKER_URL",
-    "REDIS_URL",
-    "FH_TEST_DB_SUFFIX",
-)
+_DB_VARS = (*SERVICE_VARIABLES, "FH_TEST_DB_SUFFIX")
 
 
 def _settings_in_subprocess(tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
