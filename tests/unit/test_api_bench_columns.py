@@ -4,26 +4,17 @@ load broke on actual_outcome_source for two days before anyone re-ran the benchm
 
 from __future__ import annotations
 
-import importlib
-import sys
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from django.db.models import NOT_PROVIDED
 
 from ml_prediction.models import AnomalyDetection, ErrorPrediction, MLModel
 
-BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
-
 
 @pytest.fixture(scope="module")
-def api_bench():
-    sys.path.insert(0, str(BENCHMARKS))
-    try:
-        yield importlib.import_module("api_bench")
-    finally:
-        sys.path.remove(str(BENCHMARKS))
+def api_bench(benchmark_script):
+    return benchmark_script("api_bench")
 
 
 def _columns(model) -> tuple[set[str], set[str]]:

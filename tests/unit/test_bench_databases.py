@@ -8,7 +8,6 @@ database and failed on a fresh machine where that database did not exist.
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import subprocess
@@ -50,12 +49,8 @@ def test_orchestrator_benchmark_never_takes_the_environments_databases() -> None
 
 
 @pytest.fixture
-def dashboard_bench():
-    sys.path.insert(0, str(BENCHMARKS))
-    try:
-        yield importlib.import_module("dashboard_bench")
-    finally:
-        sys.path.remove(str(BENCHMARKS))
+def dashboard_bench(benchmark_script):
+    return benchmark_script("dashboard_bench")
 
 
 def test_dashboard_benchmark_sets_up_and_reads_its_own_demo(
