@@ -110,6 +110,7 @@ _HYPOTHESES = {
     "upstream_timeout": "a dependency is slow and requests time out",
     "memory_leak": "memory is leaking and workers run out of it",
     "traffic_surge": "a traffic surge saturates CPU",
+    "cpu_saturation": "CPU is saturated",
     "network_partition": "the network path to a dependency is failing",
     "bad_release": "the latest release introduced a fault",
     "auth_failure": "authentication is failing for many users",
