@@ -292,6 +292,44 @@ def test_a_saturated_cpu_without_more_traffic_is_said_in_words():
 
 
 @pytest.mark.parametrize(
+    "yesterday, hour, peak, cause, text",
+    [
+        # a quieter day (a Saturday after a Friday): traffic steps up within the hour to 1.4×
+        # the same time yesterday and saturates the CPU
+        (1000.0, 600.0, 1400.0, "traffic_surge", "with traffic ×2.3 within the hour"),
+        # the same step on a day far below yesterday's level: the CPU is the service's own
+        (2000.0, 600.0, 1400.0, "cpu_saturation", None),
+        # far above yesterday whatever the hour did
+        (1000.0, 1600.0, 1600.0, "traffic_surge", "with traffic ×1.6"),
+        # a rise that stays near yesterday's level and has no step within the hour
+        (1000.0, 1050.0, 1100.0, "cpu_saturation", None),
+    ],
+)
+def test_a_surge_is_traffic_far_above_yesterday_or_a_step_within_the_hour_above_it(
+    yesterday, hour, peak, cause, text
+):
+    """Found in the generator's evaluation: three traffic surges on Saturdays read as a
+    saturated CPU. Traffic had doubled within ten minutes but was only 1.25–1.4× the Friday
+    before, and the same time yesterday was the only reference."""
+    frame = incident_frame(category="timeout", before=0.4, during=22.0, cpu=(45.0, 85.0))
+    requests = np.full(len(frame), yesterday)
+    requests[-12:] = hour
+    requests[-3:] = peak  # the last 15 minutes of the hour
+    frame["metric_request_count"] = requests
+    error_types = {"RequestTimeoutException": 259, "TokenMismatchException": 5}
+
+    result = analyze_root_cause(frame, service="laravel", error_types=error_types)
+
+    assert result.cause_key == cause
+    cpu_step = next(p for p in result.decision_path if p.startswith("system state: cpu"))
+    assert cpu_step.endswith(f"→ {cause}")
+    if text is not None:
+        assert text in cpu_step
+    else:
+        assert "traffic" not in cpu_step
+
+
+@pytest.mark.parametrize(
     "before, during, text",
     [
         (2.0, 200.0, "database errors ×100: 200 per 5 min in the last hour vs 2 before"),
