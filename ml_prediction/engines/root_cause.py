@@ -697,7 +697,7 @@ def analyze_root_cause(
         votes[cause] = votes.get(cause, 0.0) + _GAUGE_WEIGHT
         traffic = _traffic_text(requests, hour_level, surge)
         path.append(f"system state: cpu at {cpu[0]:.0f}%{traffic} → {cause}")
-        numbers.append(f"cpu {cpu[0]:.0f}%")
+        numbers.append(f"cpu {cpu[0]:.0f}%{traffic}")
     p95_recent = float(recent["rt_p95"].median()) if recent["rt_p95"].notna().any() else 0.0
     p95_base = float(base["rt_p95"].median()) if len(base) and base["rt_p95"].notna().any() else 0.0
     saturated = bool((pool and pool[0] >= 85) or (cpu and cpu[0] >= 80))

@@ -325,6 +325,7 @@ def test_a_surge_is_traffic_far_above_yesterday_or_a_step_within_the_hour_above_
     assert cpu_step.endswith(f"→ {cause}")
     if text is not None:
         assert text in cpu_step
+        assert f"cpu 85% {text}" in result.hypothesis  # the person paged reads it there
     else:
         assert "traffic" not in cpu_step
 
