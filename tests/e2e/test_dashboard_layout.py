@@ -61,6 +61,14 @@ def test_no_table_overflows_its_column_and_every_button_can_be_pressed(
     for section, scroll_width, client_width in widths:
         assert scroll_width <= client_width + 1, (section, scroll_width, client_width)
 
+    # and the anomalies' likely cause, the longest text of the page, gets most of a full-width
+    # table (in half the width its column was ~150 px and each row ~300 px tall)
+    cause, table = page.evaluate(
+        "[document.querySelector('#anomalies td.cause').getBoundingClientRect().width, "
+        "document.querySelector('#anomalies table').getBoundingClientRect().width]"
+    )
+    assert table >= 0.9 * width and cause >= 0.45 * table, (cause, table)
+
     # and every Acknowledge, feedback and action button is the element under its own centre
     covered = page.evaluate(
         """[...document.querySelectorAll('.columns button')].filter(b => {
