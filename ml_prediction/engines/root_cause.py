@@ -114,8 +114,18 @@ _HYPOTHESES = {
     "network_partition": "the network path to a dependency is failing",
     "bad_release": "the latest release introduced a fault",
     "auth_failure": "authentication is failing for many users",
+    # not given by this engine, but preventive actions may carry them (actions.CAUSE_ACTIONS)
+    "slow_queries": "slow queries hold the database",
+    "stale_cache": "a stale cache serves outdated data",
     "unknown": "no single cause stands out",
 }
+
+
+def cause_phrase(cause_key: str) -> str:
+    """A cause key in words, as the hypotheses say it ("database connections are exhausted"),
+    for whoever reads it rather than filters on it; a key without a sentence keeps its words."""
+    return _HYPOTHESES.get(cause_key, cause_key.replace("_", " "))
+
 
 # a number may carry a unit ("after 30000ms", "512MB"): the unit stays, the value goes
 _NUMBER = re.compile(
@@ -757,6 +767,6 @@ def analyze_root_cause(
         np.clip(0.25 + 0.15 * top + 0.25 * (top - runner_up) / (top + 1e-9), 0.05, 0.95)
     )
     detail = "; ".join(numbers) if numbers else "error mix"
-    hypothesis = f"{service}: {_HYPOTHESES.get(cause, cause)} ({detail})."
+    hypothesis = f"{service}: {cause_phrase(cause)} ({detail})."
     suspect = change.release if cause == "bad_release" else ""
     return RootCauseResult(cause, hypothesis, round(confidence, 3), path, similar, suspect)

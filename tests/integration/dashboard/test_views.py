@@ -236,3 +236,27 @@ def test_mark_occurred_never_links_an_error_outside_the_predictions_horizon():
         service="vue", error_type="ChunkLoadError", occurred_at=now - timedelta(hours=2, minutes=40)
     )
     assert matching_error(prediction=ended)[0] == inside.error_id
+
+
+def test_pending_actions_say_their_causes_in_words(client, ops_user):
+    # given a pending action that two causes of one incident recommended
+    from ml_prediction.models import PreventiveAction
+
+    PreventiveAction.objects.create(
+        service="java",
+        action_type="scale_up",
+        title="Scale up java",
+        root_cause="traffic_surge, db_pool_exhaustion",
+        priority="high",
+        can_be_automated=True,
+    )
+    client.force_login(ops_user)
+
+    # when the panels are drawn
+    body = client.get("/dashboard/panels/").content.decode()
+
+    # then the causes read as the hypotheses say them, the keys kept in the cell's title
+    assert (
+        '<td class="cause-text" title="traffic_surge, db_pool_exhaustion">'
+        "a traffic surge saturates CPU; database connections are exhausted</td>"
+    ) in body
