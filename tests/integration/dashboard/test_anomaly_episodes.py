@@ -202,6 +202,23 @@ def test_the_cards_say_what_the_health_score_counts(client, ops_user, two_days_a
     assert "4 flagged in 7 days, acknowledged or not: 4 critical" in body
 
 
+def test_the_anomaly_card_gives_the_totals_with_acknowledged_ones_only_when_there_are_some(
+    client, ops_user, two_days_ago
+):
+    # given three critical buckets, none acknowledged
+    for i in range(3):
+        _bucket("java", two_days_ago + timedelta(minutes=5 * i))
+    client.force_login(ops_user)
+
+    # when the cards are drawn
+    body = client.get("/dashboard/panels/").content.decode()
+
+    # then the card does not repeat its count as "3 flagged, acknowledged or not: 3 critical"
+    # (in the demo it read 51 / 51 critical / 51 flagged: 51 critical)
+    assert "3 unacknowledged anomalous buckets, 7 days" in _text(body)
+    assert "acknowledged or not" not in body
+
+
 def test_a_paged_bucket_is_counted_on_both_cards_alike(client, ops_user, two_days_ago):
     # given a critical bucket that paged and one that did not, both unacknowledged
     _bucket("java", two_days_ago, paged=True)
