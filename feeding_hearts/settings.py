@@ -117,12 +117,10 @@ def _database(url_var: str, sqlite_name: str) -> dict:
     return config
 
 
-# The guide's variables for the ML database (ML_DB_VARIABLES); any of them selects PostgreSQL
-# (ML_DB_NAME defaults to feeding_hearts_ml): a host and password without a name must not fall
-# back to SQLite.
-
-
 def _ml_database() -> dict:
+    """ML_DATABASE_URL, else the guide's ML_DB_* variables: any of them selects PostgreSQL
+    (ML_DB_NAME defaults to feeding_hearts_ml), since a host and password without a name must
+    not fall back to SQLite; else the embedded SQLite."""
     if env_str("ML_DATABASE_URL", ""):
         return _database("ML_DATABASE_URL", "ml_prediction.sqlite3")
     if any(env_str(name, "") for name in ML_DB_VARIABLES):

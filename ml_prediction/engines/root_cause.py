@@ -426,9 +426,14 @@ _SURGE_RATIO = 1.5
 _SURGE_STEP_ABOVE_REFERENCE = 1.2
 
 
-def _is_surge(requests: tuple[float, float] | None, hour_level: float) -> bool:
-    """Whether the recent hour's traffic surged: far above the same time yesterday, or a step
-    up within the hour that is also above yesterday's level.
+def _surge(requests: tuple[float, float] | None, hour_level: float) -> str | None:
+    """How the decision path shows the recent hour's traffic surge, or None when there was none.
+
+    A surge is the hour's peak traffic far above its reference (the same time yesterday, or the
+    baseline): " with traffic ×3.2", or " with traffic from 0 to 120" when the reference had
+    none (a quiet night, a metric that just started reporting: a ratio to zero is no number,
+    and dividing by it failed the whole analysis). Or a step up within the hour that is also
+    above yesterday's level: " with traffic ×2.3 within the hour".
 
     Why the step: against yesterday alone, a surge on a quieter day hid. On the generator's
     Saturdays, traffic that doubled within ten minutes and took the CPU to 86% was 1.29× the
@@ -436,28 +441,16 @@ def _is_surge(requests: tuple[float, float] | None, hour_level: float) -> bool:
     daily peak rises over hours (no step within the hour) and stays near yesterday's.
     """
     if requests is None:
-        return False
+        return None
     current, reference = requests
     known = reference == reference
     if known and current > _SURGE_RATIO * reference:
-        return True
-    stepped = hour_level == hour_level and current > _SURGE_RATIO * hour_level
-    return stepped and (not known or current > _SURGE_STEP_ABOVE_REFERENCE * reference)
-
-
-def _traffic_text(requests: tuple[float, float] | None, hour_level: float, surge: bool) -> str:
-    """How the decision path shows a surge's traffic: " with traffic ×3.2" against its
-    reference, " with traffic ×2.3 within the hour" when the step within the hour made it a
-    surge, or " with traffic from 0 to 120" when the reference had none (a quiet night, a
-    metric that just started reporting): a ratio to zero is no number, and dividing by it
-    failed the whole analysis."""
-    if not surge or requests is None:
-        return ""
-    current, reference = requests
-    if reference == reference and current > _SURGE_RATIO * reference:
         if reference > 0:
             return f" with traffic ×{current / reference:.1f}"
         return f" with traffic from {reference:.0f} to {current:.0f}"
+    stepped = hour_level == hour_level and current > _SURGE_RATIO * hour_level
+    if not stepped or (known and current <= _SURGE_STEP_ABOVE_REFERENCE * reference):
+        return None
     if hour_level > 0:
         return f" with traffic ×{current / hour_level:.1f} within the hour"
     return f" with traffic from {hour_level:.0f} to {current:.0f} within the hour"
@@ -702,10 +695,10 @@ def analyze_root_cause(
         requests = (requests[0], reference)
         hour_level = float(recent["metric_request_count"].median())
     if cpu and cpu[0] >= 80:
-        surge = _is_surge(requests, hour_level)
-        cause = "traffic_surge" if surge else "cpu_saturation"
+        traffic = _surge(requests, hour_level)
+        cause = "cpu_saturation" if traffic is None else "traffic_surge"
+        traffic = traffic or ""
         votes[cause] = votes.get(cause, 0.0) + _GAUGE_WEIGHT
-        traffic = _traffic_text(requests, hour_level, surge)
         path.append(f"system state: cpu at {cpu[0]:.0f}%{traffic} → {cause}")
         numbers.append(f"cpu {cpu[0]:.0f}%{traffic}")
     p95_recent = float(recent["rt_p95"].median()) if recent["rt_p95"].notna().any() else 0.0
