@@ -21,7 +21,7 @@ from django.utils.dateparse import parse_datetime
 
 from error_logging.models import ErrorLog, ErrorRollup
 from feeding_hearts.catalog import SERVICES
-from ml_prediction.engines.root_cause import cause_as_of
+from ml_prediction.engines.root_cause import cause_as_of, cause_phrase
 from ml_prediction.models import (
     AIInsight,
     AnalysisRun,
@@ -510,10 +510,17 @@ def anomaly_attention(*, now: datetime) -> AnomalyAttention:
 
 
 def pending_actions(*, limit: int = 20) -> list[PreventiveAction]:
-    """The API's pending actions, highest priority first."""
+    """The API's pending actions, highest priority first, each with ``cause_text``: its root
+    causes in words (a row may hold several, "traffic_surge, db_pool_exhaustion"; the page keeps
+    the keys in the cell's title for whoever filters the API on them)."""
     rows = list(api.action_pending()[:200])
     rows.sort(key=lambda a: (LEVEL_ORDER.get(a.priority, 9), -a.created_at.timestamp()))
-    return rows[:limit]
+    rows = rows[:limit]
+    for action in rows:
+        action.cause_text = "; ".join(
+            cause_phrase(key.strip()) for key in action.root_cause.split(",") if key.strip()
+        )
+    return rows
 
 
 def active_insights(*, limit: int = 20) -> list[AIInsight]:

@@ -25,7 +25,6 @@ from dashboard import selectors
 from dashboard.charts import render_service_chart
 from feeding_hearts.throttling import ThrottledAuthenticationForm, login_view_throttled
 from ml_prediction.engines.catalog import INCIDENT, duration_text
-from ml_prediction.engines.root_cause import cause_phrase
 from ml_prediction.permissions_setup import OPS_PERMISSION
 from ml_prediction.services.errors import InvalidTransition, NotFound
 
@@ -128,12 +127,6 @@ def _panel_context(request: HttpRequest) -> dict[str, Any]:
 
     charts = selectors.service_charts(days=3)
     actions = selectors.pending_actions()
-    for action in actions:
-        # a row may hold several causes ("traffic_surge, db_pool_exhaustion"); the key stays
-        # in the cell's title for whoever filters the API on it
-        action.cause_text = "; ".join(
-            cause_phrase(key.strip()) for key in action.root_cause.split(",") if key.strip()
-        )
     summary = selectors.dashboard_summary()
     anomalies = selectors.open_anomaly_episodes()
     predictions = selectors.high_risk_predictions()
