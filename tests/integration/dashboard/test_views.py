@@ -258,5 +258,5 @@ def test_pending_actions_say_their_causes_in_words(client, ops_user):
     # then the causes read as the hypotheses say them, the keys kept in the cell's title
     assert (
         '<td class="cause-text" title="traffic_surge, db_pool_exhaustion">'
-        "a traffic surge saturates CPU; database connections are exhausted</td>"
+        "a traffic surge overloads the service; database connections are exhausted</td>"
     ) in body

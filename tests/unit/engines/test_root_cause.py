@@ -315,6 +315,48 @@ def test_a_surge_is_traffic_far_above_yesterday_or_a_step_within_the_hour_above_
 
 
 @pytest.mark.parametrize(
+    "yesterday, hour, peak, cause",
+    [
+        # traffic doubles within the hour, above yesterday's level: the surge is the cause
+        (1000.0, 600.0, 1400.0, "traffic_surge"),
+        # the same errors on flat traffic: the dependency's timeouts are
+        (1000.0, 1000.0, 1000.0, "upstream_timeout"),
+        # a daily rise near yesterday's level, no step within the hour: not a surge
+        (1000.0, 1050.0, 1100.0, "upstream_timeout"),
+        # far above yesterday (a Monday after a Sunday) but no step within the hour: not a surge
+        (500.0, 1400.0, 1450.0, "upstream_timeout"),
+    ],
+)
+def test_a_surge_below_cpu_saturation_is_still_a_traffic_surge(yesterday, hour, peak, cause):
+    """Found in the generator's evaluation: surges that took the CPU to 79.5% (the saturation
+    rule starts at 80%) and threw both pool and read timeouts read as a slow dependency or an
+    exhausted pool, and the decision path said nothing of the requests, which had doubled
+    within ten minutes."""
+    frame = incident_frame(category="timeout", before=0.4, during=22.0, cpu=(45.0, 79.5))
+    requests = np.full(len(frame), yesterday)
+    requests[-12:] = hour
+    requests[-3:] = peak
+    frame["metric_request_count"] = requests
+    error_types = {
+        "DatabaseConnectionTimeout: connection to database timed out after <n> ms": 150,
+        "ReadTimeout: HTTPSConnectionPool(host=<str>, port=<n>): read timed out (<n>s)": 192,
+    }
+
+    result = analyze_root_cause(frame, service="django", error_types=error_types)
+
+    assert result.cause_key == cause
+    traffic = [p for p in result.decision_path if p.startswith("system state: traffic")]
+    if cause == "traffic_surge":
+        assert traffic == [
+            "system state: traffic ×2.3 within the hour (cpu 79%, below saturation) → traffic_surge"
+        ]
+        assert result.hypothesis.startswith("django: a traffic surge overloads the service (")
+        assert result.hypothesis.endswith("; traffic ×2.3 within the hour).")
+    else:
+        assert traffic == []
+
+
+@pytest.mark.parametrize(
     "before, during, text",
     [
         (2.0, 200.0, "database errors ×100: 200 per 5 min in the last hour vs 2 before"),
