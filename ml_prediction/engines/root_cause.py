@@ -19,11 +19,11 @@ import numpy as np
 import pandas as pd
 
 from ml_prediction.engines.catalog import CATEGORIES
-from ml_prediction.engines.features import normalize_bucket_frame
+from ml_prediction.engines.features import infer_bucket_minutes, normalize_bucket_frame
 from ml_prediction.engines.types import InsufficientData, RootCauseResult, SimilarIncident
 
 RECENT_MINUTES = 60
-WINDOW_BUCKETS = 48  # the recent hour and the three before it, its baseline
+WINDOW_MINUTES = 4 * RECENT_MINUTES  # the recent hour and the three before it, its baseline
 # A past anomaly episode is explained as an analysis this far into it would have seen it (or at
 # its end, if shorter). At its first bucket a pool that saturates is often still below its
 # threshold and its errors a few among the hour's usual ones, so the onset reads as another cause.
@@ -272,6 +272,26 @@ def episode_explained_at(
     return min(pd.Timestamp(last), pd.Timestamp(start) + offset)
 
 
+def evidence_window(frame: pd.DataFrame) -> pd.DataFrame:
+    """The buckets a root cause reads its evidence from: the last WINDOW_MINUTES of ``frame``.
+
+    Whatever span a caller passes, the baseline is the three hours before the recent one: the
+    product passed four hours and the evaluation a day, so the evaluation measured an engine
+    the product did not run (a day's baseline holds the night before). A longer frame gives
+    only the traffic's reference (the same time yesterday) and the latency's normal level
+    (`analyze_root_cause`).
+    """
+    if "bucket_minutes" in frame.attrs:
+        bm = int(frame.attrs["bucket_minutes"])
+    elif isinstance(frame.index, pd.DatetimeIndex):
+        bm = infer_bucket_minutes(frame.index)
+    else:
+        return frame
+    window = frame.tail(max(WINDOW_MINUTES // bm, 1))
+    window.attrs = dict(frame.attrs)
+    return window
+
+
 def _split(
     data: pd.DataFrame, since: datetime | pd.Timestamp | None = None
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -348,7 +368,7 @@ def incident_signature(
 
     `error_types` (error type or message → count) adds "tpl:" template shares.
     """
-    data = normalize_bucket_frame(frame)
+    data = evidence_window(normalize_bucket_frame(frame))
     recent, base = _split(data, since)
     signature: dict[str, float] = {}
     recent_total = float(recent["total_count"].sum())
@@ -424,40 +444,73 @@ def cosine_similarity(a: dict[str, float], b: dict[str, float]) -> float:
     return float(np.clip(va @ vb / (na * nb), 0.0, 1.0))
 
 
-# A surge: the hour's peak traffic this many times its reference (the same time yesterday, or
-# the baseline) …
+# A surge: the hour's peak traffic this many times its reference (`_traffic`) …
 _SURGE_RATIO = 1.5
 # … or this many times the hour's own typical level (a step up within the hour) while above the
 # reference by more than a day-to-day difference (a Saturday's traffic is not a Friday's).
 _SURGE_STEP_ABOVE_REFERENCE = 1.2
 
 
-def _surge(requests: tuple[float, float] | None, hour_level: float) -> str | None:
+@dataclass(frozen=True)
+class _Traffic:
+    """The recent hour's request rate against its reference."""
+
+    peak: float  # the hour's highest bucket
+    hour_level: float  # the hour's median bucket
+    reference: float  # NaN when unknown
+    against: str  # what the reference is, as the decision path says it
+
+
+def _traffic(
+    context: pd.DataFrame,
+    recent: pd.DataFrame,
+    requests: tuple[float, float] | None,
+    week_ago: float | None,
+) -> _Traffic | None:
+    """The hour's traffic and its reference: the same hour a week before when known (the
+    product's own model of normal is the hour of the week), else the same time yesterday
+    when the frame spans about a day (its oldest hour; a daily peak is not a surge), else the
+    three hours before."""
+    if requests is None or "metric_request_count" not in context.columns:
+        return None
+    peak, baseline = requests
+    series = context["metric_request_count"]
+    bm = context.attrs.get("bucket_minutes", 5)
+    if week_ago is not None and week_ago == week_ago:
+        reference, against = float(week_ago), "the same hour last week"
+    elif len(series) >= (1440 - 2 * RECENT_MINUTES) // bm:
+        reference = float(series.iloc[: max(RECENT_MINUTES // bm, 1)].mean())
+        against = "the same time yesterday"
+    else:
+        reference, against = baseline, "the hours before"
+    return _Traffic(peak, float(recent["metric_request_count"].median()), reference, against)
+
+
+def _surge(traffic: _Traffic | None) -> str | None:
     """How the decision path shows the recent hour's traffic surge, or None when there was none.
 
-    A surge is the hour's peak traffic far above its reference (the same time yesterday, or the
-    baseline): "traffic ×3.2", or "traffic from 0 to 120" when the reference had
+    A surge is the hour's peak traffic far above its reference (`_traffic`): "traffic ×3.2
+    against the same hour last week", or "traffic from 0 to 120 …" when the reference had
     none (a quiet night, a metric that just started reporting: a ratio to zero is no number,
     and dividing by it failed the whole analysis). Or a step up within the hour that is also
-    above yesterday's level: "traffic ×2.3 within the hour".
+    above the reference's level (`_traffic_step`).
 
     Why the step: against yesterday alone, a surge on a quieter day hid. On the generator's
     Saturdays, traffic that doubled within ten minutes and took the CPU to 86% was 1.29× the
     Friday before, and the saturated CPU read as the service's own (cpu_saturation). A normal
     daily peak rises over hours (no step within the hour) and stays near yesterday's.
     """
-    if requests is None:
+    if traffic is None:
         return None
-    current, reference = requests
-    known = reference == reference
-    if known and current > _SURGE_RATIO * reference:
+    peak, reference = traffic.peak, traffic.reference
+    if reference == reference and peak > _SURGE_RATIO * reference:
         if reference > 0:
-            return f"traffic ×{current / reference:.1f}"
-        return f"traffic from {reference:.0f} to {current:.0f}"
-    return _traffic_step(requests, hour_level)
+            return f"traffic ×{peak / reference:.1f} against {traffic.against}"
+        return f"traffic from {reference:.0f} to {peak:.0f} against {traffic.against}"
+    return _traffic_step(traffic)
 
 
-def _traffic_step(requests: tuple[float, float] | None, hour_level: float) -> str | None:
+def _traffic_step(traffic: _Traffic | None) -> str | None:
     """How the decision path shows a step up of traffic within the recent hour that is also
     above its reference ("traffic ×2.3 within the hour"), or None.
 
@@ -466,17 +519,15 @@ def _traffic_step(requests: tuple[float, float] | None, hour_level: float) -> st
     incidents of other causes (seed 8) had 1.5–3× the traffic (a Monday evening's normal
     traffic is 3× the Sunday's); none of them stepped up by more than 1.2× within its hour.
     """
-    if requests is None:
+    if traffic is None:
         return None
-    current, reference = requests
-    stepped = hour_level == hour_level and current > _SURGE_RATIO * hour_level
-    if not stepped or (
-        reference == reference and current <= _SURGE_STEP_ABOVE_REFERENCE * reference
-    ):
+    peak, level, reference = traffic.peak, traffic.hour_level, traffic.reference
+    stepped = level == level and peak > _SURGE_RATIO * level
+    if not stepped or (reference == reference and peak <= _SURGE_STEP_ABOVE_REFERENCE * reference):
         return None
-    if hour_level > 0:
-        return f"traffic ×{current / hour_level:.1f} within the hour"
-    return f"traffic from {hour_level:.0f} to {current:.0f} within the hour"
+    if level > 0:
+        return f"traffic ×{peak / level:.1f} within the hour"
+    return f"traffic from {level:.0f} to {peak:.0f} within the hour"
 
 
 def _name_hint(name: str) -> tuple[str, bool] | None:
@@ -606,19 +657,27 @@ def analyze_root_cause(
     history: list[PastIncident] | None = None,
     since: datetime | pd.Timestamp | None = None,
     releases: list[ReleaseSeen] | None = None,
+    traffic_week_ago: float | None = None,
 ) -> RootCauseResult:
     """Walk the decision path and return the most likely cause with its evidence.
 
+    The evidence is the frame's last WINDOW_MINUTES (`evidence_window`); the whole frame gives
+    the p95 latency's normal level and, when it spans a day, the traffic's same time yesterday
+    (the product passes its 24-hour analysis window). ``traffic_week_ago``: the mean request
+    rate (the frame's ``metric_request_count`` unit) over the same hour a week before the
+    recent one, the traffic's reference when known: a Monday's ordinary traffic is a surge
+    against the Sunday before it, not against last Monday.
     ``since``: the episode explained began after another one that ended within the hour; its
     evidence is read from there on (`_split`), and `error_types` should be counted from there.
     ``releases``: the releases the same errors carried (`ReleaseSeen`); ``None`` when unknown.
     """
     try:
-        data = normalize_bucket_frame(frame)
+        context = normalize_bucket_frame(frame)
     except InsufficientData as exc:
         return RootCauseResult(
             "unknown", f"Not enough data for a root cause: {exc}.", 0.0, ["no data"]
         )
+    data = evidence_window(context)
     recent, base = _split(data, since)
     span = _span(recent, data)
     votes: dict[str, float] = {}
@@ -705,34 +764,27 @@ def analyze_root_cause(
         path.append(f"system state: memory at {memory[0]:.0f}% → memory_leak")
         numbers.append(f"memory {memory[0]:.0f}%")
     cpu = metric("cpu")
-    requests = metric("request_count")
-    hour_level = float("nan")
-    if requests and "metric_request_count" in data.columns:
-        # Traffic against the same time of day: the window's oldest hour when it spans ~a day
-        # (a daily peak is not a surge), else the baseline mean.
-        series = data["metric_request_count"]
-        if len(series) >= (1440 - 2 * RECENT_MINUTES) // bm:
-            reference = float(series.iloc[: max(RECENT_MINUTES // bm, 1)].mean())
-        else:
-            reference = requests[1]
-        requests = (requests[0], reference)
-        hour_level = float(recent["metric_request_count"].median())
+    traffic = _traffic(context, recent, metric("request_count"), traffic_week_ago)
     cpu_saturated = bool(cpu and cpu[0] >= 80)
-    step = _traffic_step(requests, hour_level)
+    step = _traffic_step(traffic)
     if cpu and cpu_saturated:
-        surge = _surge(requests, hour_level)
+        surge = _surge(traffic)
         cause = "cpu_saturation" if surge is None else "traffic_surge"
-        traffic = "" if surge is None else f" with {surge}"
+        with_surge = "" if surge is None else f" with {surge}"
         votes[cause] = votes.get(cause, 0.0) + _GAUGE_WEIGHT
-        path.append(f"system state: cpu at {cpu[0]:.0f}%{traffic} → {cause}")
-        numbers.append(f"cpu {cpu[0]:.0f}%{traffic}")
+        path.append(f"system state: cpu at {cpu[0]:.0f}%{with_surge} → {cause}")
+        numbers.append(f"cpu {cpu[0]:.0f}%{with_surge}")
     elif step is not None:
         votes["traffic_surge"] = votes.get("traffic_surge", 0.0) + _SURGE_WEIGHT
         below = f" (cpu {math.floor(cpu[0])}%, below saturation)" if cpu else ""
         path.append(f"system state: {step}{below} → traffic_surge")
         numbers.append(step)
     p95_recent = float(recent["rt_p95"].median()) if recent["rt_p95"].notna().any() else 0.0
-    p95_base = float(base["rt_p95"].median()) if len(base) and base["rt_p95"].notna().any() else 0.0
+    # the latency's normal level from the whole frame before the recent hour: precursors build
+    # over hours, and three hours before an outage already held part of its rise
+    # (the generator's pool-timeout outages then read their slow p95 as normal)
+    before = context.loc[: base.index[-1], "rt_p95"] if len(base) else base["rt_p95"]
+    p95_base = float(before.median()) if before.notna().any() else 0.0
     saturated = bool((pool and pool[0] >= 85) or cpu_saturated or step is not None)
     if p95_base > 0 and p95_recent > 2 * p95_base and not saturated:
         votes["upstream_timeout"] = votes.get("upstream_timeout", 0.0) + _LATENCY_WEIGHT

@@ -32,8 +32,8 @@ from ml_prediction.engines.predictor import (
     held_probabilities,
 )
 from ml_prediction.engines.root_cause import (
+    RECENT_MINUTES,
     RELEASE_LOOKBACK,
-    WINDOW_BUCKETS,
     PastIncident,
     ReleaseSeen,
     analyze_root_cause,
@@ -344,9 +344,10 @@ def _tally(tally: dict[str, tuple[int, int]], cause: str, found: bool) -> None:
 def evaluate_root_cause(*, days: float, services: tuple[str, ...], seed: int) -> RootCauseScore:
     """Each labelled incident analysed from the 24 h ending 15 minutes after the start of the
     bucket its outage began in, as the analysis explains an episode that began there, with the
-    last hour's error names ("Type: message template" → count) and releases (with each one's
-    first error in the day before) as the analysis passes them
-    (`services.features.error_name_counts_for_service`, `release_errors_for_service`).
+    last hour's error names ("Type: message template" → count), releases (with each one's
+    first error in the day before) and the same hour's traffic a week before, as the analysis
+    passes them (`services.features.error_name_counts_for_service`,
+    `release_errors_for_service`, `metric_mean_for_service`).
 
     Once alone, and once with a library of the service's earlier incidents grown in time order
     as the product grows it: each signed at the same moment and stored with the cause the
@@ -383,14 +384,15 @@ def evaluate_root_cause(*, days: float, services: tuple[str, ...], seed: int) ->
                 lookback=RELEASE_LOOKBACK,
             ).items()
         ]
-        alone = analyze_root_cause(
-            window, service=inc.service, error_types=names, releases=releases
-        )
+        # the same hour a week before, as the product reads it from the metric samples
+        week = frame.index >= end - pd.Timedelta(days=7, minutes=RECENT_MINUTES)
+        week &= frame.index < end - pd.Timedelta(days=7)
+        week_ago = frame.loc[week, "metric_request_count"].mean() if week.any() else None
+        evidence = {"error_types": names, "releases": releases, "traffic_week_ago": week_ago}
+        alone = analyze_root_cause(window, service=inc.service, **evidence)
         _tally(score.alone, inc.cause_key, alone.cause_key == inc.cause_key)
         past = library.setdefault(inc.service, [])
-        result = analyze_root_cause(
-            window, service=inc.service, error_types=names, history=past, releases=releases
-        )
+        result = analyze_root_cause(window, service=inc.service, history=past, **evidence)
         _tally(score.with_library, inc.cause_key, result.cause_key == inc.cause_key)
         best = result.similar_incidents[0] if result.similar_incidents else None
         if best is not None and best.similarity >= 0.8:
@@ -402,7 +404,7 @@ def evaluate_root_cause(*, days: float, services: tuple[str, ...], seed: int) ->
             PastIncident(
                 incident_id,
                 result.cause_key,
-                incident_signature(window.tail(WINDOW_BUCKETS), error_types=names),
+                incident_signature(window, error_types=names),
                 summary=result.hypothesis,
                 occurred_at=inc.start,
             )
@@ -762,9 +764,12 @@ def run(
         "5-minute bucket its outage began in (the moment the analysis explains an episode that "
         "begins in that bucket: `root_cause.episode_explained_at`), the errors counted under the "
         "categories ingestion gives them, with "
-        "the last hour's error names (error type and message template with their counts) and "
-        "releases (each dated by its first error in the day before), as the product's analyses "
-        "pass them: once alone, and once with a library of the service's "
+        "the last hour's error names (error type and message template with their counts), "
+        "releases (each dated by its first error in the day before) and the request rate of the "
+        "same hour a week before, as the product's analyses pass them (the engine reads its "
+        "evidence from the last 4 hours, and from the whole day the p95's normal level and the "
+        "traffic's same time yesterday): "
+        "once alone, and once with a library of the service's "
         "earlier incidents grown in time order as the product grows it (each signed at the same "
         "moment and stored with the cause the engine gave it then, never the label).",
         "",

@@ -431,6 +431,19 @@ def release_errors_for_service(
     return seen
 
 
+def metric_mean_for_service(
+    *, service: str, metric_name: str, start: datetime, end: datetime
+) -> float | None:
+    """The mean of one metric's samples over [start, end); None when nothing was sampled (the
+    root cause's traffic a week before: `root_cause.analyze_root_cause`'s ``traffic_week_ago``)."""
+    from django.db.models import Avg
+
+    value = MetricSample.objects.filter(
+        service=service, metric_name=metric_name, timestamp__gte=start, timestamp__lt=end
+    ).aggregate(v=Avg("value"))["v"]
+    return None if value is None else float(value)
+
+
 def error_total_for_service(*, service: str, start: datetime, end: datetime) -> int:
     """How many errors the rollups counted for ``service`` in [start, end)."""
     from django.db.models import Sum

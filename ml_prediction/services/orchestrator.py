@@ -32,7 +32,7 @@ from django.utils import timezone
 
 from feeding_hearts.catalog import LEVELS, SERVICES
 from ml_prediction.engines.root_cause import (
-    WINDOW_BUCKETS,
+    RECENT_MINUTES,
     ReleaseSeen,
     episode_explained_at,
     evidence_start,
@@ -62,6 +62,7 @@ from ml_prediction.services.features import (
     error_name_counts_for_service,
     floor_to_bucket,
     lookback_window,
+    metric_mean_for_service,
     release_errors_for_service,
 )
 from ml_prediction.services.jsonsafe import finite, json_safe
@@ -439,7 +440,7 @@ class _Run:
             history = [_past_incident(PastIncident, item) for item in loaded.artifact.incidents]
             history = [h for h in history if h is not None]
         window = frame if at is None else frame.loc[: pd.Timestamp(at)]
-        window = window.tail(WINDOW_BUCKETS)
+        week_ago = None if window.empty else self._traffic_week_ago(window)
         try:
             return analyze_root_cause(
                 window,
@@ -448,10 +449,25 @@ class _Run:
                 history=history,
                 since=since,
                 releases=releases,
+                traffic_week_ago=week_ago,
             )
         except InsufficientData as exc:
             self.skipped["root_cause"] = f"insufficient data: {exc}"
             return None
+
+    def _traffic_week_ago(self, window: pd.DataFrame) -> float | None:
+        """The request rate over the hour a week before the window's recent hour: the root
+        cause's traffic reference (against yesterday, a Monday's ordinary traffic is a surge)."""
+        end = window.index[-1] + timedelta(minutes=_config()["BUCKET_MINUTES"])
+        return self._timed(
+            "traffic_week_ago",
+            lambda: metric_mean_for_service(
+                service=self.service,
+                metric_name="request_count",
+                start=(end - timedelta(days=7, minutes=RECENT_MINUTES)).to_pydatetime(),
+                end=(end - timedelta(days=7)).to_pydatetime(),
+            ),
+        )
 
     def _actions(
         self, cause_key: str, *, severity: str, probability: float, release: str = ""

@@ -469,9 +469,9 @@ def _fit(
     if model_type == MLModel.ModelType.ROOT_CAUSE:
         from ml_prediction.engines.anomaly import anomalous_runs, previous_run_end
         from ml_prediction.engines.root_cause import (
-            WINDOW_BUCKETS,
             episode_explained_at,
             evidence_start,
+            evidence_window,
             incident_signature,
         )
 
@@ -500,7 +500,7 @@ def _fit(
             if cause in ("", "unknown"):
                 continue  # an incident without a known cause would vote for it (B4)
             at = episode_explained_at(first.window_start, episode[-1].window_start, bucket)
-            window = frame.loc[:at].tail(WINDOW_BUCKETS)
+            window = evidence_window(frame.loc[:at])
             if window.empty:
                 continue
             # the error names of the window's recent hour (from the end of the episode before

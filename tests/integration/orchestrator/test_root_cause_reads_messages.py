@@ -139,7 +139,6 @@ def _assert_library_matches_the_outage(now=None) -> None:
     from django.utils import timezone
 
     from ml_prediction.engines.root_cause import (
-        WINDOW_BUCKETS,
         cosine_similarity,
         incident_signature,
     )
@@ -170,5 +169,5 @@ def _assert_library_matches_the_outage(now=None) -> None:
     start, end = lookback_window(hours=6, as_of=now)
     frame = bucket_frame_for_service(service="java", start=start, end=end)
     names = error_name_counts_for_service(service="java", start=end - timedelta(hours=1), end=end)
-    current = incident_signature(frame.tail(WINDOW_BUCKETS), error_types=names)
+    current = incident_signature(frame, error_types=names)
     assert cosine_similarity(current, incident["signature"]) >= 0.8

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from ml_prediction.engines.root_cause import (
+    WINDOW_MINUTES,
     PastIncident,
     analyze_root_cause,
     cosine_similarity,
@@ -431,3 +432,65 @@ def test_a_since_before_the_hour_changes_nothing(hours_before):
     assert evidence_start(frame.index[-1].to_pydatetime(), since.to_pydatetime()) == max(
         since, frame.index[-1] - pd.Timedelta(hours=1)
     )
+
+
+def test_the_evidence_is_the_last_four_hours_whatever_span_the_caller_passes():
+    """The product passed four hours and the evaluation a day: the evaluation measured an
+    engine the product did not run. A day before them no longer moves the error evidence."""
+    frame = incident_frame(category="timeout", before=2.0, during=60.0)
+    frame.iloc[:200, frame.columns.get_loc("timeout_count")] = 40.0  # a noisy night
+    frame["total_count"] = frame["timeout_count"] + frame["other_count"]
+
+    whole = analyze_root_cause(frame, service="django")
+    last_hours = analyze_root_cause(frame.tail(WINDOW_MINUTES // 5), service="django")
+
+    assert whole.decision_path[0] == last_hours.decision_path[0]
+    assert "timeout errors ×30: 60 per 5 min in the last hour vs 2 before" in whole.hypothesis
+
+
+@pytest.mark.parametrize(
+    "week_ago, cause, text",
+    [
+        # a Monday: yesterday (a Sunday) was quiet, last Monday was as busy as today
+        (1400.0, "cpu_saturation", None),
+        # last Monday was quiet too: a surge
+        (600.0, "traffic_surge", "traffic ×2.4 against the same hour last week"),
+        # unknown: the same time yesterday is the reference
+        (None, "traffic_surge", "traffic ×2.9 against the same time yesterday"),
+    ],
+)
+def test_traffic_is_compared_with_the_same_hour_last_week_when_known(week_ago, cause, text):
+    frame = incident_frame(category="timeout", before=0.4, during=22.0, cpu=(45.0, 85.0))
+    requests = np.full(len(frame), 500.0)
+    requests[-48:] = 1400.0  # the working day began hours ago: no step within the hour
+    requests[-1] = 1450.0
+    frame["metric_request_count"] = requests
+    error_types = {"RequestTimeoutException": 259}
+
+    result = analyze_root_cause(
+        frame, service="laravel", error_types=error_types, traffic_week_ago=week_ago
+    )
+
+    assert result.cause_key == cause
+    cpu_step = next(p for p in result.decision_path if p.startswith("system state: cpu"))
+    if text is None:
+        assert "traffic" not in cpu_step
+    else:
+        assert text in cpu_step
+
+
+def test_a_slow_p95_is_judged_against_the_day_not_the_precursor_hours():
+    """Found in the generator's evaluation: a pool-timeout outage's latency had risen for hours,
+    the three hours before held half the rise, and the p95 of its hour read as normal."""
+    frame = incident_frame(
+        category="timeout", before=0.4, during=30.0, p95_before=800.0, p95_during=(4500.0,)
+    )
+    frame.iloc[-48:-12, frame.columns.get_loc("rt_p95")] = 2600.0  # the precursor hours
+
+    result = analyze_root_cause(frame, service="django")
+
+    latency = [p for p in result.decision_path if "median p95" in p]
+    assert latency == [
+        "system state: median p95 4,500 ms over the last hour (peak 4,500 ms) vs 800 ms before "
+        "→ upstream_timeout"
+    ]
