@@ -80,9 +80,8 @@ _NAMED_MIN_SHARE = 0.1  # below it, names of a mechanism are the background ever
 _FAMILY_WEIGHT = 0.8  # × the share among the hour's three leading types
 _CATEGORY_WEIGHT = 1.0  # the category that grew most, × the share the names leave unexplained
 _GAUGE_WEIGHT = 1.5  # a saturated pool / memory / CPU gauge
-_LATENCY_WEIGHT = (
-    0.7  # p95 more than doubled, with no saturated gauge or traffic step to explain it
-)
+# p95 more than doubled, with no saturated gauge or traffic step to explain it
+_LATENCY_WEIGHT = 0.7
 # Traffic surged but no gauge saturated: the extra load can still exhaust what the service
 # calls (the generator's surges at 79.5% CPU threw pool and read timeouts), so it is evidence,
 # weaker than a saturated gauge and stronger than a slow p95, which every cause shows.
