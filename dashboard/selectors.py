@@ -277,10 +277,12 @@ EPISODE_REACH = timedelta(hours=24)
 
 @dataclass(frozen=True)
 class EpisodeCause:
-    """One likely cause of an episode and what to do, as the row shows them."""
+    """One likely cause of an episode and what to do, as the row shows them, and why: the
+    decision path's steps (error type, service, system state, similar past issues)."""
 
     text: str
     action: str
+    path: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -397,13 +399,20 @@ def _split_into_episodes(rows: list[AnomalyDetection]) -> list[list[AnomalyDetec
 
 def _episode(members: list[AnomalyDetection]) -> AnomalyEpisode:
     """One row's figures from its buckets (oldest first): worst severity, peak, causes once."""
+    from ml_prediction.services.training import ROOT_CAUSE_PATH_FEATURE
+
     first, last = members[0], members[-1]
     peak = max(members, key=lambda a: (a.observed_value or 0.0, a.window_start))
     # each distinct cause once, said as of the newest bucket that carries it
-    cause_at: dict[tuple[str, str], datetime] = {}
+    cause_at: dict[tuple[str, str], tuple[datetime, list]] = {}
     for a in members:
         if a.root_cause_hypothesis or a.recommended_action:
-            cause_at[(a.root_cause_hypothesis, a.recommended_action)] = api.cause_computed_at(a)
+            features = a.contributing_features if isinstance(a.contributing_features, dict) else {}
+            path = features.get(ROOT_CAUSE_PATH_FEATURE)
+            cause_at[(a.root_cause_hypothesis, a.recommended_action)] = (
+                api.cause_computed_at(a),
+                path if isinstance(path, list) else [],
+            )
     types: list[str] = []
     for a in members:
         name = a.get_anomaly_type_display()
@@ -425,8 +434,12 @@ def _episode(members: list[AnomalyDetection]) -> AnomalyEpisode:
         bucket_minutes=round((first.window_end - first.window_start).total_seconds() / 60),
         anomaly_types=types,
         causes=[
-            EpisodeCause(text=cause_as_of(text, at=at), action=action)
-            for (text, action), at in cause_at.items()
+            EpisodeCause(
+                text=cause_as_of(text, at=at),
+                action=action,
+                path=tuple(cause_as_of(str(step), at=at) for step in path),
+            )
+            for (text, action), (at, path) in cause_at.items()
         ],
         learning=any(
             a.detection_state == AnomalyDetection.DetectionState.LEARNING for a in members

@@ -78,6 +78,7 @@ from ml_prediction.services.training import (
     LATENCY_FORECAST,
     ROOT_CAUSE_AS_OF_FEATURE,
     ROOT_CAUSE_KEY_FEATURE,
+    ROOT_CAUSE_PATH_FEATURE,
     ROOT_CAUSE_RELEASE_FEATURE,
     engine_config,
     error_type_names_for_service,
@@ -137,9 +138,15 @@ class _Explanation:
     recommended_action: str = ""
     as_of: str = ""  # ISO end of the hour the hypothesis describes ("in the last hour")
     release: str = ""  # bad_release: the release the cause names (the rollback's target)
+    path: tuple[str, ...] = ()  # the decision path behind the cause
 
 
 _NO_EXPLANATION = _Explanation()
+
+
+def _stored_path(value: Any) -> tuple[str, ...]:
+    """A row's stored decision path; rows written before it was kept have none."""
+    return tuple(str(step) for step in value) if isinstance(value, list) else ()
 
 
 @dataclass(frozen=True)
@@ -870,6 +877,7 @@ class _Run:
                 recommended_action="; ".join(r.title for r in episode.recommendations),
                 as_of=episode.as_of.isoformat(),
                 release=episode.cause.suspect_release,
+                path=tuple(episode.cause.decision_path),
             )
             for s in episode.scores:
                 explained[(s.metric_name, s.timestamp)] = item
@@ -903,6 +911,7 @@ class _Run:
                 recommended_action=action,
                 as_of=str((features or {}).get(ROOT_CAUSE_AS_OF_FEATURE) or ""),
                 release=str((features or {}).get(ROOT_CAUSE_RELEASE_FEATURE) or ""),
+                path=_stored_path((features or {}).get(ROOT_CAUSE_PATH_FEATURE)),
             )
             for metric, start, hypothesis, confidence, action, features in stored
         }
@@ -943,6 +952,8 @@ class _Run:
                 features[ROOT_CAUSE_AS_OF_FEATURE] = explained.as_of
             if explained.release:
                 features[ROOT_CAUSE_RELEASE_FEATURE] = explained.release
+            if explained.path:
+                features[ROOT_CAUSE_PATH_FEATURE] = list(explained.path)
             anomaly_rows.append(
                 AnomalyDetection(
                     model=anomaly_model,
@@ -1125,6 +1136,16 @@ class _Run:
                 "hypothesis": cause.hypothesis,
                 "confidence": finite(cause.confidence),
                 "suspect_release": cause.suspect_release,
+                "decision_path": list(cause.decision_path),
+                "similar_incidents": [
+                    {
+                        "incident_id": i.incident_id,
+                        "similarity": finite(i.similarity),
+                        "summary": i.summary,
+                        "cause_key": i.cause_key,
+                    }
+                    for i in cause.similar_incidents
+                ],
             },
             "actions": {"created": len(action_ids), "ids": [str(i) for i in action_ids]},
             "insights": {

@@ -94,6 +94,9 @@ ROOT_CAUSE_AS_OF_FEATURE = "root_cause_as_of"
 # ... and, for a bad release, the release it names: a quick run that continues the episode
 # recommends rolling back that release, as the run that explained it did.
 ROOT_CAUSE_RELEASE_FEATURE = "root_cause_release"
+# ... and the decision path behind the cause (one line a step: error type, service, system
+# state, similar past issues), so whoever reads the row sees why, not only what.
+ROOT_CAUSE_PATH_FEATURE = "root_cause_path"
 # Forecast series from the bucket frame: name → (frame column, aggregation to hourly).
 FORECAST_SERIES: dict[str, tuple[str, str]] = {
     "error_count": ("total_count", "sum"),

@@ -37,7 +37,15 @@
         }
         if (!response.ok) throw new Error("HTTP " + response.status);
         return response.text().then(function (html) {
+          // a "why this cause" somebody opened stays open across the refresh
+          var open = Array.prototype.map.call(
+            panels.querySelectorAll("details[open][data-key]"),
+            function (d) { return d.dataset.key; });
           panels.innerHTML = html;
+          open.forEach(function (key) {
+            var d = panels.querySelector('details[data-key="' + key + '"]');
+            if (d) d.open = true;
+          });
           var now = new Date();
           updatedAt.textContent = now.toISOString().substring(11, 19);
           live.classList.remove("stale");

@@ -227,3 +227,67 @@ def test_an_alert_link_opened_while_signed_out_lands_on_its_row_after_signing_in
     # then the dashboard opens at the anomaly the alert was about
     page.wait_for_url(f"{live_server.url}/dashboard/#{anchor}")
     assert page.evaluate("location.hash") == f"#{anchor}"
+
+
+def test_why_this_cause_shows_the_decision_path_and_stays_open_across_refreshes(
+    dashboard_rows, logged_in_page, settings, live_server
+):
+    """The engine's decision path behind an episode's cause was dropped before it reached the
+    page: people saw the one-sentence hypothesis, never the steps that led to it."""
+    from datetime import timedelta
+
+    from ml_prediction.models import AnomalyDetection
+
+    # given an explained episode whose row keeps its decision path, and a 1-second refresh
+    settings.DASHBOARD_REFRESH_SECONDS = 1
+    start = dashboard_rows.now - timedelta(minutes=10)
+    path = [
+        "error type: database errors ×40: 120 per 5 min in the last hour vs 3 before "
+        "→ db_pool_exhaustion",
+        "service: django is a back end (database pool, memory, upstream calls)",
+        "system state: db pool at 97% (baseline 40%) → db_pool_exhaustion",
+        "similar past issues: no history given",
+    ]
+    incident = AnomalyDetection.objects.create(
+        service="django",
+        metric_name="error_count",
+        window_start=start,
+        window_end=start + timedelta(minutes=5),
+        observed_value=120.0,
+        expected_value=3.0,
+        anomaly_score=0.99,
+        is_anomaly=True,
+        severity_level="critical",
+        anomaly_type="spike",
+        root_cause_hypothesis="django: database connections are exhausted (db pool 97%).",
+        contributing_features={
+            "root_cause_key": "db_pool_exhaustion",
+            "root_cause_as_of": (start + timedelta(minutes=5)).isoformat(),
+            "root_cause_path": path,
+        },
+    )
+    page = logged_in_page
+    page.goto(f"{live_server.url}/dashboard/")
+    row = page.locator(f"#anomalies tr[data-anomaly-id='{incident.anomaly_id}']")
+    why = row.locator("details.path")
+    assert why.count() == 1
+    assert not why.locator("ol").is_visible()  # closed until asked
+
+    # when somebody opens "why this cause" and the panels refresh twice
+    why.locator("summary").click()
+    page.evaluate(
+        "window.__refreshes = 0; document.getElementById('panels')"
+        ".addEventListener('panels:refreshed', () => window.__refreshes++)"
+    )
+    page.wait_for_function("window.__refreshes >= 2")
+
+    # then every step is listed, "the last hour" said as the hour it meant, and it stayed open
+    steps = row.locator("details.path ol li").all_inner_texts()
+    assert len(steps) == 4
+    assert steps[0].startswith("error type: database errors ×40: 120 per 5 min in the hour before ")
+    assert steps[2] == "system state: db pool at 97% (baseline 40%) → db_pool_exhaustion"
+    assert row.locator("details.path").get_attribute("open") is not None
+    assert row.locator("details.path ol").is_visible()
+    # rows without a stored path (written before it was kept) show no empty disclosure
+    other = page.locator(f"#anomalies tr[data-anomaly-id='{dashboard_rows.critical_anomaly_id}']")
+    assert other.locator("details.path").count() == 0
