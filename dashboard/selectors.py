@@ -399,19 +399,15 @@ def _split_into_episodes(rows: list[AnomalyDetection]) -> list[list[AnomalyDetec
 
 def _episode(members: list[AnomalyDetection]) -> AnomalyEpisode:
     """One row's figures from its buckets (oldest first): worst severity, peak, causes once."""
-    from ml_prediction.services.training import ROOT_CAUSE_PATH_FEATURE
-
     first, last = members[0], members[-1]
     peak = max(members, key=lambda a: (a.observed_value or 0.0, a.window_start))
     # each distinct cause once, said as of the newest bucket that carries it
-    cause_at: dict[tuple[str, str], tuple[datetime, list]] = {}
+    cause_at: dict[tuple[str, str], tuple[datetime, list[str]]] = {}
     for a in members:
         if a.root_cause_hypothesis or a.recommended_action:
-            features = a.contributing_features if isinstance(a.contributing_features, dict) else {}
-            path = features.get(ROOT_CAUSE_PATH_FEATURE)
             cause_at[(a.root_cause_hypothesis, a.recommended_action)] = (
                 api.cause_computed_at(a),
-                path if isinstance(path, list) else [],
+                api.cause_path_lines(a),
             )
     types: list[str] = []
     for a in members:
@@ -437,7 +433,7 @@ def _episode(members: list[AnomalyDetection]) -> AnomalyEpisode:
             EpisodeCause(
                 text=cause_as_of(text, at=at),
                 action=action,
-                path=tuple(cause_as_of(str(step), at=at) for step in path),
+                path=tuple(path),
             )
             for (text, action), (at, path) in cause_at.items()
         ],

@@ -448,6 +448,11 @@ def _alert_blocks(context: dict[str, Any]) -> list[dict[str, Any]]:
                 ),
             }
         )
+    if context.get("root_cause_path"):
+        lines = "\n".join(f"• {_esc(str(step))}" for step in context["root_cause_path"])
+        blocks.append(
+            {"type": "section", "text": _mrkdwn(_cut(f"*Why this cause*\n{lines}", 3000))}
+        )
     if context["action_lines"]:
         lines = "\n".join(f"• {_esc(line)}" for line in context["action_lines"])
         blocks.append({"type": "section", "text": _mrkdwn(f"*Recommended actions*\n{lines}")})

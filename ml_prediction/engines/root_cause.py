@@ -336,6 +336,19 @@ def _span(recent: pd.DataFrame, data: pd.DataFrame) -> str:
 _RELATIVE_HOUR = re.compile(r"\b(in|over) the last hour\b")
 
 
+_STEP_CONCLUSION = re.compile(r"^(?P<head>.*) → (?P<key>[a-z_]+)$", re.DOTALL)
+
+
+def step_in_words(step: str) -> str:
+    """A decision-path step as people read it: its conclusion's cause key in words
+    ("… db pool at 97% → database connections are exhausted"). The stored path keeps the keys,
+    which API clients match on; a page or an email says what they mean."""
+    match = _STEP_CONCLUSION.match(step)
+    if match is None:
+        return step
+    return f"{match['head']} → {cause_phrase(match['key'])}"
+
+
 def cause_as_of(text: str, *, at: datetime) -> str:
     """A hypothesis with its "the last hour" said as the hour it meant ("the hour before
     Nov 25 22:45 UTC"). Read later, or kept by a later run, "in the last hour" reads as now;

@@ -37,6 +37,7 @@ from ml_prediction.services.errors import NotFound
 from ml_prediction.services.selectors import (
     PENDING_ACTION_STATUSES,
     cause_computed_at,
+    cause_path_lines,
     head_base_rate,
 )
 
@@ -641,6 +642,7 @@ def anomaly_payload(
         "window_minutes": _config()["ANOMALY_ALERT_WINDOW_MINUTES"],
         "factors": anomaly_factor_lines(a.contributing_features),
         "root_cause_hypothesis": cause_as_of(a.root_cause_hypothesis, at=cause_computed_at(a)),
+        "root_cause_path": cause_path_lines(a),
         "recommended_actions": _action_lines(
             [{"title": a.recommended_action}] if a.recommended_action else [], actions or []
         ),

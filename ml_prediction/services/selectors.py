@@ -425,6 +425,21 @@ def cause_computed_at(anomaly: AnomalyDetection) -> datetime:
     return parsed or anomaly.window_end
 
 
+def cause_path_lines(anomaly: AnomalyDetection) -> list[str]:
+    """The decision path behind the row's cause as a page says it: each step's "the last hour"
+    as the hour it meant, its conclusion in words (the row keeps the keys, for API clients);
+    empty for rows stored before the path was kept."""
+    from ml_prediction.engines.root_cause import cause_as_of, step_in_words
+    from ml_prediction.services.training import ROOT_CAUSE_PATH_FEATURE
+
+    features = anomaly.contributing_features
+    steps = features.get(ROOT_CAUSE_PATH_FEATURE) if isinstance(features, dict) else None
+    if not isinstance(steps, list):
+        return []
+    at = cause_computed_at(anomaly)
+    return [step_in_words(cause_as_of(str(step), at=at)) for step in steps]
+
+
 # Newest window first. Not ``-detected_at``: every analysis re-scores the buckets of its
 # lookback and stamps them all with the same ``detected_at``, so whole batches would tie and
 # come out in any order. (service, metric_name, window_start) is unique: a total order.

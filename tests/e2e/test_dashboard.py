@@ -285,7 +285,11 @@ def test_why_this_cause_shows_the_decision_path_and_stays_open_across_refreshes(
     steps = row.locator("details.path ol li").all_inner_texts()
     assert len(steps) == 4
     assert steps[0].startswith("error type: database errors ×40: 120 per 5 min in the hour before ")
-    assert steps[2] == "system state: db pool at 97% (baseline 40%) → db_pool_exhaustion"
+    # each step's conclusion in words, as the hypotheses say causes (the row keeps the key)
+    assert steps[0].endswith(" → database connections are exhausted")
+    assert steps[2] == (
+        "system state: db pool at 97% (baseline 40%) → database connections are exhausted"
+    )
     assert row.locator("details.path").get_attribute("open") is not None
     assert row.locator("details.path ol").is_visible()
     # rows without a stored path (written before it was kept) show no empty disclosure

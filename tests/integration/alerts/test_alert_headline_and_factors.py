@@ -102,3 +102,40 @@ def test_anomaly_factors_are_shown_as_measurements_with_their_meaning(
         assert "contribution" not in rendered
         assert "root_cause_key" not in rendered and "upstream_timeout" not in rendered
     assert "rt_p95 = 30,976 ms" in html and "rt_p95 = 30,976 ms" in slack
+
+
+def test_an_anomaly_page_says_why_this_cause_step_by_step_in_words(
+    smtp_server, ml_config, eager_celery, deliver_on_commit, make_anomaly
+):
+    """The engine's decision path behind the cause reached nobody; the person paged reads it
+    under the hypothesis, each conclusion in words rather than the stored key."""
+    make_anomaly(minutes_ago=10)
+    anomaly = make_anomaly(minutes_ago=5)
+    AnomalyDetection.objects.filter(pk=anomaly.pk).update(
+        contributing_features={
+            "root_cause_key": "upstream_timeout",
+            "root_cause_path": [
+                "error type: timeout errors ×16: 22 per 5 min in the last hour vs 1.4 before "
+                "→ upstream_timeout",
+                "service: laravel is a back end (database pool, memory, upstream calls)",
+                "system state: metrics within their normal range",
+            ],
+        }
+    )
+
+    _dispatch(deliver_on_commit, anomalies=[anomaly])
+
+    message = smtp_server.messages[0]
+    text = message.get_body(preferencelist=("plain",)).get_content().replace("\r\n", "\n")
+    html = message.get_body(preferencelist=("html",)).get_content()
+    slack = str(slack_message(AlertNotification.objects.get(status="sent").payload))
+    first = "error type: timeout errors ×16: 22 per 5 min in the hour before "
+    conclusion = " vs 1.4 before → a dependency is slow and requests time out"
+    assert "Why this cause:\n- " + first in text
+    assert conclusion + "\n- service: laravel is a back end" in text
+    assert "- system state: metrics within their normal range" in text
+    for rendered in (html, slack):
+        assert "Why this cause" in rendered
+        assert first in rendered and conclusion in rendered
+    for rendered in (text, html, slack):
+        assert "upstream_timeout" not in rendered and "the last hour" not in rendered

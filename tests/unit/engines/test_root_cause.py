@@ -16,6 +16,7 @@ from ml_prediction.engines.root_cause import (
     evidence_start,
     incident_signature,
     message_template,
+    step_in_words,
 )
 from ml_prediction.engines.simulator import SimulationConfig, simulate
 
@@ -494,3 +495,24 @@ def test_a_slow_p95_is_judged_against_the_day_not_the_precursor_hours():
         "system state: median p95 4,500 ms over the last hour (peak 4,500 ms) vs 800 ms before "
         "→ upstream_timeout"
     ]
+
+
+@pytest.mark.parametrize(
+    "step, said",
+    [
+        (
+            "system state: db pool at 97% (baseline 40%) → db_pool_exhaustion",
+            "system state: db pool at 97% (baseline 40%) → database connections are exhausted",
+        ),
+        (
+            "system state: cpu at 91% → cpu_saturation",
+            "system state: cpu at 91% → CPU is saturated",
+        ),
+        # a step without a conclusion, or one that names no key, stays as it is
+        ("system state: metrics within their normal range",) * 2,
+        ("similar past issues: none above 0.80 similarity",) * 2,
+        ("service: x → Not A Key",) * 2,
+    ],
+)
+def test_a_steps_conclusion_is_said_in_words(step, said):
+    assert step_in_words(step) == said
