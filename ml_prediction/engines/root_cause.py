@@ -337,16 +337,18 @@ _RELATIVE_HOUR = re.compile(r"\b(in|over) the last hour\b")
 
 
 _STEP_CONCLUSION = re.compile(r"^(?P<head>.*) → (?P<key>[a-z_]+)$", re.DOTALL)
+# a cause key inside a step ("… name memory_leak, but only 1% …", "… (bad_release), similarity")
+_STEP_KEY = re.compile(r"\b(" + "|".join(k for k in _HYPOTHESES if "_" in k) + r")\b")
 
 
 def step_in_words(step: str) -> str:
     """A decision-path step as people read it: its conclusion's cause key in words
-    ("… db pool at 97% → database connections are exhausted"). The stored path keeps the keys,
-    which API clients match on; a page or an email says what they mean."""
+    ("… db pool at 97% → database connections are exhausted"), a key inside it as plain words
+    ("name memory leak"). The stored path keeps the keys, which API clients match on; a page or
+    an email says what they mean."""
     match = _STEP_CONCLUSION.match(step)
-    if match is None:
-        return step
-    return f"{match['head']} → {cause_phrase(match['key'])}"
+    head, tail = (match["head"], f" → {cause_phrase(match['key'])}") if match else (step, "")
+    return _STEP_KEY.sub(lambda m: m[1].replace("_", " "), head) + tail
 
 
 def cause_as_of(text: str, *, at: datetime) -> str:

@@ -512,6 +512,17 @@ def test_a_slow_p95_is_judged_against_the_day_not_the_precursor_hours():
         ("system state: metrics within their normal range",) * 2,
         ("similar past issues: none above 0.80 similarity",) * 2,
         ("service: x → Not A Key",) * 2,
+        # keys inside a step read as words too
+        (
+            "error type: MemoryError (1) name memory_leak, but only 0% of the hour's errors: "
+            "background",
+            "error type: MemoryError (1) name memory leak, but only 0% of the hour's errors: "
+            "background",
+        ),
+        (
+            "similar past issue: 5f0c (db_pool_exhaustion), similarity 0.91",
+            "similar past issue: 5f0c (db pool exhaustion), similarity 0.91",
+        ),
     ],
 )
 def test_a_steps_conclusion_is_said_in_words(step, said):
