@@ -482,15 +482,16 @@ def _traffic(
     week_ago: float | None,
 ) -> _Traffic | None:
     """The hour's traffic and its reference: the same hour a week before when known (the
-    product's own model of normal is the hour of the week), else the same time yesterday
-    when the frame spans about a day (its oldest hour; a daily peak is not a surge), else the
-    three hours before."""
+    product's own model of normal is the hour of the week; a rate that is not a finite count
+    of requests, as a client may send, is not known), else the same time yesterday when the
+    frame spans about a day (its oldest hour; a daily peak is not a surge), else the three
+    hours before."""
     if requests is None or "metric_request_count" not in context.columns:
         return None
     peak, baseline = requests
     series = context["metric_request_count"]
     bm = context.attrs.get("bucket_minutes", 5)
-    if week_ago is not None and week_ago == week_ago:
+    if week_ago is not None and math.isfinite(week_ago) and week_ago >= 0:
         reference, against = float(week_ago), "the same hour last week"
     elif len(series) >= (1440 - 2 * RECENT_MINUTES) // bm:
         reference = float(series.iloc[: max(RECENT_MINUTES // bm, 1)].mean())

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -564,14 +565,27 @@ error_type_counts = st.dictionaries(
     service=st.sampled_from(SERVICES),
     error_types=error_type_counts,
     past=st.lists(bucket_frames(min_rows=1, max_rows=60), max_size=2),
+    week_ago=st.one_of(st.none(), st.floats(allow_nan=True, allow_infinity=True)),
 )
-@example(frame=_quiet_then_cpu_bound_traffic(), service="java", error_types={}, past=[])
-@example(frame=EMPTY, service="react", error_types={}, past=[_regular(48, rt_p95=-3.0)])
+@example(
+    frame=_quiet_then_cpu_bound_traffic(), service="java", error_types={}, past=[], week_ago=None
+)
+@example(
+    frame=EMPTY, service="react", error_types={}, past=[_regular(48, rt_p95=-3.0)], week_ago=None
+)
+@example(
+    frame=_quiet_then_cpu_bound_traffic(),
+    service="java",
+    error_types={},
+    past=[],
+    week_ago=-math.inf,
+)
 def test_root_cause_is_a_finite_explanation_for_any_window(
     frame: pd.DataFrame,
     service: str,
     error_types: dict[str, int],
     past: list[pd.DataFrame],
+    week_ago: float | None,
 ) -> None:
     history = []
     for i, window in enumerate(past):
@@ -582,9 +596,18 @@ def test_root_cause_is_a_finite_explanation_for_any_window(
         assert not [k for k, v in signature.items() if not math.isfinite(v)], signature
         cause = list(CAUSE_ACTIONS)[i % len(CAUSE_ACTIONS)]
         history.append(PastIncident(f"inc-{i}", cause, signature))
-    result = analyze_root_cause(frame, service=service, error_types=error_types, history=history)
+    result = analyze_root_cause(
+        frame,
+        service=service,
+        error_types=error_types,
+        history=history,
+        traffic_week_ago=week_ago,
+    )
     event(f"cause: {result.cause_key}")
     _check_root_cause(result)
+    # the traffic's reference is a rate: no text says "nan", "inf" or a negative rate
+    said = " ".join([result.hypothesis, *result.decision_path])
+    assert not re.search(r"\b(nan|inf)\b|from -\d", said, re.IGNORECASE), said
 
 
 @settings(PROPERTY, max_examples=40)
