@@ -90,6 +90,28 @@ def _ts(at: datetime) -> str:
     return at.isoformat().replace("+00:00", "Z")
 
 
+def critical_spike(
+    service: str, start: datetime, *, observed: float, expected: float, score: float, **fields
+):
+    """One stored critical spike bucket of 5 minutes of ``service``'s error count, as an
+    analysis leaves it (``fields``: its hypothesis, action, contributing features)."""
+    from ml_prediction.models import AnomalyDetection
+
+    return AnomalyDetection.objects.create(
+        service=service,
+        metric_name="error_count",
+        window_start=start,
+        window_end=start + timedelta(minutes=5),
+        observed_value=observed,
+        expected_value=expected,
+        anomaly_score=score,
+        is_anomaly=True,
+        severity_level="critical",
+        anomaly_type="spike",
+        **fields,
+    )
+
+
 @pytest.fixture
 def dashboard_rows(ops_user) -> DashboardRows:
     """Three days of rollups for three services, a forecast each, anomalies, predictions,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.e2e.conftest import critical_spike
+
 pytestmark = [
     pytest.mark.e2e,
     pytest.mark.django_db(transaction=True, databases=["default", "ml_prediction"]),
@@ -155,8 +157,6 @@ def test_a_new_incident_appears_without_a_page_reload(
     # given a dashboard that refreshes every second, and a marker that a reload would erase
     from datetime import timedelta
 
-    from ml_prediction.models import AnomalyDetection
-
     settings.DASHBOARD_REFRESH_SECONDS = 1
     page = logged_in_page
     page.goto(f"{live_server.url}/dashboard/")
@@ -165,17 +165,12 @@ def test_a_new_incident_appears_without_a_page_reload(
 
     # when an analysis stores a new critical anomaly while people watch
     start = dashboard_rows.now - timedelta(minutes=5)
-    incident = AnomalyDetection.objects.create(
-        service="flutter",
-        metric_name="error_count",
-        window_start=start,
-        window_end=start + timedelta(minutes=5),
-        observed_value=300.0,
-        expected_value=12.0,
-        anomaly_score=0.97,
-        is_anomaly=True,
-        severity_level="critical",
-        anomaly_type="spike",
+    incident = critical_spike(
+        "flutter",
+        start,
+        observed=300.0,
+        expected=12.0,
+        score=0.97,
         root_cause_hypothesis="Bad release 4.2.0 deployed 10 minutes ago.",
     )
 
@@ -236,8 +231,6 @@ def test_why_this_cause_shows_the_decision_path_and_stays_open_across_refreshes(
     page: people saw the one-sentence hypothesis, never the steps that led to it."""
     from datetime import timedelta
 
-    from ml_prediction.models import AnomalyDetection
-
     # given an explained episode whose row keeps its decision path, and a 1-second refresh
     settings.DASHBOARD_REFRESH_SECONDS = 1
     start = dashboard_rows.now - timedelta(minutes=10)
@@ -248,17 +241,12 @@ def test_why_this_cause_shows_the_decision_path_and_stays_open_across_refreshes(
         "system state: db pool at 97% (baseline 40%) → db_pool_exhaustion",
         "similar past issues: no history given",
     ]
-    incident = AnomalyDetection.objects.create(
-        service="django",
-        metric_name="error_count",
-        window_start=start,
-        window_end=start + timedelta(minutes=5),
-        observed_value=120.0,
-        expected_value=3.0,
-        anomaly_score=0.99,
-        is_anomaly=True,
-        severity_level="critical",
-        anomaly_type="spike",
+    incident = critical_spike(
+        "django",
+        start,
+        observed=120.0,
+        expected=3.0,
+        score=0.99,
         root_cause_hypothesis="django: database connections are exhausted (db pool 97%).",
         contributing_features={
             "root_cause_key": "db_pool_exhaustion",

@@ -9,6 +9,8 @@ from datetime import timedelta
 
 import pytest
 
+from tests.e2e.conftest import critical_spike
+
 pytestmark = [
     pytest.mark.e2e,
     pytest.mark.django_db(transaction=True, databases=["default", "ml_prediction"]),
@@ -28,20 +30,14 @@ def test_no_table_overflows_its_column_and_every_button_can_be_pressed(
     dashboard_rows, logged_in_page, live_server, screenshot, width
 ):
     # given an anomaly whose cause holds long unbreakable names, beside the pending actions
-    from ml_prediction.models import AnomalyDetection
 
     start = dashboard_rows.now - timedelta(minutes=40)
-    AnomalyDetection.objects.create(
-        service="java",
-        metric_name="error_count",
-        window_start=start,
-        window_end=start + timedelta(minutes=5),
-        observed_value=67.0,
-        expected_value=4.0,
-        anomaly_score=0.99,
-        is_anomaly=True,
-        severity_level="critical",
-        anomaly_type="spike",
+    critical_spike(
+        "java",
+        start,
+        observed=67.0,
+        expected=4.0,
+        score=0.99,
         root_cause_hypothesis=LONG_CAUSE,
         recommended_action="Increase the database connection pool of java",
     )
