@@ -87,6 +87,26 @@ RELEASE_WORDING: dict[str, tuple[str, str]] = {
         "after {release} went out (the root cause's decision path says when, and its share).",
     ),
 }
+# action_type → (title, description) when the root cause named the dependency the errors fail
+# on (`RootCauseResult.suspect_dependency`): "the failing dependency" sends on-call looking for
+# it; the host the errors name is where to act.
+DEPENDENCY_WORDING: dict[str, tuple[str, str]] = {
+    "enable_circuit_breaker": (
+        "Open the circuit breaker from {service} towards {dependency}",
+        "Fail fast (with a fallback) on calls from {service} to {dependency} instead of "
+        "queueing: the errors name {dependency}.",
+    ),
+    "increase_timeout": (
+        "Review timeouts and retries of {service} towards {dependency}",
+        "Tune the timeouts/retry budgets of {service}'s calls to {dependency} so that a slow "
+        "{dependency} does not exhaust the workers of {service}.",
+    ),
+    "check_network": (
+        "Check {dependency} and the network between {service} and it",
+        "Check that {dependency} is up and listening, then DNS, routes and security groups "
+        "between {service} and {dependency}; fail over to a healthy zone if one is down.",
+    ),
+}
 # the title column holds 200 characters; a release name may hold as many
 _RELEASE_IN_TITLE = 60
 
@@ -125,12 +145,19 @@ def action_priority(*, severity: str, probability: float) -> str:
 
 
 def recommend_actions(
-    *, cause_key: str, severity: str, probability: float, service: str, release: str = ""
+    *,
+    cause_key: str,
+    severity: str,
+    probability: float,
+    service: str,
+    release: str = "",
+    dependency: str = "",
 ) -> list[ActionRecommendation]:
     """The catalogue's actions for a root cause; unknown causes get "investigate".
 
     ``release``: the release the root cause found behind the errors (`RootCauseResult.
-    suspect_release`); the actions that act on a release name it.
+    suspect_release`); the actions that act on a release name it. ``dependency``: the host the
+    errors fail on (`RootCauseResult.suspect_dependency`); the actions towards it name it.
     """
     priority = action_priority(severity=severity, probability=probability)
     levels = ("low", "medium", "high", "critical")
@@ -140,13 +167,21 @@ def recommend_actions(
         title, description, automated, impact = ACTION_CATALOGUE[action_type]
         if release and action_type in RELEASE_WORDING:
             title, description = RELEASE_WORDING[action_type]
+        if dependency and action_type in DEPENDENCY_WORDING:
+            title, description = DEPENDENCY_WORDING[action_type]
         # Fallback actions rank one step below the first choice.
         own_priority = priority if rank == 0 else levels[max(levels.index(priority) - 1, 0)]
         recommendations.append(
             ActionRecommendation(
                 action_type=action_type,
-                title=title.format(service=service, release=_shortened(release)),
-                description=description.format(service=service, release=release),
+                title=title.format(
+                    service=service,
+                    release=_shortened(release),
+                    dependency=_shortened(dependency),
+                ),
+                description=description.format(
+                    service=service, release=release, dependency=dependency
+                ),
                 priority=own_priority,
                 can_be_automated=automated,
                 estimated_impact=impact,
@@ -156,7 +191,7 @@ def recommend_actions(
     return recommendations
 
 
-def _shortened(release: str) -> str:
-    if len(release) <= _RELEASE_IN_TITLE:
-        return release
-    return release[: _RELEASE_IN_TITLE - 1] + "…"
+def _shortened(name: str) -> str:
+    if len(name) <= _RELEASE_IN_TITLE:
+        return name
+    return name[: _RELEASE_IN_TITLE - 1] + "…"

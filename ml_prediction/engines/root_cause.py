@@ -110,6 +110,16 @@ _CATEGORY_CAUSE = {
     "api": "bad_release",
     "auth": "auth_failure",
 }
+# Causes whose first question is "which dependency?": the host most of the hour's errors name
+# (`_named_dependency`) is said in the hypothesis and the actions.
+DEPENDENCY_CAUSES = ("upstream_timeout", "network_partition")
+_DEPENDENCY_MIN_SHARE = 0.2  # of all the hour's errors: below it the host is a bystander
+_DEPENDENCY_MAJORITY = 0.5  # of the errors that name a host
+_DEPENDENCY_HYPOTHESES = {
+    "upstream_timeout": "{dependency} is slow and requests to it time out",
+    "network_partition": "the network path to {dependency} is failing",
+    "refused": "{dependency} refuses connections (down, or not listening)",
+}
 _HYPOTHESES = {
     "db_pool_exhaustion": "database connections are exhausted",
     "upstream_timeout": "a dependency is slow and requests time out",
@@ -136,14 +146,80 @@ def cause_phrase(cause_key: str) -> str:
 _NUMBER = re.compile(
     r"\b(0x[0-9a-f]+\b|[0-9a-f]{8}-[0-9a-f-]{27,}\b|\d+(\.\d+)?(?=[a-z%]{0,4}\b))", re.IGNORECASE
 )
-_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
+# A quoted host is the dependency the error failed on, not a variable part: urllib3's
+# "HTTPSConnectionPool(host='payments', port=443)", libpq's 'on host "db"'. Timeouts towards
+# payments and towards inventory are two incidents, and the root cause names the one it sees.
+_QUOTED = re.compile(
+    r"(?P<host>\bhost[= ](?:'[^']*'|\"[^\"]*\"))|'[^']*'|\"[^\"]*\"", re.IGNORECASE
+)
 
 
 def message_template(message: str) -> str:
-    """A message with its variable parts (numbers, ids, quoted values) replaced by placeholders."""
-    text = _QUOTED.sub("<str>", message or "")
+    """A message with its variable parts (numbers, ids, quoted values other than a host)
+    replaced by placeholders."""
+    text = _QUOTED.sub(lambda m: m["host"] or "<str>", message or "")
     text = _NUMBER.sub("<n>", text)
     return re.sub(r"\s+", " ", text).strip()[:200]
+
+
+# Where an error says which dependency it failed on (each pattern's group 1 is the host):
+# urllib3 and libpq's quoted host, a URL's host, a DNS failure's name, and "host:port" after
+# the words that introduce it ("refused: inventory-service:8080", "on db:5432",
+# "connect to redis at cache:6379", curl's "Failed to connect to api port 443"), Dart's
+# "address = api". An IP address is no name (a template makes it <n>).
+_DEPENDENCY_PATTERNS: tuple[re.Pattern[str], ...] = (
+    re.compile(r"\bhost[= ]['\"]([^'\"\s]+)['\"]"),
+    # not a link to documentation (curl: "(see https://curl.haxx.se/…) for https://payments/…")
+    re.compile(
+        r"(?<!see )\b[a-z][a-z0-9+.-]*://(?:[^@/\s]*@)?([a-z0-9][a-z0-9.-]*[a-z0-9])(?=[:/\s'\")?#]|$)"
+    ),
+    re.compile(
+        r"(?:enotfound|eai_again|resolve host:?|unknownhostexception:?|unknown host:?)"
+        r"\s+['\"]?([a-z0-9][a-z0-9.-]*[a-z0-9])"
+    ),
+    re.compile(
+        r"(?:\bto|\bon|\bat|\bfrom|refused:?|reset:?|\bconnect(?:ing)?:?)\s+"
+        r"([a-z][a-z0-9-]*(?:\.[a-z0-9-]+)*)(?:/[^\s:]*)?(?::| port )(?:<n>|\d{1,5}\b)"
+    ),
+    # Dart's SocketException: "Connection refused, errno = 111, address = api.example.org"
+    re.compile(r"\baddress = ([a-z][a-z0-9-]*(?:\.[a-z0-9-]+)*)"),
+)
+# a stack frame's file or a position, not a host ("at main.js:42", "at line:5")
+_SOURCE_FILE = re.compile(r"\.(js|mjs|cjs|ts|tsx|jsx|vue|py|java|kt|php|dart|rb|go|cs)$")
+_NOT_HOSTS = frozenset(
+    (
+        "line",
+        "column",
+        "col",
+        "position",
+        "pos",
+        "offset",
+        "index",
+        "row",
+        "port",
+        "errno",
+        "code",
+        "status",
+    )
+)
+
+
+def dependency_in_message(message: str) -> str:
+    """The host an error says it failed to reach, lower-cased ("payments", "inventory-service",
+    "db"), or "" when it names none. Works on raw messages and on templates."""
+    text = str(message or "").lower()
+    for pattern in _DEPENDENCY_PATTERNS:
+        for match in pattern.finditer(text):
+            host = match.group(1).strip(".")
+            if (
+                host
+                and "<" not in host
+                and host not in _NOT_HOSTS
+                and not _SOURCE_FILE.search(host)
+                and not re.fullmatch(r"[\d.]+", host)  # an IP address written out
+            ):
+                return host
+    return ""
 
 
 @dataclass(frozen=True)
@@ -641,6 +717,51 @@ def _weigh_error_names(error_types: dict[str, int]) -> _NameEvidence:
     return _NameEvidence(named_votes, family, path, numbers, min(named_share, 1.0))
 
 
+@dataclass(frozen=True)
+class _Dependency:
+    host: str
+    share: float  # of all the hour's errors
+    refused: bool  # most of them say the connection was refused
+    example: str  # the error name that names it most often
+
+
+def _named_dependency(error_types: Mapping[Any, Any]) -> _Dependency | None:
+    """The dependency the hour's errors say they failed on (`dependency_in_message`), when one
+    host is named by most of the errors that name one and by a fifth of all of them.
+
+    Names that point at another mechanism (a database pool, memory, a release) are left out: a
+    background of "connection refused on db:5432" is no evidence of which upstream is slow."""
+    counts = _error_counts(error_types)
+    total = sum(c for _, c in counts)
+    if not total:
+        return None
+    per_host: dict[str, float] = {}
+    refused: dict[str, float] = {}
+    examples: dict[str, tuple[float, str]] = {}
+    for key, count in counts:
+        name = str(key)
+        hint = _name_hint(name)
+        if hint is not None and hint[0] not in DEPENDENCY_CAUSES:
+            continue
+        host = dependency_in_message(name)
+        if not host or not count:
+            continue
+        per_host[host] = per_host.get(host, 0.0) + count
+        if "refused" in name.lower():
+            refused[host] = refused.get(host, 0.0) + count
+        if count > examples.get(host, (0.0, ""))[0]:
+            examples[host] = (count, name)
+    if not per_host:
+        return None
+    host, count = max(per_host.items(), key=lambda kv: kv[1])
+    if (
+        count <= _DEPENDENCY_MAJORITY * sum(per_host.values())
+        or count < _DEPENDENCY_MIN_SHARE * total
+    ):
+        return None
+    return _Dependency(host, count / total, refused.get(host, 0.0) > count / 2, examples[host][1])
+
+
 def _count_text(value: float) -> str:
     return f"{value:,.0f}" if value >= 10 else f"{value:.2g}"
 
@@ -856,7 +977,29 @@ def analyze_root_cause(
     confidence = float(
         np.clip(0.25 + 0.15 * top + 0.25 * (top - runner_up) / (top + 1e-9), 0.05, 0.95)
     )
+    phrase = cause_phrase(cause)
+    dependency = (
+        _named_dependency(error_types) if error_types and cause in DEPENDENCY_CAUSES else None
+    )
+    if dependency is not None:
+        phrase = _DEPENDENCY_HYPOTHESES["refused" if dependency.refused else cause].format(
+            dependency=dependency.host
+        )
+        refused = ", connection refused" if dependency.refused else ""
+        path.append(
+            f"dependency: {dependency.share:.0%} of the hour's errors name {dependency.host}"
+            f"{refused} (most: {dependency.example[:120]})"
+        )
+        numbers.insert(0, f"{dependency.share:.0%} of errors name {dependency.host}")
     detail = "; ".join(numbers) if numbers else "error mix"
-    hypothesis = f"{service}: {cause_phrase(cause)} ({detail})."
+    hypothesis = f"{service}: {phrase} ({detail})."
     suspect = change.release if cause == "bad_release" else ""
-    return RootCauseResult(cause, hypothesis, round(confidence, 3), path, similar, suspect)
+    return RootCauseResult(
+        cause,
+        hypothesis,
+        round(confidence, 3),
+        path,
+        similar,
+        suspect,
+        dependency.host if dependency is not None else "",
+    )

@@ -77,6 +77,7 @@ from ml_prediction.services.selectors import (
 from ml_prediction.services.training import (
     LATENCY_FORECAST,
     ROOT_CAUSE_AS_OF_FEATURE,
+    ROOT_CAUSE_DEPENDENCY_FEATURE,
     ROOT_CAUSE_KEY_FEATURE,
     ROOT_CAUSE_PATH_FEATURE,
     ROOT_CAUSE_RELEASE_FEATURE,
@@ -138,6 +139,7 @@ class _Explanation:
     recommended_action: str = ""
     as_of: str = ""  # ISO end of the hour the hypothesis describes ("in the last hour")
     release: str = ""  # bad_release: the release the cause names (the rollback's target)
+    dependency: str = ""  # a slow/unreachable dependency: the host the errors name
     path: tuple[str, ...] = ()  # the decision path behind the cause
 
 
@@ -477,7 +479,13 @@ class _Run:
         )
 
     def _actions(
-        self, cause_key: str, *, severity: str, probability: float, release: str = ""
+        self,
+        cause_key: str,
+        *,
+        severity: str,
+        probability: float,
+        release: str = "",
+        dependency: str = "",
     ) -> list[ActionRecommendation]:
         try:
             from ml_prediction.engines.actions import recommend_actions
@@ -492,6 +500,7 @@ class _Run:
             probability=probability,
             service=self.service,
             release=release,
+            dependency=dependency,
         )
 
     # ------------------------------------------------------------------ run
@@ -618,6 +627,7 @@ class _Run:
                             severity=severity,
                             probability=probability,
                             release=cause.suspect_release,
+                            dependency=cause.suspect_dependency,
                         ),
                         [],
                     )
@@ -771,6 +781,7 @@ class _Run:
                         severity=severity,
                         probability=probability,
                         release=cause.suspect_release,
+                        dependency=cause.suspect_dependency,
                     ),
                     as_of=as_of,
                 )
@@ -847,6 +858,7 @@ class _Run:
                     severity=severity,
                     probability=probability,
                     release=explained.release,
+                    dependency=explained.dependency,
                 )
             ]
         if predictions and cause is not None and self.as_of >= since:
@@ -877,6 +889,7 @@ class _Run:
                 recommended_action="; ".join(r.title for r in episode.recommendations),
                 as_of=episode.as_of.isoformat(),
                 release=episode.cause.suspect_release,
+                dependency=episode.cause.suspect_dependency,
                 path=tuple(episode.cause.decision_path),
             )
             for s in episode.scores:
@@ -911,6 +924,7 @@ class _Run:
                 recommended_action=action,
                 as_of=str((features or {}).get(ROOT_CAUSE_AS_OF_FEATURE) or ""),
                 release=str((features or {}).get(ROOT_CAUSE_RELEASE_FEATURE) or ""),
+                dependency=str((features or {}).get(ROOT_CAUSE_DEPENDENCY_FEATURE) or ""),
                 path=_stored_path((features or {}).get(ROOT_CAUSE_PATH_FEATURE)),
             )
             for metric, start, hypothesis, confidence, action, features in stored
@@ -952,6 +966,8 @@ class _Run:
                 features[ROOT_CAUSE_AS_OF_FEATURE] = explained.as_of
             if explained.release:
                 features[ROOT_CAUSE_RELEASE_FEATURE] = explained.release
+            if explained.dependency:
+                features[ROOT_CAUSE_DEPENDENCY_FEATURE] = explained.dependency
             if explained.path:
                 features[ROOT_CAUSE_PATH_FEATURE] = list(explained.path)
             anomaly_rows.append(
@@ -1136,6 +1152,7 @@ class _Run:
                 "hypothesis": cause.hypothesis,
                 "confidence": finite(cause.confidence),
                 "suspect_release": cause.suspect_release,
+                "suspect_dependency": cause.suspect_dependency,
                 "decision_path": list(cause.decision_path),
                 "similar_incidents": [
                     {

@@ -94,6 +94,9 @@ ROOT_CAUSE_AS_OF_FEATURE = "root_cause_as_of"
 # ... and, for a bad release, the release it names: a quick run that continues the episode
 # recommends rolling back that release, as the run that explained it did.
 ROOT_CAUSE_RELEASE_FEATURE = "root_cause_release"
+# ... and, for a slow or unreachable dependency, the host the errors name: the continued
+# episode's circuit breaker and network check name it too.
+ROOT_CAUSE_DEPENDENCY_FEATURE = "root_cause_dependency"
 # ... and the decision path behind the cause (one line a step: error type, service, system
 # state, similar past issues), so whoever reads the row sees why, not only what.
 ROOT_CAUSE_PATH_FEATURE = "root_cause_path"

@@ -87,6 +87,38 @@ def test_a_release_does_not_change_the_actions_of_another_cause():
     )
 
 
+def test_the_actions_towards_a_dependency_name_it():
+    """ "The failing dependency" sends on-call looking for it; the root cause found the host."""
+    named = recommend_actions(
+        cause_key="network_partition",
+        severity="high",
+        probability=0.8,
+        service="java",
+        dependency="inventory-service",
+    )
+    generic = _high("network_partition", "java")
+
+    assert [a.title for a in named] == [
+        "Check inventory-service and the network between java and it",
+        "Open the circuit breaker from java towards inventory-service",
+    ]
+    assert all("inventory-service" in a.description for a in named)
+    assert [a.action_type for a in named] == [a.action_type for a in generic]
+    assert "inventory-service" not in " ".join(a.title + a.description for a in generic)
+    timeouts = recommend_actions(
+        cause_key="upstream_timeout",
+        severity="high",
+        probability=0.8,
+        service="django",
+        dependency="payments",
+    )
+    assert [a.title for a in timeouts] == [
+        "Open the circuit breaker from django towards payments",
+        "Review timeouts and retries of django towards payments",
+        "Scale up django",
+    ]
+
+
 @pytest.mark.parametrize("severity, probability", [("urgent", 0.5), ("high", 1.5)])
 def test_bad_inputs_are_refused(severity, probability):
     with pytest.raises(ValueError):

@@ -13,6 +13,7 @@ from ml_prediction.engines.root_cause import (
     PastIncident,
     analyze_root_cause,
     cosine_similarity,
+    dependency_in_message,
     evidence_start,
     incident_signature,
     message_template,
@@ -527,3 +528,124 @@ def test_a_slow_p95_is_judged_against_the_day_not_the_precursor_hours():
 )
 def test_a_steps_conclusion_is_said_in_words(step, said):
     assert step_in_words(step) == said
+
+
+@pytest.mark.parametrize(
+    "message, host",
+    [
+        (
+            "HTTPSConnectionPool(host='payments', port=443): Read timed out. (read timeout=5)",
+            "payments",
+        ),
+        ("Connection refused: inventory-service:8080", "inventory-service"),
+        ("Connection refused: inventory-service/10.0.3.7:8080", "inventory-service"),
+        ("could not connect to server: Connection refused on db:5432", "db"),
+        (
+            'connection to server at "ledger-db.internal" (10.0.0.1), port 5432 failed: '
+            'FATAL: ... is the server running on host "ledger-db.internal"',
+            "ledger-db.internal",
+        ),
+        ("Http failure response for https://api.example.org/donations: 504", "api.example.org"),
+        ("getaddrinfo ENOTFOUND api.stripe.com", "api.stripe.com"),
+        ("java.net.UnknownHostException: ledger-db", "ledger-db"),
+        ("Unable to connect to Redis at cache:6379", "cache"),
+        ("cURL error 7: Failed to connect to api port 443: Connection refused", "api"),
+        (
+            "OS Error: Connection refused, errno = 111, address = api.example.org, port = 5",
+            "api.example.org",
+        ),
+        (
+            "cURL error 28: Operation timed out after 30001 milliseconds (see "
+            "https://curl.haxx.se/libcurl/c/libcurl-errors.html) for https://payments.example/charge",
+            "payments.example",
+        ),
+        # no name: an IP address, a stack frame's file, a position, no host at all
+        ("connect ECONNREFUSED 10.0.0.5:5432", ""),
+        ("at Object.render (main.js:42:7)", ""),
+        ("Unexpected token at line:5", ""),
+        ("Read timed out after 3000 ms", ""),
+        ("OS Error: Connection refused, errno = 111, port = 44312", ""),
+    ],
+)
+def test_the_dependency_an_error_names(message, host):
+    assert dependency_in_message(message) == host
+    # the templates the root cause reads keep it
+    assert dependency_in_message(message_template(message)) == host
+
+
+def test_a_template_keeps_a_quoted_host_and_drops_other_quoted_values():
+    assert message_template("HTTPSConnectionPool(host='payments', port=443): x 'abc'") == (
+        "HTTPSConnectionPool(host='payments', port=<n>): x <str>"
+    )
+    assert message_template('is the server running on host "db" and "x"') == (
+        'is the server running on host "db" and <str>'
+    )
+
+
+def _timeouts_to(**hosts: int) -> dict[str, int]:
+    return {
+        f"ReadTimeout: HTTPSConnectionPool(host='{host}', port=<n>): read timed out (<n>s)": count
+        for host, count in hosts.items()
+    }
+
+
+def test_a_slow_dependency_is_named_in_the_hypothesis_and_the_path():
+    frame = incident_frame(category="timeout", before=2.0, during=60.0)
+    error_types = {**_timeouts_to(payments=400, mailer=30), "KeyError: <str>": 40}
+
+    result = analyze_root_cause(frame, service="django", error_types=error_types)
+
+    assert result.cause_key == "upstream_timeout"
+    assert result.suspect_dependency == "payments"
+    assert result.hypothesis.startswith("django: payments is slow and requests to it time out (")
+    assert "85% of errors name payments" in result.hypothesis
+    assert result.decision_path[-1].startswith("dependency: 85% of the hour's errors name payments")
+
+
+def test_a_refusing_dependency_is_said_to_refuse_connections():
+    frame = incident_frame(category="connection", before=2.0, during=60.0)
+    error_types = {"ConnectException: Connection refused: inventory-service:<n>": 600}
+
+    result = analyze_root_cause(frame, service="java", error_types=error_types)
+
+    assert result.cause_key == "network_partition"
+    assert result.suspect_dependency == "inventory-service"
+    assert "inventory-service refuses connections (down, or not listening)" in result.hypothesis
+    assert "connection refused" in result.decision_path[-1]
+
+
+@pytest.mark.parametrize(
+    "error_types",
+    [
+        # two hosts, neither named by most of the errors that name one
+        _timeouts_to(payments=300, mailer=300),
+        # the host a fifth of the errors name is a bystander of the hour's timeouts
+        {**_timeouts_to(payments=50), "SocketTimeoutException: Read timed out after <n> ms": 600},
+        # a background of refused database connections says nothing of which upstream is slow
+        {
+            "OperationalError: could not connect to server: Connection refused on db:<n>": 300,
+            "SocketTimeoutException: Read timed out after <n> ms": 600,
+        },
+    ],
+)
+def test_no_dependency_is_named_without_a_clear_one(error_types):
+    frame = incident_frame(category="timeout", before=2.0, during=60.0)
+
+    result = analyze_root_cause(frame, service="java", error_types=error_types)
+
+    assert result.cause_key == "upstream_timeout"
+    assert result.suspect_dependency == ""
+    assert "a dependency is slow and requests time out" in result.hypothesis
+    assert not any(p.startswith("dependency:") for p in result.decision_path)
+
+
+def test_a_cause_other_than_a_dependency_names_none():
+    frame = incident_frame(category="database", before=2.0, during=60.0)
+    error_types = {
+        "OperationalError: could not connect to server: Connection refused on db:<n>": 600
+    }
+
+    result = analyze_root_cause(frame, service="django", error_types=error_types)
+
+    assert result.cause_key == "db_pool_exhaustion"
+    assert result.suspect_dependency == ""
