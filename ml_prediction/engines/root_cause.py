@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -23,6 +23,9 @@ from ml_prediction.engines.features import infer_bucket_minutes, normalize_bucke
 from ml_prediction.engines.types import InsufficientData, RootCauseResult, SimilarIncident
 
 RECENT_MINUTES = 60
+# The traffic's normal level for an hour is the median of the same hour over this many weeks
+# before: a week that held a surge (or an outage) at that hour is outvoted by the others.
+TRAFFIC_REFERENCE_WEEKS = 4
 WINDOW_MINUTES = 4 * RECENT_MINUTES  # the recent hour and the three before it, its baseline
 # A past anomaly episode is explained as an analysis this far into it would have seen it (or at
 # its end, if shorter). At its first bucket a pool that saturates is often still below its
@@ -551,24 +554,45 @@ class _Traffic:
     against: str  # what the reference is, as the decision path says it
 
 
+def _weekly_reference(
+    week_ago: float | Sequence[float | None] | None,
+) -> tuple[float, str] | None:
+    """The same hour's request rate in earlier weeks (newest first) as one reference: the
+    median of the weeks known, and how the decision path says it. A rate that is not a finite
+    count of requests (a client may send any number as a metric) is not known."""
+    values = [week_ago] if isinstance(week_ago, int | float) else list(week_ago or [])
+    known = [
+        (weeks, float(v))
+        for weeks, v in enumerate(values, start=1)
+        if v is not None and math.isfinite(v) and v >= 0
+    ]
+    if not known:
+        return None
+    if len(known) > 1:
+        median = float(np.median([v for _, v in known]))
+        return median, f"the same hour of {len(known)} earlier weeks (median)"
+    weeks, value = known[0]
+    return value, "the same hour last week" if weeks == 1 else f"the same hour {weeks} weeks ago"
+
+
 def _traffic(
     context: pd.DataFrame,
     recent: pd.DataFrame,
     requests: tuple[float, float] | None,
-    week_ago: float | None,
+    week_ago: float | Sequence[float | None] | None,
 ) -> _Traffic | None:
-    """The hour's traffic and its reference: the same hour a week before when known (the
-    product's own model of normal is the hour of the week; a rate that is not a finite count
-    of requests, as a client may send, is not known), else the same time yesterday when the
-    frame spans about a day (its oldest hour; a daily peak is not a surge), else the three
-    hours before."""
+    """The hour's traffic and its reference: the same hour in earlier weeks when known (the
+    product's own model of normal is the hour of the week; `_weekly_reference`), else the same
+    time yesterday when the frame spans about a day (its oldest hour; a daily peak is not a
+    surge), else the three hours before."""
     if requests is None or "metric_request_count" not in context.columns:
         return None
     peak, baseline = requests
     series = context["metric_request_count"]
     bm = context.attrs.get("bucket_minutes", 5)
-    if week_ago is not None and math.isfinite(week_ago) and week_ago >= 0:
-        reference, against = float(week_ago), "the same hour last week"
+    weekly = _weekly_reference(week_ago)
+    if weekly is not None:
+        reference, against = weekly
     elif len(series) >= (1440 - 2 * RECENT_MINUTES) // bm:
         reference = float(series.iloc[: max(RECENT_MINUTES // bm, 1)].mean())
         against = "the same time yesterday"
@@ -793,7 +817,7 @@ def analyze_root_cause(
     history: list[PastIncident] | None = None,
     since: datetime | pd.Timestamp | None = None,
     releases: list[ReleaseSeen] | None = None,
-    traffic_week_ago: float | None = None,
+    traffic_week_ago: float | Sequence[float | None] | None = None,
 ) -> RootCauseResult:
     """Walk the decision path and return the most likely cause with its evidence.
 
@@ -801,8 +825,10 @@ def analyze_root_cause(
     the p95 latency's normal level and, when it spans a day, the traffic's same time yesterday
     (the product passes its 24-hour analysis window). ``traffic_week_ago``: the mean request
     rate (the frame's ``metric_request_count`` unit) over the same hour a week before the
-    recent one, the traffic's reference when known: a Monday's ordinary traffic is a surge
-    against the Sunday before it, not against last Monday.
+    recent one, or one such rate per earlier week (newest first, None for a week without
+    samples; the product reads TRAFFIC_REFERENCE_WEEKS): their median is the traffic's
+    reference when known. A Monday's ordinary traffic is a surge against the Sunday before it,
+    not against last Monday; and last Monday's surge is no normal level for this one.
     ``since``: the episode explained began after another one that ended within the hour; its
     evidence is read from there on (`_split`), and `error_types` should be counted from there.
     ``releases``: the releases the same errors carried (`ReleaseSeen`); ``None`` when unknown.

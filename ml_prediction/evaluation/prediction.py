@@ -34,6 +34,7 @@ from ml_prediction.engines.predictor import (
 from ml_prediction.engines.root_cause import (
     RECENT_MINUTES,
     RELEASE_LOOKBACK,
+    TRAFFIC_REFERENCE_WEEKS,
     PastIncident,
     ReleaseSeen,
     analyze_root_cause,
@@ -345,9 +346,9 @@ def evaluate_root_cause(*, days: float, services: tuple[str, ...], seed: int) ->
     """Each labelled incident analysed from the 24 h ending 15 minutes after the start of the
     bucket its outage began in, as the analysis explains an episode that began there, with the
     last hour's error names ("Type: message template" → count), releases (with each one's
-    first error in the day before) and the same hour's traffic a week before, as the analysis
+    first error in the day before) and the same hour's traffic in the weeks before, as the analysis
     passes them (`services.features.error_name_counts_for_service`,
-    `release_errors_for_service`, `metric_mean_for_service`).
+    `release_errors_for_service`, `metric_weekly_means_for_service`).
 
     Once alone, and once with a library of the service's earlier incidents grown in time order
     as the product grows it: each signed at the same moment and stored with the cause the
@@ -384,10 +385,14 @@ def evaluate_root_cause(*, days: float, services: tuple[str, ...], seed: int) ->
                 lookback=RELEASE_LOOKBACK,
             ).items()
         ]
-        # the same hour a week before, as the product reads it from the metric samples
-        week = frame.index >= end - pd.Timedelta(days=7, minutes=RECENT_MINUTES)
-        week &= frame.index < end - pd.Timedelta(days=7)
-        week_ago = frame.loc[week, "metric_request_count"].mean() if week.any() else None
+        # the same hour in each of the weeks before, as the product reads the metric samples
+        week_ago = []
+        for weeks in range(1, TRAFFIC_REFERENCE_WEEKS + 1):
+            hour_end = end - pd.Timedelta(weeks=weeks)
+            week = (frame.index >= hour_end - pd.Timedelta(minutes=RECENT_MINUTES)) & (
+                frame.index < hour_end
+            )
+            week_ago.append(frame.loc[week, "metric_request_count"].mean() if week.any() else None)
         evidence = {"error_types": names, "releases": releases, "traffic_week_ago": week_ago}
         alone = analyze_root_cause(window, service=inc.service, **evidence)
         _tally(score.alone, inc.cause_key, alone.cause_key == inc.cause_key)
@@ -766,8 +771,8 @@ def run(
         "categories ingestion gives them, with "
         "the last hour's error names (error type and message template with their counts), "
         "releases (each dated by its first error in the day before) and the request rate of the "
-        "same hour a week before, as the product's analyses pass them (the engine reads its "
-        "evidence from the last 4 hours, and from the whole day the p95's normal level and the "
+        f"same hour in each of the {TRAFFIC_REFERENCE_WEEKS} weeks before, as the product's "
+        "analyses pass them (the engine reads its evidence from the last 4 hours, and from the whole day the p95's normal level and the "
         "traffic's same time yesterday): "
         "once alone, and once with a library of the service's "
         "earlier incidents grown in time order as the product grows it (each signed at the same "

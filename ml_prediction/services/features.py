@@ -431,17 +431,28 @@ def release_errors_for_service(
     return seen
 
 
-def metric_mean_for_service(
-    *, service: str, metric_name: str, start: datetime, end: datetime
-) -> float | None:
-    """The mean of one metric's samples over [start, end); None when nothing was sampled (the
-    root cause's traffic a week before: `root_cause.analyze_root_cause`'s ``traffic_week_ago``)."""
-    from django.db.models import Avg
+def metric_weekly_means_for_service(
+    *, service: str, metric_name: str, start: datetime, end: datetime, weeks: int
+) -> list[float | None]:
+    """The mean of one metric's samples over [start, end) shifted back by 1, 2, … ``weeks``
+    weeks, newest first; None for a week without samples (the root cause's traffic reference:
+    `root_cause.analyze_root_cause`'s ``traffic_week_ago``). One query: each week's mean is a
+    filtered average over its own range of the (service, metric_name, timestamp) index."""
+    from django.db.models import Avg, Q
 
-    value = MetricSample.objects.filter(
-        service=service, metric_name=metric_name, timestamp__gte=start, timestamp__lt=end
-    ).aggregate(v=Avg("value"))["v"]
-    return None if value is None else float(value)
+    ranges = [(start - timedelta(weeks=w), end - timedelta(weeks=w)) for w in range(1, weeks + 1)]
+    if not ranges:
+        return []
+    within = Q()
+    for low, high in ranges:
+        within |= Q(timestamp__gte=low, timestamp__lt=high)
+    means = MetricSample.objects.filter(within, service=service, metric_name=metric_name).aggregate(
+        **{
+            f"w{w}": Avg("value", filter=Q(timestamp__gte=low, timestamp__lt=high))
+            for w, (low, high) in enumerate(ranges, start=1)
+        }
+    )
+    return [None if means[f"w{w}"] is None else float(means[f"w{w}"]) for w in range(1, weeks + 1)]
 
 
 def error_total_for_service(*, service: str, start: datetime, end: datetime) -> int:

@@ -33,6 +33,7 @@ from django.utils import timezone
 from feeding_hearts.catalog import LEVELS, SERVICES
 from ml_prediction.engines.root_cause import (
     RECENT_MINUTES,
+    TRAFFIC_REFERENCE_WEEKS,
     ReleaseSeen,
     episode_explained_at,
     evidence_start,
@@ -62,7 +63,7 @@ from ml_prediction.services.features import (
     error_name_counts_for_service,
     floor_to_bucket,
     lookback_window,
-    metric_mean_for_service,
+    metric_weekly_means_for_service,
     release_errors_for_service,
 )
 from ml_prediction.services.jsonsafe import finite, json_safe
@@ -449,7 +450,7 @@ class _Run:
             history = [_past_incident(PastIncident, item) for item in loaded.artifact.incidents]
             history = [h for h in history if h is not None]
         window = frame if at is None else frame.loc[: pd.Timestamp(at)]
-        week_ago = None if window.empty else self._traffic_week_ago(window)
+        week_ago = None if window.empty else self._traffic_weeks_ago(window)
         try:
             return analyze_root_cause(
                 window,
@@ -464,17 +465,20 @@ class _Run:
             self.skipped["root_cause"] = f"insufficient data: {exc}"
             return None
 
-    def _traffic_week_ago(self, window: pd.DataFrame) -> float | None:
-        """The request rate over the hour a week before the window's recent hour: the root
-        cause's traffic reference (against yesterday, a Monday's ordinary traffic is a surge)."""
+    def _traffic_weeks_ago(self, window: pd.DataFrame) -> list[float | None]:
+        """The request rate over the hour of the week of the window's recent hour, in each of
+        the TRAFFIC_REFERENCE_WEEKS weeks before: the root cause's traffic reference (against
+        yesterday, a Monday's ordinary traffic is a surge; against last week alone, last
+        Monday's surge is this Monday's normal)."""
         end = window.index[-1] + timedelta(minutes=_config()["BUCKET_MINUTES"])
         return self._timed(
-            "traffic_week_ago",
-            lambda: metric_mean_for_service(
+            "traffic_weeks_ago",
+            lambda: metric_weekly_means_for_service(
                 service=self.service,
                 metric_name="request_count",
-                start=(end - timedelta(days=7, minutes=RECENT_MINUTES)).to_pydatetime(),
-                end=(end - timedelta(days=7)).to_pydatetime(),
+                start=(end - timedelta(minutes=RECENT_MINUTES)).to_pydatetime(),
+                end=end.to_pydatetime(),
+                weeks=TRAFFIC_REFERENCE_WEEKS,
             ),
         )
 

@@ -11,39 +11,59 @@ from tests.integration.orchestrator.conftest import BOTH_DBS, floor_5min, load_t
 pytestmark = pytest.mark.django_db(databases=BOTH_DBS)
 
 
-def test_metric_mean_is_the_mean_of_the_samples_in_the_range_or_none():
+def test_weekly_means_are_the_means_of_the_same_range_in_each_earlier_week():
     from django.utils import timezone
 
     from error_logging.services import ingest_metrics
-    from ml_prediction.services.features import metric_mean_for_service
+    from ml_prediction.services.features import metric_weekly_means_for_service
 
-    start = floor_5min(timezone.now() - timedelta(days=7))
+    end = floor_5min(timezone.now())
+    start = end - timedelta(hours=1)
+    week = timedelta(days=7)
+    samples = [  # (weeks before, minutes into the hour, value)
+        (1, 0, 100.0),
+        (1, 30, 300.0),
+        (1, 60, 9999.0),  # the end is not in the range
+        (3, 10, 50.0),
+        (5, 10, 7777.0),  # beyond the weeks asked for
+    ]
     ingest_metrics(
         service="java",
         items=[
-            {"metric_name": "request_count", "value": v, "timestamp": (start + d).isoformat()}
-            for v, d in ((100.0, timedelta()), (300.0, timedelta(minutes=30)))
+            {
+                "metric_name": "request_count",
+                "value": value,
+                "timestamp": (start - n * week + timedelta(minutes=m)).isoformat(),
+            }
+            for n, m, value in samples
         ]
-        + [{"metric_name": "cpu", "value": 99.0, "timestamp": start.isoformat()}],
+        + [{"metric_name": "cpu", "value": 99.0, "timestamp": (start - week).isoformat()}],
     )
 
-    def mean(minutes: int, metric: str = "request_count", service: str = "java"):
-        return metric_mean_for_service(
-            service=service,
-            metric_name=metric,
-            start=start,
-            end=start + timedelta(minutes=minutes),
+    def means(metric: str = "request_count", service: str = "java", weeks: int = 4):
+        return metric_weekly_means_for_service(
+            service=service, metric_name=metric, start=start, end=end, weeks=weeks
         )
 
-    assert mean(60) == 200.0
-    assert mean(30) == 100.0  # the end is not in the range
-    assert mean(60, service="django") is None
-    assert mean(60, metric="memory") is None
+    assert means() == [200.0, None, 50.0, None]
+    assert means(weeks=1) == [200.0]
+    assert means(weeks=0) == []
+    assert means(service="django") == [None] * 4
+    assert means(metric="memory") == [None] * 4
 
 
-def test_a_cpu_bound_outage_is_told_against_the_same_hour_last_week():
+@pytest.mark.parametrize(
+    "weeks, reference",
+    [
+        ((10.0,), "the same hour last week"),
+        # last week held a surge at this hour: the weeks before outvote it
+        ((1000.0, 10.0, 12.0), "the same hour of 3 earlier weeks (median)"),
+    ],
+)
+def test_a_cpu_bound_outage_is_told_against_the_same_hour_of_earlier_weeks(weeks, reference):
     """Against yesterday alone, a Monday's ordinary traffic is a surge over the Sunday's: the
-    analysis gives the engine the request rate of the same hour a week before."""
+    analysis gives the engine the request rate of the same hour in the weeks before, and a
+    surge last week is no normal level for this one."""
     from django.utils import timezone
 
     from error_logging.analysis_trigger import analysis_requests_suspended
@@ -53,13 +73,13 @@ def test_a_cpu_bound_outage_is_told_against_the_same_hour_last_week():
     now = timezone.now()
     load_traffic("laravel", days=1, seed=12, end=now)
     end = floor_5min(now) + timedelta(minutes=5)
-    week_ago = end - timedelta(days=7, minutes=60)
     quiet = [
         {
             "metric_name": "request_count",
-            "value": 10.0,
-            "timestamp": (week_ago + timedelta(minutes=m)).isoformat(),
+            "value": value,
+            "timestamp": (end - timedelta(days=7 * n, minutes=60 - m)).isoformat(),
         }
+        for n, value in enumerate(weeks, start=1)
         for m in range(60)
     ]
     outage_start = now - timedelta(minutes=20)
@@ -88,4 +108,4 @@ def test_a_cpu_bound_outage_is_told_against_the_same_hour_last_week():
 
     cause = summary["root_cause"]
     assert cause is not None and cause["cause_key"] == "traffic_surge", summary
-    assert "against the same hour last week" in cause["hypothesis"], cause
+    assert f"against {reference}" in cause["hypothesis"], cause

@@ -565,7 +565,11 @@ error_type_counts = st.dictionaries(
     service=st.sampled_from(SERVICES),
     error_types=error_type_counts,
     past=st.lists(bucket_frames(min_rows=1, max_rows=60), max_size=2),
-    week_ago=st.one_of(st.none(), st.floats(allow_nan=True, allow_infinity=True)),
+    week_ago=st.one_of(
+        st.none(),
+        st.floats(allow_nan=True, allow_infinity=True),
+        st.lists(st.one_of(st.none(), st.floats(allow_nan=True, allow_infinity=True)), max_size=5),
+    ),
 )
 @example(
     frame=_quiet_then_cpu_bound_traffic(), service="java", error_types={}, past=[], week_ago=None
@@ -585,7 +589,7 @@ def test_root_cause_is_a_finite_explanation_for_any_window(
     service: str,
     error_types: dict[str, int],
     past: list[pd.DataFrame],
-    week_ago: float | None,
+    week_ago: float | list[float | None] | None,
 ) -> None:
     history = []
     for i, window in enumerate(past):

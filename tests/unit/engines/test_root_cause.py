@@ -459,6 +459,15 @@ def test_the_evidence_is_the_last_four_hours_whatever_span_the_caller_passes():
         (600.0, "traffic_surge", "traffic ×2.4 against the same hour last week"),
         # unknown: the same time yesterday is the reference
         (None, "traffic_surge", "traffic ×2.9 against the same time yesterday"),
+        ([None, None], "traffic_surge", "traffic ×2.9 against the same time yesterday"),
+        # last Monday held a surge at this hour: the Mondays before outvote it
+        (
+            [1400.0, 600.0, 620.0, None],
+            "traffic_surge",
+            "traffic ×2.3 against the same hour of 3 earlier weeks (median)",
+        ),
+        ([1400.0, 1380.0, 620.0], "cpu_saturation", None),
+        ([None, 600.0], "traffic_surge", "traffic ×2.4 against the same hour 2 weeks ago"),
     ],
 )
 def test_traffic_is_compared_with_the_same_hour_last_week_when_known(week_ago, cause, text):
