@@ -239,7 +239,7 @@ def test_why_this_cause_shows_the_decision_path_and_stays_open_across_refreshes(
         "→ db_pool_exhaustion",
         "service: django is a back end (database pool, memory, upstream calls)",
         "system state: db pool at 97% (baseline 40%) → db_pool_exhaustion",
-        "similar past issues: no history given",
+        "similar past issues: no past incidents of this service to compare with yet",
     ]
     incident = critical_spike(
         "django",

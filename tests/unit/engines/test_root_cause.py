@@ -630,6 +630,12 @@ def test_a_refusing_dependency_is_said_to_refuse_connections():
         _timeouts_to(payments=300, mailer=300),
         # the host a fifth of the errors name is a bystander of the hour's timeouts
         {**_timeouts_to(payments=50), "SocketTimeoutException: Read timed out after <n> ms": 600},
+        # as many database timeouts as timeouts towards payments: "payments is slow" is half
+        # the story (the demo's django incident)
+        {
+            **_timeouts_to(payments=400),
+            "SocketTimeoutException: connection to database timed out after <n> ms": 400,
+        },
         # a background of refused database connections says nothing of which upstream is slow
         {
             "OperationalError: could not connect to server: Connection refused on db:<n>": 300,
