@@ -40,6 +40,7 @@ BACKEND_SERVICES = ("django", "laravel", "java")
 # exhausted", HikariPool…, "too many connections", OutOfMemoryError, ChunkLoadError). Searched
 # after removing urllib3's "HTTP(S)ConnectionPool(host=…)", which every HTTP client error of
 # Python services carries and which names the upstream host, not a database pool.
+_REFUSED = re.compile(r"connection refused|econnrefused|refused to connect|actively refused")
 _NAMED_MECHANISMS: tuple[tuple[re.Pattern[str], str], ...] = (
     (
         re.compile(
@@ -60,6 +61,9 @@ _NAMED_MECHANISMS: tuple[tuple[re.Pattern[str], str], ...] = (
         "memory_leak",
     ),
     (re.compile(r"chunkloaderror|loading (css )?chunk"), "bad_release"),
+    # the peer answered that nothing listens there: the dependency is down, not slow (and not
+    # a database pool that ran out: "could not connect to server: Connection refused")
+    (_REFUSED, "network_partition"),
 )
 _HTTP_CLIENT_POOL = re.compile(r"https?connectionpool(\([^)]*\))?")
 # Names of a family of errors: they say which kind of error grew (as the category does, which
@@ -75,7 +79,6 @@ _TYPE_HINTS: tuple[tuple[str, str], ...] = (
     ("socketexception", "network_partition"),
     ("connectexception", "network_partition"),
     ("networkerror", "network_partition"),
-    ("connection refused", "network_partition"),
 )
 # Vote weights, on one scale of how strongly an observation singles out one cause.
 _NAMED_WEIGHT = 2.0  # × the share of all the hour's errors whose names name the mechanism
@@ -123,6 +126,7 @@ _DEPENDENCY_HYPOTHESES = {
     "network_partition": "the network path to {dependency} is failing",
     "refused": "{dependency} refuses connections (down, or not listening)",
 }
+_REFUSED_HYPOTHESIS = "a dependency refuses connections (down, or not listening)"
 _HYPOTHESES = {
     "db_pool_exhaustion": "database connections are exhausted",
     "upstream_timeout": "a dependency is slow and requests time out",
@@ -776,7 +780,7 @@ def _named_dependency(error_types: Mapping[Any, Any]) -> _Dependency | None:
         if not host or not count or (hint is not None and hint[0] not in DEPENDENCY_CAUSES):
             continue
         per_host[host] = per_host.get(host, 0.0) + count
-        if "refused" in name.lower():
+        if _REFUSED.search(name.lower()):
             refused[host] = refused.get(host, 0.0) + count
         if count > examples.get(host, (0.0, ""))[0]:
             examples[host] = (count, name)
@@ -786,6 +790,18 @@ def _named_dependency(error_types: Mapping[Any, Any]) -> _Dependency | None:
     if count <= _DEPENDENCY_MAJORITY * pointing or count < _DEPENDENCY_MIN_SHARE * total:
         return None
     return _Dependency(host, count / total, refused.get(host, 0.0) > count / 2, examples[host][1])
+
+
+def _mostly_refused(error_types: Mapping[Any, Any]) -> bool:
+    """Whether most of the hour's errors that point at a failing network path say that the
+    connection was refused (the peer is up, nothing listens: the dependency is down)."""
+    pointing = refused = 0.0
+    for key, count in _error_counts(error_types):
+        hint = _name_hint(str(key))
+        if hint is not None and hint[0] == "network_partition":
+            pointing += count
+            refused += count if _REFUSED.search(str(key).lower()) else 0.0
+    return refused > pointing / 2
 
 
 def _count_text(value: float) -> str:
@@ -1019,6 +1035,8 @@ def analyze_root_cause(
             f"{refused} (most: {dependency.example[:120]})"
         )
         numbers.insert(0, f"{dependency.share:.0%} of errors name {dependency.host}")
+    elif cause == "network_partition" and error_types and _mostly_refused(error_types):
+        phrase = _REFUSED_HYPOTHESIS
     detail = "; ".join(numbers) if numbers else "error mix"
     hypothesis = f"{service}: {phrase} ({detail})."
     suspect = change.release if cause == "bad_release" else ""

@@ -657,10 +657,44 @@ def test_no_dependency_is_named_without_a_clear_one(error_types):
 def test_a_cause_other_than_a_dependency_names_none():
     frame = incident_frame(category="database", before=2.0, during=60.0)
     error_types = {
-        "OperationalError: could not connect to server: Connection refused on db:<n>": 600
+        "OperationalError: QueuePool limit of size <n> overflow <n> reached, connection timed "
+        "out, timeout <n>": 600,
+        "ReadTimeout: HTTPSConnectionPool(host='payments', port=<n>): read timed out (<n>s)": 60,
     }
 
     result = analyze_root_cause(frame, service="django", error_types=error_types)
 
     assert result.cause_key == "db_pool_exhaustion"
     assert result.suspect_dependency == ""
+
+
+def test_a_database_that_refuses_connections_is_down_not_an_exhausted_pool():
+    """ "Could not connect to server: Connection refused" is an OperationalError, the family of
+    pool errors: read by its family, a database that is down was "connections are exhausted",
+    and the first action raised the pool size of a database that was not there."""
+    frame = incident_frame(category="database", before=2.0, during=60.0)
+    error_types = {
+        "OperationalError: could not connect to server: Connection refused on db:<n>": 600,
+        "KeyError: <str>": 20,
+    }
+
+    result = analyze_root_cause(frame, service="django", error_types=error_types)
+
+    assert result.cause_key == "network_partition"
+    assert result.suspect_dependency == "db"
+    assert result.hypothesis.startswith("django: db refuses connections (down, or not listening)")
+    # a database at its connection limit says so ("too many clients", "remaining connection
+    # slots"): a refused connection is a port nothing listens on
+
+
+def test_refused_connections_without_a_host_say_that_a_dependency_is_down():
+    frame = incident_frame(category="connection", before=2.0, during=60.0)
+    error_types = {"SocketException: OS Error: Connection refused, errno = <n>, port = <n>": 400}
+
+    result = analyze_root_cause(frame, service="flutter", error_types=error_types)
+
+    assert result.cause_key == "network_partition"
+    assert result.suspect_dependency == ""
+    assert result.hypothesis.startswith(
+        "flutter: a dependency refuses connections (down, or not listening) ("
+    )
