@@ -230,6 +230,21 @@ def dependency_in_message(message: str) -> str:
 
 
 @dataclass(frozen=True)
+class FleetIncident:
+    """An incident of another service that the analyses flagged: when it began (its episode's
+    first flagged bucket) and the cause they gave it ("" when none yet)."""
+
+    service: str
+    began_at: datetime
+    cause_key: str = ""
+
+
+# Another service's incident that began this long before the explained errors rose (or with
+# them) is named beside them: one failure seen from several services is one incident to work on.
+FLEET_LEAD_MINUTES = 30
+
+
+@dataclass(frozen=True)
 class ReleaseSeen:
     """A release that errors of the explained hour carried.
 
@@ -804,6 +819,35 @@ def _mostly_refused(error_types: Mapping[Any, Any]) -> bool:
     return refused > pointing / 2
 
 
+def _fleet_lines(
+    fleet: list[FleetIncident], *, service: str, rise: pd.Timestamp | None, bucket_minutes: int
+) -> list[str]:
+    """Other services' incidents that began from FLEET_LEAD_MINUTES before the rise to the end
+    of its bucket, earliest first, each as a line: "django's incident began 4 min before
+    (database connections are exhausted)". A front end's 500s during its API's outage are that
+    outage, and on-call should see that before rolling back the front end."""
+    if rise is None:
+        return []
+    start = rise - pd.Timedelta(minutes=FLEET_LEAD_MINUTES)
+    end = rise + pd.Timedelta(minutes=bucket_minutes)
+    earliest: dict[str, FleetIncident] = {}
+    for incident in fleet:
+        began = _utc(incident.began_at)
+        if incident.service == service or not start <= began < end:
+            continue
+        known = earliest.get(incident.service)
+        if known is None or began < _utc(known.began_at):
+            earliest[incident.service] = incident
+    lines = []
+    for incident in sorted(earliest.values(), key=lambda i: _utc(i.began_at))[:3]:
+        lead = (rise - _utc(incident.began_at)).total_seconds() / 60
+        when = f"{lead:.0f} min before these errors rose" if lead >= 1 else "as these errors rose"
+        known_cause = incident.cause_key not in ("", "unknown")
+        cause = f" ({cause_phrase(incident.cause_key)})" if known_cause else ""
+        lines.append(f"{incident.service}'s incident began {when}{cause}")
+    return lines
+
+
 def _count_text(value: float) -> str:
     return f"{value:,.0f}" if value >= 10 else f"{value:.2g}"
 
@@ -836,6 +880,7 @@ def analyze_root_cause(
     since: datetime | pd.Timestamp | None = None,
     releases: list[ReleaseSeen] | None = None,
     traffic_week_ago: float | Sequence[float | None] | None = None,
+    fleet: list[FleetIncident] | None = None,
 ) -> RootCauseResult:
     """Walk the decision path and return the most likely cause with its evidence.
 
@@ -850,6 +895,9 @@ def analyze_root_cause(
     ``since``: the episode explained began after another one that ended within the hour; its
     evidence is read from there on (`_split`), and `error_types` should be counted from there.
     ``releases``: the releases the same errors carried (`ReleaseSeen`); ``None`` when unknown.
+    ``fleet``: other services' incidents around the same time (`FleetIncident`); one that began
+    up to FLEET_LEAD_MINUTES before these errors rose is named in the path and the hypothesis
+    (it casts no vote: the cause of this service's errors is still read from them).
     """
     try:
         context = normalize_bucket_frame(frame)
@@ -903,6 +951,7 @@ def analyze_root_cause(
         votes[cause] = votes.get(cause, 0.0) + weight
 
     # 2. Service → service-specific issues.
+    rise = _rise_start(recent, base)
     if service in BACKEND_SERVICES:
         path.append(f"service: {service} is a back end (database pool, memory, upstream calls)")
         if "bad_release" in votes:
@@ -913,13 +962,17 @@ def analyze_root_cause(
             votes.pop(cause, None)
     change = _ReleaseEvidence()
     if releases is not None:
-        change = _weigh_releases(releases, _rise_start(recent, base), bm)
+        change = _weigh_releases(releases, rise, bm)
         if "bad_release" in votes:
             votes["bad_release"] *= change.factor
         if change.vote:
             votes["bad_release"] = votes.get("bad_release", 0.0) + change.vote
         path.extend(change.path)
         numbers.extend(change.numbers)
+    if fleet:
+        for line in _fleet_lines(fleet, service=service, rise=rise, bucket_minutes=bm):
+            path.append(f"service: {line}")
+            numbers.append(line)
 
     # 3. System state → environmental factors.
     def metric(name: str) -> tuple[float, float] | None:

@@ -34,6 +34,7 @@ from feeding_hearts.catalog import LEVELS, SERVICES
 from ml_prediction.engines.root_cause import (
     RECENT_MINUTES,
     TRAFFIC_REFERENCE_WEEKS,
+    FleetIncident,
     ReleaseSeen,
     episode_explained_at,
     evidence_start,
@@ -69,6 +70,7 @@ from ml_prediction.services.features import (
 from ml_prediction.services.jsonsafe import finite, json_safe
 from ml_prediction.services.locks import service_lock
 from ml_prediction.services.selectors import (
+    fleet_incidents,
     head_base_rate,
     head_gate_auc,
     head_may_page,
@@ -97,6 +99,10 @@ ANALYSIS_TYPES: tuple[str, ...] = tuple(AnalysisRun.AnalysisType.values)
 WRITE_BUCKETS = 12
 LEVEL_RANK = {level: i for i, level in enumerate(LEVELS)}
 ANALYSIS_LOCK_SECONDS = 600  # safety expiry; a finished run releases the lock at once
+# How far back the root cause looks for other services' incidents: their beginnings matter
+# within the recent hour and FLEET_LEAD_MINUTES before it; an incident going on for longer
+# must not seem to begin inside that span.
+FLEET_LOOKBACK_HOURS = 4
 
 
 class AnalysisInputError(ValueError):
@@ -451,6 +457,7 @@ class _Run:
             history = [h for h in history if h is not None]
         window = frame if at is None else frame.loc[: pd.Timestamp(at)]
         week_ago = None if window.empty else self._traffic_weeks_ago(window)
+        fleet = None if window.empty else self._fleet(window)
         try:
             return analyze_root_cause(
                 window,
@@ -460,6 +467,7 @@ class _Run:
                 since=since,
                 releases=releases,
                 traffic_week_ago=week_ago,
+                fleet=fleet,
             )
         except InsufficientData as exc:
             self.skipped["root_cause"] = f"insufficient data: {exc}"
@@ -479,6 +487,19 @@ class _Run:
                 start=(end - timedelta(minutes=RECENT_MINUTES)).to_pydatetime(),
                 end=end.to_pydatetime(),
                 weeks=TRAFFIC_REFERENCE_WEEKS,
+            ),
+        )
+
+    def _fleet(self, window: pd.DataFrame) -> list[FleetIncident]:
+        """The other services' incidents the analyses flagged in the hours before the window's
+        end: the root cause names one that began shortly before this service's errors rose."""
+        end = window.index[-1] + timedelta(minutes=_config()["BUCKET_MINUTES"])
+        return self._timed(
+            "fleet",
+            lambda: fleet_incidents(
+                exclude_service=self.service,
+                start=(end - timedelta(hours=FLEET_LOOKBACK_HOURS)).to_pydatetime(),
+                end=end.to_pydatetime(),
             ),
         )
 

@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import NotSupportedError
@@ -48,6 +48,9 @@ from ml_prediction.models import (
     TimeSeriesForecast,
 )
 from ml_prediction.services.errors import NotFound
+
+if TYPE_CHECKING:
+    from ml_prediction.engines.root_cause import FleetIncident
 
 DEFAULT_PREDICTION_HOURS = 24
 DASHBOARD_WINDOW_DAYS = 7
@@ -438,6 +441,35 @@ def cause_path_lines(anomaly: AnomalyDetection) -> list[str]:
         return []
     at = cause_computed_at(anomaly)
     return [step_in_words(cause_as_of(str(step), at=at)) for step in steps]
+
+
+def fleet_incidents(*, exclude_service: str, start: datetime, end: datetime) -> list[FleetIncident]:
+    """The other services' incidents flagged in [start, end), as the root cause takes them
+    (`root_cause.FleetIncident`): one per run of consecutive flagged buckets (the analyses'
+    episode), dated by its first bucket, with the cause key any of its rows keeps. A run cut by
+    ``start`` seems to begin there: ask for more than the span whose beginnings matter."""
+    from ml_prediction.engines.anomaly import anomalous_runs
+    from ml_prediction.engines.root_cause import FleetIncident
+    from ml_prediction.services.training import ROOT_CAUSE_KEY_FEATURE
+
+    rows = (
+        AnomalyDetection.objects.filter(
+            is_anomaly=True, window_start__gte=start, window_start__lt=end
+        )
+        .exclude(service=exclude_service)
+        .values_list("service", "window_start", "contributing_features")
+    )
+    per_service: dict[str, list[tuple[str, datetime, Any]]] = {}
+    for row in rows:
+        per_service.setdefault(row[0], []).append(row)
+    bucket = timedelta(minutes=settings.ML_PREDICTION_CONFIG["BUCKET_MINUTES"])
+    incidents = []
+    for service, flagged in sorted(per_service.items()):
+        for run in anomalous_runs(flagged, bucket=bucket, at=lambda r: r[1]):
+            keys = [r[2].get(ROOT_CAUSE_KEY_FEATURE) for r in run if isinstance(r[2], dict)]
+            cause = next((k for k in keys if isinstance(k, str) and k), "")
+            incidents.append(FleetIncident(service, run[0][1], cause))
+    return incidents
 
 
 # Newest window first. Not ``-detected_at``: every analysis re-scores the buckets of its

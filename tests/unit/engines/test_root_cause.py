@@ -10,6 +10,7 @@ import pytest
 
 from ml_prediction.engines.root_cause import (
     WINDOW_MINUTES,
+    FleetIncident,
     PastIncident,
     analyze_root_cause,
     cosine_similarity,
@@ -698,3 +699,40 @@ def test_refused_connections_without_a_host_say_that_a_dependency_is_down():
     assert result.hypothesis.startswith(
         "flutter: a dependency refuses connections (down, or not listening) ("
     )
+
+
+def test_another_services_incident_that_began_just_before_is_named():
+    """A front end's 500s during its API's outage are that outage: on-call should see it
+    before rolling back the front end. The fleet's incident is named, not voted on."""
+    frame = incident_frame(category="api", before=2.0, during=60.0)
+    rise = frame.index[-12]
+    fleet = [
+        FleetIncident(
+            "django", (rise - pd.Timedelta(minutes=4)).to_pydatetime(), "db_pool_exhaustion"
+        ),
+        FleetIncident("laravel", (rise - pd.Timedelta(minutes=25)).to_pydatetime(), ""),
+        FleetIncident("java", (rise - pd.Timedelta(minutes=45)).to_pydatetime(), "memory_leak"),
+        FleetIncident("vue", (rise + pd.Timedelta(minutes=10)).to_pydatetime(), "bad_release"),
+        FleetIncident("react", (rise - pd.Timedelta(minutes=3)).to_pydatetime(), "bad_release"),
+    ]
+
+    alone = analyze_root_cause(frame, service="react")
+    result = analyze_root_cause(frame, service="react", fleet=fleet)
+
+    steps = [p for p in result.decision_path if p not in alone.decision_path]
+    assert steps == [
+        "service: laravel's incident began 25 min before these errors rose",
+        "service: django's incident began 4 min before these errors rose "
+        "(database connections are exhausted)",
+    ]
+    assert "django's incident began 4 min before these errors rose" in result.hypothesis
+    assert (result.cause_key, result.confidence) == (alone.cause_key, alone.confidence)
+
+
+def test_no_fleet_incident_is_named_without_a_rise_of_errors():
+    frame = incident_frame(category="api", before=2.0, during=2.0)
+    fleet = [FleetIncident("django", frame.index[-3].to_pydatetime(), "db_pool_exhaustion")]
+
+    result = analyze_root_cause(frame, service="react", fleet=fleet)
+
+    assert not any("incident began" in p for p in result.decision_path)
