@@ -69,6 +69,13 @@ ACTION_CATALOGUE: dict[str, tuple[str, str, bool, str]] = {
         False,
         "Restores connectivity; may need the infrastructure team.",
     ),
+    "follow_upstream_incident": (
+        "Work on the incident of the back end {service} calls",
+        "The errors of {service} follow an incident of a back end it calls: that incident's "
+        "actions come first, and nothing of {service} needs rolling back for it.",
+        False,
+        "One incident worked on once; the front end recovers with its back end.",
+    ),
     "investigate": (
         "Investigate {service}",
         "No single cause stands out: look at the top error types and the latest changes of {service}.",
@@ -101,6 +108,11 @@ DEPENDENCY_WORDING: dict[str, tuple[str, str]] = {
         "Tune the timeouts/retry budgets of {service}'s calls to {dependency} so that a slow "
         "{dependency} does not exhaust the workers of {service}.",
     ),
+    "follow_upstream_incident": (
+        "Work on {dependency}'s incident first",
+        "The errors of {service} follow {dependency}'s incident, which began before they rose: "
+        "{dependency}'s actions come first, and nothing of {service} needs rolling back for it.",
+    ),
     "check_network": (
         "Check {dependency} and the network between {service} and it",
         "Check that {dependency} is up and listening, then DNS, routes and security groups "
@@ -122,6 +134,7 @@ CAUSE_ACTIONS: dict[str, tuple[str, ...]] = {
     "bad_release": ("rollback_release", "clear_cache"),
     "stale_cache": ("clear_cache", "restart"),
     "auth_failure": ("investigate", "clear_cache"),
+    "upstream_failure": ("follow_upstream_incident", "enable_circuit_breaker"),
     "unknown": ("investigate",),
 }
 

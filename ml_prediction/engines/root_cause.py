@@ -92,6 +92,12 @@ _LATENCY_WEIGHT = 0.7
 # calls (the generator's surges at 79.5% CPU threw pool and read timeouts), so it is evidence,
 # weaker than a saturated gauge and stronger than a slow p95, which every cause shows.
 _SURGE_WEIGHT = 1.0
+# A back end's incident began shortly before a front end's API errors rose, and no release of
+# the front end did: outside evidence as strong as a saturated gauge (without it, the demo's
+# react read django's pool outage as its own bad release and recommended rolling react back).
+_FLEET_WEIGHT = 1.5
+# what a failing API looks like from a front end: 5xx answers, timeouts, refused connections
+_UPSTREAM_CATEGORIES = ("api", "timeout", "connection")
 # × the similarity of a past incident of known cause: a tie-breaker, below a saturated gauge or a
 # named mechanism (at 1.5 the generator's incidents matched with an earlier one of another cause
 # took its cause: 137 → 113 right with the library on seed 44; `evaluate prediction` reports it)
@@ -136,6 +142,7 @@ _HYPOTHESES = {
     "network_partition": "the network path to a dependency is failing",
     "bad_release": "the latest release introduced a fault",
     "auth_failure": "authentication is failing for many users",
+    "upstream_failure": "a back end it calls is failing",
     # not given by this engine, but preventive actions may carry them (actions.CAUSE_ACTIONS)
     "slow_queries": "slow queries hold the database",
     "stale_cache": "a stale cache serves outdated data",
@@ -821,9 +828,9 @@ def _mostly_refused(error_types: Mapping[Any, Any]) -> bool:
 
 def _fleet_lines(
     fleet: list[FleetIncident], *, service: str, rise: pd.Timestamp | None, bucket_minutes: int
-) -> list[str]:
+) -> list[tuple[FleetIncident, str]]:
     """Other services' incidents that began from FLEET_LEAD_MINUTES before the rise to the end
-    of its bucket, earliest first, each as a line: "django's incident began 4 min before
+    of its bucket, earliest first, each with its line: "django's incident began 4 min before
     (database connections are exhausted)". A front end's 500s during its API's outage are that
     outage, and on-call should see that before rolling back the front end."""
     if rise is None:
@@ -844,7 +851,7 @@ def _fleet_lines(
         when = f"{lead:.0f} min before these errors rose" if lead >= 1 else "as these errors rose"
         known_cause = incident.cause_key not in ("", "unknown")
         cause = f" ({cause_phrase(incident.cause_key)})" if known_cause else ""
-        lines.append(f"{incident.service}'s incident began {when}{cause}")
+        lines.append((incident, f"{incident.service}'s incident began {when}{cause}"))
     return lines
 
 
@@ -969,10 +976,29 @@ def analyze_root_cause(
             votes["bad_release"] = votes.get("bad_release", 0.0) + change.vote
         path.extend(change.path)
         numbers.extend(change.numbers)
-    if fleet:
-        for line in _fleet_lines(fleet, service=service, rise=rise, bucket_minutes=bm):
-            path.append(f"service: {line}")
-            numbers.append(line)
+    # A front end whose calls to its API failed after a back end's incident began, with no
+    # release of its own before the rise, fails because the back end does (the front ends call
+    # the back ends; between back ends the calls are not known, so their incidents are only
+    # named). Its 5xx answers vote for that (read alone, they are the front end's own bad
+    # release); its timeouts and refused calls are already a failing dependency, which this
+    # names (`DEPENDENCY_CAUSES`).
+    upstream = ""
+    calls_failed = top_cat in _UPSTREAM_CATEGORIES and growth[top_cat] > 0.5
+    for incident, line in _fleet_lines(fleet or [], service=service, rise=rise, bucket_minutes=bm):
+        numbers.append(line)
+        if (
+            not upstream
+            and service not in BACKEND_SERVICES
+            and incident.service in BACKEND_SERVICES
+            and calls_failed
+            and not change.vote
+        ):
+            upstream = incident.service
+            if top_cat == "api":
+                votes["upstream_failure"] = votes.get("upstream_failure", 0.0) + _FLEET_WEIGHT
+                path.append(f"service: {line} → upstream_failure")
+                continue
+        path.append(f"service: {line}")
 
     # 3. System state → environmental factors.
     def metric(name: str) -> tuple[float, float] | None:
@@ -1088,8 +1114,12 @@ def analyze_root_cause(
             f"{refused} (most: {dependency.example[:120]})"
         )
         numbers.insert(0, f"{dependency.share:.0%} of errors name {dependency.host}")
+    elif cause in DEPENDENCY_CAUSES and upstream:
+        phrase = _DEPENDENCY_HYPOTHESES[cause].format(dependency=upstream)
     elif cause == "network_partition" and error_types and _mostly_refused(error_types):
         phrase = _REFUSED_HYPOTHESIS
+    elif cause == "upstream_failure" and upstream:
+        phrase = f"{upstream}, which it calls, is failing"
     detail = "; ".join(numbers) if numbers else "error mix"
     hypothesis = f"{service}: {phrase} ({detail})."
     suspect = change.release if cause == "bad_release" else ""
@@ -1100,5 +1130,9 @@ def analyze_root_cause(
         path,
         similar,
         suspect,
-        dependency.host if dependency is not None else "",
+        dependency.host
+        if dependency is not None
+        else upstream
+        if cause in (*DEPENDENCY_CAUSES, "upstream_failure")
+        else "",
     )

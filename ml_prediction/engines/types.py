@@ -108,8 +108,9 @@ class RootCauseResult:
     # bad_release only: the release first seen just before the errors rose (what to roll back);
     # empty when the cause is another, or the errors named no release that preceded the rise
     suspect_release: str = ""
-    # upstream_timeout / network_partition only: the host most of the hour's errors say they
-    # failed on ("payments", "inventory-service"); empty when they name none
+    # upstream_timeout / network_partition: the host most of the hour's errors say they failed
+    # on ("payments", "inventory-service"); upstream_failure: the back end whose incident the
+    # errors follow ("django"); empty otherwise
     suspect_dependency: str = ""
 
 

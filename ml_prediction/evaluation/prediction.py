@@ -35,6 +35,7 @@ from ml_prediction.engines.root_cause import (
     RECENT_MINUTES,
     RELEASE_LOOKBACK,
     TRAFFIC_REFERENCE_WEEKS,
+    FleetIncident,
     PastIncident,
     ReleaseSeen,
     analyze_root_cause,
@@ -346,7 +347,9 @@ def evaluate_root_cause(*, days: float, services: tuple[str, ...], seed: int) ->
     """Each labelled incident analysed from the 24 h ending 15 minutes after the start of the
     bucket its outage began in, as the analysis explains an episode that began there, with the
     last hour's error names ("Type: message template" → count), releases (with each one's
-    first error in the day before) and the same hour's traffic in the weeks before, as the analysis
+    first error in the day before), the same hour's traffic in the weeks before and the other
+    services' incidents before it (their onsets, with the causes the engine gave them: the
+    analyses' anomaly rows, without their detection delays and misses), as the analysis
     passes them (`services.features.error_name_counts_for_service`,
     `release_errors_for_service`, `metric_weekly_means_for_service`).
 
@@ -360,6 +363,7 @@ def evaluate_root_cause(*, days: float, services: tuple[str, ...], seed: int) ->
     score = RootCauseScore()
     library: dict[str, list[PastIncident]] = {}
     labels: dict[str, str] = {}
+    fleet: list[FleetIncident] = []
     for inc in sorted(sim.incidents, key=lambda i: i.start):
         frame = frames[inc.service]
         bucket = frame.index[1] - frame.index[0]
@@ -393,9 +397,16 @@ def evaluate_root_cause(*, days: float, services: tuple[str, ...], seed: int) ->
                 frame.index < hour_end
             )
             week_ago.append(frame.loc[week, "metric_request_count"].mean() if week.any() else None)
-        evidence = {"error_types": names, "releases": releases, "traffic_week_ago": week_ago}
+        evidence = {
+            "error_types": names,
+            "releases": releases,
+            "traffic_week_ago": week_ago,
+            "fleet": fleet,
+        }
         alone = analyze_root_cause(window, service=inc.service, **evidence)
         _tally(score.alone, inc.cause_key, alone.cause_key == inc.cause_key)
+        # the other services' incidents, as the analyses flagged and explained them
+        fleet.append(FleetIncident(inc.service, onset.to_pydatetime(), alone.cause_key))
         past = library.setdefault(inc.service, [])
         result = analyze_root_cause(window, service=inc.service, history=past, **evidence)
         _tally(score.with_library, inc.cause_key, result.cause_key == inc.cause_key)
@@ -771,7 +782,9 @@ def run(
         "categories ingestion gives them, with "
         "the last hour's error names (error type and message template with their counts), "
         "releases (each dated by its first error in the day before) and the request rate of the "
-        f"same hour in each of the {TRAFFIC_REFERENCE_WEEKS} weeks before, as the product's "
+        f"same hour in each of the {TRAFFIC_REFERENCE_WEEKS} weeks before, and the other "
+        "services' incidents before it (each at its onset, with the cause the engine gave it), "
+        "as the product's "
         "analyses pass them (the engine reads its evidence from the last 4 hours, and from the whole day the p95's normal level and the "
         "traffic's same time yesterday): "
         "once alone, and once with a library of the service's "

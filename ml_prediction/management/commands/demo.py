@@ -274,16 +274,34 @@ LIVE_INCIDENT_ERRORS = {
 }
 LIVE_INCIDENT_MINUTES = 30  # the pool fills for this long ...
 LIVE_OUTAGE_MINUTES = 15  # ... and is exhausted for the last of them
+# ... and a front end's calls to the API fail for the last of them: one failure seen from two
+# services, which the front end's root cause names ("django's incident began … before")
+LIVE_CASCADE_MINUTES = 10
+LIVE_DOWNSTREAM_ERRORS = {
+    "react": ("AxiosError", "Request failed with status code 500"),
+    "angular": (
+        "HttpErrorResponse",
+        "Http failure response for /api/orders: 500 Internal Server Error",
+    ),
+    "vue": ("AxiosError", "Request failed with status code 500"),
+    "flutter": ("HttpException", "Connection closed before full header was received"),
+}
 
 
-def demo_live_incident(*, service: str, end: datetime) -> int:
+def live_downstream(services: tuple[str, ...]) -> str | None:
+    """The front end whose API calls fail during the live incident: the first one demoed."""
+    return next((s for s in services if s in LIVE_DOWNSTREAM_ERRORS), None)
+
+
+def demo_live_incident(*, service: str, end: datetime, downstream: str | None = None) -> int:
     """Ingest a database-pool incident of ``service`` going on at ``end``; the errors stored.
 
     The generated history ends in an ordinary hour, so a fresh demo had nothing current to
     show: no incident to acknowledge, no pending action, no page (and once the usual state
     stopped counting as high risk, empty tables). Half an hour of the pool filling and
     requests slowing, then a quarter of an hour of pool-exhaustion errors, through the real
-    ingestion code like any agent's.
+    ingestion code like any agent's. With ``downstream``, that front end's calls to the API
+    fail for the last LIVE_CASCADE_MINUTES (its errors are not in the count).
     """
     from error_logging.analysis_trigger import analysis_requests_suspended
     from error_logging.services import ingest_errors, ingest_metrics
@@ -315,9 +333,25 @@ def demo_live_incident(*, service: str, end: datetime) -> int:
         for i in range(LIVE_OUTAGE_MINUTES * 24)  # 24 a minute
         if outage + timedelta(seconds=2.5 * i) < end
     ]
+    cascade = end - timedelta(minutes=LIVE_CASCADE_MINUTES)
+    failing = []
+    if downstream is not None:
+        kind, text = LIVE_DOWNSTREAM_ERRORS[downstream]
+        failing = [
+            {
+                "error_type": kind,
+                "message": text,
+                "severity": "high",
+                "endpoint": "/api/orders",
+                "occurred_at": (cascade + timedelta(seconds=5 * i)).isoformat(),
+            }
+            for i in range(LIVE_CASCADE_MINUTES * 12)  # 12 a minute
+        ]
     with analysis_requests_suspended():
         ingest_metrics(service=service, items=metrics)
         ingest_errors(service=service, items=errors)
+        if failing:
+            ingest_errors(service=downstream, items=failing)
     return len(errors)
 
 
@@ -555,13 +589,24 @@ class Command(BaseCommand):
         if not state.get("analysed"):
             if not state.get("live_incident"):
                 end = bucket_end(datetime.now(UTC))
-                n = demo_live_incident(service=services[0], end=end)
-                state["live_incident"] = {"service": services[0], "end": end.isoformat()}
+                downstream = live_downstream(services[1:])
+                n = demo_live_incident(service=services[0], end=end, downstream=downstream)
+                state["live_incident"] = {
+                    "service": services[0],
+                    "end": end.isoformat(),
+                    "downstream": downstream,
+                }
                 save_state(state)
                 self.say(
                     f"    a database-pool incident is going on in {services[0]} ({n} errors in "
                     f"the last {LIVE_OUTAGE_MINUTES} minutes): something current to page about, "
                     "acknowledge and act on"
+                    + (
+                        f"; {downstream}'s calls to it fail for the last "
+                        f"{LIVE_CASCADE_MINUTES} minutes"
+                        if downstream
+                        else ""
+                    )
                 )
             t = self.step(f"Running a full analysis of {len(services)} services")
             results = demo_analyse(
@@ -570,6 +615,11 @@ class Command(BaseCommand):
                 workers=options["workers"],
                 backfill_days=BACKFILL_DAYS,
             )
+            downstream = state["live_incident"].get("downstream")
+            if downstream in results and "demo_error" not in results[downstream]:
+                # analysed once more, now that the incident it sees from outside is stored:
+                # the services were analysed side by side, in no set order
+                results[downstream] = _analyse_one_service(downstream)[1]
             timings["analyse"] = round(time.perf_counter() - t, 1)
             failed = {name: r["demo_error"] for name, r in results.items() if "demo_error" in r}
             for name, error in failed.items():

@@ -269,3 +269,30 @@ def test_live_top_up_runs_on_from_the_release_the_service_runs(demo_dirs):
     releases = set(new.values_list("release", flat=True))
     assert "vue@1.30.0" in releases
     assert all(int(r.split("@1.")[1].split(".")[0]) >= 30 for r in releases), releases
+
+
+def test_the_live_incident_is_seen_from_a_front_end_too(demo_dirs):
+    """One failure seen from two services: the front end's API calls fail during the last
+    minutes of the back end's incident, so its root cause can name the back end's."""
+    from datetime import UTC, datetime, timedelta
+
+    from error_logging.models import ErrorLog
+    from ml_prediction.management.commands.demo import (
+        LIVE_CASCADE_MINUTES,
+        demo_live_incident,
+        live_downstream,
+    )
+
+    assert live_downstream(("laravel", "vue", "react")) == "vue"
+    assert live_downstream(("laravel", "java")) is None
+
+    end = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+    stored = demo_live_incident(service="django", end=end, downstream="react")
+
+    assert stored == ErrorLog.objects.filter(service="django").count() > 0
+    failing = ErrorLog.objects.filter(service="react")
+    assert failing.count() == LIVE_CASCADE_MINUTES * 12
+    times = list(failing.values_list("occurred_at", flat=True))
+    assert min(times) >= end - timedelta(minutes=LIVE_CASCADE_MINUTES)
+    assert max(times) < end
+    assert set(failing.values_list("error_type", flat=True)) == {"AxiosError"}

@@ -1,7 +1,7 @@
-"""A front end's errors during its API's outage name that outage (PostgreSQL).
+"""A front end's errors during its API's outage are that outage (PostgreSQL).
 
 One failure seen from several services is one incident: the root cause of react's burst of
-500s says that django's incident began minutes before, so on-call looks at django before
+500s is django's incident, which began minutes before, so on-call looks at django instead of
 rolling back react. The other service's incident is read from the anomaly rows the analyses
 stored (its episode's first flagged bucket and the cause kept on its rows).
 """
@@ -37,6 +37,7 @@ def _flag(service: str, start, cause_key: str = "") -> None:
 
 
 def test_a_front_ends_burst_names_the_back_end_incident_that_began_before_it():
+    from ml_prediction.models import AnomalyDetection
     from ml_prediction.services import PredictionOrchestrator
     from ml_prediction.services.selectors import fleet_incidents
 
@@ -73,12 +74,21 @@ def test_a_front_ends_burst_names_the_back_end_incident_that_began_before_it():
     )
     summary = PredictionOrchestrator().run_full_analysis("react", "quick", as_of=second)
 
-    # then its root cause names django's incident, and not java's
+    # then its root cause is django's incident (not react's own release), and not java's
     cause = summary["root_cause"]
+    assert cause["cause_key"] == "upstream_failure", cause
+    assert cause["suspect_dependency"] == "django"
+    assert cause["hypothesis"].startswith("react: django, which it calls, is failing (")
     assert (
         "service: django's incident began 10 min before these errors rose "
-        "(database connections are exhausted)"
+        "(database connections are exhausted) → upstream_failure"
     ) in cause["decision_path"], cause
     assert "django's incident began 10 min before" in cause["hypothesis"]
     assert not any("java" in step for step in cause["decision_path"])
     assert "fleet" in summary["timings_ms"]
+
+    # and the first recommended action sends on-call to django's incident, not to a rollback
+    row = AnomalyDetection.objects.get(service="react", is_anomaly=True, window_start=first)
+    assert row.recommended_action.startswith("Work on django's incident first"), row
+    assert "Roll back" not in row.recommended_action
+    assert row.contributing_features["root_cause_dependency"] == "django"

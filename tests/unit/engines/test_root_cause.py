@@ -12,6 +12,7 @@ from ml_prediction.engines.root_cause import (
     WINDOW_MINUTES,
     FleetIncident,
     PastIncident,
+    ReleaseSeen,
     analyze_root_cause,
     cosine_similarity,
     dependency_in_message,
@@ -701,32 +702,76 @@ def test_refused_connections_without_a_host_say_that_a_dependency_is_down():
     )
 
 
-def test_another_services_incident_that_began_just_before_is_named():
-    """A front end's 500s during its API's outage are that outage: on-call should see it
-    before rolling back the front end. The fleet's incident is named, not voted on."""
-    frame = incident_frame(category="api", before=2.0, during=60.0)
-    rise = frame.index[-12]
+def _before(frame: pd.DataFrame, minutes: float) -> datetime:
+    """``minutes`` before the rise of `incident_frame`'s errors (its last hour)."""
+    return (frame.index[-12] - pd.Timedelta(minutes=minutes)).to_pydatetime()
+
+
+def test_a_front_ends_api_errors_after_a_back_ends_incident_are_that_incident():
+    """Found in the demo: react's 500s during django's pool outage read as react's own bad
+    release, and the first action rolled react back."""
+    frame = incident_frame(category="api", before=2.0, during=60.0, p95_during=(800.0,))
     fleet = [
-        FleetIncident(
-            "django", (rise - pd.Timedelta(minutes=4)).to_pydatetime(), "db_pool_exhaustion"
-        ),
-        FleetIncident("laravel", (rise - pd.Timedelta(minutes=25)).to_pydatetime(), ""),
-        FleetIncident("java", (rise - pd.Timedelta(minutes=45)).to_pydatetime(), "memory_leak"),
-        FleetIncident("vue", (rise + pd.Timedelta(minutes=10)).to_pydatetime(), "bad_release"),
-        FleetIncident("react", (rise - pd.Timedelta(minutes=3)).to_pydatetime(), "bad_release"),
+        FleetIncident("django", _before(frame, 4), "db_pool_exhaustion"),
+        FleetIncident("vue", _before(frame, 10), "bad_release"),  # a front end: named only
+        FleetIncident("java", _before(frame, 45), "memory_leak"),  # too early
+        FleetIncident("laravel", _before(frame, -10), "bad_release"),  # after the rise
+        FleetIncident("react", _before(frame, 3), "bad_release"),  # itself
     ]
 
     alone = analyze_root_cause(frame, service="react")
     result = analyze_root_cause(frame, service="react", fleet=fleet)
 
-    steps = [p for p in result.decision_path if p not in alone.decision_path]
-    assert steps == [
-        "service: laravel's incident began 25 min before these errors rose",
+    assert alone.cause_key == "bad_release"
+    assert result.cause_key == "upstream_failure"
+    assert result.suspect_dependency == "django"
+    assert result.hypothesis.startswith("react: django, which it calls, is failing (")
+    assert [p for p in result.decision_path if p not in alone.decision_path] == [
+        "service: vue's incident began 10 min before these errors rose "
+        "(the latest release introduced a fault)",
         "service: django's incident began 4 min before these errors rose "
-        "(database connections are exhausted)",
+        "(database connections are exhausted) → upstream_failure",
     ]
-    assert "django's incident began 4 min before these errors rose" in result.hypothesis
+
+
+def test_a_front_ends_timeouts_after_a_back_ends_incident_name_it_as_the_slow_dependency():
+    frame = incident_frame(category="timeout", before=2.0, during=60.0)
+    fleet = [FleetIncident("django", _before(frame, 4), "db_pool_exhaustion")]
+    error_types = {"AxiosTimeoutError: timeout of <n>ms exceeded": 700}
+
+    alone = analyze_root_cause(frame, service="react", error_types=error_types)
+    result = analyze_root_cause(frame, service="react", error_types=error_types, fleet=fleet)
+
+    assert alone.cause_key == result.cause_key == "upstream_timeout"
+    assert (alone.suspect_dependency, result.suspect_dependency) == ("", "django")
+    assert result.hypothesis.startswith("react: django is slow and requests to it time out (")
+
+
+def test_a_front_ends_own_release_before_the_rise_is_not_outvoted_by_a_back_end():
+    frame = incident_frame(category="api", before=2.0, during=60.0)
+    fleet = [FleetIncident("django", _before(frame, 4), "db_pool_exhaustion")]
+    releases = [ReleaseSeen("react@2.0.0", 100, _before(frame, 6))]
+
+    result = analyze_root_cause(frame, service="react", releases=releases, fleet=fleet)
+
+    assert result.cause_key == "bad_release"
+    assert "django's incident began 4 min before" in result.hypothesis
+
+
+def test_a_back_ends_incident_is_only_named_beside_another_back_end():
+    """Which back end calls which is not known: named, no vote."""
+    frame = incident_frame(category="timeout", before=2.0, during=60.0)
+    fleet = [FleetIncident("django", _before(frame, 4), "db_pool_exhaustion")]
+
+    alone = analyze_root_cause(frame, service="java")
+    result = analyze_root_cause(frame, service="java", fleet=fleet)
+
     assert (result.cause_key, result.confidence) == (alone.cause_key, alone.confidence)
+    assert result.suspect_dependency == ""
+    assert (
+        "service: django's incident began 4 min before these errors rose "
+        "(database connections are exhausted)"
+    ) in result.decision_path
 
 
 def test_no_fleet_incident_is_named_without_a_rise_of_errors():
