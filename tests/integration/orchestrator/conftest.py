@@ -126,6 +126,36 @@ def load_traffic(
     return sim
 
 
+def burst_in_bucket(service: str, start: datetime, *, count: int = 300, message, **fields) -> None:
+    """``count`` errors spread over the 5-minute bucket at ``start``, ingested for real; each
+    item's message is ``message(i)`` and its other fields ``fields`` (error_type, severity …)."""
+    from error_logging.analysis_trigger import analysis_requests_suspended
+    from error_logging.services import ingest_errors
+
+    step = 295.0 / count  # within the bucket, from its fifth second
+    items = [
+        {
+            **fields,
+            "message": message(i),
+            "occurred_at": (start + timedelta(seconds=5 + step * i)).isoformat(),
+        }
+        for i in range(count)
+    ]
+    with analysis_requests_suspended():
+        ingest_errors(service=service, items=items)
+
+
+def episode_rows(service: str, first_bucket: datetime) -> list:
+    """The service's flagged anomaly rows from ``first_bucket`` on, oldest first."""
+    from ml_prediction.models import AnomalyDetection
+
+    return list(
+        AnomalyDetection.objects.filter(
+            service=service, is_anomaly=True, window_start__gte=first_bucket
+        ).order_by("window_start")
+    )
+
+
 def wait_for(
     predicate, *, timeout: float = 60.0, interval: float = 0.2, message: str = "condition"
 ):

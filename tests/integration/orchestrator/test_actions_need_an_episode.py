@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 import pytest
 from django.utils import timezone
 
-from tests.integration.orchestrator.conftest import BOTH_DBS, floor_5min, load_traffic
+from tests.integration.orchestrator.conftest import BOTH_DBS, episode_rows, floor_5min, load_traffic
 
 pytestmark = pytest.mark.django_db(databases=BOTH_DBS)
 
@@ -39,16 +39,6 @@ def _pool_errors_in_bucket(service: str, start: datetime) -> None:
         ingest_errors(service=service, items=items)
 
 
-def _episode_rows(first_bucket: datetime) -> list:
-    from ml_prediction.models import AnomalyDetection
-
-    return list(
-        AnomalyDetection.objects.filter(
-            service="django", is_anomaly=True, window_start__gte=first_bucket
-        ).order_by("window_start")
-    )
-
-
 @pytest.mark.parametrize("clock", ["Sat 15:48"], indirect=True)
 @pytest.mark.parametrize("analysis_type", ["quick", "full"])
 def test_a_second_bucket_turns_an_explained_blip_into_pending_actions(analysis_type, clock):
@@ -67,7 +57,7 @@ def test_a_second_bucket_turns_an_explained_blip_into_pending_actions(analysis_t
     result = PredictionOrchestrator().run_full_analysis("django", analysis_type, as_of=second)
 
     # then the bucket is flagged and says its cause and what to do, but nothing is pending
-    rows = _episode_rows(first)
+    rows = episode_rows("django", first)
     assert [r.window_start for r in rows] == [first]
     assert "connections are exhausted" in rows[0].root_cause_hypothesis
     assert "Increase the database connection pool" in rows[0].recommended_action
@@ -81,7 +71,7 @@ def test_a_second_bucket_turns_an_explained_blip_into_pending_actions(analysis_t
     )
 
     # then the episode's actions are pending, linked to it, with its cause and its titles
-    rows = _episode_rows(first)
+    rows = episode_rows("django", first)
     assert [r.window_start for r in rows] == [first, second]
     actions = list(PreventiveAction.objects.filter(anomaly__in=rows))
     assert actions and result["actions"]["created"] >= len(actions)

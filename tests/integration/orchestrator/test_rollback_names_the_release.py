@@ -13,8 +13,13 @@ from datetime import datetime, timedelta
 import pytest
 from django.utils import timezone
 
-from tests.integration.orchestrator.conftest import BOTH_DBS, floor_5min, load_traffic
-from tests.integration.orchestrator.test_root_cause_reads_messages import _ingest
+from tests.integration.orchestrator.conftest import (
+    BOTH_DBS,
+    burst_in_bucket,
+    episode_rows,
+    floor_5min,
+    load_traffic,
+)
 
 pytestmark = pytest.mark.django_db(databases=BOTH_DBS)
 
@@ -23,28 +28,13 @@ RELEASE = "flutter@9.0.0"
 
 def _release_errors_in_bucket(start: datetime) -> None:
     """300 critical "connection closed" errors of RELEASE in the 5-minute bucket at ``start``."""
-    _ingest(
+    burst_in_bucket(
         "flutter",
-        [
-            {
-                "error_type": "HttpException",
-                "message": f"Connection closed before full header was received ({30000 + i})",
-                "severity": "critical",
-                "release": RELEASE,
-                "occurred_at": (start + timedelta(seconds=5 + 0.95 * i)).isoformat(),
-            }
-            for i in range(300)
-        ],
-    )
-
-
-def _episode_rows(first_bucket: datetime) -> list:
-    from ml_prediction.models import AnomalyDetection
-
-    return list(
-        AnomalyDetection.objects.filter(
-            service="flutter", is_anomaly=True, window_start__gte=first_bucket
-        ).order_by("window_start")
+        start,
+        message=lambda i: f"Connection closed before full header was received ({30000 + i})",
+        error_type="HttpException",
+        severity="critical",
+        release=RELEASE,
     )
 
 
@@ -64,7 +54,7 @@ def test_the_rollback_of_a_continued_episode_names_the_release(clock):
 
     # then the cause names the release, on the summary and on the bucket's row
     assert summary["root_cause"]["suspect_release"] == RELEASE, summary["root_cause"]
-    rows = _episode_rows(first)
+    rows = episode_rows("flutter", first)
     assert rows[0].window_start == first
     assert rows[0].contributing_features["root_cause_release"] == RELEASE
     assert f"Roll back release {RELEASE} of flutter" in rows[0].recommended_action
@@ -76,7 +66,7 @@ def test_the_rollback_of_a_continued_episode_names_the_release(clock):
     )
 
     # then its pending rollback names the release, as the run that explained it did
-    rows = _episode_rows(first)
+    rows = episode_rows("flutter", first)
     assert [r.window_start for r in rows][:2] == [first, second]
     rollback = PreventiveAction.objects.get(anomaly__in=rows, action_type="rollback_release")
     assert rollback.title == f"Roll back release {RELEASE} of flutter"

@@ -13,8 +13,12 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from tests.integration.orchestrator.conftest import BOTH_DBS, floor_5min, load_traffic
-from tests.integration.orchestrator.test_root_cause_reads_messages import _ingest
+from tests.integration.orchestrator.conftest import (
+    BOTH_DBS,
+    burst_in_bucket,
+    floor_5min,
+    load_traffic,
+)
 
 pytestmark = pytest.mark.django_db(databases=BOTH_DBS)
 
@@ -60,17 +64,12 @@ def test_a_front_ends_burst_names_the_back_end_incident_that_began_before_it():
     ]
 
     # when react's API calls fail in one bucket and a quick run explains it
-    _ingest(
+    burst_in_bucket(
         "react",
-        [
-            {
-                "error_type": "AxiosError",
-                "message": f"Request failed with status code 500 ({i})",
-                "severity": "critical",
-                "occurred_at": (first + timedelta(seconds=5 + 0.95 * i)).isoformat(),
-            }
-            for i in range(300)
-        ],
+        first,
+        message=lambda i: f"Request failed with status code 500 ({i})",
+        error_type="AxiosError",
+        severity="critical",
     )
     summary = PredictionOrchestrator().run_full_analysis("react", "quick", as_of=second)
 

@@ -13,8 +13,13 @@ from datetime import datetime, timedelta
 import pytest
 from django.utils import timezone
 
-from tests.integration.orchestrator.conftest import BOTH_DBS, floor_5min, load_traffic
-from tests.integration.orchestrator.test_root_cause_reads_messages import _ingest
+from tests.integration.orchestrator.conftest import (
+    BOTH_DBS,
+    burst_in_bucket,
+    episode_rows,
+    floor_5min,
+    load_traffic,
+)
 
 pytestmark = pytest.mark.django_db(databases=BOTH_DBS)
 
@@ -23,28 +28,13 @@ HOST = "inventory-service"
 
 def _refused_in_bucket(start: datetime) -> None:
     """300 critical "connection refused" errors towards HOST in the 5-minute bucket at ``start``
-    (each on its own ephemeral port, as the real messages are)."""
-    _ingest(
+    (each from its own address and port, as the real messages are)."""
+    burst_in_bucket(
         "java",
-        [
-            {
-                "error_type": "ConnectException",
-                "message": f"Connection refused: {HOST}/10.0.3.{i % 250}:{8080 + i % 3}",
-                "severity": "critical",
-                "occurred_at": (start + timedelta(seconds=5 + 0.95 * i)).isoformat(),
-            }
-            for i in range(300)
-        ],
-    )
-
-
-def _episode_rows(first_bucket: datetime) -> list:
-    from ml_prediction.models import AnomalyDetection
-
-    return list(
-        AnomalyDetection.objects.filter(
-            service="java", is_anomaly=True, window_start__gte=first_bucket
-        ).order_by("window_start")
+        start,
+        message=lambda i: f"Connection refused: {HOST}/10.0.3.{i % 250}:{8080 + i % 3}",
+        error_type="ConnectException",
+        severity="critical",
     )
 
 
@@ -67,7 +57,7 @@ def test_the_refused_dependency_is_named_by_the_cause_the_rows_and_the_actions()
     assert cause["suspect_dependency"] == HOST
     assert f"{HOST} refuses connections" in cause["hypothesis"]
     assert any(step.startswith("dependency: ") and HOST in step for step in cause["decision_path"])
-    rows = _episode_rows(first)
+    rows = episode_rows("java", first)
     assert rows[0].window_start == first
     assert rows[0].contributing_features["root_cause_dependency"] == HOST
     assert f"Check {HOST} and the network between java and it" in rows[0].recommended_action
@@ -77,7 +67,7 @@ def test_the_refused_dependency_is_named_by_the_cause_the_rows_and_the_actions()
     PredictionOrchestrator().run_full_analysis("java", "quick", as_of=second + timedelta(minutes=5))
 
     # then its pending actions name the dependency, as the run that explained it did
-    rows = _episode_rows(first)
+    rows = episode_rows("java", first)
     assert [r.window_start for r in rows][:2] == [first, second]
     breaker = PreventiveAction.objects.get(anomaly__in=rows, action_type="enable_circuit_breaker")
     assert breaker.title == f"Open the circuit breaker from java towards {HOST}"

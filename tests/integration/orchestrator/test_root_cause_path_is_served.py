@@ -13,10 +13,14 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from tests.integration.orchestrator.conftest import BOTH_DBS, floor_5min, load_traffic
+from tests.integration.orchestrator.conftest import (
+    BOTH_DBS,
+    episode_rows,
+    floor_5min,
+    load_traffic,
+)
 from tests.integration.orchestrator.test_rollback_names_the_release import (
     RELEASE,
-    _episode_rows,
     _release_errors_in_bucket,
 )
 
@@ -43,7 +47,7 @@ def test_the_decision_path_is_on_the_summary_and_on_every_row_of_the_episode():
     assert any(s.startswith("system state:") for s in path), path
     assert cause["similar_incidents"] == []  # no library trained yet
     # ... and the episode's row keeps the same path
-    rows = _episode_rows(first)
+    rows = episode_rows("flutter", first)
     assert rows[0].contributing_features["root_cause_path"] == path
 
     # when the burst goes on and the next quick run continues the episode (no root cause of
@@ -55,6 +59,6 @@ def test_the_decision_path_is_on_the_summary_and_on_every_row_of_the_episode():
 
     # then the new bucket's row carries the path that explained the episode
     assert later["root_cause"] is None or later["root_cause"]["decision_path"] == path
-    rows = _episode_rows(first)
+    rows = episode_rows("flutter", first)
     assert [r.window_start for r in rows][:2] == [first, second]
     assert rows[1].contributing_features["root_cause_path"] == path
