@@ -55,6 +55,7 @@ REASON_TOO_FEW_BUCKETS = "below_min_buckets"
 REASON_ANOMALY_SUPPRESSED = "anomaly_suppressed"
 REASON_NO_CHANNELS = "no_channels"
 REASON_ONGOING_INCIDENT = "ongoing_incident"
+REASON_UPSTREAM_INCIDENT = "upstream_incident"
 
 Status = AlertNotification.Status
 Kind = AlertNotification.Kind
@@ -78,6 +79,8 @@ class _Group:
     anomaly_ids: list[str] = field(default_factory=list)
     window_end: datetime | None = None  # anomalies: the end of the newest window it is about
     window_start: datetime | None = None  # anomalies: the start of the oldest window
+    # anomalies: the back end whose incident the episode follows (root cause upstream_failure)
+    upstream: str = ""
     reason: str = ""  # empty: fires
 
     def notification(self, **extra: Any) -> AlertNotification:
@@ -255,6 +258,7 @@ def alerts_evaluate(
         )
         fired = _recently_fired(service, now, config)
         fired.update(_alerted_anomaly_windows(service, anomalies, config))
+        upstream_paged = _upstream_paged({g.upstream for g in groups if g.upstream}, now, config)
         feedback = _false_positive_signatures(service, now, config)
         ongoing = (
             _ongoing_paged_episode(service, now, config)
@@ -269,6 +273,7 @@ def alerts_evaluate(
                 feedback=feedback,
                 ongoing=ongoing,
                 config=config,
+                upstream_paged=upstream_paged,
             )
         created = _record(service, groups, now=now, triggered_by=triggered_by, config=config)
     read_cache_bump()
@@ -847,6 +852,7 @@ def _anomaly_groups(
             anomaly_ids=[str(a.anomaly_id) for a in members],
             window_end=max(a.window_end for a in members),
             window_start=min(a.window_start for a in members),
+            upstream=_upstream_of(representative),
         )
         learning = any(
             a.detection_state == AnomalyDetection.DetectionState.LEARNING for a in members
@@ -980,6 +986,7 @@ def _suppression_reason(
     feedback: set[tuple[str, tuple[str, ...]]],
     ongoing: tuple[datetime, str, datetime] | None,
     config: dict[str, Any],
+    upstream_paged: dict[str, datetime] | None = None,
 ) -> str:
     if learning:
         return f"{REASON_LEARNING}: service is in the cold-start learning state"
@@ -1003,6 +1010,13 @@ def _suppression_reason(
                 f"{REASON_ANOMALY_SUPPRESSED}: already alerted with the same or higher severity "
                 f"about windows up to {last:%Y-%m-%d %H:%M} UTC (same episode); quiet for "
                 f"{minutes} min of anomaly windows unless it grows"
+            )
+        paged_at = (upstream_paged or {}).get(group.upstream)
+        if paged_at is not None:
+            return (
+                f"{REASON_UPSTREAM_INCIDENT}: part of {group.upstream}'s incident, paged at "
+                f"{paged_at:%H:%M} UTC: {service}'s errors follow it (root cause "
+                f"upstream_failure), one incident pages once"
             )
         return ""
     if ongoing is not None:
@@ -1030,6 +1044,41 @@ def _suppression_reason(
             f"was marked false positive within {minutes} min"
         )
     return ""
+
+
+def _upstream_of(anomaly: AnomalyDetection) -> str:
+    """The back end whose incident the anomaly's episode follows, as its root cause found it
+    (`upstream_failure`, with the back end as its dependency); "" for any other cause."""
+    from ml_prediction.services.training import (
+        ROOT_CAUSE_DEPENDENCY_FEATURE,
+        ROOT_CAUSE_KEY_FEATURE,
+    )
+
+    features = anomaly.contributing_features
+    if not isinstance(features, dict) or features.get(ROOT_CAUSE_KEY_FEATURE) != "upstream_failure":
+        return ""
+    return str(features.get(ROOT_CAUSE_DEPENDENCY_FEATURE) or "")
+
+
+def _upstream_paged(
+    services: set[str], now: datetime, config: dict[str, Any]
+) -> dict[str, datetime]:
+    """service → when its newest anomaly alert was sent or queued, within the anomaly suppress
+    period: a front end's incident that follows a back end's already paged pages no one again
+    (one failure seen from two services is one incident to wake someone for)."""
+    if not services:
+        return {}
+    since = now - timedelta(minutes=config["ANOMALY_ALERT_SUPPRESS_MINUTES"])
+    rows = AlertNotification.objects.filter(
+        service__in=services,
+        kind=Kind.ANOMALY,
+        created_at__gte=since,
+        status__in=[Status.PENDING, Status.SENT],
+    ).values_list("service", "created_at")
+    paged: dict[str, datetime] = {}
+    for service, created_at in rows:
+        paged[service] = max(created_at, paged.get(service, created_at))
+    return paged
 
 
 def _recovered_between(

@@ -510,3 +510,44 @@ def test_a_paged_incident_gets_one_all_clear_once_it_has_recovered(
     assert len(slack.bodies) == 2 and "back to normal" in slack.bodies[1]["text"]
     rows = AlertNotification.objects.filter(kind="resolved")
     assert {(r.channel, r.status) for r in rows} == {("email", "sent"), ("slack", "sent")}
+
+
+@pytest.mark.parametrize(
+    "cause, django_paged, react_pages",
+    [
+        ("upstream_failure", True, False),  # one incident pages once
+        ("upstream_failure", False, True),  # nobody was woken for django's yet
+        ("bad_release", True, True),  # react's own incident
+    ],
+)
+def test_a_front_ends_incident_that_follows_a_paged_back_end_incident_pages_no_one_again(
+    smtp_server,
+    ml_config,
+    eager_celery,
+    deliver_on_commit,
+    make_anomaly,
+    cause,
+    django_paged,
+    react_pages,
+):
+    # given django's incident, paged (or not yet analysed for alerts)
+    if django_paged:
+        django = [make_anomaly(minutes_ago=m, service="django") for m in (15, 10)]
+        dispatch(deliver_on_commit, service="django", anomalies=django)
+        assert len(smtp_server.envelopes) == 1
+
+    # when react's episode, explained as following django's incident (or not), reaches two
+    # buckets
+    react = [make_anomaly(minutes_ago=m, service="react") for m in (10, 5)]
+    for row in react:
+        row.contributing_features = {"root_cause_key": cause, "root_cause_dependency": "django"}
+        row.save(update_fields=["contributing_features"])
+    dispatch(deliver_on_commit, service="react", anomalies=react)
+
+    # then it pages only when it is not part of an incident someone was paged for
+    sent = AlertNotification.objects.filter(service="react", status="sent")
+    assert sent.exists() == react_pages
+    if not react_pages:
+        assert reasons() == ["upstream_incident"]
+        row = AlertNotification.objects.get(service="react")
+        assert "part of django's incident, paged at" in row.reason
