@@ -247,7 +247,8 @@ class FleetIncident:
 
 
 # Another service's incident that began this long before the explained errors rose (or with
-# them) is named beside them: one failure seen from several services is one incident to work on.
+# them) is named beside them, and a back end's may be the front end's cause: one failure seen
+# from several services is one incident to work on.
 FLEET_LEAD_MINUTES = 30
 
 
@@ -903,8 +904,9 @@ def analyze_root_cause(
     evidence is read from there on (`_split`), and `error_types` should be counted from there.
     ``releases``: the releases the same errors carried (`ReleaseSeen`); ``None`` when unknown.
     ``fleet``: other services' incidents around the same time (`FleetIncident`); one that began
-    up to FLEET_LEAD_MINUTES before these errors rose is named in the path and the hypothesis
-    (it casts no vote: the cause of this service's errors is still read from them).
+    up to FLEET_LEAD_MINUTES before these errors rose is named in the path and the hypothesis,
+    and a back end's is a front end's failing dependency (`upstream_failure` for its 5xx
+    answers; the dependency its timeouts and refusals name).
     """
     try:
         context = normalize_bucket_frame(frame)
