@@ -614,8 +614,13 @@ def _traffic(
     surge), else the three hours before."""
     if requests is None or "metric_request_count" not in context.columns:
         return None
-    peak, baseline = requests
-    series = context["metric_request_count"]
+    # A request rate below zero is no rate (a client may send any number as a metric): the
+    # property test found "traffic from -1 to -1 within the hour" voting for a surge.
+    series = context["metric_request_count"].where(context["metric_request_count"] >= 0)
+    rates = recent["metric_request_count"].where(recent["metric_request_count"] >= 0).dropna()
+    if rates.empty:
+        return None
+    baseline = requests[1] if requests[1] >= 0 else float("nan")
     bm = context.attrs.get("bucket_minutes", 5)
     weekly = _weekly_reference(week_ago)
     if weekly is not None:
@@ -625,7 +630,7 @@ def _traffic(
         against = "the same time yesterday"
     else:
         reference, against = baseline, "the hours before"
-    return _Traffic(peak, float(recent["metric_request_count"].median()), reference, against)
+    return _Traffic(float(rates.max()), float(rates.median()), reference, against)
 
 
 def _surge(traffic: _Traffic | None) -> str | None:

@@ -42,6 +42,7 @@ from ml_prediction.engines.predictor import (
     fit_error_predictor,
 )
 from ml_prediction.engines.root_cause import (
+    FleetIncident,
     PastIncident,
     analyze_root_cause,
     cosine_similarity,
@@ -570,12 +571,41 @@ error_type_counts = st.dictionaries(
         st.floats(allow_nan=True, allow_infinity=True),
         st.lists(st.one_of(st.none(), st.floats(allow_nan=True, allow_infinity=True)), max_size=5),
     ),
+    fleet=st.lists(
+        st.builds(
+            FleetIncident,
+            service=st.sampled_from(SERVICES),
+            # within the frames' hours (their days, up to 60 buckets), naive or UTC
+            began_at=st.builds(
+                lambda days, minutes, aware: (
+                    (START + pd.Timedelta(days=days, minutes=minutes))
+                    .tz_convert("UTC" if aware else None)
+                    .to_pydatetime()
+                ),
+                st.sampled_from([0, 3, 4, 30]),
+                st.integers(-60, 360),
+                st.booleans(),
+            ),
+            cause_key=st.sampled_from(["", "unknown", "db_pool_exhaustion", "no_such_cause"]),
+        ),
+        max_size=4,
+    ),
 )
 @example(
-    frame=_quiet_then_cpu_bound_traffic(), service="java", error_types={}, past=[], week_ago=None
+    frame=_quiet_then_cpu_bound_traffic(),
+    service="java",
+    error_types={},
+    past=[],
+    week_ago=None,
+    fleet=[],
 )
 @example(
-    frame=EMPTY, service="react", error_types={}, past=[_regular(48, rt_p95=-3.0)], week_ago=None
+    frame=EMPTY,
+    service="react",
+    error_types={},
+    past=[_regular(48, rt_p95=-3.0)],
+    week_ago=None,
+    fleet=[],
 )
 @example(
     frame=_quiet_then_cpu_bound_traffic(),
@@ -583,6 +613,7 @@ error_type_counts = st.dictionaries(
     error_types={},
     past=[],
     week_ago=-math.inf,
+    fleet=[],
 )
 def test_root_cause_is_a_finite_explanation_for_any_window(
     frame: pd.DataFrame,
@@ -590,6 +621,7 @@ def test_root_cause_is_a_finite_explanation_for_any_window(
     error_types: dict[str, int],
     past: list[pd.DataFrame],
     week_ago: float | list[float | None] | None,
+    fleet: list[FleetIncident],
 ) -> None:
     history = []
     for i, window in enumerate(past):
@@ -606,6 +638,7 @@ def test_root_cause_is_a_finite_explanation_for_any_window(
         error_types=error_types,
         history=history,
         traffic_week_ago=week_ago,
+        fleet=fleet,
     )
     event(f"cause: {result.cause_key}")
     _check_root_cause(result)

@@ -781,3 +781,13 @@ def test_no_fleet_incident_is_named_without_a_rise_of_errors():
     result = analyze_root_cause(frame, service="react", fleet=fleet)
 
     assert not any("incident began" in p for p in result.decision_path)
+
+
+def test_a_negative_request_rate_is_no_traffic():
+    """Found by the property test: "traffic from -1 to -1 within the hour" voted for a surge."""
+    frame = incident_frame(category="memory", before=2.0, during=30.0, request_count=(-1.0, -0.6))
+
+    result = analyze_root_cause(frame, service="django")
+
+    assert not any("traffic" in step for step in result.decision_path), result.decision_path
+    assert result.cause_key != "traffic_surge"
