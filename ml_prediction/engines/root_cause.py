@@ -188,7 +188,7 @@ _DEPENDENCY_PATTERNS: tuple[re.Pattern[str], ...] = (
         r"(?<!see )\b[a-z][a-z0-9+.-]*://(?:[^@/\s]*@)?([a-z0-9][a-z0-9.-]*[a-z0-9])(?=[:/\s'\")?#]|$)"
     ),
     re.compile(
-        r"(?:enotfound|eai_again|resolve host:?|unknownhostexception:?|unknown host:?)"
+        r"(?:enotfound|eai_again|resolve host:?|unknownhostexception:?|unknown host:?|\blookup)"
         r"\s+['\"]?([a-z0-9][a-z0-9.-]*[a-z0-9])"
     ),
     re.compile(

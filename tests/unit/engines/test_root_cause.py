@@ -559,6 +559,14 @@ def test_a_steps_conclusion_is_said_in_words(step, said):
         ("Http failure response for https://api.example.org/donations: 504", "api.example.org"),
         ("getaddrinfo ENOTFOUND api.stripe.com", "api.stripe.com"),
         ("java.net.UnknownHostException: ledger-db", "ledger-db"),
+        ("dial tcp: lookup payments on 10.0.0.2:53: no such host", "payments"),  # Go
+        ("Error 111 connecting to redis:6379. Connection refused.", "redis"),  # redis-py
+        (
+            "HTTPConnectionPool(host='localhost', port=8000): Max retries exceeded with url: /api "
+            "(Caused by NewConnectionError('<urllib3.connection.HTTPConnection object at "
+            "0x7f3a>: Failed to establish a new connection: [Errno 111] Connection refused'))",
+            "localhost",
+        ),
         ("Unable to connect to Redis at cache:6379", "cache"),
         ("cURL error 7: Failed to connect to api port 443: Connection refused", "api"),
         (
