@@ -289,8 +289,11 @@ LIVE_DOWNSTREAM_ERRORS = {
 
 
 def live_downstream(services: tuple[str, ...]) -> str | None:
-    """The front end whose API calls fail during the live incident: the first one demoed."""
-    return next((s for s in services if s in LIVE_DOWNSTREAM_ERRORS), None)
+    """The front end whose API calls fail during the live incident of ``services[0]``: the
+    first front end demoed, when the incident is a back end's (front ends call back ends)."""
+    if not services or services[0] not in LIVE_INCIDENT_ERRORS:
+        return None
+    return next((s for s in services[1:] if s in LIVE_DOWNSTREAM_ERRORS), None)
 
 
 def demo_live_incident(*, service: str, end: datetime, downstream: str | None = None) -> int:
@@ -589,7 +592,7 @@ class Command(BaseCommand):
         if not state.get("analysed"):
             if not state.get("live_incident"):
                 end = bucket_end(datetime.now(UTC))
-                downstream = live_downstream(services[1:])
+                downstream = live_downstream(services)
                 n = demo_live_incident(service=services[0], end=end, downstream=downstream)
                 state["live_incident"] = {
                     "service": services[0],

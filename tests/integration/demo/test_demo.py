@@ -285,6 +285,7 @@ def test_the_live_incident_is_seen_from_a_front_end_too(demo_dirs):
 
     assert live_downstream(("laravel", "vue", "react")) == "vue"
     assert live_downstream(("laravel", "java")) is None
+    assert live_downstream(("react", "vue")) is None  # a front end's incident: no callers
 
     end = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
     stored = demo_live_incident(service="django", end=end, downstream="react")
