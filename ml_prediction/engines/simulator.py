@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from functools import cached_property, lru_cache
@@ -317,6 +317,11 @@ class SimulationConfig:
     # deploys number on from it. A continuation of stored traffic (the demo's live top-up) is
     # not a downgrade to 1.0.0 that a root cause would then blame as the newest release.
     running_releases: tuple[tuple[str, str], ...] = ()
+    # Share of back-end outages each front end sees as its own (its calls to the API answered
+    # with 5xx from a few minutes after the onset, labelled "upstream_failure"). 0 by default:
+    # every published figure is on independent incidents; the root-cause evaluation reports
+    # the fleet rule on a run with cascades beside them.
+    cascade_fraction: float = 0.0
 
     def __post_init__(self) -> None:
         unknown = [s for s in self.services if s not in SERVICE_ERROR_TYPES]
@@ -671,13 +676,18 @@ def simulate(config: SimulationConfig) -> Simulation:
     incidents: list[Incident] = []
     near_misses: list[NearMiss] = []
     traces: dict[str, _ServiceTrace] = {}
-    for name in config.services:
+    # back ends first, so a front end can see their outages (`cascade_fraction`)
+    for name in sorted(config.services, key=lambda n: n not in BACKENDS):
         rng = np.random.default_rng([config.seed, SERVICES.index(name)])
-        trace, svc_incidents, svc_near = _simulate_service(name, config, start, minutes, rng)
+        upstream = [i for i in incidents if i.service in BACKENDS]
+        trace, svc_incidents, svc_near = _simulate_service(
+            name, config, start, minutes, rng, upstream=upstream
+        )
         traces[name] = trace
         incidents.extend(svc_incidents)
         near_misses.extend(svc_near)
     incidents.sort(key=lambda i: (i.start, i.service))
+    traces = {name: traces[name] for name in config.services}
     return Simulation(
         config=config, start=start, incidents=incidents, near_misses=near_misses, _traces=traces
     )
@@ -699,7 +709,12 @@ def _minor_version(release: str) -> int:
 
 
 def _simulate_service(
-    name: str, config: SimulationConfig, start: datetime, minutes: int, rng: np.random.Generator
+    name: str,
+    config: SimulationConfig,
+    start: datetime,
+    minutes: int,
+    rng: np.random.Generator,
+    upstream: Sequence[Incident] = (),
 ) -> tuple[_ServiceTrace, list[Incident], list[NearMiss]]:
     frontend = name not in BACKENDS
     specs = SERVICE_ERROR_TYPES[name]
@@ -801,6 +816,11 @@ def _simulate_service(
                 else None,
                 peak_errors_per_minute=round(peak, 2),
             )
+        )
+
+    if frontend and config.cascade_fraction > 0:
+        incidents += _cascades(
+            name, config, start, minutes, upstream, onsets, extra_rate, critical_share, rt_mult
         )
 
     # Release strings in deploy order (bad releases were inserted above); each incident records
@@ -927,6 +947,50 @@ def _simulate_service(
         deploy_minutes=deploy_minutes,
     )
     return trace, incidents, near
+
+
+def _cascades(
+    name: str,
+    config: SimulationConfig,
+    start: datetime,
+    minutes: int,
+    upstream: Sequence[Incident],
+    onsets: list[int],
+    extra_rate: np.ndarray,
+    critical_share: np.ndarray,
+    rt_mult: np.ndarray,
+) -> list[Incident]:
+    """The back ends' outages this front end sees (`SimulationConfig.cascade_fraction` of them):
+    its API calls answered with 5xx from 2–8 minutes after the onset to the outage's end.
+    Drawn from a stream of their own, so the traffic without cascades stays what it was."""
+    rng = np.random.default_rng([config.seed, SERVICES.index(name), 7])
+    found = []
+    for outage in upstream:
+        onset = int((outage.start - start).total_seconds() // 60) + int(rng.integers(2, 9))
+        end = int((outage.end - start).total_seconds() // 60)
+        if rng.random() >= config.cascade_fraction or onset >= min(end, minutes):
+            continue
+        if any(abs(onset - o) < 360 for o in onsets):
+            continue  # its own incident is there: one label per outage
+        peak = float(rng.uniform(8.0, 25.0)) * config.errors_per_minute
+        window = slice(onset, min(end, minutes))
+        extra_rate[window, CATEGORIES.index("api")] += peak
+        critical_share[window] = 0.3
+        rt_mult[window] *= 2.0
+        onsets.append(onset)
+        found.append(
+            Incident(
+                incident_id=f"{name}-{onset}",
+                service=name,
+                start=start + timedelta(minutes=onset),
+                end=start + timedelta(minutes=min(end, minutes)),
+                category="api",
+                has_precursors=False,
+                cause_key="upstream_failure",
+                peak_errors_per_minute=round(peak, 2),
+            )
+        )
+    return found
 
 
 def _apply_precursor(

@@ -209,3 +209,28 @@ def test_without_a_running_release_a_service_starts_at_1_0_0():
     deploys = [release for _, release in sim.deploys("react")]
     assert min(sim.iter_errors("react"), key=lambda e: e["occurred_at"])["release"] == "react@1.0.0"
     assert [int(r.split(".")[1]) for r in deploys] == list(range(1, 1 + len(deploys)))
+
+
+def test_cascades_are_front_end_outages_just_after_a_back_ends_and_change_nothing_else():
+    """`cascade_fraction`: a front end sees some back-end outages (5xx from 2–8 minutes after
+    the onset); off by default, and on it leaves the other incidents as they were."""
+    from datetime import timedelta
+
+    from ml_prediction.engines.simulator import BACKENDS, FIXED_START
+
+    plain = simulate(SimulationConfig(days=21, seed=5, start=FIXED_START))
+    cascaded = simulate(SimulationConfig(days=21, seed=5, start=FIXED_START, cascade_fraction=0.5))
+
+    assert not [i for i in plain.incidents if i.cause_key == "upstream_failure"]
+    own = [i for i in cascaded.incidents if i.cause_key != "upstream_failure"]
+    assert [(i.incident_id, i.cause_key) for i in own] == [
+        (i.incident_id, i.cause_key) for i in plain.incidents
+    ]
+    cascades = [i for i in cascaded.incidents if i.cause_key == "upstream_failure"]
+    assert cascades and all(i.service not in BACKENDS and i.category == "api" for i in cascades)
+    back_end_onsets = [i.start for i in plain.incidents if i.service in BACKENDS]
+    for cascade in cascades:
+        assert any(
+            timedelta(minutes=2) <= cascade.start - onset <= timedelta(minutes=8)
+            for onset in back_end_onsets
+        ), cascade
