@@ -456,8 +456,13 @@ class _Run:
             history = [_past_incident(PastIncident, item) for item in loaded.artifact.incidents]
             history = [h for h in history if h is not None]
         window = frame if at is None else frame.loc[: pd.Timestamp(at)]
-        week_ago = None if window.empty else self._traffic_weeks_ago(window)
-        fleet = None if window.empty else self._fleet(window)
+        week_ago = fleet = None
+        if not window.empty:
+            end = (
+                window.index[-1] + timedelta(minutes=_config()["BUCKET_MINUTES"])
+            ).to_pydatetime()
+            week_ago = self._traffic_weeks_ago(end)
+            fleet = self._fleet(end)
         try:
             return analyze_root_cause(
                 window,
@@ -473,33 +478,32 @@ class _Run:
             self.skipped["root_cause"] = f"insufficient data: {exc}"
             return None
 
-    def _traffic_weeks_ago(self, window: pd.DataFrame) -> list[float | None]:
-        """The request rate over the hour of the week of the window's recent hour, in each of
+    def _traffic_weeks_ago(self, end: datetime) -> list[float | None]:
+        """The request rate over the hour of the week of the hour ending at ``end``, in each of
         the TRAFFIC_REFERENCE_WEEKS weeks before: the root cause's traffic reference (against
         yesterday, a Monday's ordinary traffic is a surge; against last week alone, last
         Monday's surge is this Monday's normal)."""
-        end = window.index[-1] + timedelta(minutes=_config()["BUCKET_MINUTES"])
         return self._timed(
             "traffic_weeks_ago",
             lambda: metric_weekly_means_for_service(
                 service=self.service,
                 metric_name="request_count",
-                start=(end - timedelta(minutes=RECENT_MINUTES)).to_pydatetime(),
-                end=end.to_pydatetime(),
+                start=end - timedelta(minutes=RECENT_MINUTES),
+                end=end,
                 weeks=TRAFFIC_REFERENCE_WEEKS,
             ),
         )
 
-    def _fleet(self, window: pd.DataFrame) -> list[FleetIncident]:
-        """The other services' incidents the analyses flagged in the hours before the window's
-        end: the root cause names one that began shortly before this service's errors rose."""
-        end = window.index[-1] + timedelta(minutes=_config()["BUCKET_MINUTES"])
+    def _fleet(self, end: datetime) -> list[FleetIncident]:
+        """The other services' incidents the analyses flagged in the hours before ``end``: the
+        root cause names one that began shortly before this service's errors rose (and a back
+        end's may be a front end's cause)."""
         return self._timed(
             "fleet",
             lambda: fleet_incidents(
                 exclude_service=self.service,
-                start=(end - timedelta(hours=FLEET_LOOKBACK_HOURS)).to_pydatetime(),
-                end=end.to_pydatetime(),
+                start=end - timedelta(hours=FLEET_LOOKBACK_HOURS),
+                end=end,
             ),
         )
 
