@@ -48,6 +48,13 @@ DETECTORS = ("zscore", "isolation_forest", "lof", "stream")
 HOURS_PER_WEEK = 168
 MIN_BIN_SAMPLES = 3
 TREND_BUCKETS = 6
+# The streaming detector reads windows of the last buckets (20-bucket means, the step size's
+# volatility), which still hold an incident for 20 buckets after it ended: its evidence counts
+# for a bucket only while the count itself is still off (`_still_deviating`).
+STREAM_GATE_BUCKETS = 3  # ... each of this many last buckets off on the same side by
+STREAM_GATE_SIDE_Z = 0.5  # ... at least this seasonal z, and by
+STREAM_GATE_MEAN_Z = 1.0  # ... this much on average,
+STREAM_GATE_OWN_Z = 2.0  # ... or the bucket itself this far off (a series turned noisy)
 
 
 @dataclass(frozen=True)
@@ -449,8 +456,12 @@ def _assemble(
     kinds = _anomaly_types(z, is_anomaly, config.zscore_threshold)
     # Plain Python lists once, not numpy scalars per row: this loop is most of score()'s cost.
     timestamps = list(frame.index.to_pydatetime())
-    detector_lists = {n: np.round(np.nan_to_num(v), 4).tolist() for n, v in detector_scores.items()}
-    context_lists = {n: np.round(np.nan_to_num(v), 4).tolist() for n, v in contributing.items()}
+    detector_lists = {
+        n: (np.round(np.nan_to_num(v), 4) + 0.0).tolist() for n, v in detector_scores.items()
+    }
+    context_lists = {
+        n: (np.round(np.nan_to_num(v), 4) + 0.0).tolist() for n, v in contributing.items()
+    }
     observed_list = np.asarray(observed, dtype=float).tolist()
     expected_list = np.round(np.asarray(expected, dtype=float), 4).tolist()
     score_list = (np.round(combined, 4) + 0.0).tolist()  # + 0.0: no "-0.0" in stored rows
@@ -511,7 +522,8 @@ class AnomalyModel:
         )
         stream = getattr(self, "stream", None)
         if stream is not None:
-            tails["stream"] = 10.0 ** -stream.surprise(z, frame.index)
+            surprise = stream.surprise(z, frame.index)
+            tails["stream"] = 10.0 ** -np.where(_still_deviating(z), surprise, 0.0)
         per_detector = {name: _tail_score(tail) for name, tail in tails.items()}
         union = np.minimum(1.0, len(tails) * np.min(np.vstack(list(tails.values())), axis=0))
         combined = _tail_score(union)
@@ -542,6 +554,28 @@ class AnomalyModel:
         if not isinstance(model, cls):
             raise TypeError(f"{directory} does not hold an AnomalyModel")
         return model
+
+
+def _still_deviating(z: np.ndarray) -> np.ndarray:
+    """Per bucket: is its count still off its seasonal baseline, so that the streaming
+    detector's windows speak about it?
+
+    Found replaying an hour's outage: the buckets after it, at their usual count (z about 0),
+    scored 1.0 "critical pattern_deviation" for the next 20 buckets (1 h 40 min), because the
+    stream's 20-bucket means and volatility still held the outage. The incident looked 100
+    minutes longer than it was, and its all-clear waited as long. A sustained shift keeps its
+    buckets off on one side: each of the last STREAM_GATE_BUCKETS at least half an SD, and an
+    SD on average (a first bucket back at its usual count, or a chance high one after it, is
+    not); a drop or a rise is off by far more from its first bucket, and a series turned noisy
+    swings both ways, each swing beyond STREAM_GATE_OWN_Z. Causal: only the window's buckets up
+    to each one.
+    """
+    z = pd.Series(np.nan_to_num(np.asarray(z, dtype=float)))
+    last = z.rolling(STREAM_GATE_BUCKETS, min_periods=1)
+    mean, low, high = (x.to_numpy() for x in (last.mean(), last.min(), last.max()))
+    one_side = (low >= STREAM_GATE_SIDE_Z) | (high <= -STREAM_GATE_SIDE_Z)
+    sustained = one_side & (np.abs(mean) >= STREAM_GATE_MEAN_Z)
+    return sustained | (np.abs(z.to_numpy()) >= STREAM_GATE_OWN_Z)
 
 
 def _history_days(index: pd.DatetimeIndex) -> float:

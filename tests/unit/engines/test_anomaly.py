@@ -392,6 +392,28 @@ def test_the_stream_detector_finds_a_sustained_shift_the_others_miss(model, hist
     assert "stream" not in without_stream.score(window, config=CONFIG)[0].detector_scores
 
 
+@pytest.mark.parametrize("factor", [4.0, 0.0])
+def test_buckets_back_at_their_usual_count_after_an_incident_are_not_anomalies(
+    model, history, factor
+):
+    # given an hour at 4x the usual afternoon count (or an hour of silence), then the usual
+    window = _next_day(history)
+    hour = window.index[window.index.hour == 14]
+    window.loc[hour, "total_count"] = window.loc[hour, "total_count"] * factor
+    after = (window.index > hour[-1] + pd.Timedelta(minutes=5)) & (window.index.hour < 17)
+    # when
+    scores = model.score(window, config=CONFIG)
+    # then: the incident is flagged to its end; from its second bucket on the recovery is not,
+    # although the stream's 20-bucket windows still hold the incident (they flagged the next
+    # 1 h 40 min: the first recovered bucket stays an anomaly for LOF's lagged features)
+    during = [s for s, h in zip(scores, window.index.isin(hour), strict=True) if h]
+    assert all(s.is_anomaly for s in during)
+    recovered = [s for s, a in zip(scores, after, strict=True) if a]
+    assert len(recovered) == 23
+    assert not any(s.is_anomaly for s in recovered)
+    assert all(s.detector_scores["stream"] < 0.5 for s in recovered)
+
+
 def test_the_stream_detector_goes_on_from_the_training_history(model, history):
     # given the day after the training history, and the first day of that history
     following = _next_day(history)
