@@ -76,6 +76,14 @@ ACTION_CATALOGUE: dict[str, tuple[str, str, bool, str]] = {
         False,
         "One incident worked on once; the front end recovers with its back end.",
     ),
+    "check_service_up": (
+        "Check that {service} is up and its errors reach us",
+        "{service} sends no errors where it sent plenty: check that its instances run and "
+        "serve (health checks, crash loops, the deploy log), then that its SDK still reaches "
+        "the error API (DSN, a revoked or rotated ingest key, the network path).",
+        False,
+        "Finds an outage no error shows, or restores the errors the predictions read.",
+    ),
     "investigate": (
         "Investigate {service}",
         "No single cause stands out: look at the top error types and the latest changes of {service}.",
@@ -135,6 +143,7 @@ CAUSE_ACTIONS: dict[str, tuple[str, ...]] = {
     "stale_cache": ("clear_cache", "restart"),
     "auth_failure": ("investigate", "clear_cache"),
     "upstream_failure": ("follow_upstream_incident", "enable_circuit_breaker"),
+    "service_silent": ("check_service_up",),
     "unknown": ("investigate",),
 }
 

@@ -143,6 +143,7 @@ _HYPOTHESES = {
     "bad_release": "the latest release introduced a fault",
     "auth_failure": "authentication is failing for many users",
     "upstream_failure": "a back end it calls is failing",
+    "service_silent": "it went silent: down, or its error reporting stopped",
     # not given by this engine, but preventive actions may carry them (actions.CAUSE_ACTIONS)
     "slow_queries": "slow queries hold the database",
     "stale_cache": "a stale cache serves outdated data",
@@ -861,6 +862,83 @@ def _fleet_lines(
     return lines
 
 
+# A service that sends no errors at all where it sent plenty is not "fewer errors": it may be
+# down, or its error reporting broke (the predictions then read a healthy silence).
+SILENT_MIN_BUCKETS = 2  # trailing buckets without a single error ...
+SILENT_MIN_ERRORS = 10.0  # ... where the buckets before would have sent this many in all
+_SILENT_PHRASES = {
+    "stopped": "it stopped reporting: down, or it cannot reach the error API",
+    "go_on": "its error reporting stopped while its metrics go on (SDK set-up, DSN, ingest key)",
+    "none": _HYPOTHESES["service_silent"],
+}
+_SILENT_CONFIDENCE = {"stopped": 0.8, "go_on": 0.7, "none": 0.6}
+
+
+@dataclass(frozen=True)
+class _Silence:
+    began: pd.Timestamp
+    buckets: int
+    usual: float  # errors per bucket in the window before the silence
+    metrics: str  # "stopped" (they came before, none since), "go_on", "none" (never sampled)
+
+
+def _metric_samples(raw: pd.DataFrame) -> pd.Series | None:
+    """Per raw row, whether any metric was sampled (the bucket frame forward-fills metrics, so
+    a metric that stopped still looks present there); None without metric columns."""
+    columns = [c for c in raw.columns if str(c).startswith("metric_")]
+    if not columns:
+        return None
+    try:
+        index = pd.DatetimeIndex(pd.to_datetime(raw.index, utc=True))
+    except (TypeError, ValueError):
+        return None
+    sampled = raw[columns].apply(pd.to_numeric, errors="coerce").notna().any(axis=1)
+    return pd.Series(sampled.to_numpy(), index=index)
+
+
+def _silence(data: pd.DataFrame, raw: pd.DataFrame) -> _Silence | None:
+    """The trailing run of buckets without errors, when the buckets before it would have sent
+    SILENT_MIN_ERRORS over as long a run (a quiet night's empty buckets are not a silence)."""
+    totals = data["total_count"].to_numpy(dtype=float)
+    run = 0
+    while run < len(totals) and totals[len(totals) - 1 - run] <= 0:
+        run += 1
+    if run < SILENT_MIN_BUCKETS or run >= len(totals):
+        return None
+    usual = float(totals[:-run].mean())
+    if usual * run < SILENT_MIN_ERRORS:
+        return None
+    began = pd.Timestamp(data.index[-run])
+    metrics = "none"
+    sampled = _metric_samples(raw)
+    if sampled is not None:
+        before = sampled[(sampled.index >= data.index[0]) & (sampled.index < began)]
+        if before.any():
+            metrics = "go_on" if sampled[sampled.index >= began].any() else "stopped"
+    return _Silence(began, run, usual, metrics)
+
+
+def _silent_result(service: str, silence: _Silence, bucket_minutes: int) -> RootCauseResult:
+    since = f"{silence.began.tz_convert('UTC'):%H:%M} UTC"
+    usual = f"{_count_text(silence.usual)} errors per {bucket_minutes} min before"
+    minutes = silence.buckets * bucket_minutes
+    metrics = {
+        "stopped": f"system state: no metric samples since {since} either (they came before)",
+        "go_on": "system state: metrics still arrive",
+        "none": "system state: no metrics reported",
+    }[silence.metrics]
+    nothing = "no errors and no metrics" if silence.metrics == "stopped" else "no errors"
+    return RootCauseResult(
+        "service_silent",
+        f"{service}: {_SILENT_PHRASES[silence.metrics]} ({nothing} since {since}; {usual}).",
+        _SILENT_CONFIDENCE[silence.metrics],
+        [
+            f"error volume: no errors for {minutes} min since {since} ({usual}) → service_silent",
+            metrics,
+        ],
+    )
+
+
 def _count_text(value: float) -> str:
     return f"{value:,.0f}" if value >= 10 else f"{value:.2g}"
 
@@ -920,6 +998,9 @@ def analyze_root_cause(
             "unknown", f"Not enough data for a root cause: {exc}.", 0.0, ["no data"]
         )
     data = evidence_window(context)
+    silence = _silence(data, frame)
+    if silence is not None:  # no error left to read a cause from: the silence is the finding
+        return _silent_result(service, silence, int(data.attrs.get("bucket_minutes", 5)))
     recent, base = _split(data, since)
     span = _span(recent, data)
     votes: dict[str, float] = {}

@@ -56,6 +56,7 @@ REASON_ANOMALY_SUPPRESSED = "anomaly_suppressed"
 REASON_NO_CHANNELS = "no_channels"
 REASON_ONGOING_INCIDENT = "ongoing_incident"
 REASON_UPSTREAM_INCIDENT = "upstream_incident"
+REASON_BELOW_NORMAL = "below_normal"
 
 Status = AlertNotification.Status
 Kind = AlertNotification.Kind
@@ -865,6 +866,14 @@ def _anomaly_groups(
                 f"{config['ANOMALY_ALERT_WINDOW_MINUTES']} min, "
                 f"{config['ANOMALY_ALERT_MIN_BUCKETS']} needed"
             )
+        elif _below_normal(representative):
+            group.reason = (
+                f"{REASON_BELOW_NORMAL}: fewer errors than usual "
+                f"({representative.observed_value:,.0f} against "
+                f"{representative.expected_value:,.0f} expected at "
+                f"{representative.window_start:%H:%M} UTC), no page; a service that stops "
+                f"sending errors altogether pages (root cause service_silent)"
+            )
         groups.append(group)
     return groups
 
@@ -1044,6 +1053,25 @@ def _suppression_reason(
             f"was marked false positive within {minutes} min"
         )
     return ""
+
+
+def _below_normal(anomaly: AnomalyDetection) -> bool:
+    """Fewer errors than the bucket's normal, and not a service gone silent.
+
+    Errors falling (a fix went out, a quiet holiday) scored as rare as an outage and paged as a
+    "critical drop": on-call was woken by good news. The one drop worth waking someone for is
+    a service that sends nothing where it sent plenty (down, or its reporting broke), which
+    its root cause says (`service_silent`).
+    """
+    from ml_prediction.services.training import ROOT_CAUSE_KEY_FEATURE
+
+    observed, expected = anomaly.observed_value, anomaly.expected_value
+    if observed is None or expected is None or observed >= expected:
+        return False
+    features = anomaly.contributing_features
+    return not (
+        isinstance(features, dict) and features.get(ROOT_CAUSE_KEY_FEATURE) == "service_silent"
+    )
 
 
 def _upstream_of(anomaly: AnomalyDetection) -> str:

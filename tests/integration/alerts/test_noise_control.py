@@ -551,3 +551,32 @@ def test_a_front_ends_incident_that_follows_a_paged_back_end_incident_pages_no_o
         assert reasons() == ["upstream_incident"]
         row = AlertNotification.objects.get(service="react")
         assert "part of django's incident, paged at" in row.reason
+
+
+@pytest.mark.parametrize(
+    "observed, cause, pages",
+    [
+        (6.0, "unknown", False),  # fewer errors than usual: good news wakes no one
+        (0.0, "service_silent", True),  # nothing where plenty came: down, or reporting broke
+        (240.0, "unknown", True),  # more errors than usual, as ever
+    ],
+)
+def test_fewer_errors_than_usual_page_only_when_the_service_went_silent(
+    smtp_server, ml_config, eager_celery, deliver_on_commit, make_anomaly, observed, cause, pages
+):
+    # given a critical episode of two buckets against an expected 31 errors a bucket
+    rows = [make_anomaly(minutes_ago=m, service="react") for m in (10, 5)]
+    for row in rows:
+        row.observed_value = observed
+        row.anomaly_type = "drop" if observed < 31 else "spike"
+        row.contributing_features = {"root_cause_key": cause}
+        row.save(update_fields=["observed_value", "anomaly_type", "contributing_features"])
+    # when
+    dispatch(deliver_on_commit, service="react", anomalies=rows)
+    # then
+    assert AlertNotification.objects.filter(service="react", status="sent").exists() == pages
+    if not pages:
+        assert reasons() == ["below_normal"]
+        row = AlertNotification.objects.get(service="react")
+        assert "fewer errors than usual (6 against 31 expected at" in row.reason
+        assert len(smtp_server.envelopes) == 0

@@ -29,6 +29,7 @@ def test_priority_is_severity_times_probability(severity, probability, expected)
         ("memory_leak", "restart"),
         ("bad_release", "rollback_release"),
         ("traffic_surge", "scale_up"),
+        ("service_silent", "check_service_up"),
         ("no-such-cause", "investigate"),
     ],
 )

@@ -799,3 +799,75 @@ def test_a_negative_request_rate_is_no_traffic():
 
     assert not any("traffic" in step for step in result.decision_path), result.decision_path
     assert result.cause_key != "traffic_surge"
+
+
+def _silent_frame(
+    *, per_bucket: float = 8.0, silent: int = 3, metrics: str = "none"
+) -> pd.DataFrame:
+    """Four hours of 5-minute buckets with `per_bucket` errors, the last `silent` without any;
+    request-rate samples in every bucket ("go_on"), before the silence only ("stopped"), or
+    none."""
+    index = pd.date_range("2026-01-05 10:00", periods=48, freq="5min", tz="UTC")
+    counts = np.full(48, per_bucket)
+    counts[len(counts) - silent :] = 0.0
+    frame = pd.DataFrame(
+        {"timeout_count": counts / 2, "other_count": counts / 2, "total_count": counts},
+        index=index,
+    )
+    if metrics != "none":
+        rate = np.full(48, 120.0)
+        if metrics == "stopped":
+            rate[len(rate) - silent :] = np.nan
+        frame["metric_request_count"] = rate
+    return frame
+
+
+@pytest.mark.parametrize(
+    ("metrics", "says", "state"),
+    [
+        (
+            "stopped",
+            "it stopped reporting: down, or it cannot reach the error API (no errors "
+            "and no metrics since 13:45 UTC; 8 errors per 5 min before)",
+            "system state: no metric samples since 13:45 UTC either (they came before)",
+        ),
+        (
+            "go_on",
+            "its error reporting stopped while its metrics go on (SDK set-up, DSN, "
+            "ingest key) (no errors since 13:45 UTC",
+            "system state: metrics still arrive",
+        ),
+        (
+            "none",
+            "it went silent: down, or its error reporting stopped (no errors since 13:45",
+            "system state: no metrics reported",
+        ),
+    ],
+)
+def test_a_service_that_sends_no_errors_where_it_sent_plenty_went_silent(metrics, says, state):
+    # given errors every bucket for almost four hours, then none for 15 minutes
+    frame = _silent_frame(metrics=metrics)
+    # when
+    result = analyze_root_cause(frame, service="react", error_types={})
+    # then: the silence is the finding, with what the metrics say about it
+    assert result.cause_key == "service_silent"
+    assert result.hypothesis.startswith(f"react: {says}")
+    assert result.decision_path == [
+        "error volume: no errors for 15 min since 13:45 UTC (8 errors per 5 min before)"
+        " → service_silent",
+        state,
+    ]
+    assert result.confidence >= 0.6
+
+
+@pytest.mark.parametrize(
+    ("per_bucket", "silent"),
+    [(8.0, 1), (2.0, 3), (8.0, 48)],  # one empty bucket; a quiet service's gaps; always empty
+)
+def test_empty_buckets_a_quiet_service_has_anyway_are_no_silence(per_bucket, silent):
+    # given buckets without errors that the service's usual volume explains
+    frame = _silent_frame(per_bucket=per_bucket, silent=silent)
+    # when
+    result = analyze_root_cause(frame, service="react", error_types={})
+    # then
+    assert result.cause_key != "service_silent"
