@@ -51,6 +51,11 @@ TREND_BUCKETS = 6
 # The streaming detector reads windows of the last buckets (20-bucket means, the step size's
 # volatility), which still hold an incident for 20 buckets after it ended: its evidence counts
 # for a bucket only while the count itself is still off (`_still_deviating`).
+# A service that stops sending errors: a run of empty buckets is a silence once the errors its
+# buckets were expected to hold reach the minimum volume and exceed, by SILENCE_MARGIN, every
+# quiet run of the training history (errors come in clumps: a bursty service's afternoon gaps
+# are its normal, a busy one's first empty quarter-hour is not).
+SILENCE_MARGIN = 1.5
 STREAM_GATE_BUCKETS = 3  # ... each of this many last buckets off on the same side by
 STREAM_GATE_SIDE_Z = 0.5  # ... at least this seasonal z, and by
 STREAM_GATE_MEAN_Z = 1.0  # ... this much on average,
@@ -446,14 +451,18 @@ def _assemble(
     contributing: dict[str, np.ndarray],
     state: str,
     config: AnomalyConfig,
+    silent: np.ndarray | None = None,
 ) -> list[AnomalyScore]:
     combined = np.clip(np.nan_to_num(combined, nan=0.0), 0.0, 1.0)
-    # Minimum-volume guard: below the floor nothing is an anomaly (2 → 4 errors at 3 a.m.).
-    low_volume = np.maximum(observed, expected) < config.min_volume
+    silent = np.zeros(len(combined), dtype=bool) if silent is None else silent
+    # Minimum-volume guard: below the floor nothing is an anomaly (2 → 4 errors at 3 a.m.);
+    # a silence is judged on its whole run's expected errors instead (`_silent_buckets`).
+    low_volume = (np.maximum(observed, expected) < config.min_volume) & ~silent
     combined = np.where(low_volume, np.minimum(combined, config.warning_threshold * 0.99), combined)
+    combined = np.where(silent, 1.0, combined)
     is_anomaly = combined >= config.score_threshold
     severities = _severity(combined, config)
-    kinds = _anomaly_types(z, is_anomaly, config.zscore_threshold)
+    kinds = np.where(silent, "drop", _anomaly_types(z, is_anomaly, config.zscore_threshold))
     # Plain Python lists once, not numpy scalars per row: this loop is most of score()'s cost.
     timestamps = list(frame.index.to_pydatetime())
     detector_lists = {
@@ -503,6 +512,9 @@ class AnomalyModel:
     # None in artifacts saved before the streaming detector joined the model: they score with
     # the other three until the next retrain.
     stream: StreamReference | None = None
+    # The largest errors expected over a run of empty buckets in the training history (None in
+    # artifacts saved before silences were scored: they find none until the next retrain).
+    silence_reference: float | None = None
 
     def score(self, frame: pd.DataFrame, *, config: AnomalyConfig) -> list[AnomalyScore]:
         """Score every bucket of ``frame`` (vectorised; one call for a 24 h window)."""
@@ -541,6 +553,9 @@ class AnomalyModel:
             },
             state="active",
             config=config,
+            silent=_silent_buckets(
+                observed, expected, self.silence_reference, min_volume=config.min_volume
+            ),
         )
 
     def save(self, directory: Path) -> None:
@@ -554,6 +569,32 @@ class AnomalyModel:
         if not isinstance(model, cls):
             raise TypeError(f"{directory} does not hold an AnomalyModel")
         return model
+
+
+def _empty_run_expected(observed: np.ndarray, expected: np.ndarray) -> np.ndarray:
+    """Per bucket: the errors expected over the run of empty buckets it ends (0 where the bucket
+    has errors). Causal: only the buckets up to each one."""
+    empty = np.asarray(observed, dtype=float) <= 0
+    expected = np.where(empty, np.nan_to_num(np.asarray(expected, dtype=float)), 0.0)
+    total = np.cumsum(expected)
+    # the cumulative sum at the last bucket with errors before each one, taken off
+    at_reset = np.maximum.accumulate(np.where(~empty, np.arange(len(total)), -1))
+    before = np.where(at_reset >= 0, total[np.maximum(at_reset, 0)], 0.0)
+    return np.where(empty, total - before, 0.0)
+
+
+def _silent_buckets(
+    observed: np.ndarray, expected: np.ndarray, reference: float | None, *, min_volume: float
+) -> np.ndarray | None:
+    """Buckets of a silence: a run of empty buckets that should have held at least
+    ``min_volume`` errors in all and SILENCE_MARGIN × the most any quiet run of the training
+    history should have. Found probing the detector: a busy service that went quiet for an hour
+    was a critical "drop", but one sending 3 errors a bucket never was (each bucket's normal was
+    under the minimum-volume guard), however long it stayed silent."""
+    if reference is None:
+        return None
+    run = _empty_run_expected(observed, expected)
+    return run >= max(float(min_volume), SILENCE_MARGIN * reference)
 
 
 def _still_deviating(z: np.ndarray) -> np.ndarray:
@@ -570,12 +611,12 @@ def _still_deviating(z: np.ndarray) -> np.ndarray:
     swings both ways, each swing beyond STREAM_GATE_OWN_Z. Causal: only the window's buckets up
     to each one.
     """
-    z = pd.Series(np.nan_to_num(np.asarray(z, dtype=float)))
-    last = z.rolling(STREAM_GATE_BUCKETS, min_periods=1)
+    values = np.nan_to_num(np.asarray(z, dtype=float))
+    last = pd.Series(values).rolling(STREAM_GATE_BUCKETS, min_periods=1)
     mean, low, high = (x.to_numpy() for x in (last.mean(), last.min(), last.max()))
     one_side = (low >= STREAM_GATE_SIDE_Z) | (high <= -STREAM_GATE_SIDE_Z)
     sustained = one_side & (np.abs(mean) >= STREAM_GATE_MEAN_Z)
-    return sustained | (np.abs(z.to_numpy()) >= STREAM_GATE_OWN_Z)
+    return sustained | (np.abs(values) >= STREAM_GATE_OWN_Z)
 
 
 def _history_days(index: pd.DatetimeIndex) -> float:
@@ -618,7 +659,7 @@ def _fit_parts(frame: pd.DataFrame, config: AnomalyConfig) -> dict[str, Any]:
 
     observed = frame["total_count"].to_numpy(dtype=float)
     baseline = _SeasonalBaseline.fit(observed, frame.index)
-    z, _ = baseline.zscores(observed, frame.index)
+    z, expected = baseline.zscores(observed, frame.index)
     rt = (
         pd.to_numeric(frame["rt_p95"], errors="coerce").to_numpy(dtype=float)
         if "rt_p95" in frame.columns
@@ -655,6 +696,7 @@ def _fit_parts(frame: pd.DataFrame, config: AnomalyConfig) -> dict[str, Any]:
         # On the seasonal z, not the raw count: the streaming signals know only daily rhythm,
         # and a normal Monday-morning peak must not look like a new level.
         "stream": StreamReference.fit(_held_out_z(observed, frame.index), frame.index),
+        "silence_reference": float(_empty_run_expected(observed, expected).max(initial=0.0)),
     }
 
 

@@ -414,6 +414,40 @@ def test_buckets_back_at_their_usual_count_after_an_incident_are_not_anomalies(
     assert all(s.detector_scores["stream"] < 0.5 for s in recovered)
 
 
+def _quiet_traffic(days: int, *, seed: int, start: pd.Timestamp = START) -> pd.DataFrame:
+    """A quiet service: 3 errors a 5-minute bucket by day, 1 by night (Poisson), so that every
+    bucket's normal is under the minimum-volume guard and empty buckets happen at night."""
+    rng = np.random.default_rng(seed)
+    index = pd.date_range(start, periods=days * BUCKETS_PER_DAY, freq="5min")
+    hour = index.hour.to_numpy()
+    total = rng.poisson(np.where((hour >= 9) & (hour < 18), 3.0, 1.0)).astype(float)
+    return pd.DataFrame({"total_count": total, "error_count": total}, index=index)
+
+
+def test_a_service_that_stops_sending_errors_is_a_drop_once_the_silence_outweighs_its_gaps():
+    # given a quiet service's model, and a next day without a single error from 14:00 to 15:00
+    history = _quiet_traffic(21, seed=0)
+    quiet = fit_anomaly_model(history, config=CONFIG)
+    day = _quiet_traffic(1, seed=9, start=history.index[-1] + pd.Timedelta(minutes=5))
+    silent = np.asarray(day.index.hour == 14)
+    window = day.copy()
+    window.loc[silent, ["total_count", "error_count"]] = 0.0
+    # when
+    scores = quiet.score(window, config=CONFIG)
+    ordinary = quiet.score(day, config=CONFIG)
+    old_artifact = dataclasses.replace(quiet, silence_reference=None).score(window, config=CONFIG)
+    # then: the history's longest gap (a night's, 9 errors expected) sets the bar at 13.5, so
+    # from the fifth empty bucket (15 errors expected) on the silence is a critical drop; the
+    # ordinary day has none, and a model saved before silences were scored finds none either
+    assert quiet.silence_reference == pytest.approx(9.0)
+    flagged = [s for s, q in zip(scores, silent, strict=True) if q and s.is_anomaly]
+    assert [s.timestamp.minute for s in flagged] == list(range(25, 60, 5))
+    assert {(s.anomaly_type, s.severity_level) for s in flagged} == {("drop", "critical")}
+    assert not any(s.is_anomaly for s, q in zip(scores, silent, strict=True) if not q)
+    assert not any(s.is_anomaly for s in ordinary)
+    assert not any(s.is_anomaly for s in old_artifact)
+
+
 def test_the_stream_detector_goes_on_from_the_training_history(model, history):
     # given the day after the training history, and the first day of that history
     following = _next_day(history)
