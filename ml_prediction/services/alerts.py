@@ -626,9 +626,15 @@ def anomaly_payload(
         incident_peak = max(
             (m.observed_value for m in group if m.observed_value is not None), default=None
         )
+    # what happened, where the metric's name would say nothing: no errors is the news
+    what = (
+        f"{a.service} sent no errors since {started:%H:%M} UTC"
+        if _went_silent(a)
+        else f"{a.service} {a.metric_name}"
+    )
     return {
         "kind": Kind.ANOMALY,
-        "subject": f"{a.severity_level.upper()} ANOMALY: {a.service} {a.metric_name}",
+        "subject": f"{a.severity_level.upper()} ANOMALY: {what}",
         "service": a.service,
         "error_type": a.metric_name,
         "metric_name": a.metric_name,
@@ -1063,15 +1069,18 @@ def _below_normal(anomaly: AnomalyDetection) -> bool:
     a service that sends nothing where it sent plenty (down, or its reporting broke), which
     its root cause says (`service_silent`).
     """
-    from ml_prediction.services.training import ROOT_CAUSE_KEY_FEATURE
-
     observed, expected = anomaly.observed_value, anomaly.expected_value
     if observed is None or expected is None or observed >= expected:
         return False
+    return not _went_silent(anomaly)
+
+
+def _went_silent(anomaly: AnomalyDetection) -> bool:
+    """The anomaly's episode is a service that stopped sending errors (its root cause)."""
+    from ml_prediction.services.training import ROOT_CAUSE_KEY_FEATURE
+
     features = anomaly.contributing_features
-    return not (
-        isinstance(features, dict) and features.get(ROOT_CAUSE_KEY_FEATURE) == "service_silent"
-    )
+    return isinstance(features, dict) and features.get(ROOT_CAUSE_KEY_FEATURE) == "service_silent"
 
 
 def _upstream_of(anomaly: AnomalyDetection) -> str:

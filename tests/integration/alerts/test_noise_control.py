@@ -575,6 +575,9 @@ def test_fewer_errors_than_usual_page_only_when_the_service_went_silent(
     dispatch(deliver_on_commit, service="react", anomalies=rows)
     # then
     assert AlertNotification.objects.filter(service="react", status="sent").exists() == pages
+    if cause == "service_silent":
+        subject = f"CRITICAL ANOMALY: react sent no errors since {rows[0].window_start:%H:%M} UTC"
+        assert [m["Subject"] for m in smtp_server.messages] == [subject]
     if not pages:
         assert reasons() == ["below_normal"]
         row = AlertNotification.objects.get(service="react")
