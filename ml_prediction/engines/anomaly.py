@@ -52,10 +52,13 @@ TREND_BUCKETS = 6
 # volatility), which still hold an incident for 20 buckets after it ended: its evidence counts
 # for a bucket only while the count itself is still off (`_still_deviating`).
 # A service that stops sending errors: a run of empty buckets is a silence once the errors its
-# buckets were expected to hold reach the minimum volume and exceed, by SILENCE_MARGIN, every
-# quiet run of the training history (errors come in clumps: a bursty service's afternoon gaps
-# are its normal, a busy one's first empty quarter-hour is not).
-SILENCE_MARGIN = 1.5
+# buckets were expected to hold reach SILENCE_MIN_ERRORS and SILENCE_MARGIN × every quiet run
+# of the training history (errors come in clumps: a bursty service's afternoon gaps are its
+# normal, a busy one's first empty quarter-hour is not). Measured on the generator (seed 8, 21
+# days replayed per service): its nights' longest gaps were worth 6-9.5 errors in training and
+# up to 13 in the replay, so 10 and 1.5 × paged five quiet nights as silences; 20 and 2 × none.
+SILENCE_MIN_ERRORS = 20.0
+SILENCE_MARGIN = 2.0
 STREAM_GATE_BUCKETS = 3  # ... each of this many last buckets off on the same side by
 STREAM_GATE_SIDE_Z = 0.5  # ... at least this seasonal z, and by
 STREAM_GATE_MEAN_Z = 1.0  # ... this much on average,
@@ -587,14 +590,15 @@ def _silent_buckets(
     observed: np.ndarray, expected: np.ndarray, reference: float | None, *, min_volume: float
 ) -> np.ndarray | None:
     """Buckets of a silence: a run of empty buckets that should have held at least
-    ``min_volume`` errors in all and SILENCE_MARGIN × the most any quiet run of the training
-    history should have. Found probing the detector: a busy service that went quiet for an hour
-    was a critical "drop", but one sending 3 errors a bucket never was (each bucket's normal was
-    under the minimum-volume guard), however long it stayed silent."""
+    SILENCE_MIN_ERRORS (and ``min_volume``) errors in all and SILENCE_MARGIN × the most any
+    quiet run of the training history should have. Found probing the detector: a busy service
+    that went quiet for an hour was a critical "drop", but one sending 3 errors a bucket never
+    was (each bucket's normal was under the minimum-volume guard), however long it stayed
+    silent."""
     if reference is None:
         return None
     run = _empty_run_expected(observed, expected)
-    return run >= max(float(min_volume), SILENCE_MARGIN * reference)
+    return run >= max(SILENCE_MIN_ERRORS, float(min_volume), SILENCE_MARGIN * reference)
 
 
 def _still_deviating(z: np.ndarray) -> np.ndarray:

@@ -436,12 +436,13 @@ def test_a_service_that_stops_sending_errors_is_a_drop_once_the_silence_outweigh
     scores = quiet.score(window, config=CONFIG)
     ordinary = quiet.score(day, config=CONFIG)
     old_artifact = dataclasses.replace(quiet, silence_reference=None).score(window, config=CONFIG)
-    # then: the history's longest gap (a night's, 9 errors expected) sets the bar at 13.5, so
-    # from the fifth empty bucket (15 errors expected) on the silence is a critical drop; the
-    # ordinary day has none, and a model saved before silences were scored finds none either
+    # then: the bar is 20 errors expected (the history's longest gap, a night's, was worth 9:
+    # twice that is less), reached at the eighth empty bucket (each expects about 3): from
+    # 14:35 on the silence is a critical drop; the ordinary day has none, and a model saved
+    # before silences were scored finds none either
     assert quiet.silence_reference == pytest.approx(9.0)
     flagged = [s for s, q in zip(scores, silent, strict=True) if q and s.is_anomaly]
-    assert [s.timestamp.minute for s in flagged] == list(range(25, 60, 5))
+    assert [s.timestamp.minute for s in flagged] == list(range(35, 60, 5))
     assert {(s.anomaly_type, s.severity_level) for s in flagged} == {("drop", "critical")}
     assert not any(s.is_anomaly for s, q in zip(scores, silent, strict=True) if not q)
     assert not any(s.is_anomaly for s in ordinary)
