@@ -865,8 +865,10 @@ def _fleet_lines(
 # A service that sends no errors at all where it sent plenty is not "fewer errors": it may be
 # down, or its error reporting broke (the predictions then read a healthy silence).
 SILENT_MIN_BUCKETS = 2  # trailing buckets without a single error ...
-SILENT_MIN_ERRORS = 20.0  # ... where the buckets before would have sent this many in all
-# (the anomaly detector's SILENCE_MIN_ERRORS: a quiet night's gaps are worth up to 13)
+SILENT_MIN_ERRORS = 10.0  # ... where the buckets before would have sent this many in all
+# (lower than the anomaly detector's bar for a silence: the detector decides whether the empty
+# run is rare for this service; this only tells a flagged silence from fewer errors, and a busy
+# service's page comes at its second empty bucket)
 _SILENT_PHRASES = {
     "stopped": "it stopped reporting: down, or it cannot reach the error API",
     "go_on": "its error reporting stopped while its metrics go on (SDK set-up, DSN, ingest key)",

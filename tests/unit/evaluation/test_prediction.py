@@ -11,7 +11,10 @@ import pytest
 from ml_prediction.engines.simulator import Incident, NearMiss
 from ml_prediction.evaluation.prediction import (
     LEARNING_VARIANT,
+    SILENCE_HOURS,
+    SILENCE_STARTS,
     evaluate_anomaly_detection,
+    evaluate_silences,
     evaluate_simulation,
     run,
     score_alerts,
@@ -110,6 +113,17 @@ def test_anomaly_detection_evaluation_finds_the_generators_outages():
     assert product.false_episodes <= product.days
     learning = scores[(LEARNING_VARIANT, 2)]
     assert 0 < learning.days <= 6 and learning.detected == learning.incidents
+
+
+def test_every_injected_silence_pages_and_is_explained_as_one():
+    # given the product model replayed over silences injected into a django replay
+    scores = evaluate_silences(days=42, services=("django",), seed=7)
+    # then each paged within its two hours, and its episode reads as a service gone silent
+    silences = [s for s in scores.values() if s.silences]
+    assert sum(s.silences for s in silences) == len(SILENCE_STARTS)
+    assert all(s.paged == s.silences and s.explained == s.paged for s in silences)
+    assert all(0 < d < 60 * SILENCE_HOURS for s in silences for d in s.delays)
+    assert all(e > 0 for s in silences for e in s.expected)
 
 
 def test_small_evaluation_runs_and_beats_the_baseline_on_recall():
