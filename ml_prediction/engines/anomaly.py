@@ -616,8 +616,12 @@ def _still_deviating(z: np.ndarray) -> np.ndarray:
     to each one.
     """
     values = np.nan_to_num(np.asarray(z, dtype=float))
-    last = pd.Series(values).rolling(STREAM_GATE_BUCKETS, min_periods=1)
-    mean, low, high = (x.to_numpy() for x in (last.mean(), last.min(), last.max()))
+    if len(values) == 0:
+        return np.zeros(0, dtype=bool)
+    # each bucket with the ones before it (NaN where the window starts: not counted)
+    padded = np.r_[np.full(STREAM_GATE_BUCKETS - 1, np.nan), values]
+    last = np.lib.stride_tricks.sliding_window_view(padded, STREAM_GATE_BUCKETS)
+    mean, low, high = np.nanmean(last, axis=1), np.nanmin(last, axis=1), np.nanmax(last, axis=1)
     one_side = (low >= STREAM_GATE_SIDE_Z) | (high <= -STREAM_GATE_SIDE_Z)
     sustained = one_side & (np.abs(mean) >= STREAM_GATE_MEAN_Z)
     return sustained | (np.abs(values) >= STREAM_GATE_OWN_Z)
