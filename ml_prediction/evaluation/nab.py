@@ -733,7 +733,10 @@ def _product_form_lines(
         "the same alarm hold; the "
         "first day scores 0. It has no seasonal signals: the product model feeds it the "
         "seasonal z against its hour-of-week baseline instead, which this replay on NAB's raw "
-        f"values does not ({seconds:.0f} s):",
+        "values does not, and with it the product's gate (`_still_deviating`: the stream "
+        "speaks for a bucket only while that z is still off, so the buckets back at their "
+        "usual count after an incident are not flagged for the 20 its windows still hold it) "
+        f"is not replayed either ({seconds:.0f} s):",
         "",
         "| profile | product form | threshold | windows detected | windows missed | false positives |",
         "|---|---|---|---|---|---|",
