@@ -48,9 +48,6 @@ DETECTORS = ("zscore", "isolation_forest", "lof", "stream")
 HOURS_PER_WEEK = 168
 MIN_BIN_SAMPLES = 3
 TREND_BUCKETS = 6
-# The streaming detector reads windows of the last buckets (20-bucket means, the step size's
-# volatility), which still hold an incident for 20 buckets after it ended: its evidence counts
-# for a bucket only while the count itself is still off (`_still_deviating`).
 # A service that stops sending errors: a run of empty buckets is a silence once the errors its
 # buckets were expected to hold reach SILENCE_MIN_ERRORS and SILENCE_MARGIN × every quiet run
 # of the training history (errors come in clumps: a bursty service's afternoon gaps are its
@@ -59,6 +56,9 @@ TREND_BUCKETS = 6
 # up to 13 in the replay, so 10 and 1.5 × paged five quiet nights as silences; 20 and 2 × none.
 SILENCE_MIN_ERRORS = 20.0
 SILENCE_MARGIN = 2.0
+# The streaming detector reads windows of the last buckets (20-bucket means, the step size's
+# volatility), which still hold an incident for 20 buckets after it ended: its evidence counts
+# for a bucket only while the count itself is still off (`_still_deviating`).
 STREAM_GATE_BUCKETS = 3  # ... each of this many last buckets off on the same side by
 STREAM_GATE_SIDE_Z = 0.5  # ... at least this seasonal z, and by
 STREAM_GATE_MEAN_Z = 1.0  # ... this much on average,

@@ -1072,7 +1072,10 @@ def _below_normal(anomaly: AnomalyDetection) -> bool:
     observed, expected = anomaly.observed_value, anomaly.expected_value
     if observed is None or expected is None or observed >= expected:
         return False
-    return not _went_silent(anomaly)
+    # a drop, or a lasting one; not a pattern deviation (the count ordinary, its mix or
+    # latency not), which may hold a few errors fewer than usual and still page
+    falling = anomaly.anomaly_type in ("drop", "trend_change")
+    return falling and not _went_silent(anomaly)
 
 
 def _went_silent(anomaly: AnomalyDetection) -> bool:

@@ -554,21 +554,31 @@ def test_a_front_ends_incident_that_follows_a_paged_back_end_incident_pages_no_o
 
 
 @pytest.mark.parametrize(
-    "observed, cause, pages",
+    "observed, kind, cause, pages",
     [
-        (6.0, "unknown", False),  # fewer errors than usual: good news wakes no one
-        (0.0, "service_silent", True),  # nothing where plenty came: down, or reporting broke
-        (240.0, "unknown", True),  # more errors than usual, as ever
+        (6.0, "drop", "unknown", False),  # fewer errors than usual: good news wakes no one
+        (6.0, "trend_change", "unknown", False),  # ... nor when it lasts
+        (0.0, "drop", "service_silent", True),  # nothing where plenty came: down, or cut off
+        (240.0, "spike", "unknown", True),  # more errors than usual, as ever
+        (28.0, "pattern_deviation", "unknown", True),  # the usual count, every error critical
     ],
 )
 def test_fewer_errors_than_usual_page_only_when_the_service_went_silent(
-    smtp_server, ml_config, eager_celery, deliver_on_commit, make_anomaly, observed, cause, pages
+    smtp_server,
+    ml_config,
+    eager_celery,
+    deliver_on_commit,
+    make_anomaly,
+    observed,
+    kind,
+    cause,
+    pages,
 ):
     # given a critical episode of two buckets against an expected 31 errors a bucket
     rows = [make_anomaly(minutes_ago=m, service="react") for m in (10, 5)]
     for row in rows:
         row.observed_value = observed
-        row.anomaly_type = "drop" if observed < 31 else "spike"
+        row.anomaly_type = kind
         row.contributing_features = {"root_cause_key": cause}
         row.save(update_fields=["observed_value", "anomaly_type", "contributing_features"])
     # when
