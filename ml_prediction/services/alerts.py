@@ -1079,11 +1079,20 @@ def _below_normal(anomaly: AnomalyDetection) -> bool:
 
 
 def _went_silent(anomaly: AnomalyDetection) -> bool:
-    """The anomaly's episode is a service that stopped sending errors (its root cause)."""
+    """The anomaly's episode is a service that stopped sending errors: its root cause says so,
+    or its bucket is a flagged drop without a single error.
+
+    The second reading does not wait for the root cause: an empty bucket is only ever flagged
+    where its normal is at the minimum volume or its run of empty buckets is a silence
+    (`anomaly._silent_buckets`), and a quick run that first saw one empty bucket explained
+    the episode before it was a silence (then kept that cause until the next full run).
+    """
     from ml_prediction.services.training import ROOT_CAUSE_KEY_FEATURE
 
     features = anomaly.contributing_features
-    return isinstance(features, dict) and features.get(ROOT_CAUSE_KEY_FEATURE) == "service_silent"
+    if isinstance(features, dict) and features.get(ROOT_CAUSE_KEY_FEATURE) == "service_silent":
+        return True
+    return anomaly.observed_value == 0 and anomaly.anomaly_type in ("drop", "trend_change")
 
 
 def _upstream_of(anomaly: AnomalyDetection) -> str:

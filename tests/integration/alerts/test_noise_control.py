@@ -559,6 +559,7 @@ def test_a_front_ends_incident_that_follows_a_paged_back_end_incident_pages_no_o
         (6.0, "drop", "unknown", False),  # fewer errors than usual: good news wakes no one
         (6.0, "trend_change", "unknown", False),  # ... nor when it lasts
         (0.0, "drop", "service_silent", True),  # nothing where plenty came: down, or cut off
+        (0.0, "drop", "unknown", True),  # ... explained before it was a silence
         (240.0, "spike", "unknown", True),  # more errors than usual, as ever
         (28.0, "pattern_deviation", "unknown", True),  # the usual count, every error critical
     ],
@@ -585,7 +586,7 @@ def test_fewer_errors_than_usual_page_only_when_the_service_went_silent(
     dispatch(deliver_on_commit, service="react", anomalies=rows)
     # then
     assert AlertNotification.objects.filter(service="react", status="sent").exists() == pages
-    if cause == "service_silent":
+    if observed == 0:
         subject = f"CRITICAL ANOMALY: react sent no errors since {rows[0].window_start:%H:%M} UTC"
         assert [m["Subject"] for m in smtp_server.messages] == [subject]
     if not pages:
