@@ -605,7 +605,7 @@ SILENCE_STARTS = (
     (17, "19:20"),
 )
 SILENCE_HOURS = 2
-BUSY_HOURS = range(9, 18)  # UTC hours of the generator's working day
+DAY_HOURS = range(9, 18)  # silences starting at these UTC hours, and at the others
 
 
 @dataclass
@@ -645,11 +645,12 @@ def evaluate_silences(
     ``evaluate_anomaly_detection``) replayed over SILENCE_STARTS silences injected into the
     newest part: each paged when ``min_buckets`` flagged buckets in a row fall within it (the
     delay from its start to the moment the page's bucket closed), and explained as the analyses
-    explain an episode (`episode_explained_at`) by `analyze_root_cause`. Keys: "busy hours"
-    (BUSY_HOURS) and "quiet hours"."""
+    explain an episode (`episode_explained_at`) by `analyze_root_cause`. Keys: the start's UTC
+    hours (DAY_HOURS, the others)."""
     sim = simulate(SimulationConfig(days=days, services=services, seed=seed, start=FIXED_START))
     config = AnomalyConfig()
-    scores = {"busy hours": SilenceScore(), "quiet hours": SilenceScore()}
+    day, other = "starting 09:00–17:59 UTC", "starting at other hours"
+    scores = {day: SilenceScore(), other: SilenceScore()}
     for name, frame in sim.bucket_frames(categorize=product_category).items():
         split = frame.index[int(len(frame) * train_fraction)]
         model = fit_anomaly_model(frame[frame.index < split], config=config)
@@ -674,7 +675,7 @@ def evaluate_silences(
             )
             alerts = held_probabilities(flags.astype(float).to_frame(), min_buckets).iloc[:, 0]
             inside = alerts[(alerts.index >= start) & (alerts.index < end) & (alerts >= 1.0)]
-            score = scores["busy hours" if start.hour in BUSY_HOURS else "quiet hours"]
+            score = scores[day if start.hour in DAY_HOURS else other]
             score.silences += 1
             hour = (frame.index >= start) & (frame.index < start + pd.Timedelta(hours=1))
             _, expected = model.baseline.zscores(
@@ -1076,7 +1077,7 @@ def _anomaly_section(
         "over its run (`SILENCE_MIN_ERRORS`); the false episodes above include any silence "
         "the model saw in the unmodified replay.",
         "",
-        "| silences at | silences | errors their first hour should have held (median) | paged | median delay (min) | explained as service_silent |",
+        "| silences | count | errors their first hour should have held (median) | paged | median delay (min) | explained as service_silent |",
         "|---|---|---|---|---|---|",
     ]
     for band, s in silences.items():
