@@ -649,8 +649,8 @@ def evaluate_silences(
     hours (DAY_HOURS, the others)."""
     sim = simulate(SimulationConfig(days=days, services=services, seed=seed, start=FIXED_START))
     config = AnomalyConfig()
-    day, other = "starting 09:00–17:59 UTC", "starting at other hours"
-    scores = {day: SilenceScore(), other: SilenceScore()}
+    daytime, other_hours = "starting 09:00–17:59 UTC", "starting at other hours"
+    scores = {daytime: SilenceScore(), other_hours: SilenceScore()}
     for name, frame in sim.bucket_frames(categorize=product_category).items():
         split = frame.index[int(len(frame) * train_fraction)]
         model = fit_anomaly_model(frame[frame.index < split], config=config)
@@ -675,7 +675,7 @@ def evaluate_silences(
             )
             alerts = held_probabilities(flags.astype(float).to_frame(), min_buckets).iloc[:, 0]
             inside = alerts[(alerts.index >= start) & (alerts.index < end) & (alerts >= 1.0)]
-            score = scores[day if start.hour in DAY_HOURS else other]
+            score = scores[daytime if start.hour in DAY_HOURS else other_hours]
             score.silences += 1
             hour = (frame.index >= start) & (frame.index < start + pd.Timedelta(hours=1))
             _, expected = model.baseline.zscores(
