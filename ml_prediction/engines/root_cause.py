@@ -143,7 +143,7 @@ _HYPOTHESES = {
     "bad_release": "the latest release introduced a fault",
     "auth_failure": "authentication is failing for many users",
     "upstream_failure": "a back end it calls is failing",
-    "service_silent": "it went silent: down, or its error reporting stopped",
+    "service_silent": "the service went silent: down, or its error reporting stopped",
     # not given by this engine, but preventive actions may carry them (actions.CAUSE_ACTIONS)
     "slow_queries": "slow queries hold the database",
     "stale_cache": "a stale cache serves outdated data",
@@ -872,7 +872,7 @@ SILENT_MIN_ERRORS = 10.0  # ... where the buckets before would have sent this ma
 _SILENT_PHRASES = {
     "stopped": "it stopped reporting: down, or it cannot reach the error API",
     "go_on": "its error reporting stopped while its metrics go on (SDK set-up, DSN, ingest key)",
-    "none": _HYPOTHESES["service_silent"],
+    "none": "it went silent: down, or its error reporting stopped",
 }
 _SILENT_CONFIDENCE = {"stopped": 0.8, "go_on": 0.7, "none": 0.6}
 

@@ -520,6 +520,12 @@ def test_a_slow_p95_is_judged_against_the_day_not_the_precursor_hours():
             "system state: cpu at 91% → cpu_saturation",
             "system state: cpu at 91% → CPU is saturated",
         ),
+        (
+            "error volume: no errors for 15 min since 13:45 UTC (8 errors per 5 min before) → "
+            "service_silent",
+            "error volume: no errors for 15 min since 13:45 UTC (8 errors per 5 min before) → "
+            "the service went silent: down, or its error reporting stopped",
+        ),
         # a step without a conclusion, or one that names no key, stays as it is
         ("system state: metrics within their normal range",) * 2,
         ("similar past issues: none above 0.80 similarity",) * 2,
