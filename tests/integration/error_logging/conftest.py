@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 
 import pytest
@@ -9,6 +10,8 @@ import pytest
 from error_logging.analysis_trigger import forget_local_state
 from error_logging.ingest import common
 from error_logging.ingest.common import clear_key_cache, clear_rate_state
+
+RATE_WINDOW_MARGIN = 5.0  # seconds a rate-limit test needs inside one window
 
 
 @pytest.fixture(autouse=True)
@@ -35,6 +38,19 @@ def ingest_config(settings):
         settings.ML_PREDICTION_CONFIG = {**settings.ML_PREDICTION_CONFIG, **values}
 
     return change
+
+
+@pytest.fixture
+def within_one_minute() -> None:
+    """Start when at least RATE_WINDOW_MARGIN seconds of the current minute remain.
+
+    The rate limit counts per fixed one-minute window: a test whose two requests straddled
+    a minute's end saw its second request counted in a fresh window and allowed (CI at
+    01:09:59.95, 2026-11-30).
+    """
+    remaining = 60.0 - time.time() % 60.0
+    if remaining < RATE_WINDOW_MARGIN:
+        time.sleep(remaining + 0.05)
 
 
 @pytest.fixture

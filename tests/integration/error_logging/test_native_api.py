@@ -214,7 +214,7 @@ def test_duplicate_error_ids_are_accepted_once(client, django_key):
     assert ErrorLog.objects.count() == 1
 
 
-def test_rate_limit_is_429_with_retry_after(client, db, ingest_config):
+def test_rate_limit_is_429_with_retry_after(client, db, ingest_config, within_one_minute):
     from error_logging.models import IngestKey
 
     key = IngestKey.objects.create(service="java", project_id=303, rate_limit_per_minute=3)
@@ -284,7 +284,7 @@ def test_redis_down_never_loses_errors(client, django_key, settings):
     assert ErrorLog.objects.count() == 3
 
 
-def test_rate_limit_counts_across_requests_of_a_larger_limit(client, db):
+def test_rate_limit_counts_across_requests_of_a_larger_limit(client, db, within_one_minute):
     from error_logging.models import IngestKey
 
     key = IngestKey.objects.create(service="react", project_id=505, rate_limit_per_minute=10)

@@ -307,7 +307,7 @@ def test_invalid_timestamp_in_event_is_400(client, django_key):
     assert response.status_code == 400 and "occurred_at" in response.json()["detail"]
 
 
-def test_rate_limited_key_gets_sentry_headers(client, db):
+def test_rate_limited_key_gets_sentry_headers(client, db, within_one_minute):
     from error_logging.models import IngestKey
 
     key = IngestKey.objects.create(service="flutter", project_id=707, rate_limit_per_minute=1)
