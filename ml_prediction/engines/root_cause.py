@@ -864,7 +864,10 @@ def _fleet_lines(
 
 # A service that sends no errors at all where it sent plenty is not "fewer errors": it may be
 # down, or its error reporting broke (the predictions then read a healthy silence).
-SILENT_MIN_BUCKETS = 2  # trailing buckets without a single error ...
+# trailing buckets without a single error ... (one is enough where the window before sent 10 a
+# bucket: a busy service's first empty bucket is what the detector flags, and a quick run that
+# explained it as "unknown" kept that cause until the next full run)
+SILENT_MIN_BUCKETS = 1
 SILENT_MIN_ERRORS = 10.0  # ... where the buckets before would have sent this many in all
 # (lower than the anomaly detector's bar for a silence: the detector decides whether the empty
 # run is rare for this service; this only tells a flagged silence from fewer errors, and a busy

@@ -868,7 +868,7 @@ def test_a_service_that_sends_no_errors_where_it_sent_plenty_went_silent(metrics
 
 @pytest.mark.parametrize(
     ("per_bucket", "silent"),
-    [(8.0, 1), (2.0, 3), (8.0, 48)],  # one empty bucket; a quiet service's gaps; always empty
+    [(8.0, 1), (2.0, 3), (8.0, 48)],  # one bucket of 8; a quiet service's gaps; always empty
 )
 def test_empty_buckets_a_quiet_service_has_anyway_are_no_silence(per_bucket, silent):
     # given buckets without errors that the service's usual volume explains
@@ -877,3 +877,14 @@ def test_empty_buckets_a_quiet_service_has_anyway_are_no_silence(per_bucket, sil
     result = analyze_root_cause(frame, service="react", error_types={})
     # then
     assert result.cause_key != "service_silent"
+
+
+def test_a_busy_services_first_empty_bucket_is_a_silence():
+    # given a service sending 12 errors a bucket, and its newest bucket empty
+    frame = _silent_frame(per_bucket=12.0, silent=1)
+    # when
+    result = analyze_root_cause(frame, service="java", error_types={})
+    # then: as rare as the detector finds it, and a quick run explains the episode from its
+    # first flagged bucket (keeping that cause until the next full run)
+    assert result.cause_key == "service_silent"
+    assert result.decision_path[0].startswith("error volume: no errors for 5 min since 13:55 UTC")
