@@ -595,7 +595,7 @@ def evaluate_anomaly_detection(
 
 
 # Silences injected into the replay: (day of the replayed part, UTC start), each SILENCE_HOURS
-# long, at busy and at quiet hours of the generator's day.
+# long, spread over the day's hours.
 SILENCE_STARTS = (
     (2, "10:20"),
     (5, "15:20"),
@@ -628,7 +628,6 @@ def _silenced(frame: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp) -> pd
             silent.loc[rows, column] = 0.0
         elif column.startswith("metric_") or column.startswith("rt_"):
             silent.loc[rows, column] = np.nan
-    silent.attrs = dict(frame.attrs)
     return silent
 
 
@@ -1069,7 +1068,8 @@ def _anomaly_section(
     clocks = ", ".join(clock for _, clock in SILENCE_STARTS)
     lines += [
         f"Silences (a service down: no errors and no metric samples for {SILENCE_HOURS} h), "
-        f"injected into the same replays at {clocks} UTC of six replayed days per service; "
+        f"injected into the same replays at {clocks} UTC of {len(SILENCE_STARTS)} replayed days "
+        "per service; "
         "paged = two flagged buckets in a row within the silence (ANOMALY_ALERT_MIN_BUCKETS), "
         "the delay from its start to that bucket's end; explained = the root cause of that "
         "episode, as the analyses compute it, is `service_silent`. The generator's services "
